@@ -1,0 +1,47 @@
+# evalkit — every target installs what it needs into .venv on first use.
+#   make eval TASK=kmmlu_pro [MODEL=…] [RUNNER=…] [MODE=reasoning|non-reasoning] [LIMIT=…] [N=…]
+#             [MAX_NEW_TOKENS=…] [DATA=sample|hub|/local/copy] [SEED=…] [RUN_ID=…]
+#   make test        the test suite (what CI runs, with make lint)
+#   make lint        ruff + mypy
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.evalkit-installed
+
+TASK   ?= kmmlu_pro
+RUNNER ?= torch-int4
+MODE   ?= non-reasoning
+
+.PHONY: help setup eval test lint list clean
+.DEFAULT_GOAL := help
+
+help:
+	@sed -n '1,7p' Makefile
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# constraints.txt keeps torch on the local CPU build (no multi-GB CUDA download)
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+eval: setup
+	$(BIN)/evalkit run $(TASK) --runner $(RUNNER) --mode $(MODE) \
+	  $(if $(MODEL),--model "$(MODEL)") $(if $(LIMIT),--limit $(LIMIT)) $(if $(N),--n $(N)) \
+	  $(if $(MAX_NEW_TOKENS),--max-new-tokens $(MAX_NEW_TOKENS)) $(if $(DATA),--data "$(DATA)") \
+	  $(if $(SEED),--seed $(SEED)) $(if $(RUN_ID),--run-id $(RUN_ID))
+
+list: setup
+	$(BIN)/evalkit list
+
+test: setup
+	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check evalkit tests
+	$(BIN)/mypy evalkit
+
+clean:
+	rm -rf $(VENV) results/runs .pytest_cache .mypy_cache .ruff_cache

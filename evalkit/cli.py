@@ -1,0 +1,165 @@
+"""Command line: evalkit list | run | score | generate | report (also `python -m evalkit`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from evalkit.errors import EvalkitError
+
+EXIT_USAGE = 2
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from evalkit.published import lookup
+    from evalkit.registry import get_task, list_tasks
+    from evalkit.runners.profiles import list_profiles, load_profile
+
+    print("tasks:")
+    for name in list_tasks():
+        spec = get_task(name)
+        pubs = []
+        for mode in spec.modes:
+            row = lookup(spec.published_benchmark, mode) if spec.published_benchmark else []
+            if row and row[0].value is not None:
+                pubs.append(f"{mode} {row[0].value:.1f}")
+        sample = "synthetic sample" if spec.data.sample_synthetic else "real sample" if spec.data.sample else ""
+        print(f"  {name:<22} {spec.title:<18} modes: {', '.join(spec.modes):<26} "
+              f"published (32B): {'; '.join(pubs) or '—'}  [{sample}]")
+    print("runners:")
+    for name in list_profiles():
+        p = load_profile(name)
+        print(f"  {name:<22} {p.description}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from evalkit.pipeline import RunConfig, run_eval
+    from evalkit.report import headline
+
+    cfg = RunConfig(
+        task=args.task, runner=args.runner, model=args.model, mode=args.mode, limit=args.limit, n=args.n,
+        max_new_tokens=args.max_new_tokens, data=args.data, seed=args.seed, run_id=args.run_id,
+        progress=not args.no_progress,
+    )
+    if args.results_dir:
+        cfg.results_dir = Path(args.results_dir)
+    res = run_eval(cfg)
+    print(headline(res.metrics))
+    print(f"report: {res.report_path}")
+    return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from evalkit.scoring.responses import score_responses
+
+    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+    try:
+        summary = score_responses(args.task, Path(args.responses), data=args.data, mode=args.mode, out=out)
+    finally:
+        if args.out:
+            out.close()
+    print(summary, file=sys.stderr)
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from evalkit.records import ChatRequest, SamplingParams
+    from evalkit.runners.profiles import load_profile, make_runner
+
+    reasoning = args.mode == "reasoning"
+    temperature = 0.0 if args.greedy else (args.temperature if args.temperature is not None
+                                           else (0.6 if reasoning else 0.0))
+    params = SamplingParams(temperature=temperature, top_p=0.95 if reasoning and not args.greedy else 1.0,
+                            max_new_tokens=args.max_new_tokens, seed=args.seed)
+    runner = make_runner(load_profile(args.runner), args.model)
+    try:
+        req = ChatRequest(messages=[{"role": "user", "content": args.prompt}], params=params,
+                          enable_thinking=reasoning)
+        for _, completion in runner.generate([req]):
+            print(completion.text)
+            print(f"[finish_reason={completion.finish_reason} prompt_tokens={completion.prompt_tokens} "
+                  f"completion_tokens={completion.completion_tokens}]", file=sys.stderr)
+    finally:
+        runner.close()
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from evalkit.report import headline, write_report
+
+    for d in args.runs:
+        path = Path(d) / "metrics.json"
+        if not path.is_file():
+            raise EvalkitError(f"{path} not found: is {d} a finished run directory?")
+        m: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        print(headline(m))
+        print(f"report: {write_report(Path(d), m)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="evalkit", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("list", help="list tasks and runner profiles").set_defaults(func=_cmd_list)
+
+    r = sub.add_parser("run", help="run one task end to end")
+    r.add_argument("task")
+    r.add_argument("--runner", default="torch-int4", help="a profile in runners/ (default torch-int4)")
+    r.add_argument("--model", help="override the profile's model: a path, a hub id, or an embedded 'tiny*'")
+    r.add_argument("--mode", default="non-reasoning", choices=["reasoning", "non-reasoning"])
+    r.add_argument("--limit", type=int, help="evaluate only the first N items")
+    r.add_argument("--n", type=int, help="repeats per item (default: the task's protocol)")
+    r.add_argument("--max-new-tokens", type=int)
+    r.add_argument("--data", help="'sample', 'hub', or a local copy (file or directory)")
+    r.add_argument("--seed", type=int, default=1234)
+    r.add_argument("--run-id", help="results/runs/<run-id> (default: derived from the settings; reruns resume)")
+    r.add_argument("--results-dir")
+    r.add_argument("--no-progress", action="store_true")
+    r.set_defaults(func=_cmd_run)
+
+    s = sub.add_parser("score", help="score responses produced elsewhere (JSONL in, JSONL verdicts out)")
+    s.add_argument("task")
+    s.add_argument("--responses", required=True, help="JSONL rows with id and response")
+    s.add_argument("--data", help="where items named by id come from: 'sample', 'hub' or a path")
+    s.add_argument("--out", help="write verdicts here instead of stdout")
+    s.add_argument("--mode", default="non-reasoning", choices=["reasoning", "non-reasoning"],
+                   help="reasoning: a response without </think> has no answer")
+    s.set_defaults(func=_cmd_score)
+
+    g = sub.add_parser("generate", help="print one completion")
+    g.add_argument("--model", help="a path, hub id or embedded 'tiny*' (default: the profile's)")
+    g.add_argument("--runner", default="torch-int4")
+    g.add_argument("--mode", default="non-reasoning", choices=["reasoning", "non-reasoning"])
+    g.add_argument("--prompt", required=True)
+    g.add_argument("--max-new-tokens", type=int, default=256)
+    g.add_argument("--greedy", action="store_true")
+    g.add_argument("--temperature", type=float)
+    g.add_argument("--seed", type=int, default=0)
+    g.set_defaults(func=_cmd_generate)
+
+    rep = sub.add_parser("report", help="re-render report.md of finished runs")
+    rep.add_argument("runs", nargs="+")
+    rep.set_defaults(func=_cmd_report)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except EvalkitError as e:
+        print(f"evalkit: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("evalkit: interrupted (completed samples are kept; rerun to resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

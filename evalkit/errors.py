@@ -1,0 +1,30 @@
+"""Errors a user can fix. The CLI prints them on one line and exits with code 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class EvalkitError(Exception):
+    """Base class of errors caused by input, not by a bug."""
+
+
+class UsageError(EvalkitError):
+    """Bad arguments, unknown names, missing files."""
+
+
+class DataError(EvalkitError):
+    """A malformed input row. Names the file, the row and the field."""
+
+    def __init__(self, path: str | Path, row: int | str | None, field: str | None, problem: str):
+        self.path, self.row, self.field, self.problem = str(path), row, field, problem
+        where = self.path
+        if row is not None:
+            where += f", row {row}"
+        if field is not None:
+            where += f", field {field!r}"
+        super().__init__(f"{where}: {problem}")
+
+
+class StoreError(EvalkitError):
+    """A sample store that is corrupt or belongs to another run."""

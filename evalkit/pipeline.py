@@ -1,0 +1,191 @@
+"""One evaluation run: task spec -> samples -> runner (through the store) -> verdicts -> report."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evalkit import __version__
+from evalkit.chat import split_completion
+from evalkit.data import load_rows
+from evalkit.errors import UsageError
+from evalkit.fingerprint import hash_obj
+from evalkit.metrics import aggregate
+from evalkit.models import is_tiny
+from evalkit.records import Sample, SamplingParams
+from evalkit.registry import REPO_ROOT, get_family, get_solver, get_task
+from evalkit.report import write_report
+from evalkit.runners.base import Runner
+from evalkit.runners.profiles import load_profile, make_runner
+from evalkit.scheduler import EpisodeKey, run_episodes
+from evalkit.solvers import Episode, EpisodeOutput
+from evalkit.specs import MODES
+from evalkit.store import SampleStore
+
+DEFAULT_RESULTS = REPO_ROOT / "results" / "runs"
+
+
+@dataclass
+class RunConfig:
+    task: str
+    runner: str = "torch-int4"
+    model: str | None = None  # overrides the profile's model
+    mode: str = "non-reasoning"
+    limit: int | None = None
+    n: int | None = None  # repeats per item; default from the task spec
+    max_new_tokens: int | None = None
+    data: str | None = None  # "sample", "hub" or a path; default: sample for tiny models, else hub
+    seed: int = 1234
+    results_dir: Path = field(default_factory=lambda: Path(os.environ.get("EVALKIT_RESULTS", DEFAULT_RESULTS)))
+    run_id: str | None = None
+    progress: bool = True
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict[str, Any]
+    report_path: Path
+
+
+def _slug(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", Path(s).name or s).strip("-")[:40] or "model"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+class _Progress:
+    """A progress bar with samples/s and ETA, and fresh-generation tokens/s."""
+
+    def __init__(self, total: int, enabled: bool, desc: str):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="sample", desc=desc, disable=not enabled, file=sys.stderr,
+                        dynamic_ncols=True)
+        self.t0 = time.time()
+        self.tokens = 0
+
+    def done(self, completion_tokens: int, cached: bool) -> None:
+        if not cached:
+            self.tokens += completion_tokens
+            dt = max(time.time() - self.t0, 1e-9)
+            self.bar.set_postfix_str(f"{self.tokens / dt:.1f} tok/s", refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def run_eval(cfg: RunConfig, runner: Runner | None = None) -> RunResult:
+    """Run one task end to end and write results/runs/<run-id>/. Resumes an interrupted run."""
+    t_start = time.time()
+    spec = get_task(cfg.task)
+    if cfg.mode not in MODES:
+        raise UsageError(f"mode must be one of {', '.join(MODES)}, got {cfg.mode!r}")
+    if cfg.mode not in spec.modes:
+        raise UsageError(f"task {spec.name} has no {cfg.mode} mode (it has {', '.join(spec.modes)})")
+    settings = spec.settings(cfg.mode)
+    profile = load_profile(cfg.runner)
+    model_name = cfg.model or profile.model
+    source = cfg.data or ("sample" if is_tiny(model_name) else "hub")
+
+    loaded = load_rows(spec, source, cfg.limit)
+    family = get_family(spec.family)
+    samples: list[Sample] = [family.build_sample(row, spec, loaded.path) for row in loaded.rows]
+    if not samples:
+        raise UsageError(f"no rows to evaluate in {loaded.path}")
+
+    max_new = cfg.max_new_tokens or settings.max_new_tokens
+    capped = False
+    if cfg.max_new_tokens is None and "max_new_tokens" in profile.limits:
+        capped = int(profile.limits["max_new_tokens"]) < max_new
+        max_new = min(max_new, int(profile.limits["max_new_tokens"]))
+    params = SamplingParams(
+        temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k,
+        presence_penalty=settings.presence_penalty, max_new_tokens=max_new,
+    )
+    n = cfg.n or settings.n
+    reasoning = cfg.mode == "reasoning"
+
+    own_runner = runner is None
+    runner = runner or make_runner(profile, model_name)
+    try:
+        desc = runner.describe()
+        run_key = hash_obj({
+            "task": spec.name, "spec": spec.path.read_text(encoding="utf-8"), "data": loaded.source,
+            "runner": desc, "mode": cfg.mode, "params": params.to_dict(), "seed": cfg.seed,
+        })
+        run_id = cfg.run_id or f"{spec.name}-{cfg.mode}-{_slug(model_name)}-{profile.name}-{run_key[:8]}"
+        run_dir = cfg.results_dir / run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "task": spec.name, "mode": cfg.mode, "model": model_name, "runner_profile": profile.name,
+            "runner": desc, "data_source": loaded.source, "params": params.to_dict(), "seed": cfg.seed,
+            "evalkit_version": __version__,
+        }
+        _atomic_write(run_dir / "run.json", json.dumps({**meta, "run_key": run_key}, indent=2, ensure_ascii=False))
+
+        solver = get_solver(spec.solver)
+        episodes: list[tuple[EpisodeKey, Episode]] = [
+            (EpisodeKey(s.id, r), solver(s, params, reasoning)) for s in samples for r in range(n)
+        ]
+        outputs: dict[EpisodeKey, EpisodeOutput] = {}
+        progress = _Progress(len(episodes), cfg.progress, spec.name)
+        t_gen = time.time()
+
+        def on_done(key: EpisodeKey, out: EpisodeOutput, cached: bool) -> None:
+            outputs[key] = out
+            progress.done(sum(c.completion_tokens for c in out.calls), cached)
+
+        with SampleStore(run_dir / "generations.jsonl", run_key, meta) as store:
+            reused = len(store)
+            run_episodes(episodes, runner, store, run_seed=cfg.seed, on_done=on_done)
+        progress.close()
+        gen_time = time.time() - t_gen
+    finally:
+        if own_runner:
+            runner.close()
+
+    records = []
+    for s in samples:
+        for r in range(n):
+            out = outputs[EpisodeKey(s.id, r)]
+            c = out.final
+            split = split_completion(c.text, c.reasoning_content, reasoning_mode=reasoning)
+            v = family.score(s, split, spec)
+            records.append({
+                "id": s.id, "repeat": r, "subject": s.metadata.get("subject"), "target": s.target,
+                "extracted": v.extracted, "correct": v.correct, "score": v.score, "reason": v.reason,
+                "raw": c.text, "reasoning": split.reasoning, "answer": split.answer,
+                "unclosed_think": split.unclosed_think, "finish_reason": c.finish_reason,
+                "prompt_tokens": sum(x.prompt_tokens for x in out.calls),
+                "completion_tokens": sum(x.completion_tokens for x in out.calls),
+                "messages": s.messages,
+            })
+    _atomic_write(run_dir / "samples.jsonl",
+                  "".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in records))
+
+    metrics = aggregate(records, n_repeats=n)
+    metrics.update({
+        "task": spec.name, "title": spec.title, "benchmark": spec.published_benchmark, "mode": cfg.mode,
+        "model": model_name, "runner_profile": profile.name, "runner": desc,
+        "placeholder_model": runner.is_placeholder_model, "reference_size": profile.reference_size,
+        "data_source": loaded.source, "synthetic_data": loaded.synthetic, "params": params.to_dict(),
+        "max_new_tokens_capped_by_profile": capped, "seed": cfg.seed, "run_id": run_id,
+        "wall_time_s": time.time() - t_start, "generation_time_s": gen_time,
+        "calls_reused_from_store": reused, "prompt_source": spec.prompt.get("source", ""),
+        "evalkit_version": __version__, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    })
+    _atomic_write(run_dir / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False))
+    report_path = write_report(run_dir, metrics)
+    return RunResult(run_dir=run_dir, metrics=metrics, report_path=report_path)

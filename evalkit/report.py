@@ -1,0 +1,113 @@
+"""report.md for one run: measured vs published vs peers, with the figures that qualify it."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from evalkit.published import lookup
+
+PLACEHOLDER_WARNING = (
+    "**Placeholder model: these scores are meaningless.** This run used evalkit's embedded tiny "
+    "EXAONE-4-architecture model (random weights, a few MB), which exists so that every command "
+    "works without a GPU or downloads. It shows that the pipeline runs, nothing about EXAONE 4.0."
+)
+
+
+def pct(x: float | None) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
+
+
+def headline(m: dict[str, Any]) -> str:
+    """One line: measured figure with its SE beside the published one."""
+    pub = published_value(m)
+    meas = f"{pct(m['value'])} ± {pct(m['se'])}"
+    ref = f"{pub:.1f} published (EXAONE 4.0 {m['reference_size']}, {m['mode']})" if pub is not None else \
+        "no published figure"
+    tag = "  [placeholder model: meaningless]" if m.get("placeholder_model") else ""
+    return f"{m['title']} ({m['mode']}): {meas} measured ({m['metric']}, {m['n_items']} items) vs {ref}{tag}"
+
+
+def published_value(m: dict[str, Any]) -> float | None:
+    if not m.get("benchmark"):
+        return None
+    row = lookup(m["benchmark"], m["mode"], m.get("reference_size", "32B"))
+    return row[0].value if row else None
+
+
+def render_report(m: dict[str, Any]) -> str:
+    lines: list[str] = [f"# {m['title']} — {m['mode']} — {m['model']} ({m['runner_profile']})", ""]
+    if m.get("placeholder_model"):
+        lines += [f"> {PLACEHOLDER_WARNING}", ""]
+    if m.get("synthetic_data"):
+        lines += ["> **Synthetic data.** The rows are the task's bundled sample, written for evalkit in the "
+                  "dataset's schema, not the real benchmark.", ""]
+    lo, hi = m["ci95"]
+    pub = published_value(m)
+    lines += [
+        "| | value |", "|---|---|",
+        f"| measured {m['metric']} | **{pct(m['value'])}** ± {pct(m['se'])} (95% CI {pct(lo)}–{pct(hi)}) |",
+        f"| items × repeats | {m['n_items']} × {m['n_repeats']} = {m['n_samples']} samples |",
+    ]
+    if pub is not None:
+        delta = 100 * m["value"] - pub
+        lines += [
+            f"| published, EXAONE 4.0 {m['reference_size']} ({m['mode']}) | {pub:.1f} |",
+            f"| measured − published | {delta:+.1f} points |",
+        ]
+    lines.append("")
+
+    if m.get("benchmark"):
+        row = lookup(m["benchmark"], m["mode"], m.get("reference_size", "32B"))
+        if row:
+            lines += [f"## Model card: {row[0].table} ({m['benchmark']})", "",
+                      "| system | size | published | note |", "|---|---|---|---|"]
+            lines.append(f"| this run ({m['model']}) | — | {pct(m['value'])} ± {pct(m['se'])} | measured |")
+            for f in row:
+                note = "the model this run reproduces" if f.is_subject else "peer"
+                val = "N/A" if f.value is None else f"{f.value:.1f}"
+                lines.append(f"| {f.system} | {f.system_size} | {val} | {note} |")
+            lines += ["", f"Source: {row[0].source}. The card's figures are for the unquantized model.", ""]
+
+    t = m["tokens"]
+    lines += [
+        "## Run health", "",
+        "| | value |", "|---|---|",
+        f"| truncated (hit max_new_tokens = {m['params']['max_new_tokens']}) | {pct(m['truncation_rate'])}% |",
+        f"| no answer extracted | {pct(m['no_answer_rate'])}% |",
+        f"| think block never closed (reasoning mode) | {pct(m['unclosed_think_rate'])}% |",
+        f"| prompt tokens, mean | {t['prompt_mean']:.0f} |",
+        f"| completion tokens, mean / max / total | {t['completion_mean']:.0f} / {t['completion_max']} / "
+        f"{t['completion_total']} |",
+        f"| wall time | {m['wall_time_s']:.1f} s (generation {m['generation_time_s']:.1f} s) |",
+        f"| model calls reused from the store | {m['calls_reused_from_store']} |",
+        "",
+    ]
+    if m.get("max_new_tokens_capped_by_profile"):
+        lines += [f"The runner profile capped max_new_tokens at {m['params']['max_new_tokens']} "
+                  "(set MAX_NEW_TOKENS= to override).", ""]
+    b = m.get("breakdown")
+    if b and len(b["groups"]) > 1:
+        lines += [f"## By {b['field']}", "", f"| {b['field']} | items | score |", "|---|---|---|"]
+        for g, v in b["groups"].items():
+            lines.append(f"| {g} | {v['n_items']} | {pct(v['value'])} |")
+        lines.append("")
+    p = m["params"]
+    lines += [
+        "## Settings", "",
+        f"- runner: `{m['runner_profile']}` — {m['runner']}",
+        f"- data: {m['data_source']}",
+        f"- sampling: temperature {p['temperature']}, top_p {p['top_p']}, top_k {p['top_k']}, "
+        f"presence_penalty {p['presence_penalty']}, max_new_tokens {p['max_new_tokens']}, run seed {m['seed']}",
+        f"- prompt: {m.get('prompt_source', '').strip()}",
+        f"- evalkit {m['evalkit_version']}, run `{m['run_id']}`, finished {m['finished']}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(run_dir: Path, metrics: dict[str, Any]) -> Path:
+    path = run_dir / "report.md"
+    path.write_text(render_report(metrics), encoding="utf-8")
+    return path

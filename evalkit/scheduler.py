@@ -1,0 +1,111 @@
+"""Drives many episodes against one runner, with every call going through the store.
+
+Each round collects the pending request of every live episode, answers those already
+in the store at once, and sends the rest to the runner as one batch; completions are
+stored as they stream back, and the episode they belong to moves on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from evalkit.fingerprint import hash_obj
+from evalkit.records import ChatRequest, Completion
+from evalkit.runners.base import Runner
+from evalkit.solvers import Episode, EpisodeOutput
+from evalkit.store import SampleStore
+
+
+@dataclass(frozen=True)
+class EpisodeKey:
+    sample_id: str
+    repeat: int
+
+
+def derive_seed(run_seed: int, sample_id: str, repeat: int, call: int) -> int:
+    """A per-request seed: same run seed, sample, repeat and call give the same seed."""
+    digest = hashlib.sha256(f"{run_seed}|{sample_id}|{repeat}|{call}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1  # 63 bits: fits every RNG we feed
+
+
+def request_key(runner_desc: dict[str, Any], prompt: str | None, req: ChatRequest,
+                ek: EpisodeKey, call: int) -> str:
+    """The cache key of one call: everything that changes what the model returns."""
+    rendered: Any = prompt
+    if rendered is None:  # the server renders: key on what it is sent
+        rendered = {"messages": req.messages, "tools": req.tools, "enable_thinking": req.enable_thinking}
+    return hash_obj({
+        "runner": runner_desc,
+        "prompt": rendered,
+        "params": req.params.to_dict(),
+        "sample": ek.sample_id,
+        "repeat": ek.repeat,
+        "call": call,
+    })
+
+
+@dataclass
+class _Live:
+    key: EpisodeKey
+    gen: Episode
+    call: int = 0
+    request: ChatRequest | None = None
+
+
+def run_episodes(
+    episodes: Sequence[tuple[EpisodeKey, Episode]],
+    runner: Runner,
+    store: SampleStore,
+    *,
+    run_seed: int,
+    on_done: Callable[[EpisodeKey, EpisodeOutput, bool], None],
+) -> None:
+    """Run every episode to completion. `on_done(key, output, all_cached)` fires per episode."""
+    desc = runner.describe()
+    live: list[_Live] = []
+    fresh: dict[EpisodeKey, bool] = {}
+
+    def advance(st: _Live, completion: Completion | None) -> None:
+        try:
+            req = next(st.gen) if completion is None else st.gen.send(completion)
+        except StopIteration as stop:
+            on_done(st.key, stop.value, not fresh.get(st.key, False))
+            return
+        if completion is not None:
+            st.call += 1
+        if req.params.seed is None:
+            seed = derive_seed(run_seed, st.key.sample_id, st.key.repeat, st.call)
+            req = dataclasses.replace(req, params=dataclasses.replace(req.params, seed=seed))
+        st.request = req
+        live.append(st)
+
+    for ek, gen in episodes:
+        advance(_Live(ek, gen), None)
+
+    while live:
+        round_, live[:] = list(live), []
+        to_run: list[tuple[_Live, str, ChatRequest, str | None]] = []
+        for st in round_:
+            assert st.request is not None
+            prompt = runner.render(st.request)
+            key = request_key(desc, prompt, st.request, st.key, st.call)
+            cached = store.get(key)
+            if cached is not None:
+                advance(st, cached)
+            else:
+                to_run.append((st, key, st.request, prompt))
+        if not to_run:
+            continue
+        for j, completion in runner.generate([r for _, _, r, _ in to_run]):
+            st, key, req, prompt = to_run[j]
+            fresh[st.key] = True
+            store.put(
+                key, completion,
+                sample_id=st.key.sample_id, repeat=st.key.repeat, call=st.call, seed=req.params.seed,
+                prompt_sha=hash_obj(prompt) if prompt is not None else None,
+            )
+            advance(st, completion)

@@ -1,0 +1,1 @@
+"""Scoring: answer extractors and per-sample verdicts, shared by task families."""

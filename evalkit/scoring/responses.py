@@ -1,0 +1,70 @@
+"""`evalkit score`: verdicts for responses produced anywhere, without running a model.
+
+Input rows are JSON objects with `id` and `response` (the model's whole output). A row
+either names a dataset item by its id (the item then comes from `--data` or the task's
+default source) or carries the item's own fields inline, in the dataset's schema.
+Every row is validated before anything is scored, so a bad row costs nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TextIO
+
+from evalkit.chat import split_reasoning
+from evalkit.data import Row, load_rows, read_records
+from evalkit.errors import DataError
+from evalkit.records import Sample
+from evalkit.registry import get_family, get_task
+from evalkit.stats import clustered_mean
+
+
+def _inline_fields(spec_fields: dict[str, Any]) -> list[str]:
+    """The dataset columns an inline row must carry (the spec's question column is enough to tell)."""
+    q = spec_fields.get("question", "question")
+    return [q] if isinstance(q, str) else list(q)
+
+
+def score_responses(task: str, responses: Path, *, data: str | None, mode: str, out: TextIO) -> str:
+    """Write one verdict row per response to `out`; return a one-line summary."""
+    spec = get_task(task)
+    family = get_family(spec.family)
+    if not responses.is_file():
+        raise DataError(responses, None, None, "file not found")
+    rows = read_records(responses)
+    marker = _inline_fields(spec.data.fields)
+
+    samples: list[Sample] = []
+    items: dict[str, Row] | None = None
+    where = str(responses)
+    for i, rec in enumerate(rows, 1):
+        if "id" not in rec or rec["id"] in (None, ""):
+            raise DataError(responses, i, "id", "missing")
+        if not isinstance(rec.get("response"), str):
+            raise DataError(responses, i, "response", "missing or not a string")
+        rid = str(rec["id"])
+        if all(k in rec for k in marker):
+            fields = {k: v for k, v in rec.items() if k not in ("response", "repeat")}
+            samples.append(family.build_sample(Row(id=rid, index=i - 1, fields=fields), spec, where))
+            continue
+        if items is None:
+            loaded = load_rows(spec, data or "hub")
+            items = {r.id: r for r in loaded.rows}
+            item_where = loaded.path
+        if rid not in items:
+            raise DataError(responses, i, "id", f"no item with id {rid!r} in {item_where} and no inline fields")
+        samples.append(family.build_sample(items[rid], spec, item_where))
+
+    reasoning = mode == "reasoning"
+    scores = []
+    for rec, sample in zip(rows, samples, strict=True):
+        v = family.score(sample, split_reasoning(rec["response"], reasoning_mode=reasoning), spec)
+        row: dict[str, Any] = {"id": str(rec["id"])}
+        if "repeat" in rec:
+            row["repeat"] = rec["repeat"]
+        row.update({"extracted": v.extracted, "correct": v.correct, "reason": v.reason})
+        out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        scores.append((str(rec["id"]), v.score))
+    est = clustered_mean(scores)
+    return f"{task}: {len(scores)} responses, accuracy {100 * est.mean:.1f} ± {100 * est.se:.1f}"

@@ -1,0 +1,34 @@
+"""Solvers: how one (sample, repeat) becomes model calls.
+
+A solver is a generator function: it yields `ChatRequest`s, receives each `Completion`
+back, and returns an `EpisodeOutput`. Single-turn tasks yield once; multi-turn and
+agent tasks yield per turn (with the model's earlier answers and tool results in the
+history), and a judge is one more yielded request. The scheduler runs many episodes
+at once and batches their pending requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+
+from evalkit.records import ChatRequest, Completion, Message, Sample, SamplingParams
+
+Episode = Generator[ChatRequest, Completion, "EpisodeOutput"]
+
+
+@dataclass
+class EpisodeOutput:
+    """All calls an episode made, and the completion that is scored."""
+
+    calls: list[Completion]
+    final: Completion
+    transcript: list[Message] = field(default_factory=list)
+
+
+def generate(sample: Sample, params: SamplingParams, enable_thinking: bool) -> Episode:
+    """One call: the sample's messages as they are."""
+    completion = yield ChatRequest(
+        messages=list(sample.messages), params=params, enable_thinking=enable_thinking, tools=sample.tools
+    )
+    return EpisodeOutput(calls=[completion], final=completion)

@@ -1,0 +1,147 @@
+"""Task specs: declarative YAML files in tasks/, validated into typed records.
+
+A spec names its data source (hub id at a pinned revision, split, fields), its prompt,
+its family (the Python hooks that build samples and score answers), its metric, the
+generation settings per mode, and the published figure it is compared with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from evalkit.errors import DataError
+
+Mode = Literal["reasoning", "non-reasoning"]
+MODES: tuple[Mode, ...] = ("reasoning", "non-reasoning")
+
+
+@dataclass(frozen=True)
+class HubSource:
+    path: str
+    split: str
+    name: str | None = None
+    revision: str | None = None
+    gated: bool = False
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    hub: HubSource | None
+    id_field: str | None  # None: the row index is the id
+    sample: str | None  # bundled sample, relative to tasks/
+    sample_synthetic: bool
+    fields: dict[str, Any]  # family-specific mapping of dataset columns
+
+
+@dataclass(frozen=True)
+class ModeSettings:
+    temperature: float
+    top_p: float = 1.0
+    top_k: int = 0
+    presence_penalty: float = 0.0
+    max_new_tokens: int = 1024
+    n: int = 1
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    title: str
+    family: str
+    solver: str
+    data: DataSpec
+    prompt: dict[str, Any]
+    scoring: dict[str, Any]
+    metric: str
+    modes: dict[str, ModeSettings]
+    published_benchmark: str | None
+    provenance: str
+    path: Path
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tasks_dir(self) -> Path:
+        return self.path.parent
+
+    def settings(self, mode: str) -> ModeSettings:
+        return self.modes[mode]
+
+
+_TOP_KEYS = {
+    "name", "title", "family", "solver", "data", "prompt", "scoring", "metric", "modes",
+    "published", "provenance", "extra",
+}
+
+
+def _req(d: dict[str, Any], key: str, path: Path, where: str) -> Any:
+    if key not in d or d[key] is None:
+        raise DataError(path, None, f"{where}{key}", "missing required key")
+    return d[key]
+
+
+def load_spec(path: Path) -> TaskSpec:
+    """Read and validate one task spec; errors name the file and the offending key."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise DataError(path, None, None, f"invalid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise DataError(path, None, None, "a task spec must be a mapping")
+    unknown = set(raw) - _TOP_KEYS
+    if unknown:
+        raise DataError(path, None, sorted(unknown)[0], "unknown key")
+    name = _req(raw, "name", path, "")
+    if name != path.stem:
+        raise DataError(path, None, "name", f"must equal the file name {path.stem!r}")
+
+    d = _req(raw, "data", path, "")
+    hub = None
+    if d.get("hub"):
+        h = d["hub"]
+        hub = HubSource(
+            path=_req(h, "path", path, "data.hub."),
+            split=_req(h, "split", path, "data.hub."),
+            name=h.get("name"),
+            revision=h.get("revision"),
+            gated=bool(h.get("gated", False)),
+        )
+    data = DataSpec(
+        hub=hub,
+        id_field=d.get("id_field"),
+        sample=d.get("sample"),
+        sample_synthetic=bool(d.get("sample_synthetic", False)),
+        fields=dict(d.get("fields") or {}),
+    )
+    if data.sample and not (path.parent / data.sample).is_file():
+        raise DataError(path, None, "data.sample", f"bundled sample {data.sample} not found")
+
+    modes: dict[str, ModeSettings] = {}
+    for mode, m in _req(raw, "modes", path, "").items():
+        if mode not in MODES:
+            raise DataError(path, None, f"modes.{mode}", f"mode must be one of {MODES}")
+        try:
+            modes[mode] = ModeSettings(**m)
+        except TypeError as e:
+            raise DataError(path, None, f"modes.{mode}", str(e)) from e
+    prompt = _req(raw, "prompt", path, "")
+    _req(prompt, "template", path, "prompt.")
+    _req(prompt, "source", path, "prompt.")
+    return TaskSpec(
+        name=name,
+        title=raw.get("title", name),
+        family=_req(raw, "family", path, ""),
+        solver=raw.get("solver", "generate"),
+        data=data,
+        prompt=prompt,
+        scoring=dict(raw.get("scoring") or {}),
+        metric=raw.get("metric", "accuracy"),
+        modes=modes,
+        published_benchmark=(raw.get("published") or {}).get("benchmark"),
+        provenance=_req(raw, "provenance", path, ""),
+        path=path,
+        extra=dict(raw.get("extra") or {}),
+    )

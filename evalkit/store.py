@@ -1,0 +1,118 @@
+"""The sample store: one JSONL line per model call, written (and fsync'ed) the moment it exists.
+
+Each line is keyed by a fingerprint of everything that changes the call's output
+(model files, runner settings, rendered prompt, sampling params, seed, sample id,
+repeat and call index), so a restarted run skips every call already made and a killed
+run loses at most the line being written. A half-written last line (SIGKILL during a
+write) is dropped on open; any other damage, or a store that belongs to another run,
+is refused with a message naming the file and line.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from evalkit.errors import StoreError
+from evalkit.records import Completion
+
+STORE_FORMAT = 1
+
+
+class SampleStore:
+    """Append-only store of completions for one run directory."""
+
+    def __init__(self, path: Path, run_key: str, meta: dict[str, Any] | None = None):
+        self.path = path
+        self.run_key = run_key
+        self._records: dict[str, dict[str, Any]] = {}
+        self.dropped_partial_line = False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_file = path.with_suffix(".lock").open("w")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            self._lock_file.close()
+            raise StoreError(f"{path}: another evalkit process is writing this run") from e
+        if path.exists() and path.stat().st_size > 0:
+            self._load()
+            self._fh: TextIO = path.open("a", encoding="utf-8")
+        else:
+            self._fh = path.open("w", encoding="utf-8")
+            header = {"evalkit_store": STORE_FORMAT, "run_key": run_key, "created": time.time()}
+            header.update(meta or {})
+            self._write(header)
+
+    def _load(self) -> None:
+        data = self.path.read_bytes()
+        if not data.endswith(b"\n"):
+            # The process died mid-write: the tail is an incomplete record. Drop only it.
+            cut = data.rfind(b"\n") + 1
+            with self.path.open("r+b") as f:
+                f.truncate(cut)
+            data = data[:cut]
+            self.dropped_partial_line = True
+        lines = data.decode("utf-8", errors="replace").splitlines()
+        if not lines:
+            raise StoreError(f"{self.path}: empty store without a header; delete it to start over")
+        try:
+            header = json.loads(lines[0])
+        except json.JSONDecodeError as e:
+            raise StoreError(f"{self.path}: line 1 is not an evalkit store header ({e.msg})") from e
+        if not isinstance(header, dict) or header.get("evalkit_store") != STORE_FORMAT:
+            raise StoreError(f"{self.path}: not an evalkit store (format {STORE_FORMAT}) — refusing to touch it")
+        if header.get("run_key") != self.run_key:
+            raise StoreError(
+                f"{self.path}: this store belongs to another run (its key {str(header.get('run_key'))[:12]}… "
+                f"differs from {self.run_key[:12]}…: task, model, runner, mode or settings changed); "
+                "use another run id or delete the directory"
+            )
+        for lineno, line in enumerate(lines[1:], 2):
+            try:
+                rec = json.loads(line)
+                key = rec["key"]
+                Completion.from_dict(rec["completion"])
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raise StoreError(
+                    f"{self.path}: line {lineno} is corrupt ({type(e).__name__}: {e}); nothing was changed — "
+                    "fix or delete that line, or start a new run"
+                ) from e
+            old = self._records.get(key)
+            if old is None or old["completion"].get("finish_reason") == "error":
+                self._records[key] = rec
+
+    def _write(self, obj: dict[str, Any]) -> None:
+        self._fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def get(self, key: str) -> Completion | None:
+        """The stored completion for `key`; errors are not reused, so they are retried."""
+        rec = self._records.get(key)
+        if rec is None:
+            return None
+        comp = Completion.from_dict(rec["completion"])
+        return None if comp.finish_reason == "error" else comp
+
+    def put(self, key: str, completion: Completion, **info: Any) -> None:
+        rec = {"key": key, **info, "completion": completion.to_dict(), "t": time.time()}
+        self._write(rec)
+        if completion.finish_reason != "error" or key not in self._records:
+            self._records[key] = rec
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def close(self) -> None:
+        self._fh.close()
+        self._lock_file.close()
+
+    def __enter__(self) -> SampleStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,81 @@
+from evalkit.records import ChatRequest, Completion, Sample, SamplingParams
+from evalkit.scheduler import EpisodeKey, derive_seed, run_episodes
+from evalkit.solvers import Episode, EpisodeOutput, generate
+from evalkit.store import SampleStore
+from tests.fakes import ScriptedRunner
+
+
+def two_turn(sample: Sample, params: SamplingParams, thinking: bool) -> Episode:
+    """A multi-turn solver: the second turn sees the model's first answer."""
+    msgs = list(sample.messages)
+    c1 = yield ChatRequest(messages=msgs, params=params, enable_thinking=thinking)
+    msgs = [*msgs, {"role": "assistant", "content": c1.text}, {"role": "user", "content": "again"}]
+    c2 = yield ChatRequest(messages=msgs, params=params, enable_thinking=thinking)
+    return EpisodeOutput(calls=[c1, c2], final=c2, transcript=msgs)
+
+
+def echo(req: ChatRequest) -> str:
+    return f"{len(req.messages)}:{req.params.seed}"
+
+
+def samples(k: int) -> list[Sample]:
+    return [Sample(id=str(i), messages=[{"role": "user", "content": f"q{i}"}], target="A") for i in range(k)]
+
+
+def run(store_path, runner, solver, k=3, repeats=2, seed=7):
+    done: dict[EpisodeKey, tuple[EpisodeOutput, bool]] = {}
+    eps = [(EpisodeKey(s.id, r), solver(s, SamplingParams(), False)) for s in samples(k) for r in range(repeats)]
+    with SampleStore(store_path, "run") as store:
+        run_episodes(eps, runner, store, run_seed=seed, on_done=lambda k, o, c: done.__setitem__(k, (o, c)))
+    return done
+
+
+def test_every_episode_finishes_once_with_seeds_per_repeat(tmp_path):
+    runner = ScriptedRunner(echo)
+    done = run(tmp_path / "g.jsonl", runner, generate)
+    assert len(done) == 6 and len(runner.calls) == 6
+    seeds = {c.params.seed for c in runner.calls}
+    assert len(seeds) == 6  # every (sample, repeat) draws its own seed
+    assert done[EpisodeKey("1", 1)][0].final.text == f"1:{derive_seed(7, '1', 1, 0)}"
+
+
+def test_rerun_is_served_from_the_store(tmp_path):
+    p = tmp_path / "g.jsonl"
+    first = run(p, ScriptedRunner(echo), generate)
+    runner = ScriptedRunner(echo)
+    second = run(p, runner, generate)
+    assert runner.calls == []
+    assert all(cached for _, cached in second.values())
+    assert {k: o.final.text for k, (o, _) in first.items()} == {k: o.final.text for k, (o, _) in second.items()}
+
+
+def test_multi_turn_episodes_feed_answers_back_and_resume(tmp_path):
+    p = tmp_path / "g.jsonl"
+    runner = ScriptedRunner(echo)
+    done = run(p, runner, two_turn)
+    assert len(runner.calls) == 12
+    out, _ = done[EpisodeKey("0", 0)]
+    assert out.final.text.startswith("3:")  # user, assistant, user
+    assert out.transcript[1]["content"] == out.calls[0].text
+    # the second call of each episode has its own seed (call index 1)
+    assert out.final.text == f"3:{derive_seed(7, '0', 0, 1)}"
+    # drop the last 5 stored calls, as if killed: only those are redone
+    lines = p.read_text().splitlines(keepends=True)
+    p.write_text("".join(lines[:-5]))
+    runner2 = ScriptedRunner(echo)
+    again = run(p, runner2, two_turn)
+    assert len(runner2.calls) == 5
+    assert {k: o.final.text for k, (o, _) in again.items()} == {k: o.final.text for k, (o, _) in done.items()}
+
+
+def test_changed_runner_settings_invalidate_the_cache(tmp_path):
+    p = tmp_path / "g.jsonl"
+    run(p, ScriptedRunner(echo, tag="v1"), generate)
+    r2 = ScriptedRunner(echo, tag="v2")
+    run(p, r2, generate)
+    assert len(r2.calls) == 6
+
+
+def test_completion_type_roundtrip():
+    c = Completion(text="x", finish_reason="length", prompt_tokens=1, completion_tokens=2, token_ids=[5, 6])
+    assert Completion.from_dict(c.to_dict()) == c

@@ -1,0 +1,78 @@
+import json
+
+import pytest
+
+from evalkit.errors import StoreError
+from evalkit.records import Completion
+from evalkit.store import SampleStore
+
+
+def comp(text: str = "A", reason: str = "stop") -> Completion:
+    return Completion(text=text, finish_reason=reason, prompt_tokens=3, completion_tokens=1)  # type: ignore[arg-type]
+
+
+def test_put_get_and_reopen(tmp_path):
+    p = tmp_path / "g.jsonl"
+    with SampleStore(p, "run1") as s:
+        s.put("k1", comp("x"), sample_id="0", repeat=0)
+        assert s.get("k1").text == "x"
+        assert s.get("nope") is None
+    with SampleStore(p, "run1") as s:
+        assert len(s) == 1 and s.get("k1").text == "x"
+
+
+def test_half_written_last_line_is_dropped(tmp_path):
+    p = tmp_path / "g.jsonl"
+    with SampleStore(p, "run1") as s:
+        s.put("k1", comp("x"))
+        s.put("k2", comp("y"))
+    data = p.read_bytes()
+    p.write_bytes(data[:-15])  # SIGKILL in the middle of writing k2
+    with SampleStore(p, "run1") as s:
+        assert s.dropped_partial_line
+        assert s.get("k1") is not None and s.get("k2") is None
+        s.put("k2", comp("y"))
+    lines = p.read_text().splitlines()
+    assert [json.loads(x).get("key") for x in lines[1:]] == ["k1", "k2"]
+
+
+def test_corrupt_middle_line_is_refused_and_file_untouched(tmp_path):
+    p = tmp_path / "g.jsonl"
+    with SampleStore(p, "run1") as s:
+        s.put("k1", comp())
+        s.put("k2", comp())
+    lines = p.read_text().splitlines()
+    lines[1] = lines[1][:20]
+    p.write_text("\n".join(lines) + "\n")
+    before = p.read_bytes()
+    with pytest.raises(StoreError, match=r"line 2 is corrupt"):
+        SampleStore(p, "run1")
+    assert p.read_bytes() == before
+
+
+def test_foreign_store_is_refused(tmp_path):
+    p = tmp_path / "g.jsonl"
+    SampleStore(p, "run1").close()
+    with pytest.raises(StoreError, match="belongs to another run"):
+        SampleStore(p, "run2")
+    q = tmp_path / "other.jsonl"
+    q.write_text('{"some": "thing"}\n')
+    with pytest.raises(StoreError, match="not an evalkit store"):
+        SampleStore(q, "run1")
+
+
+def test_second_writer_is_refused(tmp_path):
+    p = tmp_path / "g.jsonl"
+    with SampleStore(p, "run1"), pytest.raises(StoreError, match="another evalkit process"):
+        SampleStore(p, "run1")
+
+
+def test_errors_are_kept_but_retried(tmp_path):
+    p = tmp_path / "g.jsonl"
+    with SampleStore(p, "run1") as s:
+        s.put("k1", Completion(text="", finish_reason="error", error="timeout"))
+        assert s.get("k1") is None
+        s.put("k1", comp("ok"))
+        assert s.get("k1").text == "ok"
+    with SampleStore(p, "run1") as s:
+        assert s.get("k1").text == "ok"

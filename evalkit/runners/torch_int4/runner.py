@@ -1,0 +1,121 @@
+"""``TorchInt4Runner``: the evalkit Runner on top of the in-house PyTorch int4 engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from transformers import AutoTokenizer
+
+from evalkit.chat import THINK_CLOSE, THINK_OPEN, render_chat
+from evalkit.fingerprint import fingerprint_dir
+from evalkit.models import is_tiny, resolve_model
+from evalkit.records import ChatRequest, Completion
+from evalkit.runners.base import Runner
+from evalkit.runners.torch_int4.engine import Engine, GenerationRequest
+from evalkit.runners.torch_int4.loader import load_model, resolve_device, resolve_dtype
+
+# Markers the scorers read from the raw text; they must survive decoding even if a
+# tokenizer marks them special (EXAONE's does not, but the split must not depend on it).
+VISIBLE_MARKERS = (THINK_OPEN, THINK_CLOSE, "<tool_call>", "</tool_call>")
+
+
+class TorchInt4Runner(Runner):
+    """Runs an EXAONE 4 checkpoint (GPTQ int4 or unquantized) with the in-house PyTorch engine.
+
+    `model` is anything ``evalkit.models.resolve_model`` takes (an embedded tiny model,
+    a directory, a hub id). ``device="auto"`` picks CUDA when present; ``dtype="auto"``
+    is float32 on CPU and bfloat16 on GPU. `cache_dequantized` (default: on for CPU)
+    keeps a dense copy of every int4 weight instead of dequantizing on each call.
+    """
+
+    name = "torch_int4"
+
+    def __init__(
+        self,
+        model: str = "tiny",
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        max_batch_size: int = 8,
+        cache_dequantized: bool | None = None,
+    ):
+        self.model_name = model
+        self.model_dir = resolve_model(model)
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        if cache_dequantized is None:
+            cache_dequantized = self.device.type == "cpu"
+        self.tokenizer: Any = AutoTokenizer.from_pretrained(str(self.model_dir))
+        self.lm = load_model(
+            self.model_dir, device=self.device, dtype=self.dtype, cache_dequantized=cache_dequantized
+        )
+        vocab = self.tokenizer.get_vocab()
+        keep = {vocab[t] for t in VISIBLE_MARKERS if t in vocab}
+        special = set(self.tokenizer.all_special_ids) | {
+            i for i, tok in self.tokenizer.added_tokens_decoder.items() if tok.special
+        }
+        self._hidden_ids = frozenset(special - keep)
+        eos = list(self.lm.cfg.eos_token_ids)
+        if self.tokenizer.eos_token_id is not None:
+            eos.append(self.tokenizer.eos_token_id)
+        pad = self.lm.cfg.pad_token_id if self.lm.cfg.pad_token_id is not None else 0
+        self.engine = Engine(
+            self.lm, decode=self.decode, eos_ids=eos, max_batch_size=max_batch_size, pad_id=pad
+        )
+        self._fingerprint: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """Model fingerprint and the settings that change outputs."""
+        if self._fingerprint is None:  # hashing a large checkpoint is slow; once per runner
+            self._fingerprint = fingerprint_dir(self.model_dir)
+        return {
+            "runner": "torch_int4",
+            "model_fingerprint": self._fingerprint,
+            "model": self.model_name,
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "device_type": self.device.type,
+        }
+
+    @property
+    def is_placeholder_model(self) -> bool:
+        return is_tiny(self.model_name)
+
+    def render(self, request: ChatRequest) -> str:
+        """The prompt exactly as the model's own chat template renders it."""
+        return render_chat(self.tokenizer, request)
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of a rendered prompt; the template already holds every special token."""
+        ids: list[int] = self.tokenizer.encode(text, add_special_tokens=False)
+        return ids
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Text of generated ids with special tokens dropped but think/tool-call markers kept."""
+        text: str = self.tokenizer.decode(
+            [i for i in ids if i not in self._hidden_ids], skip_special_tokens=False
+        )
+        return text
+
+    def generate(self, requests: Sequence[ChatRequest]) -> Iterator[tuple[int, Completion]]:
+        """Generate every request in batches; yield (index, Completion) as each finishes."""
+        prompts = [self.encode(self.render(r)) for r in requests]
+        batch = [GenerationRequest(ids, r.params) for ids, r in zip(prompts, requests, strict=True)]
+        for i, result in self.engine.generate(batch):
+            yield (
+                i,
+                Completion(
+                    text=result.text,
+                    finish_reason=result.finish_reason,
+                    prompt_tokens=len(prompts[i]),
+                    completion_tokens=len(result.token_ids),
+                    token_ids=result.token_ids,
+                ),
+            )
+
+    def close(self) -> None:
+        """Free the weights (and GPU memory) now rather than at garbage collection."""
+        self.engine.model = self.lm = None  # type: ignore[assignment]
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()

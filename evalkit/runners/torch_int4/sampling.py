@@ -1,0 +1,111 @@
+"""Next-token choice for a batch: greedy, or seeded sampling with OpenAI/vLLM semantics.
+
+Order of operations per row (as vLLM): presence penalty on the raw logits, then greedy
+argmax, or temperature -> top-k -> top-p -> draw. Each request owns a CPU
+``torch.Generator`` seeded from ``SamplingParams.seed`` and draws one uniform number per
+sampled token from it, so a request's random stream never depends on which other
+requests share its batch, nor on the device the logits live on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from evalkit.records import SamplingParams
+
+
+def apply_presence_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: torch.Tensor) -> torch.Tensor:
+    """Subtract ``penalty[b]`` once from every logit whose token row b has generated already.
+
+    `seen` [B, V] bool marks tokens present in the request's *generated* tokens (not its
+    prompt); how often a token occurred does not matter (that would be frequency_penalty).
+    """
+    return logits - penalty[:, None] * seen.to(logits.dtype)
+
+
+def token_probs(
+    logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor
+) -> torch.Tensor:
+    """The sampling distribution [B, V] after temperature, top-k (0 = off) and top-p (1 = off).
+
+    top-k keeps every token tied with the k-th largest logit; top-p keeps the smallest
+    prefix of the sorted distribution whose mass reaches p (always at least one token).
+    """
+    vocab = logits.shape[-1]
+    logits = logits / temperature[:, None]
+    sorted_logits, order = logits.sort(dim=-1, descending=True, stable=True)
+    k = torch.where(top_k > 0, top_k, vocab).clamp(max=vocab)
+    kth = sorted_logits.gather(1, (k - 1)[:, None])
+    sorted_logits = sorted_logits.masked_fill(sorted_logits < kth, float("-inf"))
+    sorted_probs = sorted_logits.softmax(dim=-1)
+    mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs
+    # Rows with top_p >= 1 skip the filter: rounding in the cumsum must not drop tail tokens.
+    drop = (mass_before >= top_p[:, None]) & (top_p[:, None] < 1.0)
+    drop[:, 0] = False  # the most likely token always stays, even for top_p <= 0
+    sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+    filtered = torch.full_like(logits, float("-inf")).scatter(1, order, sorted_logits)
+    return filtered.softmax(dim=-1)
+
+
+def draw(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """Inverse-CDF draw: for each row the first token whose cumulative mass exceeds u * total.
+
+    Float64 keeps the cumulative sum over a 100k vocabulary from drifting; tokens of
+    zero probability are never chosen (their CDF step is empty).
+    """
+    cdf = probs.double().cumsum(dim=-1)
+    target = uniforms.to(device=cdf.device, dtype=torch.float64)[:, None] * cdf[:, -1:]
+    index = torch.searchsorted(cdf, target, right=True).squeeze(1)
+    return index.clamp(max=probs.shape[-1] - 1)
+
+
+def make_generator(seed: int | None) -> torch.Generator:
+    """A CPU generator for one request; an unseeded request gets fresh OS entropy."""
+    g = torch.Generator(device="cpu")
+    if seed is None:
+        g.seed()
+    else:
+        g.manual_seed(seed)
+    return g
+
+
+class BatchSampler:
+    """Sampling state of the rows of one batch: parameters, generators, generated-token sets."""
+
+    def __init__(self, params: Sequence[SamplingParams], vocab_size: int, device: torch.device):
+        def column(values: list[float] | list[int], dtype: torch.dtype) -> torch.Tensor:
+            return torch.tensor(values, dtype=dtype, device=device)
+
+        self.greedy = [p.greedy for p in params]
+        self.temperature = column([p.temperature if not p.greedy else 1.0 for p in params], torch.float32)
+        self.top_k = column([p.top_k for p in params], torch.long)
+        self.top_p = column([p.top_p for p in params], torch.float32)
+        self.presence = column([p.presence_penalty for p in params], torch.float32)
+        self.generators = [make_generator(p.seed) for p in params]
+        self.seen = torch.zeros((len(params), vocab_size), dtype=torch.bool, device=device)
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        """Choose one token per row from float32 `logits` [B, V]; returns [B] on the logits' device."""
+        logits = apply_presence_penalty(logits, self.seen, self.presence)
+        tokens = logits.argmax(dim=-1)
+        rows = [i for i, greedy in enumerate(self.greedy) if not greedy]
+        if rows:
+            idx = torch.tensor(rows, device=logits.device)
+            probs = token_probs(logits[idx], self.temperature[idx], self.top_k[idx], self.top_p[idx])
+            uniforms = torch.stack(
+                [torch.rand((), generator=self.generators[i], dtype=torch.float64) for i in rows]
+            )
+            tokens[idx] = draw(probs, uniforms)
+        self.seen[torch.arange(tokens.shape[0], device=tokens.device), tokens] = True
+        return tokens
+
+    def keep_rows(self, rows: Sequence[int]) -> None:
+        """Keep the state of `rows` only, in that order (rows that left the batch are dropped)."""
+        idx = torch.tensor(list(rows), dtype=torch.long, device=self.seen.device)
+        self.greedy = [self.greedy[i] for i in rows]
+        self.generators = [self.generators[i] for i in rows]
+        self.temperature, self.top_k = self.temperature[idx], self.top_k[idx]
+        self.top_p, self.presence = self.top_p[idx], self.presence[idx]
+        self.seen = self.seen[idx]

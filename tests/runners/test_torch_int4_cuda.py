@@ -1,0 +1,55 @@
+"""The same code on CUDA (skipped where there is no GPU, as in CI): CPU and GPU agree."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from evalkit.records import SamplingParams
+from evalkit.runners.torch_int4.engine import Engine, GenerationRequest
+from evalkit.runners.torch_int4.loader import load_model
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+CUDA, CPU = torch.device("cuda"), torch.device("cpu")
+
+
+@torch.inference_mode()
+@pytest.mark.parametrize("variant", ["gptq", "gptq-actorder"])
+def test_cuda_fp32_matches_cpu_with_on_the_fly_dequant(
+    variant: str, checkpoint: Callable[[str], Path]
+) -> None:
+    torch.backends.cuda.matmul.allow_tf32 = False  # compare fp32 with fp32
+    cpu = load_model(checkpoint(variant), device=CPU)
+    gpu = load_model(checkpoint(variant), device=CUDA, cache_dequantized=False)
+    ids = torch.randint(0, cpu.cfg.vocab_size, (2, 90), generator=torch.Generator().manual_seed(0))
+    start = torch.tensor([0, 20])
+    a = cpu(ids, cpu.new_cache(start, 8), all_logits=True)
+    b = gpu(ids.to(CUDA), gpu.new_cache(start, 8), all_logits=True).cpu()
+    assert (a[0] - b[0]).abs().max().item() < 1e-3
+    assert (a[1, 20:] - b[1, 20:]).abs().max().item() < 1e-3  # real tokens of the padded row
+
+    requests = [
+        GenerationRequest(ids[0, :70].tolist(), SamplingParams(max_new_tokens=24)),
+        GenerationRequest(
+            ids[1, :9].tolist(), SamplingParams(temperature=0.8, top_p=0.9, max_new_tokens=24, seed=3)
+        ),
+    ]
+
+    def run(model: object) -> dict[int, list[int]]:
+        engine = Engine(model, decode=lambda ids: "", eos_ids=())  # type: ignore[arg-type]
+        return {i: r.token_ids for i, r in engine.generate(requests)}
+
+    # The random stream lives on the CPU, so a seeded request draws the same tokens on either device.
+    assert run(cpu) == run(gpu)
+
+
+@torch.inference_mode()
+def test_cuda_bf16_generates(checkpoint: Callable[[str], Path]) -> None:
+    model = load_model(checkpoint("gptq"), device=CUDA, dtype=torch.bfloat16, cache_dequantized=True)
+    engine = Engine(model, decode=lambda ids: "", eos_ids=(), max_batch_size=4)
+    requests = [GenerationRequest(list(range(1, n)), SamplingParams(max_new_tokens=16)) for n in (5, 80, 30)]
+    results = dict(engine.generate(requests))
+    assert all(len(r.token_ids) == 16 for r in results.values())

@@ -55,7 +55,7 @@ def split_reasoning(text: str, *, reasoning_mode: bool) -> ReasoningSplit:
     if sep:
         reasoning = head.strip()
         if reasoning.startswith(THINK_OPEN):
-            reasoning = reasoning[len(THINK_OPEN):].strip()
+            reasoning = reasoning[len(THINK_OPEN) :].strip()
         return ReasoningSplit(reasoning=reasoning, answer=tail.strip())
     if reasoning_mode:
         return ReasoningSplit(reasoning=text.strip(), answer=None, unclosed_think=True)

@@ -27,9 +27,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
             row = lookup(spec.published_benchmark, mode) if spec.published_benchmark else []
             if row and row[0].value is not None:
                 pubs.append(f"{mode} {row[0].value:.1f}")
-        sample = "synthetic sample" if spec.data.sample_synthetic else "real sample" if spec.data.sample else ""
-        print(f"  {name:<22} {spec.title:<18} modes: {', '.join(spec.modes):<26} "
-              f"published (32B): {'; '.join(pubs) or '—'}  [{sample}]")
+        sample = (
+            "synthetic sample" if spec.data.sample_synthetic else "real sample" if spec.data.sample else ""
+        )
+        print(
+            f"  {name:<22} {spec.title:<18} modes: {', '.join(spec.modes):<26} "
+            f"published (32B): {'; '.join(pubs) or '—'}  [{sample}]"
+        )
     print("runners:")
     for name in list_profiles():
         p = load_profile(name)
@@ -42,8 +46,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from evalkit.report import headline
 
     cfg = RunConfig(
-        task=args.task, runner=args.runner, model=args.model, mode=args.mode, limit=args.limit, n=args.n,
-        max_new_tokens=args.max_new_tokens, data=args.data, seed=args.seed, run_id=args.run_id,
+        task=args.task,
+        runner=args.runner,
+        model=args.model,
+        mode=args.mode,
+        limit=args.limit,
+        n=args.n,
+        max_new_tokens=args.max_new_tokens,
+        data=args.data,
+        seed=args.seed,
+        run_id=args.run_id,
         progress=not args.no_progress,
     )
     if args.results_dir:
@@ -72,18 +84,29 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from evalkit.runners.profiles import load_profile, make_runner
 
     reasoning = args.mode == "reasoning"
-    temperature = 0.0 if args.greedy else (args.temperature if args.temperature is not None
-                                           else (0.6 if reasoning else 0.0))
-    params = SamplingParams(temperature=temperature, top_p=0.95 if reasoning and not args.greedy else 1.0,
-                            max_new_tokens=args.max_new_tokens, seed=args.seed)
+    temperature = (
+        0.0
+        if args.greedy
+        else (args.temperature if args.temperature is not None else (0.6 if reasoning else 0.0))
+    )
+    params = SamplingParams(
+        temperature=temperature,
+        top_p=0.95 if reasoning and not args.greedy else 1.0,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+    )
     runner = make_runner(load_profile(args.runner), args.model)
     try:
-        req = ChatRequest(messages=[{"role": "user", "content": args.prompt}], params=params,
-                          enable_thinking=reasoning)
+        req = ChatRequest(
+            messages=[{"role": "user", "content": args.prompt}], params=params, enable_thinking=reasoning
+        )
         for _, completion in runner.generate([req]):
             print(completion.text)
-            print(f"[finish_reason={completion.finish_reason} prompt_tokens={completion.prompt_tokens} "
-                  f"completion_tokens={completion.completion_tokens}]", file=sys.stderr)
+            print(
+                f"[finish_reason={completion.finish_reason} prompt_tokens={completion.prompt_tokens} "
+                f"completion_tokens={completion.completion_tokens}]",
+                file=sys.stderr,
+            )
     finally:
         runner.close()
     return 0
@@ -118,7 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-new-tokens", type=int)
     r.add_argument("--data", help="'sample', 'hub', or a local copy (file or directory)")
     r.add_argument("--seed", type=int, default=1234)
-    r.add_argument("--run-id", help="results/runs/<run-id> (default: derived from the settings; reruns resume)")
+    r.add_argument(
+        "--run-id", help="results/runs/<run-id> (default: derived from the settings; reruns resume)"
+    )
     r.add_argument("--results-dir")
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(func=_cmd_run)
@@ -128,8 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--responses", required=True, help="JSONL rows with id and response")
     s.add_argument("--data", help="where items named by id come from: 'sample', 'hub' or a path")
     s.add_argument("--out", help="write verdicts here instead of stdout")
-    s.add_argument("--mode", default="non-reasoning", choices=["reasoning", "non-reasoning"],
-                   help="reasoning: a response without </think> has no answer")
+    s.add_argument(
+        "--mode",
+        default="non-reasoning",
+        choices=["reasoning", "non-reasoning"],
+        help="reasoning: a response without </think> has no answer",
+    )
     s.set_defaults(func=_cmd_score)
 
     g = sub.add_parser("generate", help="print one completion")

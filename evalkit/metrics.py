@@ -12,8 +12,12 @@ def _rate(records: list[dict[str, Any]], pred: Any) -> float:
     return sum(1 for r in records if pred(r)) / len(records) if records else 0.0
 
 
-def aggregate(records: list[dict[str, Any]], *, n_repeats: int, breakdown_field: str | None = "subject",
-              ) -> dict[str, Any]:
+def aggregate(
+    records: list[dict[str, Any]],
+    *,
+    n_repeats: int,
+    breakdown_field: str | None = "subject",
+) -> dict[str, Any]:
     """pass@1[avg-of-n] (accuracy averaged over repeats) with its item-clustered SE and 95% CI,
     plus the rates a reader needs to trust it: no answer, truncated, unclosed think."""
     est = clustered_mean((r["id"], r["score"]) for r in records)
@@ -43,8 +47,11 @@ def aggregate(records: list[dict[str, Any]], *, n_repeats: int, breakdown_field:
         out["breakdown"] = {
             "field": breakdown_field,
             "groups": {
-                g: {"value": (e := clustered_mean((r["id"], r["score"]) for r in rs)).mean, "se": e.se,
-                    "n_items": e.n_items}
+                g: {
+                    "value": (e := clustered_mean((r["id"], r["score"]) for r in rs)).mean,
+                    "se": e.se,
+                    "n_items": e.n_items,
+                }
                 for g, rs in sorted(groups.items())
             },
         }

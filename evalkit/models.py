@@ -47,4 +47,6 @@ def resolve_model(name: str, *, revision: str | None = None) -> Path:
                 f"cannot fetch model {name!r} from the Hugging Face hub ({type(e).__name__}: {e}); "
                 "pass a local directory with MODEL=/path or set HF_TOKEN for gated repos"
             ) from e
-    raise UsageError(f"model {name!r} is neither an embedded model ({', '.join(TINY_MODELS)}), a directory, nor a hub id")
+    raise UsageError(
+        f"model {name!r} is neither an embedded model ({', '.join(TINY_MODELS)}), a directory, nor a hub id"
+    )

@@ -42,7 +42,9 @@ class RunConfig:
     max_new_tokens: int | None = None
     data: str | None = None  # "sample", "hub" or a path; default: sample for tiny models, else hub
     seed: int = 1234
-    results_dir: Path = field(default_factory=lambda: Path(os.environ.get("EVALKIT_RESULTS", DEFAULT_RESULTS)))
+    results_dir: Path = field(
+        default_factory=lambda: Path(os.environ.get("EVALKIT_RESULTS", DEFAULT_RESULTS))
+    )
     run_id: str | None = None
     progress: bool = True
 
@@ -70,8 +72,9 @@ class _Progress:
     def __init__(self, total: int, enabled: bool, desc: str):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, unit="sample", desc=desc, disable=not enabled, file=sys.stderr,
-                        dynamic_ncols=True)
+        self.bar = tqdm(
+            total=total, unit="sample", desc=desc, disable=not enabled, file=sys.stderr, dynamic_ncols=True
+        )
         self.t0 = time.time()
         self.tokens = 0
 
@@ -111,8 +114,11 @@ def run_eval(cfg: RunConfig, runner: Runner | None = None) -> RunResult:
         capped = int(profile.limits["max_new_tokens"]) < max_new
         max_new = min(max_new, int(profile.limits["max_new_tokens"]))
     params = SamplingParams(
-        temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k,
-        presence_penalty=settings.presence_penalty, max_new_tokens=max_new,
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        top_k=settings.top_k,
+        presence_penalty=settings.presence_penalty,
+        max_new_tokens=max_new,
     )
     n = cfg.n or settings.n
     reasoning = cfg.mode == "reasoning"
@@ -121,19 +127,34 @@ def run_eval(cfg: RunConfig, runner: Runner | None = None) -> RunResult:
     runner = runner or make_runner(profile, model_name)
     try:
         desc = runner.describe()
-        run_key = hash_obj({
-            "task": spec.name, "spec": spec.path.read_text(encoding="utf-8"), "data": loaded.source,
-            "runner": desc, "mode": cfg.mode, "params": params.to_dict(), "seed": cfg.seed,
-        })
+        run_key = hash_obj(
+            {
+                "task": spec.name,
+                "spec": spec.path.read_text(encoding="utf-8"),
+                "data": loaded.source,
+                "runner": desc,
+                "mode": cfg.mode,
+                "params": params.to_dict(),
+                "seed": cfg.seed,
+            }
+        )
         run_id = cfg.run_id or f"{spec.name}-{cfg.mode}-{_slug(model_name)}-{profile.name}-{run_key[:8]}"
         run_dir = cfg.results_dir / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
         meta = {
-            "task": spec.name, "mode": cfg.mode, "model": model_name, "runner_profile": profile.name,
-            "runner": desc, "data_source": loaded.source, "params": params.to_dict(), "seed": cfg.seed,
+            "task": spec.name,
+            "mode": cfg.mode,
+            "model": model_name,
+            "runner_profile": profile.name,
+            "runner": desc,
+            "data_source": loaded.source,
+            "params": params.to_dict(),
+            "seed": cfg.seed,
             "evalkit_version": __version__,
         }
-        _atomic_write(run_dir / "run.json", json.dumps({**meta, "run_key": run_key}, indent=2, ensure_ascii=False))
+        _atomic_write(
+            run_dir / "run.json", json.dumps({**meta, "run_key": run_key}, indent=2, ensure_ascii=False)
+        )
 
         solver = get_solver(spec.solver)
         episodes: list[tuple[EpisodeKey, Episode]] = [
@@ -163,29 +184,56 @@ def run_eval(cfg: RunConfig, runner: Runner | None = None) -> RunResult:
             c = out.final
             split = split_completion(c.text, c.reasoning_content, reasoning_mode=reasoning)
             v = family.score(s, split, spec)
-            records.append({
-                "id": s.id, "repeat": r, "subject": s.metadata.get("subject"), "target": s.target,
-                "extracted": v.extracted, "correct": v.correct, "score": v.score, "reason": v.reason,
-                "raw": c.text, "reasoning": split.reasoning, "answer": split.answer,
-                "unclosed_think": split.unclosed_think, "finish_reason": c.finish_reason,
-                "prompt_tokens": sum(x.prompt_tokens for x in out.calls),
-                "completion_tokens": sum(x.completion_tokens for x in out.calls),
-                "messages": s.messages,
-            })
-    _atomic_write(run_dir / "samples.jsonl",
-                  "".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in records))
+            records.append(
+                {
+                    "id": s.id,
+                    "repeat": r,
+                    "subject": s.metadata.get("subject"),
+                    "target": s.target,
+                    "extracted": v.extracted,
+                    "correct": v.correct,
+                    "score": v.score,
+                    "reason": v.reason,
+                    "raw": c.text,
+                    "reasoning": split.reasoning,
+                    "answer": split.answer,
+                    "unclosed_think": split.unclosed_think,
+                    "finish_reason": c.finish_reason,
+                    "prompt_tokens": sum(x.prompt_tokens for x in out.calls),
+                    "completion_tokens": sum(x.completion_tokens for x in out.calls),
+                    "messages": s.messages,
+                }
+            )
+    _atomic_write(
+        run_dir / "samples.jsonl", "".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in records)
+    )
 
     metrics = aggregate(records, n_repeats=n)
-    metrics.update({
-        "task": spec.name, "title": spec.title, "benchmark": spec.published_benchmark, "mode": cfg.mode,
-        "model": model_name, "runner_profile": profile.name, "runner": desc,
-        "placeholder_model": runner.is_placeholder_model, "reference_size": profile.reference_size,
-        "data_source": loaded.source, "synthetic_data": loaded.synthetic, "params": params.to_dict(),
-        "max_new_tokens_capped_by_profile": capped, "seed": cfg.seed, "run_id": run_id,
-        "wall_time_s": time.time() - t_start, "generation_time_s": gen_time,
-        "calls_reused_from_store": reused, "prompt_source": spec.prompt.get("source", ""),
-        "evalkit_version": __version__, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    })
+    metrics.update(
+        {
+            "task": spec.name,
+            "title": spec.title,
+            "benchmark": spec.published_benchmark,
+            "mode": cfg.mode,
+            "model": model_name,
+            "runner_profile": profile.name,
+            "runner": desc,
+            "placeholder_model": runner.is_placeholder_model,
+            "reference_size": profile.reference_size,
+            "data_source": loaded.source,
+            "synthetic_data": loaded.synthetic,
+            "params": params.to_dict(),
+            "max_new_tokens_capped_by_profile": capped,
+            "seed": cfg.seed,
+            "run_id": run_id,
+            "wall_time_s": time.time() - t_start,
+            "generation_time_s": gen_time,
+            "calls_reused_from_store": reused,
+            "prompt_source": spec.prompt.get("source", ""),
+            "evalkit_version": __version__,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+    )
     _atomic_write(run_dir / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False))
     report_path = write_report(run_dir, metrics)
     return RunResult(run_dir=run_dir, metrics=metrics, report_path=report_path)

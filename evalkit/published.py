@@ -13,10 +13,28 @@ from evalkit.registry import REPO_ROOT
 
 PUBLISHED_DIR = REPO_ROOT / "results" / "published"
 BENCHMARKS = (
-    "MMLU-Redux", "MMLU-Pro", "GPQA-Diamond", "AIME 2025", "HMMT Feb 2025", "LiveCodeBench v5",
-    "LiveCodeBench v6", "IFEval", "Multi-IF (EN)", "BFCL-v3", "Tau-bench (Airline)", "Tau-bench (Retail)",
-    "KMMLU-Pro", "KMMLU-Redux", "KSM", "MMMLU (ES)", "MATH500 (ES)", "HELMET", "RULER", "LongBench v1",
-    "Ko-LongBench", "WMT24++ (ES)",
+    "MMLU-Redux",
+    "MMLU-Pro",
+    "GPQA-Diamond",
+    "AIME 2025",
+    "HMMT Feb 2025",
+    "LiveCodeBench v5",
+    "LiveCodeBench v6",
+    "IFEval",
+    "Multi-IF (EN)",
+    "BFCL-v3",
+    "Tau-bench (Airline)",
+    "Tau-bench (Retail)",
+    "KMMLU-Pro",
+    "KMMLU-Redux",
+    "KSM",
+    "MMMLU (ES)",
+    "MATH500 (ES)",
+    "HELMET",
+    "RULER",
+    "LongBench v1",
+    "Ko-LongBench",
+    "WMT24++ (ES)",
 )
 MODES = ("reasoning", "non-reasoning")
 
@@ -67,12 +85,19 @@ def _load_file(path: Path) -> list[PublishedFigure]:
             for si, (sys, v) in enumerate(zip(systems, values, strict=True)):
                 if v is not None and (not isinstance(v, int | float) or not 0 <= v <= 100):
                     raise DataError(path, rwhere, "values", f"{v!r} is not a percentage or null")
-                figures.append(PublishedFigure(
-                    benchmark=bench, system=str(sys["name"]), system_size=str(sys["size"]),
-                    model_size=str(t["model_size"]), mode=t["mode"],
-                    value=None if v is None else float(v), is_subject=si == 0, table=str(t["table"]),
-                    source=source,
-                ))
+                figures.append(
+                    PublishedFigure(
+                        benchmark=bench,
+                        system=str(sys["name"]),
+                        system_size=str(sys["size"]),
+                        model_size=str(t["model_size"]),
+                        mode=t["mode"],
+                        value=None if v is None else float(v),
+                        is_subject=si == 0,
+                        table=str(t["table"]),
+                        source=source,
+                    )
+                )
     return figures
 
 
@@ -87,5 +112,8 @@ def load_published(directory: Path = PUBLISHED_DIR) -> tuple[PublishedFigure, ..
 
 def lookup(benchmark: str, mode: str, model_size: str = "32B") -> list[PublishedFigure]:
     """The row of one table: the EXAONE figure first, then its peers."""
-    return [f for f in load_published() if f.benchmark == benchmark and f.mode == mode
-            and f.model_size == model_size]
+    return [
+        f
+        for f in load_published()
+        if f.benchmark == benchmark and f.mode == mode and f.model_size == model_size
+    ]

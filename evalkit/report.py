@@ -23,8 +23,11 @@ def headline(m: dict[str, Any]) -> str:
     """One line: measured figure with its SE beside the published one."""
     pub = published_value(m)
     meas = f"{pct(m['value'])} ± {pct(m['se'])}"
-    ref = f"{pub:.1f} published (EXAONE 4.0 {m['reference_size']}, {m['mode']})" if pub is not None else \
-        "no published figure"
+    ref = (
+        f"{pub:.1f} published (EXAONE 4.0 {m['reference_size']}, {m['mode']})"
+        if pub is not None
+        else "no published figure"
+    )
     tag = "  [placeholder model: meaningless]" if m.get("placeholder_model") else ""
     return f"{m['title']} ({m['mode']}): {meas} measured ({m['metric']}, {m['n_items']} items) vs {ref}{tag}"
 
@@ -41,12 +44,16 @@ def render_report(m: dict[str, Any]) -> str:
     if m.get("placeholder_model"):
         lines += [f"> {PLACEHOLDER_WARNING}", ""]
     if m.get("synthetic_data"):
-        lines += ["> **Synthetic data.** The rows are the task's bundled sample, written for evalkit in the "
-                  "dataset's schema, not the real benchmark.", ""]
+        lines += [
+            "> **Synthetic data.** The rows are the task's bundled sample, written for evalkit in the "
+            "dataset's schema, not the real benchmark.",
+            "",
+        ]
     lo, hi = m["ci95"]
     pub = published_value(m)
     lines += [
-        "| | value |", "|---|---|",
+        "| | value |",
+        "|---|---|",
         f"| measured {m['metric']} | **{pct(m['value'])}** ± {pct(m['se'])} (95% CI {pct(lo)}–{pct(hi)}) |",
         f"| items × repeats | {m['n_items']} × {m['n_repeats']} = {m['n_samples']} samples |",
     ]
@@ -61,8 +68,12 @@ def render_report(m: dict[str, Any]) -> str:
     if m.get("benchmark"):
         row = lookup(m["benchmark"], m["mode"], m.get("reference_size", "32B"))
         if row:
-            lines += [f"## Model card: {row[0].table} ({m['benchmark']})", "",
-                      "| system | size | published | note |", "|---|---|---|---|"]
+            lines += [
+                f"## Model card: {row[0].table} ({m['benchmark']})",
+                "",
+                "| system | size | published | note |",
+                "|---|---|---|---|",
+            ]
             lines.append(f"| this run ({m['model']}) | — | {pct(m['value'])} ± {pct(m['se'])} | measured |")
             for f in row:
                 note = "the model this run reproduces" if f.is_subject else "peer"
@@ -70,11 +81,13 @@ def render_report(m: dict[str, Any]) -> str:
                 lines.append(f"| {f.system} | {f.system_size} | {val} | {note} |")
             lines += ["", f"Source: {row[0].source}. The card's figures are for the unquantized model.", ""]
 
-    t = m["tokens"]
+    t, p = m["tokens"], m["params"]
     lines += [
-        "## Run health", "",
-        "| | value |", "|---|---|",
-        f"| truncated (hit max_new_tokens = {m['params']['max_new_tokens']}) | {pct(m['truncation_rate'])}% |",
+        "## Run health",
+        "",
+        "| | value |",
+        "|---|---|",
+        f"| truncated (hit max_new_tokens = {p['max_new_tokens']}) | {pct(m['truncation_rate'])}% |",
         f"| no answer extracted | {pct(m['no_answer_rate'])}% |",
         f"| think block never closed (reasoning mode) | {pct(m['unclosed_think_rate'])}% |",
         f"| prompt tokens, mean | {t['prompt_mean']:.0f} |",
@@ -85,21 +98,25 @@ def render_report(m: dict[str, Any]) -> str:
         "",
     ]
     if m.get("max_new_tokens_capped_by_profile"):
-        lines += [f"The runner profile capped max_new_tokens at {m['params']['max_new_tokens']} "
-                  "(set MAX_NEW_TOKENS= to override).", ""]
+        lines += [
+            f"The runner profile capped max_new_tokens at {m['params']['max_new_tokens']} "
+            "(set MAX_NEW_TOKENS= to override).",
+            "",
+        ]
     b = m.get("breakdown")
     if b and len(b["groups"]) > 1:
         lines += [f"## By {b['field']}", "", f"| {b['field']} | items | score |", "|---|---|---|"]
         for g, v in b["groups"].items():
             lines.append(f"| {g} | {v['n_items']} | {pct(v['value'])} |")
         lines.append("")
-    p = m["params"]
     lines += [
-        "## Settings", "",
+        "## Settings",
+        "",
         f"- runner: `{m['runner_profile']}` — {m['runner']}",
         f"- data: {m['data_source']}",
         f"- sampling: temperature {p['temperature']}, top_p {p['top_p']}, top_k {p['top_k']}, "
-        f"presence_penalty {p['presence_penalty']}, max_new_tokens {p['max_new_tokens']}, run seed {m['seed']}",
+        f"presence_penalty {p['presence_penalty']}, max_new_tokens {p['max_new_tokens']}, "
+        f"run seed {m['seed']}",
         f"- prompt: {m.get('prompt_source', '').strip()}",
         f"- evalkit {m['evalkit_version']}, run `{m['run_id']}`, finished {m['finished']}",
         "",

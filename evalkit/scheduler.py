@@ -32,20 +32,23 @@ def derive_seed(run_seed: int, sample_id: str, repeat: int, call: int) -> int:
     return int.from_bytes(digest[:8], "big") >> 1  # 63 bits: fits every RNG we feed
 
 
-def request_key(runner_desc: dict[str, Any], prompt: str | None, req: ChatRequest,
-                ek: EpisodeKey, call: int) -> str:
+def request_key(
+    runner_desc: dict[str, Any], prompt: str | None, req: ChatRequest, ek: EpisodeKey, call: int
+) -> str:
     """The cache key of one call: everything that changes what the model returns."""
     rendered: Any = prompt
     if rendered is None:  # the server renders: key on what it is sent
         rendered = {"messages": req.messages, "tools": req.tools, "enable_thinking": req.enable_thinking}
-    return hash_obj({
-        "runner": runner_desc,
-        "prompt": rendered,
-        "params": req.params.to_dict(),
-        "sample": ek.sample_id,
-        "repeat": ek.repeat,
-        "call": call,
-    })
+    return hash_obj(
+        {
+            "runner": runner_desc,
+            "prompt": rendered,
+            "params": req.params.to_dict(),
+            "sample": ek.sample_id,
+            "repeat": ek.repeat,
+            "call": call,
+        }
+    )
 
 
 @dataclass
@@ -104,8 +107,12 @@ def run_episodes(
             st, key, req, prompt = to_run[j]
             fresh[st.key] = True
             store.put(
-                key, completion,
-                sample_id=st.key.sample_id, repeat=st.key.repeat, call=st.call, seed=req.params.seed,
+                key,
+                completion,
+                sample_id=st.key.sample_id,
+                repeat=st.key.repeat,
+                call=st.call,
+                seed=req.params.seed,
                 prompt_sha=hash_obj(prompt) if prompt is not None else None,
             )
             advance(st, completion)

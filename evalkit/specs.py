@@ -72,8 +72,18 @@ class TaskSpec:
 
 
 _TOP_KEYS = {
-    "name", "title", "family", "solver", "data", "prompt", "scoring", "metric", "modes",
-    "published", "provenance", "extra",
+    "name",
+    "title",
+    "family",
+    "solver",
+    "data",
+    "prompt",
+    "scoring",
+    "metric",
+    "modes",
+    "published",
+    "provenance",
+    "extra",
 }
 
 

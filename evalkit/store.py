@@ -64,7 +64,9 @@ class SampleStore:
         except json.JSONDecodeError as e:
             raise StoreError(f"{self.path}: line 1 is not an evalkit store header ({e.msg})") from e
         if not isinstance(header, dict) or header.get("evalkit_store") != STORE_FORMAT:
-            raise StoreError(f"{self.path}: not an evalkit store (format {STORE_FORMAT}) — refusing to touch it")
+            raise StoreError(
+                f"{self.path}: not an evalkit store (format {STORE_FORMAT}) — refusing to touch it"
+            )
         if header.get("run_key") != self.run_key:
             raise StoreError(
                 f"{self.path}: this store belongs to another run (its key {str(header.get('run_key'))[:12]}… "

@@ -31,5 +31,9 @@ class ScriptedRunner(Runner):
         for i in reversed(range(len(requests))):
             self.calls.append(requests[i])
             text = self.script(requests[i])
-            yield i, Completion(text=text, finish_reason="stop", prompt_tokens=10,
-                                completion_tokens=len(text.split()))
+            yield (
+                i,
+                Completion(
+                    text=text, finish_reason="stop", prompt_tokens=10, completion_tokens=len(text.split())
+                ),
+            )

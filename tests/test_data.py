@@ -9,9 +9,20 @@ from evalkit.families.multiple_choice import build_sample
 from evalkit.registry import get_task
 
 ROWS = [
-    {"question": "1+1?", "options": ["1", "2", "3", "4"], "solution": 2, "subject": "math", "license_name": "x"},
-    {"question": "수도는?", "options": ["서울", "부산", "대구", "광주", "인천"], "solution": 1, "subject": "사회",
-     "license_name": "y"},
+    {
+        "question": "1+1?",
+        "options": ["1", "2", "3", "4"],
+        "solution": 2,
+        "subject": "math",
+        "license_name": "x",
+    },
+    {
+        "question": "수도는?",
+        "options": ["서울", "부산", "대구", "광주", "인천"],
+        "solution": 1,
+        "subject": "사회",
+        "license_name": "y",
+    },
 ]
 
 

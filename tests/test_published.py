@@ -7,8 +7,12 @@ from evalkit.published import _load_file, load_published, lookup
 def test_all_four_tables_are_there():
     figs = load_published()
     tables = {(f.model_size, f.mode) for f in figs}
-    assert tables == {("32B", "reasoning"), ("32B", "non-reasoning"), ("1.2B", "reasoning"),
-                      ("1.2B", "non-reasoning")}
+    assert tables == {
+        ("32B", "reasoning"),
+        ("32B", "non-reasoning"),
+        ("1.2B", "reasoning"),
+        ("1.2B", "non-reasoning"),
+    }
     # 17 rows x 6 systems + 22 x 8 + 17 x 5 + 22 x 5
     assert len(figs) == 17 * 6 + 22 * 8 + 17 * 5 + 22 * 5
 

@@ -24,7 +24,9 @@ def samples(k: int) -> list[Sample]:
 
 def run(store_path, runner, solver, k=3, repeats=2, seed=7):
     done: dict[EpisodeKey, tuple[EpisodeOutput, bool]] = {}
-    eps = [(EpisodeKey(s.id, r), solver(s, SamplingParams(), False)) for s in samples(k) for r in range(repeats)]
+    eps = [
+        (EpisodeKey(s.id, r), solver(s, SamplingParams(), False)) for s in samples(k) for r in range(repeats)
+    ]
     with SampleStore(store_path, "run") as store:
         run_episodes(eps, runner, store, run_seed=seed, on_done=lambda k, o, c: done.__setitem__(k, (o, c)))
     return done
@@ -46,7 +48,9 @@ def test_rerun_is_served_from_the_store(tmp_path):
     second = run(p, runner, generate)
     assert runner.calls == []
     assert all(cached for _, cached in second.values())
-    assert {k: o.final.text for k, (o, _) in first.items()} == {k: o.final.text for k, (o, _) in second.items()}
+    assert {k: o.final.text for k, (o, _) in first.items()} == {
+        k: o.final.text for k, (o, _) in second.items()
+    }
 
 
 def test_multi_turn_episodes_feed_answers_back_and_resume(tmp_path):

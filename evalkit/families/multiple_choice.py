@@ -28,7 +28,9 @@ def _options(row: Row, spec: TaskSpec, where: str) -> list[str]:
         if hasattr(raw, "tolist"):  # numpy arrays from parquet
             raw = raw.tolist()
         if not isinstance(raw, list):
-            raise DataError(where, row.index + 1, col, f"expected a list of options, got {type(raw).__name__}")
+            raise DataError(
+                where, row.index + 1, col, f"expected a list of options, got {type(raw).__name__}"
+            )
         opts = [str(o) for o in raw]
     if not 2 <= len(opts) <= len(LETTERS):
         raise DataError(where, row.index + 1, str(col), f"needs 2..{len(LETTERS)} options, has {len(opts)}")

@@ -134,8 +134,10 @@ def extract_choice(
 
     # Tier 3: the answer is an option's text.
     if options:
-        for candidate, how in ((text, "answer equals an option's text"),
-                               (lines[-1] if lines else "", "last line equals an option's text")):
+        for candidate, how in (
+            (text, "answer equals an option's text"),
+            (lines[-1] if lines else "", "last line equals an option's text"),
+        ):
             letter = _match_option_text(candidate, options)
             if letter:
                 return Extraction(letter, how)

@@ -53,7 +53,9 @@ def score_responses(task: str, responses: Path, *, data: str | None, mode: str, 
             items = {r.id: r for r in loaded.rows}
             item_where = loaded.path
         if rid not in items:
-            raise DataError(responses, i, "id", f"no item with id {rid!r} in {item_where} and no inline fields")
+            raise DataError(
+                responses, i, "id", f"no item with id {rid!r} in {item_where} and no inline fields"
+            )
         samples.append(family.build_sample(items[rid], spec, item_where))
 
     reasoning = mode == "reasoning"

@@ -19,11 +19,12 @@ help:
 	@sed -n '1,7p' Makefile
 
 $(STAMP): pyproject.toml constraints.txt
+	@echo "setting up $(VENV) (log: $(VENV)/install.log)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	# constraints.txt keeps torch on the local CPU build (no multi-GB CUDA download)
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
-	touch $(STAMP)
+	@# constraints.txt keeps torch on the local CPU build (no multi-GB CUDA download)
+	@( $(BIN)/pip install --upgrade pip && $(BIN)/pip install -c constraints.txt -e '.[dev]' ) \
+	  > $(VENV)/install.log 2>&1 || { tail -40 $(VENV)/install.log; exit 1; }
+	@touch $(STAMP)
 
 setup: $(STAMP)
 

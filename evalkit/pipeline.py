@@ -7,6 +7,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,17 +16,17 @@ from evalkit import __version__
 from evalkit.chat import split_completion
 from evalkit.data import load_rows
 from evalkit.errors import UsageError
+from evalkit.families import Family, ScoreContext, load_family
 from evalkit.fingerprint import hash_obj
-from evalkit.metrics import aggregate
 from evalkit.models import is_tiny
 from evalkit.records import Sample, SamplingParams
-from evalkit.registry import REPO_ROOT, get_family, get_solver, get_task
+from evalkit.registry import REPO_ROOT, get_solver, get_task
 from evalkit.report import write_report
 from evalkit.runners.base import Runner
-from evalkit.runners.profiles import load_profile, make_runner
+from evalkit.runners.profiles import RunnerProfile, load_profile, make_runner
 from evalkit.scheduler import EpisodeKey, run_episodes
 from evalkit.solvers import Episode, EpisodeOutput
-from evalkit.specs import MODES
+from evalkit.specs import MODES, TaskSpec
 from evalkit.store import SampleStore
 
 DEFAULT_RESULTS = REPO_ROOT / "results" / "runs"
@@ -81,17 +82,31 @@ class _Progress:
     def done(self, completion_tokens: int, cached: bool) -> None:
         if not cached:
             self.tokens += completion_tokens
-            dt = max(time.time() - self.t0, 1e-9)
-            self.bar.set_postfix_str(f"{self.tokens / dt:.1f} tok/s", refresh=False)
+            self.bar.set_postfix_str(
+                f"{self.tokens / max(time.time() - self.t0, 1e-9):.1f} tok/s", refresh=False
+            )
         self.bar.update(1)
 
     def close(self) -> None:
         self.bar.close()
 
 
-def run_eval(cfg: RunConfig, runner: Runner | None = None) -> RunResult:
-    """Run one task end to end and write results/runs/<run-id>/. Resumes an interrupted run."""
-    t_start = time.time()
+@dataclass
+class _Plan:
+    spec: TaskSpec
+    family: Family
+    profile: RunnerProfile
+    model_name: str
+    samples: list[Sample]
+    source: str
+    synthetic: bool
+    params: SamplingParams
+    capped: bool
+    n: int
+
+
+def _plan(cfg: RunConfig) -> _Plan:
+    """Everything decided before a model is loaded: bad input fails here, cheaply."""
     spec = get_task(cfg.task)
     if cfg.mode not in MODES:
         raise UsageError(f"mode must be one of {', '.join(MODES)}, got {cfg.mode!r}")
@@ -100,14 +115,11 @@ def run_eval(cfg: RunConfig, runner: Runner | None = None) -> RunResult:
     settings = spec.settings(cfg.mode)
     profile = load_profile(cfg.runner)
     model_name = cfg.model or profile.model
-    source = cfg.data or ("sample" if is_tiny(model_name) else "hub")
-
-    loaded = load_rows(spec, source, cfg.limit)
-    family = get_family(spec.family)
-    samples: list[Sample] = [family.build_sample(row, spec, loaded.path) for row in loaded.rows]
+    loaded = load_rows(spec, cfg.data or ("sample" if is_tiny(model_name) else "hub"), cfg.limit)
+    family = load_family(spec.family)
+    samples = [family.build_sample(row, spec, loaded.path) for row in loaded.rows]
     if not samples:
         raise UsageError(f"no rows to evaluate in {loaded.path}")
-
     max_new = cfg.max_new_tokens or settings.max_new_tokens
     capped = False
     if cfg.max_new_tokens is None and "max_new_tokens" in profile.limits:
@@ -120,35 +132,90 @@ def run_eval(cfg: RunConfig, runner: Runner | None = None) -> RunResult:
         presence_penalty=settings.presence_penalty,
         max_new_tokens=max_new,
     )
-    n = cfg.n or settings.n
-    reasoning = cfg.mode == "reasoning"
+    return _Plan(
+        spec,
+        family,
+        profile,
+        model_name,
+        samples,
+        loaded.source,
+        loaded.synthetic,
+        params,
+        capped,
+        cfg.n or settings.n,
+    )
 
+
+def _record(s: Sample, r: int, out: EpisodeOutput, family: Family, ctx: ScoreContext) -> dict[str, Any]:
+    c = out.final
+    split = split_completion(c.text, c.reasoning_content, reasoning_mode=ctx.reasoning_mode)
+    v = family.score(s, out, ctx)
+    return {
+        "id": s.id,
+        "repeat": r,
+        "subject": s.metadata.get("subject"),
+        "target": s.target,
+        "extracted": v.extracted,
+        "correct": v.correct,
+        "score": v.score,
+        "reason": v.reason,
+        "details": v.details,
+        "raw": c.text,
+        "reasoning": split.reasoning,
+        "answer": split.answer,
+        "unclosed_think": split.unclosed_think,
+        "finish_reason": c.finish_reason,
+        "truncated": any(x.finish_reason == "length" for x in out.calls),
+        "prompt_tokens": sum(x.prompt_tokens for x in out.calls),
+        "completion_tokens": sum(x.completion_tokens for x in out.calls),
+        "n_calls": len(out.calls),
+        "messages": s.messages,
+        "transcript": out.transcript,
+    }
+
+
+def run_eval(
+    cfg: RunConfig,
+    runner: Runner | None = None,
+    aux_runners: Mapping[str, Runner] | None = None,
+) -> RunResult:
+    """Run one task end to end and write results/runs/<run-id>/. Resumes an interrupted run.
+
+    `aux_runners` answer requests of other roles (a judge, a simulated user); their
+    settings enter the run key like the model's.
+    """
+    t_start = time.time()
+    plan = _plan(cfg)
+    spec, reasoning = plan.spec, cfg.mode == "reasoning"
     own_runner = runner is None
-    runner = runner or make_runner(profile, model_name)
+    runner = runner or make_runner(plan.profile, plan.model_name)
+    runners: dict[str, Runner] = {"model": runner, **(aux_runners or {})}
     try:
         desc = runner.describe()
         run_key = hash_obj(
             {
                 "task": spec.name,
                 "spec": spec.path.read_text(encoding="utf-8"),
-                "data": loaded.source,
-                "runner": desc,
+                "data": plan.source,
+                "runners": {role: r.describe() for role, r in runners.items()},
                 "mode": cfg.mode,
-                "params": params.to_dict(),
+                "params": plan.params.to_dict(),
                 "seed": cfg.seed,
             }
         )
-        run_id = cfg.run_id or f"{spec.name}-{cfg.mode}-{_slug(model_name)}-{profile.name}-{run_key[:8]}"
+        run_id = (
+            cfg.run_id or f"{spec.name}-{cfg.mode}-{_slug(plan.model_name)}-{plan.profile.name}-{run_key[:8]}"
+        )
         run_dir = cfg.results_dir / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
         meta = {
             "task": spec.name,
             "mode": cfg.mode,
-            "model": model_name,
-            "runner_profile": profile.name,
+            "model": plan.model_name,
+            "runner_profile": plan.profile.name,
             "runner": desc,
-            "data_source": loaded.source,
-            "params": params.to_dict(),
+            "data_source": plan.source,
+            "params": plan.params.to_dict(),
             "seed": cfg.seed,
             "evalkit_version": __version__,
         }
@@ -158,72 +225,53 @@ def run_eval(cfg: RunConfig, runner: Runner | None = None) -> RunResult:
 
         solver = get_solver(spec.solver)
         episodes: list[tuple[EpisodeKey, Episode]] = [
-            (EpisodeKey(s.id, r), solver(s, params, reasoning)) for s in samples for r in range(n)
+            (EpisodeKey(s.id, r), solver(s, plan.params, reasoning))
+            for s in plan.samples
+            for r in range(plan.n)
         ]
         outputs: dict[EpisodeKey, EpisodeOutput] = {}
         progress = _Progress(len(episodes), cfg.progress, spec.name)
-        t_gen = time.time()
 
         def on_done(key: EpisodeKey, out: EpisodeOutput, cached: bool) -> None:
             outputs[key] = out
             progress.done(sum(c.completion_tokens for c in out.calls), cached)
 
+        t_gen = time.time()
         with SampleStore(run_dir / "generations.jsonl", run_key, meta) as store:
             reused = len(store)
-            run_episodes(episodes, runner, store, run_seed=cfg.seed, on_done=on_done)
+            run_episodes(episodes, runners, store, run_seed=cfg.seed, on_done=on_done)
         progress.close()
         gen_time = time.time() - t_gen
     finally:
         if own_runner:
             runner.close()
 
-    records = []
-    for s in samples:
-        for r in range(n):
-            out = outputs[EpisodeKey(s.id, r)]
-            c = out.final
-            split = split_completion(c.text, c.reasoning_content, reasoning_mode=reasoning)
-            v = family.score(s, split, spec)
-            records.append(
-                {
-                    "id": s.id,
-                    "repeat": r,
-                    "subject": s.metadata.get("subject"),
-                    "target": s.target,
-                    "extracted": v.extracted,
-                    "correct": v.correct,
-                    "score": v.score,
-                    "reason": v.reason,
-                    "raw": c.text,
-                    "reasoning": split.reasoning,
-                    "answer": split.answer,
-                    "unclosed_think": split.unclosed_think,
-                    "finish_reason": c.finish_reason,
-                    "prompt_tokens": sum(x.prompt_tokens for x in out.calls),
-                    "completion_tokens": sum(x.completion_tokens for x in out.calls),
-                    "messages": s.messages,
-                }
-            )
+    ctx = ScoreContext(spec=spec, reasoning_mode=reasoning)
+    records = [
+        _record(s, r, outputs[EpisodeKey(s.id, r)], plan.family, ctx)
+        for s in plan.samples
+        for r in range(plan.n)
+    ]
     _atomic_write(
-        run_dir / "samples.jsonl", "".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in records)
+        run_dir / "samples.jsonl", "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in records)
     )
 
-    metrics = aggregate(records, n_repeats=n)
+    metrics = plan.family.aggregate(records, plan.n, spec)
     metrics.update(
         {
             "task": spec.name,
             "title": spec.title,
             "benchmark": spec.published_benchmark,
             "mode": cfg.mode,
-            "model": model_name,
-            "runner_profile": profile.name,
+            "model": plan.model_name,
+            "runner_profile": plan.profile.name,
             "runner": desc,
             "placeholder_model": runner.is_placeholder_model,
-            "reference_size": profile.reference_size,
-            "data_source": loaded.source,
-            "synthetic_data": loaded.synthetic,
-            "params": params.to_dict(),
-            "max_new_tokens_capped_by_profile": capped,
+            "reference_size": plan.profile.reference_size,
+            "data_source": plan.source,
+            "synthetic_data": plan.synthetic,
+            "params": plan.params.to_dict(),
+            "max_new_tokens_capped_by_profile": plan.capped,
             "seed": cfg.seed,
             "run_id": run_id,
             "wall_time_s": time.time() - t_start,
@@ -235,5 +283,4 @@ def run_eval(cfg: RunConfig, runner: Runner | None = None) -> RunResult:
         }
     )
     _atomic_write(run_dir / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False))
-    report_path = write_report(run_dir, metrics)
-    return RunResult(run_dir=run_dir, metrics=metrics, report_path=report_path)
+    return RunResult(run_dir=run_dir, metrics=metrics, report_path=write_report(run_dir, metrics))

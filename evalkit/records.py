@@ -69,6 +69,9 @@ class ChatRequest:
     params: SamplingParams
     enable_thinking: bool = False
     tools: list[dict[str, Any]] | None = None
+    # Which runner answers: "model" (the model under test), or another role the run was
+    # given a runner for, such as "judge" or "user" (a simulated user in agent tasks).
+    role: str = "model"
 
 
 @dataclass
@@ -101,6 +104,7 @@ class Verdict:
     correct: bool
     reason: str
     score: float = 0.0  # in [0, 1]; for binary tasks 1.0 iff correct
+    details: dict[str, Any] = field(default_factory=dict)  # family-specific (per turn, per check, ...)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

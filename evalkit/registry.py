@@ -1,7 +1,7 @@
 """Where tasks, families and runners are found. Importing this module never imports torch.
 
-Tasks are YAML files in tasks/; families and runners are registered as lazy
-"module:attribute" strings and imported only when used.
+Tasks are YAML files in tasks/; solvers and runners are registered as lazy
+"module:attribute" strings (families in evalkit.families) and imported only when used.
 """
 
 from __future__ import annotations
@@ -15,11 +15,6 @@ from evalkit.errors import UsageError
 from evalkit.specs import TaskSpec, load_spec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-# family name -> module holding build_sample() and score() for that kind of task
-FAMILIES: dict[str, str] = {
-    "multiple_choice": "evalkit.families.multiple_choice",
-}
 
 # solver name -> "module:function" returning an episode generator (see evalkit.solvers)
 SOLVERS: dict[str, str] = {
@@ -57,12 +52,6 @@ def import_object(ref: str) -> Any:
     for part in attr.split(".") if attr else []:
         obj = getattr(obj, part)
     return obj
-
-
-def get_family(name: str) -> Any:
-    if name not in FAMILIES:
-        raise UsageError(f"unknown task family {name!r} (known: {', '.join(sorted(FAMILIES))})")
-    return importlib.import_module(FAMILIES[name])
 
 
 def get_solver(name: str) -> Any:

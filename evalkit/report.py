@@ -89,7 +89,11 @@ def render_report(m: dict[str, Any]) -> str:
         "|---|---|",
         f"| truncated (hit max_new_tokens = {p['max_new_tokens']}) | {pct(m['truncation_rate'])}% |",
         f"| no answer extracted | {pct(m['no_answer_rate'])}% |",
-        f"| think block never closed (reasoning mode) | {pct(m['unclosed_think_rate'])}% |",
+        *(
+            [f"| of which the think block never closed | {pct(m['unclosed_think_rate'])}% |"]
+            if m["mode"] == "reasoning"
+            else []
+        ),
         f"| prompt tokens, mean | {t['prompt_mean']:.0f} |",
         f"| completion tokens, mean / max / total | {t['completion_mean']:.0f} / {t['completion_max']} / "
         f"{t['completion_total']} |",
@@ -112,7 +116,8 @@ def render_report(m: dict[str, Any]) -> str:
     lines += [
         "## Settings",
         "",
-        f"- runner: `{m['runner_profile']}` — {m['runner']}",
+        f"- runner: `{m['runner_profile']}` — "
+        + ", ".join(f"{k} {str(v)[:16] if k.endswith('fingerprint') else v}" for k, v in m["runner"].items()),
         f"- data: {m['data_source']}",
         f"- sampling: temperature {p['temperature']}, top_p {p['top_p']}, top_k {p['top_k']}, "
         f"presence_penalty {p['presence_penalty']}, max_new_tokens {p['max_new_tokens']}, "

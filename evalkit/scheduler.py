@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from evalkit.errors import UsageError
 from evalkit.fingerprint import hash_obj
 from evalkit.records import ChatRequest, Completion
 from evalkit.runners.base import Runner
@@ -61,14 +62,19 @@ class _Live:
 
 def run_episodes(
     episodes: Sequence[tuple[EpisodeKey, Episode]],
-    runner: Runner,
+    runners: Runner | Mapping[str, Runner],
     store: SampleStore,
     *,
     run_seed: int,
     on_done: Callable[[EpisodeKey, EpisodeOutput, bool], None],
 ) -> None:
-    """Run every episode to completion. `on_done(key, output, all_cached)` fires per episode."""
-    desc = runner.describe()
+    """Run every episode to completion. `on_done(key, output, all_cached)` fires per episode.
+
+    `runners` maps a request's role ("model", "judge", "user", ...) to the runner that
+    answers it; a single runner answers the role "model".
+    """
+    by_role: Mapping[str, Runner] = {"model": runners} if isinstance(runners, Runner) else runners
+    descs = {role: r.describe() for role, r in by_role.items()}
     live: list[_Live] = []
     fresh: dict[EpisodeKey, bool] = {}
 
@@ -80,6 +86,10 @@ def run_episodes(
             return
         if completion is not None:
             st.call += 1
+        if req.role not in by_role:
+            raise UsageError(
+                f"a {req.role!r} request needs a runner for that role (have: {', '.join(by_role)})"
+            )
         if req.params.seed is None:
             seed = derive_seed(run_seed, st.key.sample_id, st.key.repeat, st.call)
             req = dataclasses.replace(req, params=dataclasses.replace(req.params, seed=seed))
@@ -91,28 +101,29 @@ def run_episodes(
 
     while live:
         round_, live[:] = list(live), []
-        to_run: list[tuple[_Live, str, ChatRequest, str | None]] = []
+        to_run: dict[str, list[tuple[_Live, ChatRequest, str, str | None]]] = {}
         for st in round_:
-            assert st.request is not None
-            prompt = runner.render(st.request)
-            key = request_key(desc, prompt, st.request, st.key, st.call)
+            req = st.request
+            assert req is not None
+            prompt = by_role[req.role].render(req)
+            key = request_key(descs[req.role], prompt, req, st.key, st.call)
             cached = store.get(key)
             if cached is not None:
                 advance(st, cached)
             else:
-                to_run.append((st, key, st.request, prompt))
-        if not to_run:
-            continue
-        for j, completion in runner.generate([r for _, _, r, _ in to_run]):
-            st, key, req, prompt = to_run[j]
-            fresh[st.key] = True
-            store.put(
-                key,
-                completion,
-                sample_id=st.key.sample_id,
-                repeat=st.key.repeat,
-                call=st.call,
-                seed=req.params.seed,
-                prompt_sha=hash_obj(prompt) if prompt is not None else None,
-            )
-            advance(st, completion)
+                to_run.setdefault(req.role, []).append((st, req, key, prompt))
+        for role, batch in to_run.items():
+            for j, completion in by_role[role].generate([req for _, req, _, _ in batch]):
+                st, req, key, prompt = batch[j]
+                fresh[st.key] = True
+                store.put(
+                    key,
+                    completion,
+                    sample_id=st.key.sample_id,
+                    repeat=st.key.repeat,
+                    call=st.call,
+                    role=role,
+                    seed=req.params.seed,
+                    prompt_sha=hash_obj(prompt) if prompt is not None else None,
+                )
+                advance(st, completion)

@@ -43,7 +43,13 @@ def test_score_contract(tmp_path, capsys):
         {"id": "0", "response": "정답: B"},  # sample row 0: answer B
         {"id": "1", "response": "<think>It is 4 years.</think>\n\n정답: C"},
         {"id": "2", "response": "still thinking, answer A"},
-        {"id": "x", "response": "ok</think>Answer: A", "question": "q?", "options": ["yes", "no"], "solution": 1},
+        {
+            "id": "x",
+            "response": "ok</think>Answer: A",
+            "question": "q?",
+            "options": ["yes", "no"],
+            "solution": 1,
+        },
     ]
     resp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     out = tmp_path / "v.jsonl"

@@ -83,3 +83,39 @@ def test_changed_runner_settings_invalidate_the_cache(tmp_path):
 def test_completion_type_roundtrip():
     c = Completion(text="x", finish_reason="length", prompt_tokens=1, completion_tokens=2, token_ids=[5, 6])
     assert Completion.from_dict(c.to_dict()) == c
+
+
+def judged(sample: Sample, params: SamplingParams, thinking: bool) -> Episode:
+    """A solver whose second call goes to another role (a judge)."""
+    c1 = yield ChatRequest(messages=list(sample.messages), params=params, enable_thinking=thinking)
+    verdict = yield ChatRequest(
+        messages=[{"role": "user", "content": f"judge: {c1.text}"}], params=params, role="judge"
+    )
+    return EpisodeOutput(calls=[c1, verdict], final=c1)
+
+
+def test_requests_of_other_roles_go_to_their_runner(tmp_path):
+    model, judge = ScriptedRunner(lambda r: "answer"), ScriptedRunner(lambda r: "GOOD", tag="judge")
+    eps = [(EpisodeKey(s.id, 0), judged(s, SamplingParams(), False)) for s in samples(3)]
+    done = {}
+    with SampleStore(tmp_path / "g.jsonl", "run") as store:
+        run_episodes(
+            eps,
+            {"model": model, "judge": judge},
+            store,
+            run_seed=1,
+            on_done=lambda k, o, c: done.__setitem__(k, o),
+        )
+    assert len(model.calls) == 3 and len(judge.calls) == 3
+    assert all(c.messages[0]["content"] == "judge: answer" for c in judge.calls)
+    assert all(o.calls[1].text == "GOOD" for o in done.values())
+
+
+def test_a_role_without_runner_is_a_clear_error(tmp_path):
+    import pytest
+
+    from evalkit.errors import UsageError
+
+    eps = [(EpisodeKey("0", 0), judged(samples(1)[0], SamplingParams(), False))]
+    with SampleStore(tmp_path / "g.jsonl", "run") as store, pytest.raises(UsageError, match="'judge'"):
+        run_episodes(eps, ScriptedRunner(lambda r: "x"), store, run_seed=1, on_done=lambda *a: None)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from evalkit.chat import ReasoningSplit
+from evalkit.chat import split_completion
 from evalkit.data import Row
 from evalkit.errors import DataError
 from evalkit.prompts import render_prompt
 from evalkit.records import Message, Sample, Verdict
 from evalkit.scoring.choice import LETTERS, extract_choice
 from evalkit.specs import TaskSpec
+
+if TYPE_CHECKING:
+    from evalkit.families import ScoreContext
+    from evalkit.solvers import EpisodeOutput
 
 
 def _field(row: Row, name: str, where: str) -> Any:
@@ -84,13 +88,10 @@ def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
     )
 
 
-def sample_from_inline(row: Row, spec: TaskSpec, where: str) -> Sample:
-    """A response row that carries the item's own fields (the dataset's schema) inline."""
-    return build_sample(row, spec, where)
-
-
-def score(sample: Sample, split: ReasoningSplit, spec: TaskSpec) -> Verdict:
+def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
     """Extract the committed letter from the answer part and compare it with the target."""
+    c = output.final
+    split = split_completion(c.text, c.reasoning_content, reasoning_mode=ctx.reasoning_mode)
     if split.answer is None:
         reason = "reasoning not closed with </think>: no answer" if split.unclosed_think else "no answer"
         return Verdict(extracted=None, correct=False, reason=reason)
@@ -98,7 +99,7 @@ def score(sample: Sample, split: ReasoningSplit, spec: TaskSpec) -> Verdict:
         split.answer,
         int(sample.metadata["n_options"]),
         sample.metadata.get("options", ()),
-        strict=bool(spec.scoring.get("strict", False)),
+        strict=bool(ctx.spec.scoring.get("strict", False)),
     )
     if ext.value is None:
         return Verdict(extracted=None, correct=False, reason=ext.reason)

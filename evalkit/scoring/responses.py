@@ -12,11 +12,12 @@ import json
 from pathlib import Path
 from typing import Any, TextIO
 
-from evalkit.chat import split_reasoning
 from evalkit.data import Row, load_rows, read_records
 from evalkit.errors import DataError
+from evalkit.families import ScoreContext, load_family
 from evalkit.records import Sample
-from evalkit.registry import get_family, get_task
+from evalkit.registry import get_task
+from evalkit.solvers import EpisodeOutput
 from evalkit.stats import clustered_mean
 
 
@@ -29,23 +30,23 @@ def _inline_fields(spec_fields: dict[str, Any]) -> list[str]:
 def score_responses(task: str, responses: Path, *, data: str | None, mode: str, out: TextIO) -> str:
     """Write one verdict row per response to `out`; return a one-line summary."""
     spec = get_task(task)
-    family = get_family(spec.family)
+    family = load_family(spec.family)
     if not responses.is_file():
         raise DataError(responses, None, None, "file not found")
     rows = read_records(responses)
     marker = _inline_fields(spec.data.fields)
 
     samples: list[Sample] = []
+    outputs: list[EpisodeOutput] = []
     items: dict[str, Row] | None = None
     where = str(responses)
     for i, rec in enumerate(rows, 1):
         if "id" not in rec or rec["id"] in (None, ""):
             raise DataError(responses, i, "id", "missing")
-        if not isinstance(rec.get("response"), str):
-            raise DataError(responses, i, "response", "missing or not a string")
+        outputs.append(family.output_from_response(rec, where, i))
         rid = str(rec["id"])
         if all(k in rec for k in marker):
-            fields = {k: v for k, v in rec.items() if k not in ("response", "repeat")}
+            fields = {k: v for k, v in rec.items() if k not in ("response", "responses", "repeat")}
             samples.append(family.build_sample(Row(id=rid, index=i - 1, fields=fields), spec, where))
             continue
         if items is None:
@@ -58,14 +59,14 @@ def score_responses(task: str, responses: Path, *, data: str | None, mode: str, 
             )
         samples.append(family.build_sample(items[rid], spec, item_where))
 
-    reasoning = mode == "reasoning"
+    ctx = ScoreContext(spec=spec, reasoning_mode=mode == "reasoning")
     scores = []
-    for rec, sample in zip(rows, samples, strict=True):
-        v = family.score(sample, split_reasoning(rec["response"], reasoning_mode=reasoning), spec)
+    for rec, sample, output in zip(rows, samples, outputs, strict=True):
+        v = family.score(sample, output, ctx)
         row: dict[str, Any] = {"id": str(rec["id"])}
         if "repeat" in rec:
             row["repeat"] = rec["repeat"]
-        row.update({"extracted": v.extracted, "correct": v.correct, "reason": v.reason})
+        row.update(family.verdict_row(v))
         out.write(json.dumps(row, ensure_ascii=False) + "\n")
         scores.append((str(rec["id"]), v.score))
     est = clustered_mean(scores)

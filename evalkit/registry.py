@@ -55,6 +55,9 @@ def import_object(ref: str) -> Any:
 
 
 def get_solver(name: str) -> Any:
-    if name not in SOLVERS:
-        raise UsageError(f"unknown solver {name!r} (known: {', '.join(sorted(SOLVERS))})")
-    return import_object(SOLVERS[name])
+    """A solver by short name, or any "module:function" reference."""
+    if name in SOLVERS:
+        return import_object(SOLVERS[name])
+    if ":" in name:
+        return import_object(name)
+    raise UsageError(f"unknown solver {name!r} (known: {', '.join(sorted(SOLVERS))}, or module:function)")

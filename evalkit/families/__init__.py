@@ -9,13 +9,14 @@ A family is a module with two required functions and a few optional hooks:
     verdict_row(verdict: Verdict) -> dict          # the fields `evalkit score` prints per row
     output_from_response(rec: dict, where: str, row: int) -> EpisodeOutput    # for `evalkit score`
 
-The YAML spec names its family; `load_family` fills in the defaults.
+The YAML spec names its family (a module of this package); `load_family` fills in the defaults.
 """
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -26,10 +27,12 @@ from evalkit.records import Completion, Sample, Verdict
 from evalkit.solvers import EpisodeOutput
 from evalkit.specs import TaskSpec
 
-# family name -> module. Modules are imported only when a task of that family is used.
-FAMILIES: dict[str, str] = {
-    "multiple_choice": "evalkit.families.multiple_choice",
-}
+_FAMILY_DIR = Path(__file__).parent
+
+
+def list_families() -> list[str]:
+    """Every family: one module per family in this package, imported only when used."""
+    return sorted(p.stem for p in _FAMILY_DIR.glob("*.py") if not p.stem.startswith("_"))
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,6 @@ class Family:
 
 
 def load_family(name: str) -> Family:
-    if name not in FAMILIES:
-        raise UsageError(f"unknown task family {name!r} (known: {', '.join(sorted(FAMILIES))})")
-    return Family(name, importlib.import_module(FAMILIES[name]))
+    if name not in list_families():
+        raise UsageError(f"unknown task family {name!r} (known: {', '.join(list_families())})")
+    return Family(name, importlib.import_module(f"evalkit.families.{name}"))

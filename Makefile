@@ -3,6 +3,7 @@
 #             [MAX_NEW_TOKENS=…] [DATA=sample|hub|/local/copy] [SEED=…] [RUN_ID=…]
 #   make test        the test suite (what CI runs, with make lint)
 #   make lint        ruff + mypy
+#   make check-data  real-data and long checks (pytest -m slow), not part of make test
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -12,11 +13,11 @@ TASK   ?= kmmlu_pro
 RUNNER ?= torch-int4
 MODE   ?= non-reasoning
 
-.PHONY: help setup eval test lint list clean
+.PHONY: help setup eval test lint list check-data clean
 .DEFAULT_GOAL := help
 
 help:
-	@sed -n '1,7p' Makefile
+	@sed -n '1,8p' Makefile
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "setting up $(VENV) (log: $(VENV)/install.log)"
@@ -39,6 +40,10 @@ list: setup
 
 test: setup
 	$(BIN)/pytest -q
+
+# Real-data and long checks (pytest -m slow): run before resolving an issue, not in `make test`.
+check-data: setup
+	$(BIN)/pytest -q -m slow
 
 lint: setup
 	$(BIN)/ruff check evalkit tests

@@ -17,7 +17,7 @@ MODE   ?= non-reasoning
 .DEFAULT_GOAL := help
 
 help:
-	@sed -n '1,8p' Makefile
+	@sed -n '1,6p' Makefile
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "setting up $(VENV) (log: $(VENV)/install.log)"

@@ -171,6 +171,7 @@ def _record(s: Sample, r: int, out: EpisodeOutput, family: Family, ctx: ScoreCon
         "n_calls": len(out.calls),
         "messages": s.messages,
         "transcript": out.transcript,
+        "info": out.info,
     }
 
 
@@ -225,7 +226,7 @@ def run_eval(
 
         solver = get_solver(spec.solver)
         episodes: list[tuple[EpisodeKey, Episode]] = [
-            (EpisodeKey(s.id, r), solver(s, plan.params, reasoning))
+            (EpisodeKey(s.id, r), solver(s, plan.params, reasoning, repeat=r))
             for s in plan.samples
             for r in range(plan.n)
         ]

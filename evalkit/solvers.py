@@ -1,6 +1,6 @@
 """Solvers: how one (sample, repeat) becomes model calls.
 
-A solver is a generator function: it yields `ChatRequest`s, receives each `Completion`
+A solver is a generator function `solver(sample, params, enable_thinking, repeat)`: it yields `ChatRequest`s, receives each `Completion`
 back, and returns an `EpisodeOutput`. Single-turn tasks yield once; multi-turn and
 agent tasks yield per turn (with the model's earlier answers and tool results in the
 history), and a judge is one more yielded request. The scheduler runs many episodes
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from typing import Any
 
 from evalkit.records import ChatRequest, Completion, Message, Sample, SamplingParams
 
@@ -24,9 +25,12 @@ class EpisodeOutput:
     calls: list[Completion]
     final: Completion
     transcript: list[Message] = field(default_factory=list)
+    # What the solver decided that scoring needs and the record keeps (e.g. an option
+    # permutation drawn for this repeat).
+    info: dict[str, Any] = field(default_factory=dict)
 
 
-def generate(sample: Sample, params: SamplingParams, enable_thinking: bool) -> Episode:
+def generate(sample: Sample, params: SamplingParams, enable_thinking: bool, repeat: int = 0) -> Episode:
     """One call: the sample's messages as they are."""
     completion = yield ChatRequest(
         messages=list(sample.messages), params=params, enable_thinking=enable_thinking, tools=sample.tools

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -125,6 +126,36 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from evalkit.runners.profiles import load_profile, make_runner
+    from evalkit.serve import serve
+
+    profile = load_profile(args.runner)
+    settings = dict(profile.settings)
+    if args.max_batch_size is not None and "max_batch_size" in settings:
+        settings["max_batch_size"] = args.max_batch_size
+    profile = dataclasses.replace(profile, settings=settings)
+    runner = make_runner(profile, args.model)
+    name = args.served_model_name or args.model or profile.model
+    print(
+        f"evalkit serve: {name} ({profile.name}) on http://{args.host}:{args.port}/v1",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        serve(
+            runner,
+            name,
+            host=args.host,
+            port=args.port,
+            max_batch=args.max_batch_size or 64,
+            reasoning_field=args.reasoning_field,
+        )
+    finally:
+        runner.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="evalkit", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -175,6 +206,20 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="re-render report.md of finished runs")
     rep.add_argument("runs", nargs="+")
     rep.set_defaults(func=_cmd_report)
+
+    sv = sub.add_parser("serve", help="serve a runner over an OpenAI-compatible chat-completions API")
+    sv.add_argument("--runner", default="torch-int4", help="a profile in runners/ (or a .yaml path)")
+    sv.add_argument("--model", help="override the profile's model")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--served-model-name", help="the name clients send as 'model' (default: the model)")
+    sv.add_argument("--max-batch-size", type=int, help="requests batched per engine call")
+    sv.add_argument(
+        "--reasoning-field",
+        action="store_true",
+        help="return reasoning as reasoning_content instead of inline in content",
+    )
+    sv.set_defaults(func=_cmd_serve)
     return p
 
 

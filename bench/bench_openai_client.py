@@ -17,8 +17,8 @@ import socket
 import subprocess
 import sys
 import time
-
-import httpx
+import urllib.error
+import urllib.request
 
 from evalkit.records import ChatRequest, SamplingParams
 from evalkit.runners.openai_api import OpenAIRunner
@@ -59,9 +59,9 @@ def main() -> None:
         for p in ports:
             for _ in range(200):
                 try:
-                    httpx.get(f"http://127.0.0.1:{p}/health", timeout=1)
+                    urllib.request.urlopen(f"http://127.0.0.1:{p}/health", timeout=1).close()
                     break
-                except httpx.TransportError:
+                except (urllib.error.URLError, OSError):
                     time.sleep(0.05)
         runner = OpenAIRunner(
             "m",

@@ -174,7 +174,7 @@ class OpenAIRunner(Runner):
     async def _run_all(
         self, requests: list[ChatRequest], results: queue.Queue[Any], stop: threading.Event
     ) -> None:
-        import httpx
+        import aiohttp
 
         todo: asyncio.Queue[tuple[int, int] | None] = asyncio.Queue()  # None: stop
         for i in range(len(requests)):
@@ -182,10 +182,6 @@ class OpenAIRunner(Runner):
         remaining = len(requests)
         all_done = asyncio.Event()
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        per_host = self.concurrency
-        limits = httpx.Limits(
-            max_connections=per_host * len(self.endpoints), max_keepalive_connections=per_host
-        )
 
         def finish(i: int, c: Completion) -> None:
             nonlocal remaining
@@ -194,7 +190,7 @@ class OpenAIRunner(Runner):
             if remaining == 0:
                 all_done.set()
 
-        async def worker(ep: _Endpoint, client: httpx.AsyncClient) -> None:
+        async def worker(ep: _Endpoint, client: aiohttp.ClientSession) -> None:
             while not stop.is_set():
                 wait = ep.cool_until - time.monotonic()
                 if wait > 0:  # this endpoint is failing: let the others take the work meanwhile
@@ -207,22 +203,30 @@ class OpenAIRunner(Runner):
                 body = request_body(self.model, requests[i], self.extra_body)
                 error: str
                 try:
-                    resp = await client.post(f"{ep.url}/chat/completions", json=body, headers=headers)
-                    if resp.status_code == 200:
+                    async with client.post(f"{ep.url}/chat/completions", json=body, headers=headers) as resp:
+                        status, payload = resp.status, await resp.read()
+                    if status == 200:
+                        completion = completion_from_response(json.loads(payload))
                         ep.failures = 0
-                        finish(i, completion_from_response(resp.json()))
+                        finish(i, completion)
                         continue
-                    if resp.status_code in FATAL_STATUS:
-                        results.put(UsageError(
-                            f"{ep.url} answered {resp.status_code} for model {self.model!r}: "
-                            f"{resp.text[:200]} (check the model name and the API key variable)"
-                        ))
+                    text = payload[:200].decode("utf-8", "replace")
+                    if status in FATAL_STATUS:
+                        results.put(
+                            UsageError(
+                                f"{ep.url} answered {status} for model {self.model!r}: {text} "
+                                "(check the model name and the API key variable)"
+                            )
+                        )
                         stop.set()
                         all_done.set()
                         return
-                    error = f"HTTP {resp.status_code}: {resp.text[:200]}"
-                    retryable = resp.status_code in RETRYABLE_STATUS
-                except (httpx.TransportError, ValueError) as e:  # refused, reset, timeout, bad JSON
+                    error, retryable = f"HTTP {status}: {text}", status in RETRYABLE_STATUS
+                except (
+                    aiohttp.ClientError,
+                    TimeoutError,
+                    ValueError,
+                ) as e:  # refused, reset, timeout, bad JSON
                     error, retryable = f"{type(e).__name__}: {e}", True
                 if retryable and attempt < self.max_retries:
                     ep.failures += 1
@@ -232,8 +236,9 @@ class OpenAIRunner(Runner):
                 else:
                     finish(i, Completion(text="", finish_reason="error", error=f"{ep.url}: {error}"))
 
-        timeout = httpx.Timeout(self.timeout, connect=min(10.0, self.timeout))
-        async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+        timeout = aiohttp.ClientTimeout(total=self.timeout, sock_connect=min(10.0, self.timeout))
+        connector = aiohttp.TCPConnector(limit=self.concurrency * len(self.endpoints), limit_per_host=0)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as client:
             eps = [_Endpoint(u) for u in self.endpoints]
             tasks = [asyncio.create_task(worker(ep, client)) for ep in eps for _ in range(self.concurrency)]
 

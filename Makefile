@@ -4,6 +4,8 @@
 #   make test        the test suite (what CI runs, with make lint)
 #   make lint        ruff + mypy
 #   make check-data  real-data and long checks (pytest -m slow), not part of make test
+#   make gate | report | fidelity | gate-smoke    quantization gates, comparison reports (see docs/)
+#   make bench-math | bench-client | bench-sandbox | bench-long    benchmark scripts (BENCHMARKS.md)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -13,11 +15,11 @@ TASK   ?= kmmlu_pro
 RUNNER ?= torch-int4
 MODE   ?= non-reasoning
 
-.PHONY: help setup eval test lint list check-data clean
+.PHONY: help setup eval test lint list check-data gate gate-smoke report fidelity bench-math bench-client bench-sandbox bench-long clean
 .DEFAULT_GOAL := help
 
 help:
-	@sed -n '1,6p' Makefile
+	@sed -n '1,8p' Makefile
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "setting up $(VENV) (log: $(VENV)/install.log)"
@@ -44,6 +46,36 @@ test: setup
 # Real-data and long checks (pytest -m slow): run before resolving an issue, not in `make test`.
 check-data: setup
 	$(BIN)/pytest -q -m slow
+
+GATE ?= gates/exaone-4.0-32b-gptq.yaml
+gate: setup   ## make gate [GATE=…] [RUNS=…] [REFERENCE=…] [FIDELITY=f.json] [SEQUENTIAL=1 RUNNER=… MODEL=…]
+	$(BIN)/evalkit gate $(GATE) $(if $(RUNS),--runs $(RUNS)) $(if $(REFERENCE),--reference $(REFERENCE)) \
+	  $(if $(FIDELITY),--fidelity $(FIDELITY)) \
+	  $(if $(SEQUENTIAL),--sequential --runner $(RUNNER) $(if $(MODEL),--model "$(MODEL)") $(if $(DATA),--data "$(DATA)"))
+
+gate-smoke: setup
+	$(BIN)/evalkit fidelity --model tiny --out results/runs/fidelity-smoke/fidelity.json
+	$(BIN)/evalkit gate gates/tiny-smoke.yaml --fidelity results/runs/fidelity-smoke/fidelity.json
+
+report: setup
+	$(BIN)/evalkit report $(or $(RUNS),results/runs) --out $(or $(OUT),results/report) --html --plots \
+	  $(if $(BASELINE),--baseline $(BASELINE))
+
+fidelity: setup
+	$(BIN)/evalkit fidelity --runner $(RUNNER) $(if $(MODEL),--model "$(MODEL)") \
+	  $(if $(REFERENCE_MODEL),--reference-model "$(REFERENCE_MODEL)")
+
+bench-sandbox: setup
+	$(BIN)/python bench/bench_sandbox_grading.py
+
+bench-long: setup
+	$(BIN)/python bench/long_prompt_gpu.py
+
+bench-math: setup
+	$(BIN)/python bench/math_checker.py
+
+bench-client: setup
+	$(BIN)/python bench/bench_openai_client.py
 
 lint: setup
 	$(BIN)/ruff check evalkit tests

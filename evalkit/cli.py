@@ -61,7 +61,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     if args.results_dir:
         cfg.results_dir = Path(args.results_dir)
-    res = run_eval(cfg)
+    aux = {}
+    if getattr(args, "judge", None):  # LLM-judged tasks: requests with role "judge" go here
+        from evalkit.runners.profiles import load_profile, make_runner
+
+        aux["judge"] = make_runner(load_profile(args.judge), args.judge_model)
+    try:
+        res = run_eval(cfg, aux_runners=aux)
+    finally:
+        for r in aux.values():
+            r.close()
     print(headline(res.metrics))
     print(f"report: {res.report_path}")
     return 0
@@ -116,6 +125,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from evalkit.report import headline, write_report
 
+    if args.out or args.html or args.plots or args.baseline:  # the multi-run comparison
+        from evalkit.reporting.command import run_command
+
+        return run_command(args)
     for d in args.runs:
         path = Path(d) / "metrics.json"
         if not path.is_file():
@@ -124,6 +137,18 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print(headline(m))
         print(f"report: {write_report(Path(d), m)}")
     return 0
+
+
+def _cmd_gate(args: argparse.Namespace) -> int:
+    from evalkit.gate.command import run_command
+
+    return run_command(args)
+
+
+def _cmd_fidelity(args: argparse.Namespace) -> int:
+    from evalkit.fidelity.command import run_command
+
+    return run_command(args)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -177,6 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--results-dir")
     r.add_argument("--no-progress", action="store_true")
+    r.add_argument(
+        "--judge", help="runner profile of the judge model for LLM-judged tasks (e.g. openai; see runners/)"
+    )
+    r.add_argument("--judge-model", help="override the judge profile's model (e.g. gpt-4.1-2025-04-14)")
     r.set_defaults(func=_cmd_run)
 
     s = sub.add_parser("score", help="score responses produced elsewhere (JSONL in, JSONL verdicts out)")
@@ -203,9 +232,49 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0)
     g.set_defaults(func=_cmd_generate)
 
-    rep = sub.add_parser("report", help="re-render report.md of finished runs")
-    rep.add_argument("runs", nargs="+")
+    rep = sub.add_parser(
+        "report",
+        help="re-render report.md of finished runs; with --out, compare many runs (md/csv/html/plots)",
+    )
+    rep.add_argument("runs", nargs="+", help="run directories (with --out, also directories of runs)")
+    rep.add_argument("--out", help="write comparison.md and comparison.csv of all the runs into this folder")
+    rep.add_argument("--html", action="store_true", help="with --out: also a self-contained comparison.html")
+    rep.add_argument("--plots", action="store_true", help="with --out: also plots/ (PNG and SVG)")
+    rep.add_argument("--baseline", nargs="+", help="runs to pair the others with (same task and mode)")
+    rep.add_argument("--level", type=float, default=0.95, help="confidence level of the intervals")
     rep.set_defaults(func=_cmd_report)
+
+    gt = sub.add_parser(
+        "gate", help="judge runs against a gate policy (gates/*.yaml): exit 0 pass, 1 fail, 2 cannot decide"
+    )
+    gt.add_argument("policy", help="a gate policy YAML file, e.g. gates/exaone-4.0-32b-gptq.yaml")
+    gt.add_argument("--runs", nargs="+", help="candidate runs or directories of runs (default results/runs)")
+    gt.add_argument("--reference", nargs="+", help="reference runs (default: the policy's reference.runs)")
+    gt.add_argument("--fidelity", nargs="+", help="`evalkit fidelity` results for the fidelity limits")
+    gt.add_argument("--json", help="also write the verdicts as JSON here")
+    gt.add_argument("--markdown", help="also append a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)")
+    gt.add_argument("--sequential", action="store_true", help="run the candidate in looks until decided")
+    gt.add_argument("--runner", help="--sequential: the candidate's runner profile")
+    gt.add_argument("--model", help="--sequential: override the candidate profile's model")
+    gt.add_argument("--reference-runner", help="--sequential: run this reference profile alongside")
+    gt.add_argument("--reference-model", help="--sequential: the reference profile's model override")
+    gt.add_argument("--data", help="--sequential: 'sample', 'hub' or a local copy")
+    gt.add_argument("--n", type=int, help="--sequential: repeats per item")
+    gt.add_argument("--max-new-tokens", type=int)
+    gt.add_argument("--seed", type=int, default=1234)
+    gt.add_argument("--results-dir")
+    gt.set_defaults(func=_cmd_gate)
+
+    fd = sub.add_parser("fidelity", help="KL and top-1 agreement of two runners' next-token distributions")
+    fd.add_argument("--runner", default="torch-int4", help="the candidate's runner profile")
+    fd.add_argument("--model", help="the candidate model (default: the profile's)")
+    fd.add_argument("--reference-runner", help="the reference's runner profile (default: --runner)")
+    fd.add_argument("--reference-model", help="the reference model (default for tiny models: tiny-fp32)")
+    fd.add_argument("--texts", help="a JSONL text set (default: the bundled one, evalkit/fidelity/texts)")
+    fd.add_argument("--limit", type=int, help="only the first N texts")
+    fd.add_argument("--no-hidden-states", action="store_true", help="skip the per-layer hidden-state errors")
+    fd.add_argument("--out", help="where to write the result JSON (default under results/runs)")
+    fd.set_defaults(func=_cmd_fidelity)
 
     sv = sub.add_parser("serve", help="serve a runner over an OpenAI-compatible chat-completions API")
     sv.add_argument("--runner", default="torch-int4", help="a profile in runners/ (or a .yaml path)")

@@ -1,7 +1,8 @@
 """Loading a task's rows: the bundled sample, a local copy, or the Hugging Face hub.
 
 `source` is "sample" (the small file bundled in tasks/samples/), "hub" (HF `datasets`
-at the spec's pinned revision; gated sets need HF_TOKEN), or a local path: a JSONL,
+at the spec's pinned revision; gated sets need HF_TOKEN), "local" (the spec's
+`local_default` copy, e.g. ../shared/data), or a local path: a JSONL,
 JSON, CSV or Parquet file (optionally .gz), a `save_to_disk` directory, or a local copy
 of the hub repository laid out as on the hub (then `datasets` reads it offline).
 """
@@ -81,6 +82,27 @@ def _from_datasets(obj: Any) -> list[dict[str, Any]]:
     return [dict(r) for r in obj]
 
 
+def _hub_configs(spec: TaskSpec) -> list[str | None]:
+    """The dataset configs to read: the spec's list (concatenated in order), else its one name."""
+    hub = spec.data.hub
+    if hub is None:
+        return [None]
+    return list(hub.configs) if hub.configs else [hub.name]
+
+
+def _tag_config(records: list[dict[str, Any]], spec: TaskSpec, config: str | None) -> list[dict[str, Any]]:
+    """Mark rows read from one of several configs with the config's name and their index in it."""
+    hub = spec.data.hub
+    if hub is None or not hub.configs:
+        return records
+    for i, rec in enumerate(records):
+        if hub.config_field:
+            rec[hub.config_field] = config
+        if hub.config_index_field:
+            rec[hub.config_index_field] = i
+    return records
+
+
 def _load_local(spec: TaskSpec, path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         raise UsageError(f"data path {path} does not exist")
@@ -97,12 +119,14 @@ def _load_local(spec: TaskSpec, path: Path) -> list[dict[str, Any]]:
             ds = ds[split]
         return _from_datasets(ds)
     # A local copy of the hub repository: let `datasets` resolve its data files offline.
-    name = spec.data.hub.name if spec.data.hub else None
-    try:
-        ds = datasets.load_dataset(str(path), name, split=split)
-    except Exception as e:
-        raise UsageError(f"{path}: cannot read as a dataset copy ({type(e).__name__}: {e})") from e
-    return _from_datasets(ds)
+    records: list[dict[str, Any]] = []
+    for name in _hub_configs(spec):
+        try:
+            ds = datasets.load_dataset(str(path), name, split=split)
+        except Exception as e:
+            raise UsageError(f"{path}: cannot read as a dataset copy ({type(e).__name__}: {e})") from e
+        records += _tag_config(_from_datasets(ds), spec, name)
+    return records
 
 
 def _load_hub(spec: TaskSpec) -> tuple[list[dict[str, Any]], str]:
@@ -111,15 +135,58 @@ def _load_hub(spec: TaskSpec) -> tuple[list[dict[str, Any]], str]:
         raise UsageError(f"task {spec.name} has no hub source; pass DATA=/path/to/local/copy")
     import datasets
 
+    records: list[dict[str, Any]] = []
+    for name in _hub_configs(spec):
+        try:
+            ds = datasets.load_dataset(hub.path, name, split=hub.split, revision=hub.revision)
+        except Exception as e:
+            hint = " (gated dataset: accept its terms on the hub and set HF_TOKEN)" if hub.gated else ""
+            raise UsageError(
+                f"cannot load {hub.path} from the Hugging Face hub{hint}: {type(e).__name__}: {e}. "
+                "Pass DATA=/path/to/local/copy to use a local copy."
+            ) from e
+        records += _tag_config(_from_datasets(ds), spec, name)
+    return records, f"hub:{hub.path}@{hub.revision or 'main'}"
+
+
+def local_default_path(spec: TaskSpec) -> Path | None:
+    """The spec's default local copy (relative to the directory holding tasks/), if it names one."""
+    if not spec.data.local_default:
+        return None
+    return (spec.tasks_dir.parent / spec.data.local_default).resolve()
+
+
+def default_source(spec: TaskSpec) -> str:
+    """Where a real-model run reads from when no DATA= is given: the spec's local copy if it
+    exists on this machine (e.g. ../shared/data), else the hub."""
+    path = local_default_path(spec)
+    return str(path) if path is not None and path.exists() else "hub"
+
+
+def _row_id(rec: dict[str, Any], id_field: str | list[str], where: str, lineno: int) -> str:
+    fields = [id_field] if isinstance(id_field, str) else list(id_field)
+    parts = []
+    for f in fields:
+        if f not in rec or rec[f] in (None, ""):
+            raise DataError(where, lineno, f, "missing id")
+        parts.append(str(rec[f]))
+    return "/".join(parts)
+
+
+def _in_window(row: Row, window: dict[str, str], where: str) -> bool:
+    """Is the row's date field within the spec's [start, end] window (dates inclusive)?"""
+    from datetime import datetime
+
+    name = window["field"]
+    raw = row.fields.get(name)
     try:
-        ds = datasets.load_dataset(hub.path, hub.name, split=hub.split, revision=hub.revision)
-    except Exception as e:
-        hint = " (gated dataset: accept its terms on the hub and set HF_TOKEN)" if hub.gated else ""
-        raise UsageError(
-            f"cannot load {hub.path} from the Hugging Face hub{hint}: {type(e).__name__}: {e}. "
-            "Pass DATA=/path/to/local/copy to use a local copy."
-        ) from e
-    return _from_datasets(ds), f"hub:{hub.path}@{hub.revision or 'main'}"
+        value = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw))
+    except ValueError as e:
+        raise DataError(where, row.index + 1, name, f"not an ISO date: {raw!r}") from e
+    value = value.replace(tzinfo=None)
+    if window.get("start") and value < datetime.strptime(window["start"], "%Y-%m-%d"):
+        return False
+    return not (window.get("end") and value > datetime.strptime(window["end"], "%Y-%m-%d"))
 
 
 def load_rows(spec: TaskSpec, source: str = "sample", limit: int | None = None) -> LoadedData:
@@ -134,22 +201,28 @@ def load_rows(spec: TaskSpec, source: str = "sample", limit: int | None = None) 
     elif source == "hub":
         records, label = _load_hub(spec)
         where = label
+    elif source == "local":
+        local = local_default_path(spec)
+        if local is None:
+            raise UsageError(f"task {spec.name} names no local copy (data.local_default); pass a path")
+        if not local.exists():
+            raise UsageError(f"task {spec.name}: its local copy {local} does not exist on this machine")
+        records, label, where = _load_local(spec, local), str(local), str(local)
     else:
         path = Path(source).expanduser()
         records, label, where = _load_local(spec, path), str(path), str(path)
     rows: list[Row] = []
     seen: set[str] = set()
     for i, rec in enumerate(records):
-        if spec.data.id_field:
-            if spec.data.id_field not in rec or rec[spec.data.id_field] in (None, ""):
-                raise DataError(where, i + 1, spec.data.id_field, "missing id")
-            rid = str(rec[spec.data.id_field])
-        else:
-            rid = str(i)
+        rid = _row_id(rec, spec.data.id_field, where, i + 1) if spec.data.id_field else str(i)
         if rid in seen:
-            raise DataError(where, i + 1, spec.data.id_field or "id", f"duplicate id {rid!r}")
+            raise DataError(where, i + 1, str(spec.data.id_field or "id"), f"duplicate id {rid!r}")
         seen.add(rid)
         rows.append(Row(id=rid, index=i, fields=rec))
+    if spec.data.filter:
+        rows = [r for r in rows if all(r.fields.get(k) in v for k, v in spec.data.filter.items())]
+    if spec.data.window:
+        rows = [r for r in rows if _in_window(r, spec.data.window, where)]
     if limit is not None:
         rows = rows[:limit]
     return LoadedData(rows=rows, source=label, path=where, synthetic=synthetic)

@@ -14,18 +14,19 @@ from typing import Any
 
 from evalkit import __version__
 from evalkit.chat import split_completion
-from evalkit.data import load_rows
+from evalkit.data import default_source, load_rows
 from evalkit.errors import UsageError
 from evalkit.families import Family, ScoreContext, load_family
 from evalkit.fingerprint import hash_obj
-from evalkit.models import is_tiny
+from evalkit.jsonl import dumps_line
+from evalkit.models import BUILD_MODEL, is_tiny
 from evalkit.records import Sample, SamplingParams
 from evalkit.registry import REPO_ROOT, get_solver, get_task
 from evalkit.report import write_report
 from evalkit.runners.base import Runner
 from evalkit.runners.profiles import RunnerProfile, load_profile, make_runner
 from evalkit.scheduler import EpisodeKey, run_episodes
-from evalkit.solvers import Episode, EpisodeOutput
+from evalkit.solvers import RUN_ROLES, Episode, EpisodeOutput
 from evalkit.specs import MODES, TaskSpec
 from evalkit.store import SampleStore
 
@@ -48,6 +49,9 @@ class RunConfig:
     )
     run_id: str | None = None
     progress: bool = True
+    # Items in a seeded random order before `limit` applies (sequential gates: each look's
+    # items extend the previous look's, so their stored calls are reused). None: file order.
+    order_seed: int | None = None
 
 
 @dataclass
@@ -115,9 +119,19 @@ def _plan(cfg: RunConfig) -> _Plan:
     settings = spec.settings(cfg.mode)
     profile = load_profile(cfg.runner)
     model_name = cfg.model or profile.model
-    loaded = load_rows(spec, cfg.data or ("sample" if is_tiny(model_name) else "hub"), cfg.limit)
+    loaded = load_rows(
+        spec,
+        cfg.data or ("sample" if is_tiny(model_name) else default_source(spec)),
+        cfg.limit if cfg.order_seed is None else None,
+    )
     family = load_family(spec.family)
-    samples = [family.build_sample(row, spec, loaded.path) for row in loaded.rows]
+    build_token = BUILD_MODEL.set(model_name)  # long-context families size prompts in its tokens
+    try:
+        samples = [family.build_sample(row, spec, loaded.path) for row in loaded.rows]
+    finally:
+        BUILD_MODEL.reset(build_token)
+    if cfg.order_seed is not None:
+        samples = sorted(samples, key=lambda s: hash_obj([cfg.order_seed, s.id]))[: cfg.limit]
     if not samples:
         raise UsageError(f"no rows to evaluate in {loaded.path}")
     max_new = cfg.max_new_tokens or settings.max_new_tokens
@@ -154,7 +168,8 @@ def _record(s: Sample, r: int, out: EpisodeOutput, family: Family, ctx: ScoreCon
         "id": s.id,
         "repeat": r,
         "subject": s.metadata.get("subject"),
-        "target": s.target,
+        # A family may score against a target that depends on the episode (options shuffled per repeat).
+        "target": v.details.get("target", s.target),
         "extracted": v.extracted,
         "correct": v.correct,
         "score": v.score,
@@ -240,7 +255,11 @@ def run_eval(
         t_gen = time.time()
         with SampleStore(run_dir / "generations.jsonl", run_key, meta) as store:
             reused = len(store)
-            run_episodes(episodes, runners, store, run_seed=cfg.seed, on_done=on_done)
+            roles_token = RUN_ROLES.set(frozenset(runners))  # solvers with optional judge calls
+            try:
+                run_episodes(episodes, runners, store, run_seed=cfg.seed, on_done=on_done)
+            finally:
+                RUN_ROLES.reset(roles_token)
         progress.close()
         gen_time = time.time() - t_gen
     finally:
@@ -253,9 +272,7 @@ def run_eval(
         for s in plan.samples
         for r in range(plan.n)
     ]
-    _atomic_write(
-        run_dir / "samples.jsonl", "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in records)
-    )
+    _atomic_write(run_dir / "samples.jsonl", "".join(dumps_line(x) for x in records))
 
     metrics = plan.family.aggregate(records, plan.n, spec)
     metrics.update(
@@ -274,6 +291,7 @@ def run_eval(
             "params": plan.params.to_dict(),
             "max_new_tokens_capped_by_profile": plan.capped,
             "seed": cfg.seed,
+            "order_seed": cfg.order_seed,
             "run_id": run_id,
             "wall_time_s": time.time() - t_start,
             "generation_time_s": gen_time,

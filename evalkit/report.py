@@ -39,6 +39,18 @@ def published_value(m: dict[str, Any]) -> float | None:
     return row[0].value if row else None
 
 
+def _answer_check_rows(ac: dict[str, Any] | None) -> list[str]:
+    """Where answers were found and how their checks went (families that check answers)."""
+    if not ac:
+        return []
+    found = ", ".join(f"{k} {v}" for k, v in ac["found_in"].items())
+    return [
+        f"| final answers found in | {found} |",
+        f"| answer checks over their {ac['time_limit_s']:g} s time limit / failed | "
+        f"{ac['timeouts']} / {ac['failed']} |",
+    ]
+
+
 def render_report(m: dict[str, Any]) -> str:
     lines: list[str] = [f"# {m['title']} — {m['mode']} — {m['model']} ({m['runner_profile']})", ""]
     if m.get("placeholder_model"):
@@ -49,6 +61,8 @@ def render_report(m: dict[str, Any]) -> str:
             "dataset's schema, not the real benchmark.",
             "",
         ]
+    if m.get("data_note"):  # e.g. a stand-in data set (MATH500 (ES))
+        lines += [f"> **Data.** {m['data_note']}", ""]
     lo, hi = m["ci95"]
     pub = published_value(m)
     lines += [
@@ -57,6 +71,12 @@ def render_report(m: dict[str, Any]) -> str:
         f"| measured {m['metric']} | **{pct(m['value'])}** ± {pct(m['se'])} (95% CI {pct(lo)}–{pct(hi)}) |",
         f"| items × repeats | {m['n_items']} × {m['n_repeats']} = {m['n_samples']} samples |",
     ]
+    if m.get("maj@n"):  # repeated-sampling estimates (math tasks)
+        e = m["maj@n"]
+        lines.append(f"| {e['metric']} (majority answer per item) | {pct(e['value'])} ± {pct(e['se'])} |")
+    if m.get("pass@k"):
+        ks = ", ".join(f"pass@{k} {pct(e['value'])}" for k, e in m["pass@k"].items())
+        lines.append(f"| unbiased pass@k | {ks} |")
     if pub is not None:
         delta = 100 * m["value"] - pub
         lines += [
@@ -99,6 +119,7 @@ def render_report(m: dict[str, Any]) -> str:
         f"{t['completion_total']} |",
         f"| wall time | {m['wall_time_s']:.1f} s (generation {m['generation_time_s']:.1f} s) |",
         f"| model calls reused from the store | {m['calls_reused_from_store']} |",
+        *_answer_check_rows(m.get("answer_check")),
         "",
     ]
     if m.get("max_new_tokens_capped_by_profile"):
@@ -113,6 +134,12 @@ def render_report(m: dict[str, Any]) -> str:
         for g, v in b["groups"].items():
             lines.append(f"| {g} | {v['n_items']} | {pct(v['value'])} |")
         lines.append("")
+    # Family-specific tables, already formatted (IFEval's four figures, BFCL's categories, ...).
+    for table in m.get("tables") or []:
+        cols = table["columns"]
+        lines += [f"## {table['title']}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in table["rows"]]
+        lines += ["", table["note"], ""] if table.get("note") else [""]
     lines += [
         "## Settings",
         "",

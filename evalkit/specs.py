@@ -26,15 +26,30 @@ class HubSource:
     name: str | None = None
     revision: str | None = None
     gated: bool = False
+    # Datasets split into one config per subject (MMLU-Redux): all of them are read and
+    # concatenated; each row gets its config's name in `config_field` and its index within
+    # the config in `config_index_field`.
+    configs: tuple[str, ...] = ()
+    config_field: str | None = None
+    config_index_field: str | None = None
 
 
 @dataclass(frozen=True)
 class DataSpec:
     hub: HubSource | None
-    id_field: str | None  # None: the row index is the id
+    id_field: str | list[str] | None  # None: the row index is the id; a list: fields joined by "/"
     sample: str | None  # bundled sample, relative to tasks/
     sample_synthetic: bool
     fields: dict[str, Any]  # family-specific mapping of dataset columns
+    # A local copy used by default when it exists (path relative to the directory holding
+    # tasks/, e.g. ../shared/data/...); `--data local` asks for it explicitly.
+    local_default: str | None = None
+    # Keep only rows whose field has one of the listed values (e.g. MMLU-Redux error_type: [ok]).
+    # Applied after ids are assigned, so ids do not depend on the filter.
+    filter: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    # Keep only rows whose date field lies in [start, end] (YYYY-MM-DD, both inclusive, compared
+    # as datetimes like LiveCodeBench's --start_date/--end_date): {field, start, end}.
+    window: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -118,14 +133,27 @@ def load_spec(path: Path) -> TaskSpec:
             name=h.get("name"),
             revision=h.get("revision"),
             gated=bool(h.get("gated", False)),
+            configs=tuple(str(c) for c in h.get("configs") or ()),
+            config_field=h.get("config_field"),
+            config_index_field=h.get("config_index_field"),
         )
+        if hub.configs and not hub.config_field:
+            raise DataError(path, None, "data.hub.config_field", "required when data.hub.configs is set")
+    row_filter = d.get("filter") or {}
+    if not isinstance(row_filter, dict) or not all(isinstance(v, list) for v in row_filter.values()):
+        raise DataError(path, None, "data.filter", "expected a mapping of field -> list of values to keep")
     data = DataSpec(
         hub=hub,
         id_field=d.get("id_field"),
         sample=d.get("sample"),
         sample_synthetic=bool(d.get("sample_synthetic", False)),
         fields=dict(d.get("fields") or {}),
+        local_default=d.get("local_default"),
+        filter={str(k): tuple(v) for k, v in row_filter.items()},
+        window={str(k): str(v) for k, v in (d.get("window") or {}).items()},
     )
+    if data.window and not data.window.get("field"):
+        raise DataError(path, None, "data.window.field", "missing required key")
     if data.sample and not (path.parent / data.sample).is_file():
         raise DataError(path, None, "data.sample", f"bundled sample {data.sample} not found")
 

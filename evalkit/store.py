@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from evalkit.errors import StoreError
+from evalkit.jsonl import dumps_line
 from evalkit.records import Completion
 
 STORE_FORMAT = 1
@@ -56,7 +57,9 @@ class SampleStore:
                 f.truncate(cut)
             data = data[:cut]
             self.dropped_partial_line = True
-        lines = data.decode("utf-8", errors="replace").splitlines()
+        # split("\n"), not splitlines(): model text may hold U+2028 and other line separators,
+        # which json.dumps(ensure_ascii=False) leaves unescaped. `data` ends with "\n" here.
+        lines = data.decode("utf-8", errors="replace").split("\n")[:-1]
         if not lines:
             raise StoreError(f"{self.path}: empty store without a header; delete it to start over")
         try:
@@ -88,7 +91,7 @@ class SampleStore:
                 self._records[key] = rec
 
     def _write(self, obj: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        self._fh.write(dumps_line(obj))
         self._fh.flush()
         os.fsync(self._fh.fileno())
 

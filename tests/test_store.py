@@ -76,3 +76,15 @@ def test_errors_are_kept_but_retried(tmp_path):
         assert s.get("k1").text == "ok"
     with SampleStore(p, "run1") as s:
         assert s.get("k1").text == "ok"
+
+
+def test_unicode_line_separators_in_model_text_survive_a_reopen(tmp_path):
+    # json.dumps(ensure_ascii=False) leaves U+2028/U+2029/U+0085 unescaped; str.splitlines()
+    # would cut a record there and report it corrupt.
+    p = tmp_path / "g.jsonl"
+    text = "a\u2028b\u2029c\x85d\x1ce"
+    with SampleStore(p, "run1") as s:
+        s.put("k1", comp(text))
+    with SampleStore(p, "run1") as s:
+        assert s.get("k1").text == text
+    assert len(p.read_text(encoding="utf-8").splitlines()) == 2  # any reader sees one line per record

@@ -8,6 +8,9 @@ A family is a module with two required functions and a few optional hooks:
     aggregate(records: list[dict], n_repeats: int, spec: TaskSpec) -> dict   # metrics of a run
     verdict_row(verdict: Verdict) -> dict          # the fields `evalkit score` prints per row
     output_from_response(rec: dict, where: str, row: int) -> EpisodeOutput    # for `evalkit score`
+    inline_sample(rec: dict, spec: TaskSpec, where: str, row: int) -> Sample | None
+        # for `evalkit score`: a sample from a response row itself (e.g. one carrying its own
+        # `gold`), or None to look the row's id up in the dataset as usual
 
 The YAML spec names its family (a module of this package); `load_family` fills in the defaults.
 """
@@ -81,6 +84,13 @@ class Family:
         hook = getattr(self.module, "output_from_response", default_output_from_response)
         out: EpisodeOutput = hook(rec, where, row)
         return out
+
+    def inline_sample(self, rec: dict[str, Any], spec: TaskSpec, where: str, row: int) -> Sample | None:
+        hook = getattr(self.module, "inline_sample", None)
+        if hook is None:
+            return None
+        sample: Sample | None = hook(rec, spec, where, row)
+        return sample
 
 
 def load_family(name: str) -> Family:

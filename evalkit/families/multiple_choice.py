@@ -1,20 +1,98 @@
-"""Multiple-choice knowledge tasks (KMMLU-Pro, MMLU-Pro, ...): one question, lettered options."""
+"""Multiple-choice knowledge tasks (MMLU-Redux, MMLU-Pro, GPQA, KMMLU-Pro/Redux, MMMLU): lettered options.
+
+What a task spec sets (all optional except question/options/answer):
+
+* ``data.fields``: ``question``; ``options`` (one list column, or a list of columns); ``answer``
+  with ``answer_format`` (``letter``, ``index0``, ``index1``, or ``correct_first`` when the first
+  option column holds the correct answer, as in GPQA); ``drop_options`` (values that are not
+  options, e.g. MMLU-Pro's "N/A" padding); ``subject`` (the per-subject breakdown of the
+  report) and ``subject_label`` (its name there, e.g. "category"); ``breakdowns`` (further
+  columns broken down in metrics.json, e.g. MMLU-Redux's ``error_type``).
+* ``prompt.shuffle: {seed: N}``: options are shown in a permutation drawn from (seed, item id,
+  repeat); the task then uses the solver ``shuffled_options`` of this module, which records the
+  permutation in the episode (and `evalkit score` accepts it per row, or rederives it).
+* ``scoring.extractor``: ``choice`` (evalkit's hardened extractor, the default),
+  ``mmlu_pro_official`` (with ``variant``), ``simple_evals`` or ``simple_evals_multilingual``;
+  ``scoring.strict``: stricter extraction (see each extractor); ``scoring.no_answer``: ``zero``
+  (default) or ``expected_guess`` (credit 1/n_options, the expected value of the random guess
+  that MMLU-Pro's scripts substitute for a missing answer).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from evalkit.chat import split_completion
 from evalkit.data import Row
 from evalkit.errors import DataError
+from evalkit.metrics import aggregate as default_aggregate
 from evalkit.prompts import render_prompt
-from evalkit.records import Message, Sample, Verdict
-from evalkit.scoring.choice import LETTERS, extract_choice
+from evalkit.records import ChatRequest, Completion, Message, Sample, SamplingParams, Verdict
+from evalkit.scoring.choice import LETTERS, Extraction, extract_choice
+from evalkit.scoring.mmlu_pro_official import VARIANTS, extract_mmlu_pro
+from evalkit.scoring.simple_evals import extract_simple_evals, extract_simple_evals_multilingual
+from evalkit.solvers import Episode, EpisodeOutput
 from evalkit.specs import TaskSpec
 
 if TYPE_CHECKING:
     from evalkit.families import ScoreContext
-    from evalkit.solvers import EpisodeOutput
+
+EXTRACTORS = ("choice", "mmlu_pro_official", "simple_evals", "simple_evals_multilingual")
+NO_ANSWER = ("zero", "expected_guess")
+SHUFFLE_SOLVER = "evalkit.families.multiple_choice:shuffled_options"
+
+
+@dataclass(frozen=True)
+class ScoringSettings:
+    extractor: str
+    variant: str
+    strict: bool
+    no_answer: str
+
+
+def scoring_settings(spec: TaskSpec) -> ScoringSettings:
+    """The spec's `scoring:` block, validated (errors name the spec file and the key)."""
+    s = spec.scoring
+    unknown = set(s) - {"extractor", "variant", "strict", "no_answer"}
+    if unknown:
+        raise DataError(spec.path, None, f"scoring.{sorted(unknown)[0]}", "unknown key")
+    settings = ScoringSettings(
+        extractor=str(s.get("extractor", "choice")),
+        variant=str(s.get("variant", "local")),
+        strict=bool(s.get("strict", False)),
+        no_answer=str(s.get("no_answer", "zero")),
+    )
+    if settings.extractor not in EXTRACTORS:
+        raise DataError(spec.path, None, "scoring.extractor", f"must be one of {', '.join(EXTRACTORS)}")
+    if settings.variant not in VARIANTS:
+        raise DataError(spec.path, None, "scoring.variant", f"must be one of {', '.join(VARIANTS)}")
+    if settings.no_answer not in NO_ANSWER:
+        raise DataError(spec.path, None, "scoring.no_answer", f"must be one of {', '.join(NO_ANSWER)}")
+    return settings
+
+
+def _shuffle_seed(spec: TaskSpec) -> int | None:
+    shuffle = spec.prompt.get("shuffle")
+    if not shuffle:
+        return None
+    if not isinstance(shuffle, dict) or not isinstance(shuffle.get("seed"), int):
+        raise DataError(spec.path, None, "prompt.shuffle", "expected {seed: <integer>}")
+    if spec.solver != SHUFFLE_SOLVER:
+        raise DataError(spec.path, None, "solver", f"shuffled options need the solver {SHUFFLE_SOLVER}")
+    return int(shuffle["seed"])
+
+
+def option_permutation(sample_id: str, repeat: int, seed: int, n: int) -> list[int]:
+    """The order options are shown in: position i shows the dataset's option perm[i].
+
+    Drawn from (seed, item id, repeat) alone, so the same item and repeat are shown alike in
+    every run (paired comparisons between runs stay paired) and `evalkit score` can rederive it."""
+    digest = hashlib.sha256(f"{seed}|{sample_id}|{repeat}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big")).sample(range(n), n)
 
 
 def _field(row: Row, name: str, where: str) -> Any:
@@ -23,10 +101,32 @@ def _field(row: Row, name: str, where: str) -> Any:
     return row.fields[name]
 
 
-def _options(row: Row, spec: TaskSpec, where: str) -> list[str]:
+def _answer_index(row: Row, spec: TaskSpec, n: int, where: str) -> int:
+    fmt = spec.data.fields.get("answer_format", "letter")
+    if fmt == "correct_first":
+        return 0
+    col = spec.data.fields.get("answer", "answer")
+    raw = _field(row, col, where)
+    try:
+        if fmt == "letter":
+            letter = str(raw).strip().upper()
+            idx = LETTERS.index(letter) if len(letter) == 1 and letter in LETTERS else -1
+        elif fmt in ("index0", "index1"):
+            idx = int(raw) - (1 if fmt == "index1" else 0)
+        else:
+            raise DataError(spec.path, None, "data.fields.answer_format", f"unknown format {fmt!r}")
+    except (ValueError, TypeError):
+        idx = -1
+    if not 0 <= idx < n:
+        raise DataError(where, row.index + 1, col, f"answer {raw!r} is not one of the {n} options ({fmt})")
+    return idx
+
+
+def _options_and_answer(row: Row, spec: TaskSpec, where: str) -> tuple[list[str], int]:
+    """The options as shown (padding dropped, whitespace trimmed) and the correct one's index."""
     col = spec.data.fields.get("options", "options")
     if isinstance(col, list):  # options spread over several columns
-        opts = [str(_field(row, c, where)) for c in col]
+        raw_opts = [str(_field(row, c, where)) for c in col]
     else:
         raw = _field(row, col, where)
         if hasattr(raw, "tolist"):  # numpy arrays from parquet
@@ -35,73 +135,180 @@ def _options(row: Row, spec: TaskSpec, where: str) -> list[str]:
             raise DataError(
                 where, row.index + 1, col, f"expected a list of options, got {type(raw).__name__}"
             )
-        opts = [str(o) for o in raw]
+        raw_opts = [str(o) for o in raw]
+    answer = _answer_index(row, spec, len(raw_opts), where)
+    drop = {str(v) for v in spec.data.fields.get("drop_options") or ()}
+    kept = [i for i, o in enumerate(raw_opts) if o not in drop]
+    if answer not in kept:
+        problem = f"the answer is a dropped option {raw_opts[answer]!r}"
+        raise DataError(where, row.index + 1, str(col), problem)
+    opts = [raw_opts[i].strip() for i in kept]
     if not 2 <= len(opts) <= len(LETTERS):
         raise DataError(where, row.index + 1, str(col), f"needs 2..{len(LETTERS)} options, has {len(opts)}")
-    return opts
+    return opts, kept.index(answer)
 
 
-def _answer_letter(row: Row, spec: TaskSpec, n: int, where: str) -> str:
-    col = spec.data.fields.get("answer", "answer")
-    fmt = spec.data.fields.get("answer_format", "letter")
-    raw = _field(row, col, where)
-    try:
-        if fmt == "letter":
-            letter = str(raw).strip().upper()
-            idx = LETTERS.index(letter) if len(letter) == 1 else -1
-        elif fmt in ("index0", "index1"):
-            idx = int(raw) - (1 if fmt == "index1" else 0)
-        else:
-            raise DataError(spec.path, None, "data.fields.answer_format", f"unknown format {fmt!r}")
-    except ValueError:
-        idx = -1
-    if not 0 <= idx < n:
-        raise DataError(where, row.index + 1, col, f"answer {raw!r} is not one of the {n} options ({fmt})")
-    return LETTERS[idx]
+def _render_messages(
+    prompt: dict[str, Any], question: str, options: Sequence[str], subject: str, row: Any
+) -> list[Message]:
+    letters = LETTERS[: len(options)]
+    content = render_prompt(
+        prompt["template"],
+        question=question,
+        options=list(zip(letters, options, strict=True)),
+        letters=letters,
+        subject=subject,
+        row=row,
+    )
+    messages: list[Message] = []
+    if prompt.get("system"):
+        messages.append({"role": "system", "content": str(prompt["system"])})
+    messages.append({"role": "user", "content": content})
+    return messages
 
 
 def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
     """Turn one dataset row into a zero-shot prompt with lettered options."""
-    question = str(_field(row, spec.data.fields.get("question", "question"), where))
-    options = _options(row, spec, where)
-    target = _answer_letter(row, spec, len(options), where)
+    settings = scoring_settings(spec)
+    seed = _shuffle_seed(spec)
+    question = str(_field(row, spec.data.fields.get("question", "question"), where)).strip()
+    options, answer = _options_and_answer(row, spec, where)
+    if settings.extractor.startswith("simple_evals") and len(options) != 4:
+        raise DataError(
+            where, row.index + 1, str(spec.data.fields.get("options", "options")),
+            f"simple-evals extraction reads only A-D; this item has {len(options)} options",
+        )  # fmt: skip
     subject_col = spec.data.fields.get("subject")
-    subject = str(row.fields.get(subject_col, "")) if subject_col else ""
-    letters = LETTERS[: len(options)]
-    content = render_prompt(
-        spec.prompt["template"],
-        question=question.strip(),
-        options=list(zip(letters, options, strict=True)),
-        letters=letters,
-        subject=subject,
-        row=row.fields,
-    )
-    messages: list[Message] = []
-    if spec.prompt.get("system"):
-        messages.append({"role": "system", "content": str(spec.prompt["system"])})
-    messages.append({"role": "user", "content": content})
+    subject = str(row.fields.get(subject_col) or "") if subject_col else ""
+    groups = {str(c): str(row.fields.get(c)) for c in spec.data.fields.get("breakdowns") or ()}
+    perm = option_permutation(row.id, 0, seed, len(options)) if seed is not None else None
+    shown = [options[i] for i in perm] if perm else options
+    metadata: dict[str, Any] = {"subject": subject, "options": options, "n_options": len(options)}
+    if groups:
+        metadata["groups"] = groups
+    if seed is not None:
+        # What the solver needs to show another repeat's permutation (`messages` show repeat 0).
+        metadata["shuffle"] = {"seed": seed, "prompt": spec.prompt, "question": question, "row": row.fields}
     return Sample(
         id=row.id,
-        messages=messages,
-        target=target,
-        metadata={"subject": subject, "options": options, "n_options": len(options)},
+        messages=_render_messages(spec.prompt, question, shown, subject, row.fields),
+        target=LETTERS[answer],
+        metadata=metadata,
     )
+
+
+def shuffled_options(
+    sample: Sample, params: SamplingParams, enable_thinking: bool, repeat: int = 0
+) -> Episode:
+    """One call with the options in this repeat's permutation, which the episode records."""
+    sh = sample.metadata["shuffle"]
+    options = sample.metadata["options"]
+    perm = option_permutation(sample.id, repeat, sh["seed"], len(options))
+    messages = _render_messages(
+        sh["prompt"], sh["question"], [options[i] for i in perm], sample.metadata["subject"], sh["row"]
+    )
+    completion: Completion = yield ChatRequest(
+        messages=messages, params=params, enable_thinking=enable_thinking, tools=sample.tools
+    )
+    return EpisodeOutput(
+        calls=[completion],
+        final=completion,
+        transcript=[*messages, {"role": "assistant", "content": completion.text}],
+        info={"permutation": perm, "repeat": repeat},
+    )
+
+
+def _permutation(sample: Sample, output: EpisodeOutput) -> list[int] | None:
+    sh = sample.metadata.get("shuffle")
+    if sh is None:
+        return None
+    given = output.info.get("permutation")
+    if given is not None:
+        return [int(i) for i in given]
+    repeat = int(output.info.get("repeat", 0))
+    return option_permutation(sample.id, repeat, sh["seed"], sample.metadata["n_options"])
+
+
+def _extract(answer: str, shown: Sequence[str], settings: ScoringSettings) -> Extraction:
+    if settings.extractor == "mmlu_pro_official":
+        return extract_mmlu_pro(answer, variant=settings.variant, strict=settings.strict)
+    if settings.extractor == "simple_evals":
+        return extract_simple_evals(answer)
+    if settings.extractor == "simple_evals_multilingual":
+        return extract_simple_evals_multilingual(answer)
+    return extract_choice(answer, len(shown), shown, strict=settings.strict)
 
 
 def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
-    """Extract the committed letter from the answer part and compare it with the target."""
+    """Extract the committed letter from the answer part and compare it with the target as shown."""
+    settings = scoring_settings(ctx.spec)
+    n = int(sample.metadata["n_options"])
+    details: dict[str, Any] = {}
+    if "groups" in sample.metadata:
+        details["groups"] = sample.metadata["groups"]
+    target = sample.target
+    shown = list(sample.metadata.get("options", ()))
+    perm = _permutation(sample, output)
+    if perm is not None:
+        if sorted(perm) != list(range(n)):
+            return Verdict(None, False, f"permutation {perm} does not order the {n} options", details=details)
+        shown = [shown[i] for i in perm]
+        target = LETTERS[perm.index(LETTERS.index(sample.target))]
+        details.update(permutation=perm, target=target)
+
     c = output.final
     split = split_completion(c.text, c.reasoning_content, reasoning_mode=ctx.reasoning_mode)
     if split.answer is None:
         reason = "reasoning not closed with </think>: no answer" if split.unclosed_think else "no answer"
-        return Verdict(extracted=None, correct=False, reason=reason)
-    ext = extract_choice(
-        split.answer,
-        int(sample.metadata["n_options"]),
-        sample.metadata.get("options", ()),
-        strict=bool(ctx.spec.scoring.get("strict", False)),
-    )
+        ext = Extraction(None, reason)
+    else:
+        ext = _extract(split.answer, shown, settings)
     if ext.value is None:
-        return Verdict(extracted=None, correct=False, reason=ext.reason)
-    correct = ext.value == sample.target
-    return Verdict(extracted=ext.value, correct=correct, reason=ext.reason, score=1.0 if correct else 0.0)
+        if settings.no_answer == "expected_guess":
+            reason = f"{ext.reason}; credited 1/{n}, the expected value of upstream's random guess"
+            return Verdict(None, False, reason, score=1.0 / n, details=details)
+        return Verdict(None, False, ext.reason, details=details)
+    correct = ext.value == target
+    return Verdict(ext.value, correct, ext.reason, score=1.0 if correct else 0.0, details=details)
+
+
+def output_from_response(rec: dict[str, Any], where: str, row: int) -> EpisodeOutput:
+    """`evalkit score` rows: `response`, plus `repeat` and `permutation` for shuffled tasks."""
+    if not isinstance(rec.get("response"), str):
+        raise DataError(where, row, "response", "missing or not a string")
+    info: dict[str, Any] = {}
+    if "repeat" in rec:
+        if not isinstance(rec["repeat"], int) or rec["repeat"] < 0:
+            raise DataError(where, row, "repeat", "must be a non-negative integer")
+        info["repeat"] = rec["repeat"]
+    if rec.get("permutation") is not None:
+        perm = rec["permutation"]
+        if not isinstance(perm, list) or sorted(perm) != list(range(len(perm))):
+            raise DataError(where, row, "permutation", "must list the option indices 0..n-1, each once")
+        info["permutation"] = perm
+    c = Completion(text=rec["response"], finish_reason="stop")
+    return EpisodeOutput(calls=[c], final=c, info=info)
+
+
+def aggregate(records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> dict[str, Any]:
+    """The default metrics, the subject breakdown under the spec's name for it, and further
+    breakdowns (e.g. MMLU-Pro by source, MMLU-Redux by error annotation) in `breakdowns`."""
+    out = default_aggregate(records, n_repeats=n_repeats)
+    label = spec.data.fields.get("subject_label")
+    if label and "breakdown" in out:
+        out["breakdown"]["field"] = str(label)
+    extra: dict[str, Any] = {}
+    for col in spec.data.fields.get("breakdowns") or ():
+        lifted = [{**r, "_group": (r.get("details") or {}).get("groups", {}).get(col)} for r in records]
+        groups = default_aggregate(lifted, n_repeats=n_repeats, breakdown_field="_group")["breakdown"]
+        extra[str(col)] = {**groups, "field": str(col)}
+    if extra:
+        out["breakdowns"] = extra
+    settings = scoring_settings(spec)
+    out["extraction"] = {
+        "extractor": settings.extractor,
+        "variant": settings.variant if settings.extractor == "mmlu_pro_official" else None,
+        "strict": settings.strict,
+        "no_answer": settings.no_answer,
+    }
+    return out

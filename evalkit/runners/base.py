@@ -4,9 +4,29 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from evalkit.records import ChatRequest, Completion
+
+
+@dataclass
+class TokenLogits:
+    """Next-token distributions over one teacher-forced sequence (for `evalkit fidelity`).
+
+    `token_ids` are the rendered prompt's tokens followed by the continuation's;
+    `logits[t]` (float32, shape [len(token_ids), vocab]) is the distribution of token
+    t + 1 given tokens 0..t, so the continuation is predicted by rows prompt_len - 1 ..
+    len - 2. Tensors stay on the runner's device (torch tensors).
+    """
+
+    token_ids: list[int]
+    prompt_len: int
+    logits: Any
+    # Per decoder layer, the residual stream after the layer ([len(token_ids), hidden]),
+    # when asked for and the runner can expose it; with the layer's attention kind.
+    hidden_states: list[Any] | None = None
+    layer_types: list[str] | None = None
 
 
 class Runner(ABC):
@@ -34,10 +54,37 @@ class Runner(ABC):
     def generate(self, requests: Sequence[ChatRequest]) -> Iterator[tuple[int, Completion]]:
         """Generate every request; yield (index into `requests`, completion) as each finishes."""
 
+    def next_token_logits(
+        self, request: ChatRequest, continuation: str, *, hidden_states: bool = False
+    ) -> TokenLogits:
+        """Teacher-forced next-token logits over `request` rendered by the model's own chat
+        template (with its generation prompt) followed by the text `continuation`.
+
+        Optional: runners that can return full logits implement it; the default says which
+        runner cannot.
+        """
+        raise NotImplementedError(
+            f"the {self.name} runner ({type(self).__name__}) cannot return next-token logits"
+        )
+
     @property
     def is_placeholder_model(self) -> bool:
         """True for the embedded tiny model, whose scores mean nothing."""
         return False
+
+    def max_context(self) -> int | None:
+        """Tokens the model attends over (prompt + generation), or None when unknown.
+
+        Optional: long-context tasks refuse a prompt that does not fit, with this figure.
+        """
+        return None
+
+    def kv_bytes_per_token(self) -> int | None:
+        """Bytes of KV cache one token of one sequence occupies, or None when unknown.
+
+        Optional: long-context runs plan how many sequences fit in memory from it.
+        """
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (GPU memory, servers, sockets)."""

@@ -16,7 +16,7 @@ from evalkit.errors import UsageError
 from evalkit.fingerprint import fingerprint_dir
 from evalkit.models import is_tiny, resolve_model
 from evalkit.records import ChatRequest, Completion, FinishReason
-from evalkit.runners.base import Runner
+from evalkit.runners.base import Runner, TokenLogits
 
 
 class TransformersRunner(Runner):
@@ -63,6 +63,43 @@ class TransformersRunner(Runner):
 
     def render(self, request: ChatRequest) -> str:
         return render_chat(self.tokenizer, request)
+
+    def next_token_logits(
+        self, request: ChatRequest, continuation: str, *, hidden_states: bool = False
+    ) -> TokenLogits:
+        """Float32 logits of transformers' own forward over the rendered prompt + `continuation`;
+        optionally each decoder layer's output (forward hooks on ``model.model.layers``)."""
+        import torch
+
+        def encode(text: str) -> list[int]:
+            ids: list[int] = self.tokenizer(text, add_special_tokens=False).input_ids
+            return ids
+
+        prompt = encode(self.render(request))
+        ids = prompt + encode(continuation)
+        captured: list[torch.Tensor] = []
+
+        def keep(_module: Any, _inputs: Any, out: Any) -> None:
+            # Decoder layers return a tensor in transformers 5, a tuple in older releases.
+            captured.append((out[0] if isinstance(out, tuple) else out)[0].float())
+
+        hooks = (
+            [layer.register_forward_hook(keep) for layer in self.model.model.layers] if hidden_states else []
+        )
+        try:
+            x = torch.tensor([ids], device=self.device)
+            with torch.no_grad():
+                logits = self.model(input_ids=x, attention_mask=torch.ones_like(x)).logits[0].float()
+        finally:
+            for h in hooks:
+                h.remove()
+        return TokenLogits(
+            token_ids=ids,
+            prompt_len=len(prompt),
+            logits=logits,
+            hidden_states=captured if hidden_states else None,
+            layer_types=list(getattr(self.model.config, "layer_types", None) or []) or None,
+        )
 
     def generate(self, requests: Sequence[ChatRequest]) -> Iterator[tuple[int, Completion]]:
         import torch

@@ -8,13 +8,13 @@ Every row is validated before anything is scored, so a bad row costs nothing.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, TextIO
 
-from evalkit.data import Row, load_rows, read_records
+from evalkit.data import Row, default_source, load_rows, read_records
 from evalkit.errors import DataError
 from evalkit.families import ScoreContext, load_family
+from evalkit.jsonl import dumps_line
 from evalkit.records import Sample
 from evalkit.registry import get_task
 from evalkit.solvers import EpisodeOutput
@@ -45,12 +45,16 @@ def score_responses(task: str, responses: Path, *, data: str | None, mode: str, 
             raise DataError(responses, i, "id", "missing")
         outputs.append(family.output_from_response(rec, where, i))
         rid = str(rec["id"])
+        own = family.inline_sample(rec, spec, where, i)  # e.g. a row with its own `gold` answer
+        if own is not None:
+            samples.append(own)
+            continue
         if all(k in rec for k in marker):
             fields = {k: v for k, v in rec.items() if k not in ("response", "responses", "repeat")}
             samples.append(family.build_sample(Row(id=rid, index=i - 1, fields=fields), spec, where))
             continue
         if items is None:
-            loaded = load_rows(spec, data or "hub")
+            loaded = load_rows(spec, data or default_source(spec))
             items = {r.id: r for r in loaded.rows}
             item_where = loaded.path
         if rid not in items:
@@ -67,7 +71,7 @@ def score_responses(task: str, responses: Path, *, data: str | None, mode: str, 
         if "repeat" in rec:
             row["repeat"] = rec["repeat"]
         row.update(family.verdict_row(v))
-        out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        out.write(dumps_line(row))
         scores.append((str(rec["id"]), v.score))
     est = clustered_mean(scores)
     return f"{task}: {len(scores)} responses, accuracy {100 * est.mean:.1f} ± {100 * est.se:.1f}"

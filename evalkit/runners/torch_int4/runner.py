@@ -9,10 +9,11 @@ import torch
 from transformers import AutoTokenizer
 
 from evalkit.chat import THINK_CLOSE, THINK_OPEN, render_chat
+from evalkit.errors import UsageError
 from evalkit.fingerprint import fingerprint_dir
 from evalkit.models import is_tiny, resolve_model
 from evalkit.records import ChatRequest, Completion
-from evalkit.runners.base import Runner
+from evalkit.runners.base import Runner, TokenLogits
 from evalkit.runners.torch_int4.engine import Engine, GenerationRequest
 from evalkit.runners.torch_int4.loader import load_model, resolve_device, resolve_dtype
 
@@ -82,6 +83,16 @@ class TorchInt4Runner(Runner):
     def is_placeholder_model(self) -> bool:
         return is_tiny(self.model_name)
 
+    def max_context(self) -> int:
+        """The checkpoint's max_position_embeddings."""
+        return int(self.lm.cfg.max_position_embeddings)
+
+    def kv_bytes_per_token(self) -> int:
+        """Keys and values of every layer, in the cache dtype (sliding layers keep all slots too)."""
+        cfg = self.lm.cfg
+        per_layer = 2 * cfg.num_kv_heads * cfg.head_dim * torch.finfo(self.dtype).bits // 8
+        return int(per_layer * cfg.num_layers)
+
     def render(self, request: ChatRequest) -> str:
         """The prompt exactly as the model's own chat template renders it."""
         return render_chat(self.tokenizer, request)
@@ -101,6 +112,12 @@ class TorchInt4Runner(Runner):
     def generate(self, requests: Sequence[ChatRequest]) -> Iterator[tuple[int, Completion]]:
         """Generate every request in batches; yield (index, Completion) as each finishes."""
         prompts = [self.encode(self.render(r)) for r in requests]
+        for ids, r in zip(prompts, requests, strict=True):  # refuse, never cut, an over-long prompt
+            if len(ids) + r.params.max_new_tokens > self.max_context():
+                raise UsageError(
+                    f"prompt of {len(ids)} tokens + {r.params.max_new_tokens} new tokens exceeds "
+                    f"{self.model_name}'s context of {self.max_context()} tokens"
+                )
         batch = [GenerationRequest(ids, r.params) for ids, r in zip(prompts, requests, strict=True)]
         for i, result in self.engine.generate(batch):
             yield (
@@ -113,6 +130,38 @@ class TorchInt4Runner(Runner):
                     token_ids=result.token_ids,
                 ),
             )
+
+    def next_token_logits(
+        self, request: ChatRequest, continuation: str, *, hidden_states: bool = False
+    ) -> TokenLogits:
+        """Float32 logits at every position of the rendered prompt + `continuation`, in one
+        forward pass of the same model code that generates; optionally each layer's output
+        (captured by forward hooks, so the model itself is untouched)."""
+        prompt = self.encode(self.render(request))
+        ids = prompt + self.encode(continuation)
+        captured: list[torch.Tensor] = []
+        hooks = (
+            [
+                layer.register_forward_hook(lambda _m, _i, out: captured.append(out[0].float()))
+                for layer in self.lm.model.layers
+            ]
+            if hidden_states
+            else []
+        )
+        try:
+            cache = self.lm.new_cache(torch.zeros(1, dtype=torch.long), capacity=len(ids))
+            with torch.inference_mode():
+                logits = self.lm(torch.tensor([ids], device=self.device), cache, all_logits=True)[0]
+        finally:
+            for h in hooks:
+                h.remove()
+        return TokenLogits(
+            token_ids=ids,
+            prompt_len=len(prompt),
+            logits=logits,
+            hidden_states=captured if hidden_states else None,
+            layer_types=[str(t) for t in self.lm.cfg.layer_types],
+        )
 
     def close(self) -> None:
         """Free the weights (and GPU memory) now rather than at garbage collection."""

@@ -1,0 +1,1 @@
+"""Code-generation scoring: extracting code from model output, LiveCodeBench problems and grading."""

@@ -1,0 +1,97 @@
+"""LiveCodeBench code generation: the official chat prompt, the last fenced block, graded in the sandbox.
+
+Rows are `livecodebench/code_generation_lite` problems (evalkit.code.lcb_problems); the
+program is run on public + private tests by evalkit.code.lcb_grade with the official
+runner's rules, inside evalkit.sandbox. A sample is correct iff every test passes; the
+metric is pass@1 averaged over the n samples of each problem (the official pass@1 with
+k=1 is exactly c/n), with pass@k for the other k the repeats allow.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from evalkit.chat import split_completion
+from evalkit.code.extract import last_fenced_block
+from evalkit.code.lcb_grade import DEFAULT_TIMEOUT_S, grade
+from evalkit.code.lcb_problems import Problem, parse_problem
+from evalkit.data import Row
+from evalkit.families import ScoreContext
+from evalkit.metrics import aggregate as default_aggregate
+from evalkit.prompts import render_prompt
+from evalkit.records import Message, Sample, Verdict
+from evalkit.sandbox import Sandbox
+from evalkit.solvers import EpisodeOutput
+from evalkit.specs import TaskSpec
+
+
+@functools.lru_cache(maxsize=1)
+def sandbox() -> Sandbox:
+    """One sandbox per process, created (and its isolation probed) on first use."""
+    return Sandbox()
+
+
+def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
+    problem = parse_problem(row.fields, where, row.index + 1)
+    fmt = "functional" if problem.starter_code else "stdin"
+    user = render_prompt(
+        spec.prompt["template"],
+        question_content=problem.content,
+        starter_code=problem.starter_code,
+        format=fmt,
+    )
+    messages: list[Message] = []
+    if spec.prompt.get("system"):
+        messages.append({"role": "system", "content": str(spec.prompt["system"]).strip()})
+    messages.append({"role": "user", "content": user})
+    return Sample(
+        id=row.id,
+        messages=messages,
+        target=f"{len(problem.tests)} tests",
+        metadata={
+            "subject": problem.difficulty,
+            "problem": problem,
+            "platform": problem.platform,
+            "contest_date": problem.contest_date.isoformat(),
+        },
+    )
+
+
+def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
+    c = output.final
+    split = split_completion(c.text, c.reasoning_content, reasoning_mode=ctx.reasoning_mode)
+    if split.unclosed_think:
+        return Verdict(None, False, "no answer: the think block never closed")
+    code = last_fenced_block(split.answer or "")
+    if not code.strip():
+        return Verdict(None, False, "no code: fewer than two ``` fence lines in the answer")
+    problem: Problem = sample.metadata["problem"]
+    timeout = int(ctx.spec.scoring.get("timeout_s", DEFAULT_TIMEOUT_S))
+    res = grade(sandbox(), problem, code, timeout_s=timeout)
+    return Verdict(
+        extracted=code,
+        correct=res.passed,
+        reason=res.reason,
+        score=1.0 if res.passed else 0.0,
+        details={"results": res.results, "sandbox": res.sandbox, "isolation": sandbox().level},
+    )
+
+
+def aggregate(records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> dict[str, Any]:
+    out = default_aggregate(records, n_repeats=n_repeats)
+    try:
+        from evalkit.stats.passk import default_ks, pass_at_k_estimate
+    except ImportError:  # pragma: no cover - the pass@k module is optional
+        return out
+    by_item: dict[str, list[bool]] = {}
+    for r in records:
+        by_item.setdefault(r["id"], []).append(bool(r["correct"]))
+    if by_item and min(len(v) for v in by_item.values()) == n_repeats:
+        out["pass_at_k"] = {
+            f"pass@{k}": {"value": (e := pass_at_k_estimate(by_item, k)).mean, "se": e.se}
+            for k in default_ks(n_repeats)
+        }
+    isolation = {r["details"].get("isolation") for r in records if r.get("details")} - {None}
+    out["sandbox_isolation"] = sorted(isolation)
+    return out

@@ -1,0 +1,94 @@
+"""LongBench v1 (English and code tasks): LongBench's per-task prompt, middle truncation by the
+model's tokens before the chat template, per-task output length, LongBench's metrics, and
+its averaging (mean of category means, each category the mean of its tasks)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from evalkit.data import Row
+from evalkit.errors import DataError
+from evalkit.families import ScoreContext
+from evalkit.longctx.longbench import metrics as M
+from evalkit.longctx.longbench.prompts import max_new_tokens, prompts
+from evalkit.longctx.tokens import build_tokenizer
+from evalkit.longctx.truncation import middle_truncate
+from evalkit.metrics import aggregate as default_aggregate
+from evalkit.records import ChatRequest, Sample, SamplingParams, Verdict
+from evalkit.solvers import Episode, EpisodeOutput
+from evalkit.specs import TaskSpec
+
+
+def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
+    f, line = row.fields, row.index + 1
+    dataset = f.get("dataset")
+    if dataset not in M.METRICS:
+        raise DataError(where, line, "dataset", f"{dataset!r} is not a LongBench English/code task")
+    for key in ("input", "context"):
+        if not isinstance(f.get(key), str):
+            raise DataError(where, line, key, "missing or not a string")
+    answers = f.get("answers")
+    if not isinstance(answers, list) or not answers or not all(isinstance(a, str) for a in answers):
+        raise DataError(where, line, "answers", "expected a non-empty list of strings")
+    text = prompts()[dataset].format(input=f["input"], context=f["context"])
+    cut = middle_truncate(build_tokenizer(spec.name), text, int(spec.extra.get("max_input_tokens", 127500)))
+    return Sample(
+        id=row.id,
+        messages=[{"role": "user", "content": cut.text}],
+        target=list(answers),
+        metadata={
+            "subject": dataset,
+            "all_classes": list(f.get("all_classes") or []),
+            "max_new_tokens": max_new_tokens()[dataset],
+            "prompt_tokens_before_truncation": cut.tokens_before,
+            "middle_truncated": cut.truncated,
+        },
+    )
+
+
+def solve(sample: Sample, params: SamplingParams, enable_thinking: bool, repeat: int = 0) -> Episode:
+    """One call with LongBench's per-task output length (never above the run's)."""
+    budget = min(params.max_new_tokens, int(sample.metadata["max_new_tokens"]))
+    c = yield ChatRequest(
+        messages=list(sample.messages),
+        params=dataclasses.replace(params, max_new_tokens=budget),
+        enable_thinking=enable_thinking,
+    )
+    return EpisodeOutput(calls=[c], final=c)
+
+
+def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
+    from evalkit.chat import split_completion
+
+    c = output.final
+    split = split_completion(c.text, c.reasoning_content, reasoning_mode=ctx.reasoning_mode)
+    if split.answer is None:
+        return Verdict(None, False, "no answer (unclosed think block)", 0.0)
+    dataset = sample.metadata["subject"]
+    value = M.sample_score(dataset, split.answer, list(sample.target), sample.metadata["all_classes"])
+    return Verdict(
+        split.answer[:300],
+        value >= 1.0,
+        f"{M.METRICS[dataset].__name__} = {value:.3f}",
+        value,
+        {"middle_truncated": sample.metadata["middle_truncated"]},
+    )
+
+
+def aggregate(records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> dict[str, Any]:
+    """LongBench's English average: the mean of category means (README leaderboard)."""
+    out = default_aggregate(records, n_repeats=n_repeats)
+    tasks = {k: g["value"] for k, g in out["breakdown"]["groups"].items()}
+    cats = {
+        name: sum(tasks[t] for t in members if t in tasks) / sum(1 for t in members if t in tasks)
+        for name, members in M.CATEGORIES.items()
+        if any(t in tasks for t in members)
+    }
+    out["categories"] = cats
+    out["value"] = sum(cats.values()) / len(cats)
+    out["metric"] = f"LongBench score, mean of {len(cats)} category means"
+    out["middle_truncated_rate"] = sum(1 for r in records if r["details"].get("middle_truncated")) / len(
+        records
+    )
+    return out

@@ -1,0 +1,31 @@
+"""`evalkit report RUN_DIR... --out DIR`: the multi-run outputs of the report subcommand."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from evalkit.errors import UsageError
+from evalkit.reporting.runs import discover_runs
+from evalkit.reporting.write import write_comparison
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Write comparison.md and comparison.csv (and comparison.html, plots/) into args.out."""
+    if not args.out:
+        if args.html or args.plots or args.baseline:
+            raise UsageError("--html, --plots and --baseline write multi-run outputs: give --out DIR")
+        return 0
+    runs = discover_runs(args.runs)
+    baselines = discover_runs(args.baseline) if args.baseline else []
+    if not runs:
+        raise UsageError("no finished runs found in " + ", ".join(args.runs))
+    files = write_comparison(
+        runs, Path(args.out), baselines=baselines, html=args.html, plots=args.plots, level=args.level
+    )
+    print(f"comparison of {len(runs)} runs: {files.markdown}, {files.csv}")
+    if files.html:
+        print(f"html: {files.html}")
+    if files.plots:
+        print(f"plots: {len(files.plots)} files in {files.plots[0].parent}")
+    return 0

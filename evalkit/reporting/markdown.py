@@ -1,0 +1,111 @@
+"""The comparison as Markdown: model-card tables, differences with intervals, run health."""
+
+from __future__ import annotations
+
+from evalkit.report import PLACEHOLDER_WARNING
+from evalkit.reporting import format as fmt
+from evalkit.reporting.table import OTHER, Comparison, Table
+
+
+def placeholder_note(c: Comparison) -> str:
+    names = sorted({c.labels[r.run_id] for r in c.runs if r.placeholder})
+    return f"{PLACEHOLDER_WARNING} Systems concerned: {', '.join(names)}."
+
+
+def synthetic_note(c: Comparison) -> str:
+    tasks = sorted({r.task for r in c.runs if r.synthetic_data})
+    return (
+        "**Synthetic data.** These tasks ran on their bundled synthetic sample, not the real "
+        f"benchmark: {', '.join(tasks)}."
+    )
+
+
+def _card_table(t: Table, level: float) -> list[str]:
+    pct = round(100 * level)
+    head = ["Category", "Benchmark", *[f"{s} (measured)" for s in t.systems]]
+    if t.size != OTHER:
+        head += [f"{t.subject} (published)", *[f"{n} ({sz})" for n, sz in t.peers]]
+    lines = [
+        f"## {t.title}",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * 2 + "---:|" * (len(head) - 2),
+    ]
+    for row in t.rows:
+        cells = [row.category or "", row.key]
+        for s in t.systems:
+            cell = row.cells.get(s)
+            cells.append(
+                ""
+                if cell is None
+                else f"**{fmt.num(cell.value)}** [{fmt.num(cell.ci[0])}, {fmt.num(cell.ci[1])}]"
+            )
+        if t.size != OTHER:
+            cells.append(fmt.num(row.published.value if row.published else None))
+            by_name = {f.system: f.value for f in row.peers}
+            cells += [fmt.num(by_name.get(n)) for n, _ in t.peers]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"Measured: the task's metric in percent, with its {pct}% confidence interval."]
+    if t.source:
+        lines.append(f"Published: {t.source}; the card's figures are for the unquantized model.")
+    return [*lines, ""]
+
+
+def render_markdown(c: Comparison, plots: list[str] | None = None) -> str:
+    """The whole report; `plots` are image paths relative to the report."""
+    pct = round(100 * c.level)
+    lines = [f"# evalkit comparison: {len(c.runs)} runs, {len({r.task for r in c.runs})} tasks", ""]
+    if c.any_placeholder:
+        lines += [f"> {placeholder_note(c)}", ""]
+    if c.any_synthetic:
+        lines += [f"> {synthetic_note(c)}", ""]
+    for t in c.tables:
+        lines += _card_table(t, c.level)
+
+    lines += [
+        f"## Differences (percentage points, {pct}% confidence interval)",
+        "",
+        "| Benchmark | Mode | System | measured − published | paired vs baseline | baseline | paired items "
+        "| exact McNemar p |",
+        "|---|---|---|---:|---:|---|---:|---:|",
+    ]
+    for t in c.tables:
+        for row in t.rows:
+            for cell in row.cells.values():
+                p = cell.paired
+                lines.append(
+                    f"| {row.key} | {row.mode} | {cell.label} | {fmt.interval(cell.delta_published, True)} | "
+                    f"{fmt.interval(cell.delta_baseline, True)} | "
+                    f"{c.labels[cell.baseline.run_id] if cell.baseline else '—'} | "
+                    f"{p.paired.n_items if p else '—'} | "
+                    f"{f'{p.mcnemar.p_two_sided:.3g}' if p and p.mcnemar else '—'} |"
+                )
+    lines += [
+        "",
+        "measured − published carries the measured interval (the published figure has none). The paired "
+        "difference pairs the two runs on (item, repeat); its method is in the CSV.",
+        "",
+        "## Run health",
+        "",
+        "| System | Benchmark | Mode | items × repeats | truncated | no answer "
+        "| completion tokens mean / total | generation time | device |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for t in c.tables:
+        for row in t.rows:
+            for cell in row.cells.values():
+                m = cell.run.metrics
+                tok = m.get("tokens") or {}
+                lines.append(
+                    f"| {cell.label} | {row.key} | {row.mode} | {m.get('n_items')} × {m.get('n_repeats')} | "
+                    f"{fmt.rate(m.get('truncation_rate'))} | {fmt.rate(m.get('no_answer_rate'))} | "
+                    f"{tok.get('completion_mean', 0):.0f} / {tok.get('completion_total', 0)} | "
+                    f"{fmt.seconds(m.get('generation_time_s'))} | {cell.run.device_type or '—'} |"
+                )
+    lines.append("")
+    if plots:
+        lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
+    lines += ["## Runs", ""] + [
+        f"- `{r.run_id}`: {c.labels[r.run_id]}, {r.task} {r.mode}, {r.path}" for r in c.runs
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,213 @@
+"""Finished run directories (results/runs/<run-id>/): metrics.json and samples.jsonl, validated.
+
+Reports and gates read runs only through this module, so a run written by an older or a
+damaged evalkit fails here with the file, row and field named, not deep inside a plot.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evalkit.errors import DataError, UsageError
+
+# metrics.json keys every report and gate relies on (the pipeline writes many more).
+REQUIRED_METRICS = (
+    "task",
+    "mode",
+    "model",
+    "runner_profile",
+    "metric",
+    "value",
+    "se",
+    "n_items",
+    "n_samples",
+    "n_repeats",
+)
+SAMPLE_FIELDS = ("id", "score")
+
+
+@dataclass
+class RunData:
+    """One finished run: its metrics, and its per-sample records read on first use."""
+
+    path: Path
+    metrics: dict[str, Any]
+    _records: list[dict[str, Any]] | None = field(default=None, repr=False)
+
+    # -- identity
+    @property
+    def run_id(self) -> str:
+        return str(self.metrics.get("run_id") or self.path.name)
+
+    @property
+    def task(self) -> str:
+        return str(self.metrics["task"])
+
+    @property
+    def title(self) -> str:
+        return str(self.metrics.get("title") or self.task)
+
+    @property
+    def mode(self) -> str:
+        return str(self.metrics["mode"])
+
+    @property
+    def benchmark(self) -> str | None:
+        b = self.metrics.get("benchmark")
+        return str(b) if b else None
+
+    @property
+    def model(self) -> str:
+        return str(self.metrics["model"])
+
+    @property
+    def runner_profile(self) -> str:
+        return str(self.metrics["runner_profile"])
+
+    @property
+    def reference_size(self) -> str:
+        return str(self.metrics.get("reference_size") or "32B")
+
+    @property
+    def placeholder(self) -> bool:
+        return bool(self.metrics.get("placeholder_model"))
+
+    @property
+    def synthetic_data(self) -> bool:
+        return bool(self.metrics.get("synthetic_data"))
+
+    @property
+    def finished(self) -> str:
+        return str(self.metrics.get("finished") or "")
+
+    @property
+    def device_type(self) -> str:
+        runner = self.metrics.get("runner")
+        return str(runner.get("device_type", "")) if isinstance(runner, dict) else ""
+
+    # -- figures
+    @property
+    def value(self) -> float:
+        return float(self.metrics["value"])
+
+    @property
+    def se(self) -> float:
+        se = self.metrics.get("se")
+        return math.nan if se is None else float(se)
+
+    @property
+    def n_items(self) -> int:
+        return int(self.metrics["n_items"])
+
+    @property
+    def has_samples(self) -> bool:
+        return (self.path / "samples.jsonl").is_file()
+
+    def records(self) -> list[dict[str, Any]]:
+        """The run's samples.jsonl rows (id, repeat, score, ...), validated."""
+        if self._records is None:
+            self._records = read_samples(self.path / "samples.jsonl")
+        return self._records
+
+    def item_means(self) -> tuple[list[str], np.ndarray, bool]:
+        """(item ids, mean score per item, True when every item is one 0/1 sample)."""
+        by_item: dict[str, list[float]] = defaultdict(list)
+        for r in self.records():
+            by_item[str(r["id"])].append(float(r["score"]))
+        ids = list(by_item)
+        means = np.array([np.mean(by_item[i]) for i in ids], dtype=float)
+        binary = all(len(v) == 1 and v[0] in (0.0, 1.0) for v in by_item.values())
+        return ids, means, binary and bool(ids)
+
+
+def load_run(path: Path) -> RunData:
+    """Read and check one run directory's metrics.json."""
+    path = Path(path)
+    mpath = path / "metrics.json"
+    if not mpath.is_file():
+        raise UsageError(f"{mpath} not found: is {path} a finished run directory?")
+    try:
+        metrics = json.loads(mpath.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(mpath, None, None, f"not JSON ({e.msg})") from e
+    if not isinstance(metrics, dict):
+        raise DataError(mpath, None, None, "expected a JSON object")
+    for key in REQUIRED_METRICS:
+        if key not in metrics:
+            raise DataError(mpath, None, key, "missing")
+    if not isinstance(metrics["value"], int | float):
+        raise DataError(mpath, None, "value", f"expected a number, got {metrics['value']!r}")
+    return RunData(path=path, metrics=metrics)
+
+
+def read_samples(path: Path) -> list[dict[str, Any]]:
+    """samples.jsonl rows with at least id and a numeric score in [0, 1]."""
+    if not path.is_file():
+        raise UsageError(f"{path} not found: the run has no per-sample records")
+    rows: list[dict[str, Any]] = []
+    # split("\n"), not splitlines(): JSON strings may hold U+2028 and other line separators
+    for n, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(path, n, None, f"not JSON ({e.msg})") from e
+        if not isinstance(row, dict):
+            raise DataError(path, n, None, "expected a JSON object")
+        for key in SAMPLE_FIELDS:
+            if key not in row:
+                raise DataError(path, n, key, "missing")
+        s = row["score"]
+        if not isinstance(s, int | float) or isinstance(s, bool) or not 0.0 <= float(s) <= 1.0:
+            raise DataError(path, n, "score", f"expected a number in [0, 1], got {s!r}")
+        rows.append(row)
+    return rows
+
+
+def discover_runs(paths: Iterable[Path | str]) -> list[RunData]:
+    """Runs named by `paths`: each a run directory (it holds metrics.json) or a directory of them."""
+    runs: list[RunData] = []
+    seen: set[Path] = set()
+    for p in map(Path, paths):
+        if (p / "metrics.json").is_file():
+            candidates = [p]
+        elif p.is_dir():
+            candidates = sorted(d for d in p.iterdir() if (d / "metrics.json").is_file())
+        else:
+            raise UsageError(f"{p} is neither a run directory nor a directory of runs")
+        for d in candidates:
+            if d.resolve() not in seen:
+                seen.add(d.resolve())
+                runs.append(load_run(d))
+    return runs
+
+
+def short_model(name: str) -> str:
+    """A model name fit for a column header: a hub id or path keeps its last part."""
+    return Path(name.rstrip("/")).name or name
+
+
+def system_labels(runs: Sequence[RunData]) -> dict[str, str]:
+    """A readable, unique label per run (by run_id): model · runner profile, tagged when a
+    placeholder, with the run id added where two runs would otherwise share a label."""
+    base = {
+        r.run_id: f"{short_model(r.model)} · {r.runner_profile}" + (" (placeholder)" if r.placeholder else "")
+        for r in runs
+    }
+    counts: dict[tuple[str, str, str], int] = defaultdict(int)
+    for r in runs:
+        counts[(base[r.run_id], r.task, r.mode)] += 1
+    return {
+        r.run_id: base[r.run_id]
+        + (f" [{r.run_id[-8:]}]" if counts[(base[r.run_id], r.task, r.mode)] > 1 else "")
+        for r in runs
+    }

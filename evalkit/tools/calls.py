@@ -1,0 +1,101 @@
+"""Tool calls in EXAONE 4.0 output: `<tool_call>{"name": …, "arguments": {…}}</tool_call>` blocks.
+
+The chat template tells the model to emit one such block per call. Parsing follows the
+BFCL EXAONE 4.0 handler (gorilla da7f73a8, `exaone4_fc.py`) and vLLM's hermes parser: the
+text between the tags is JSON; a block that does not parse is retried up to the brace that
+closes its first object (trailing text after the object is forgiven), and skipped if that
+fails too. Model output is untrusted: nothing here raises on malformed text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+_BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class ParsedCalls:
+    """The JSON values of the parseable blocks, in order, and how many blocks were skipped."""
+
+    values: list[Any] = field(default_factory=list)
+    skipped: int = 0
+
+
+def _first_object(text: str) -> str | None:
+    """The text up to the brace that closes the first `{` (None when it never closes)."""
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return text[: i + 1]
+    return None
+
+
+def parse_tool_call_blocks(text: str) -> ParsedCalls:
+    """Every `<tool_call>` block of `text`, JSON-decoded where possible."""
+    values: list[Any] = []
+    skipped = 0
+    for body in _BLOCK.findall(text):
+        body = body.strip()
+        try:
+            values.append(json.loads(body))
+            continue
+        except json.JSONDecodeError:
+            pass
+        head = _first_object(body)
+        try:
+            if head is None:
+                raise ValueError("unclosed object")
+            values.append(json.loads(head))
+        except ValueError:
+            skipped += 1
+    return ParsedCalls(values, skipped)
+
+
+class DecodeError(ValueError):
+    """The output is not a list of function calls (BFCL's `ast_decoder:decoder_failed`)."""
+
+
+def decode_calls(text: str) -> list[dict[Any, Any]]:
+    """BFCL's decoded form `[{name: {param: value}}, …]`; raises DecodeError like the handler.
+
+    No block at all decodes to `[]` (no call); a block whose JSON is not an object with a
+    `name` and an `arguments` object makes the whole output undecodable.
+    """
+    parsed = parse_tool_call_blocks(text)
+    out: list[dict[Any, Any]] = []
+    for v in parsed.values:
+        if not isinstance(v, dict):
+            raise DecodeError(f"a tool call is not a JSON object: {v!r:.80}")
+        if "name" not in v or "arguments" not in v:
+            raise DecodeError(f"a tool call lacks 'name' or 'arguments': {v!r:.80}")
+        args = v["arguments"]
+        if not isinstance(args, dict):
+            raise DecodeError(f"'arguments' is not an object: {args!r:.80}")
+        try:
+            out.append({v["name"]: dict(args)})
+        except TypeError as e:  # an unhashable name (a list, an object)
+            raise DecodeError(f"unusable function name {v['name']!r:.80}") from e
+    return out
+
+
+def is_call_list(decoded: Any) -> bool:
+    """BFCL's format check: a list of one-entry `{name: {params}}` dicts."""
+    if not isinstance(decoded, list):
+        return False
+    return all(
+        isinstance(item, dict) and len(item) == 1 and isinstance(next(iter(item.values())), dict)
+        for item in decoded
+    )
+
+
+def is_empty_call_list(decoded: Any) -> bool:
+    """BFCL's `is_empty_output`: no usable call ([], [{}], or not a call list at all)."""
+    return not is_call_list(decoded) or len(decoded) == 0

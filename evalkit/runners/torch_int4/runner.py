@@ -6,20 +6,15 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
-from transformers import AutoTokenizer
 
-from evalkit.chat import THINK_CLOSE, THINK_OPEN, render_chat
 from evalkit.errors import UsageError
 from evalkit.fingerprint import fingerprint_dir
 from evalkit.models import is_tiny, resolve_model
 from evalkit.records import ChatRequest, Completion
 from evalkit.runners.base import Runner, TokenLogits
+from evalkit.runners.codec import ChatCodec
 from evalkit.runners.torch_int4.engine import Engine, GenerationRequest
 from evalkit.runners.torch_int4.loader import load_model, resolve_device, resolve_dtype
-
-# Markers the scorers read from the raw text; they must survive decoding even if a
-# tokenizer marks them special (EXAONE's does not, but the split must not depend on it).
-VISIBLE_MARKERS = (THINK_OPEN, THINK_CLOSE, "<tool_call>", "</tool_call>")
 
 
 class TorchInt4Runner(Runner):
@@ -48,16 +43,11 @@ class TorchInt4Runner(Runner):
         self.dtype = resolve_dtype(dtype, self.device)
         if cache_dequantized is None:
             cache_dequantized = self.device.type == "cpu"
-        self.tokenizer: Any = AutoTokenizer.from_pretrained(str(self.model_dir))
+        self.codec = ChatCodec(self.model_dir)
+        self.tokenizer: Any = self.codec.tokenizer
         self.lm = load_model(
             self.model_dir, device=self.device, dtype=self.dtype, cache_dequantized=cache_dequantized
         )
-        vocab = self.tokenizer.get_vocab()
-        keep = {vocab[t] for t in VISIBLE_MARKERS if t in vocab}
-        special = set(self.tokenizer.all_special_ids) | {
-            i for i, tok in self.tokenizer.added_tokens_decoder.items() if tok.special
-        }
-        self._hidden_ids = frozenset(special - keep)
         eos = list(self.lm.cfg.eos_token_ids)
         if self.tokenizer.eos_token_id is not None:
             eos.append(self.tokenizer.eos_token_id)
@@ -95,19 +85,15 @@ class TorchInt4Runner(Runner):
 
     def render(self, request: ChatRequest) -> str:
         """The prompt exactly as the model's own chat template renders it."""
-        return render_chat(self.tokenizer, request)
+        return self.codec.render(request)
 
     def encode(self, text: str) -> list[int]:
         """Token ids of a rendered prompt; the template already holds every special token."""
-        ids: list[int] = self.tokenizer.encode(text, add_special_tokens=False)
-        return ids
+        return self.codec.encode(text)
 
     def decode(self, ids: Sequence[int]) -> str:
         """Text of generated ids with special tokens dropped but think/tool-call markers kept."""
-        text: str = self.tokenizer.decode(
-            [i for i in ids if i not in self._hidden_ids], skip_special_tokens=False
-        )
-        return text
+        return self.codec.decode(ids)
 
     def generate(self, requests: Sequence[ChatRequest]) -> Iterator[tuple[int, Completion]]:
         """Generate every request in batches; yield (index, Completion) as each finishes."""

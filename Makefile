@@ -1,11 +1,11 @@
 # evalkit — every target installs what it needs into .venv on first use.
 #   make eval TASK=kmmlu_pro [MODEL=…] [RUNNER=…] [MODE=reasoning|non-reasoning] [LIMIT=…] [N=…]
-#             [MAX_NEW_TOKENS=…] [DATA=sample|hub|/local/copy] [SEED=…] [RUN_ID=…]
+#             [MAX_NEW_TOKENS=…] [DATA=sample|hub|local|/copy] [SEED=…] [RUN_ID=…]
 #   make test        the test suite (what CI runs, with make lint)
 #   make lint        ruff + mypy
 #   make check-data  real-data and long checks (pytest -m slow), not part of make test
 #   make gate | report | fidelity | gate-smoke    quantization gates, comparison reports (see docs/)
-#   make bench-math | bench-client | bench-sandbox | bench-long    benchmark scripts (BENCHMARKS.md)
+#   make bench-math | bench-mmlu-pro | bench-client | bench-sandbox | bench-long   benchmarks (BENCHMARKS.md)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -15,7 +15,7 @@ TASK   ?= kmmlu_pro
 RUNNER ?= torch-int4
 MODE   ?= non-reasoning
 
-.PHONY: help setup eval test lint list check-data gate gate-smoke report fidelity bench-math bench-client bench-sandbox bench-long clean
+.PHONY: help setup eval test lint list check-data gate gate-smoke report fidelity bench-math bench-mmlu-pro bench-client bench-sandbox bench-long clean
 .DEFAULT_GOAL := help
 
 help:
@@ -70,6 +70,9 @@ bench-sandbox: setup
 
 bench-long: setup
 	$(BIN)/python bench/long_prompt_gpu.py
+
+bench-mmlu-pro: setup
+	$(BIN)/python bench/bench_score_mmlu_pro.py
 
 bench-math: setup
 	$(BIN)/python bench/math_checker.py

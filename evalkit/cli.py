@@ -62,10 +62,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.results_dir:
         cfg.results_dir = Path(args.results_dir)
     aux = {}
-    if getattr(args, "judge", None):  # LLM-judged tasks: requests with role "judge" go here
-        from evalkit.runners.profiles import load_profile, make_runner
+    from evalkit.runners.profiles import load_profile, make_runner
 
+    if getattr(args, "judge", None):  # LLM-judged tasks: requests with role "judge" go here
         aux["judge"] = make_runner(load_profile(args.judge), args.judge_model)
+    if getattr(args, "user_sim", None):  # agent tasks: the simulated user answers role "user"
+        aux["user"] = make_runner(load_profile(args.user_sim), args.user_sim_model)
     try:
         res = run_eval(cfg, aux_runners=aux)
     finally:
@@ -195,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--limit", type=int, help="evaluate only the first N items")
     r.add_argument("--n", type=int, help="repeats per item (default: the task's protocol)")
     r.add_argument("--max-new-tokens", type=int)
-    r.add_argument("--data", help="'sample', 'hub', or a local copy (file or directory)")
+    r.add_argument("--data", help="'sample', 'hub', 'local' (the spec's copy), or a path to a copy")
     r.add_argument("--seed", type=int, default=1234)
     r.add_argument(
         "--run-id", help="results/runs/<run-id> (default: derived from the settings; reruns resume)"
@@ -206,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--judge", help="runner profile of the judge model for LLM-judged tasks (e.g. openai; see runners/)"
     )
     r.add_argument("--judge-model", help="override the judge profile's model (e.g. gpt-4.1-2025-04-14)")
+    r.add_argument(
+        "--user-sim", help="runner profile of the simulated user for agent tasks (tau-bench), e.g. openai"
+    )
+    r.add_argument("--user-sim-model", help="override the user-simulator profile's model (e.g. gpt-4o)")
     r.set_defaults(func=_cmd_run)
 
     s = sub.add_parser("score", help="score responses produced elsewhere (JSONL in, JSONL verdicts out)")

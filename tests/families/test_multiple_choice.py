@@ -403,3 +403,41 @@ def test_local_copies_in_hub_layout(tmp_path, task, config, split, data_file, re
     assert [r.id for r in loaded.rows] == [r.id for r in load_rows(spec, "sample").rows]
     from_copy = [mc.build_sample(r, spec, loaded.path) for r in loaded.rows]
     assert [s.target for s in from_copy] == [s.target for s in samples(task)[1]]
+
+
+def _spec_copy(tmp_path: Path, task: str, edit) -> Path:
+    src = get_task(task).path
+    (tmp_path / "samples").mkdir(exist_ok=True)
+    for f in (src.parent / "samples").glob(f"{task}.jsonl"):
+        (tmp_path / "samples" / f.name).write_text(f.read_text())
+    dst = tmp_path / f"{task}.yaml"
+    dst.write_text(edit(src.read_text()))
+    return dst
+
+
+def test_the_ok_subset_is_one_uncommented_line(tmp_path):
+    from evalkit.specs import load_spec
+
+    path = _spec_copy(
+        tmp_path,
+        "mmlu_redux",
+        lambda s: s.replace("  # filter: {error_type: [ok]}", "  filter: {error_type: [ok]}"),
+    )
+    spec = load_spec(path)
+    assert spec.data.filter == {"error_type": ("ok",)}
+    assert len(load_rows(spec, "sample").rows) == 12
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (lambda s: s.replace("  # filter: {error_type: [ok]}", "  filter: {error_type: ok}"), "data.filter"),
+        (lambda s: s.replace("    config_field: subject", ""), "data.hub.config_field"),
+    ],
+)
+def test_bad_data_settings_name_the_key(tmp_path, edit, field):
+    from evalkit.specs import load_spec
+
+    with pytest.raises(DataError) as e:
+        load_spec(_spec_copy(tmp_path, "mmlu_redux", edit))
+    assert e.value.field == field

@@ -133,6 +133,8 @@ def _load_hub(spec: TaskSpec) -> tuple[list[dict[str, Any]], str]:
     hub = spec.data.hub
     if hub is None:
         raise UsageError(f"task {spec.name} has no hub source; pass DATA=/path/to/local/copy")
+    if hub.files:
+        return _load_hub_files(spec), f"hub:{hub.path}@{hub.revision or 'main'}"
     import datasets
 
     records: list[dict[str, Any]] = []
@@ -147,6 +149,26 @@ def _load_hub(spec: TaskSpec) -> tuple[list[dict[str, Any]], str]:
             ) from e
         records += _tag_config(_from_datasets(ds), spec, name)
     return records, f"hub:{hub.path}@{hub.revision or 'main'}"
+
+
+def _load_hub_files(spec: TaskSpec) -> list[dict[str, Any]]:
+    """Download the spec's data files from the hub (cached by huggingface_hub) and read them."""
+    from huggingface_hub import hf_hub_download
+
+    hub = spec.data.hub
+    assert hub is not None
+    records: list[dict[str, Any]] = []
+    for name in hub.files:
+        try:
+            local = hf_hub_download(hub.path, name, repo_type="dataset", revision=hub.revision)
+        except Exception as e:
+            hint = " (gated dataset: accept its terms on the hub and set HF_TOKEN)" if hub.gated else ""
+            raise UsageError(
+                f"cannot download {name} of {hub.path} from the Hugging Face hub{hint}: "
+                f"{type(e).__name__}: {e}. Pass DATA=/path/to/local/copy to use a local copy."
+            ) from e
+        records += read_records(Path(local))
+    return records
 
 
 def local_default_path(spec: TaskSpec) -> Path | None:

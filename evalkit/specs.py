@@ -32,6 +32,9 @@ class HubSource:
     configs: tuple[str, ...] = ()
     config_field: str | None = None
     config_index_field: str | None = None
+    # Datasets published as raw data files behind a loading script (which current `datasets`
+    # no longer runs, e.g. LiveCodeBench): these files of the repository are downloaded and read.
+    files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,7 @@ def load_spec(path: Path) -> TaskSpec:
             configs=tuple(str(c) for c in h.get("configs") or ()),
             config_field=h.get("config_field"),
             config_index_field=h.get("config_index_field"),
+            files=tuple(str(f) for f in h.get("files") or ()),
         )
         if hub.configs and not hub.config_field:
             raise DataError(path, None, "data.hub.config_field", "required when data.hub.configs is set")

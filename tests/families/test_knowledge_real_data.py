@@ -103,7 +103,9 @@ def test_pipeline_on_the_real_data_with_a_limit(task, tmp_path):
         RunConfig(task=task, data="local", limit=5, results_dir=tmp_path, progress=False), runner=runner
     )
     m = res.metrics
-    assert m["n_items"] == 5 and not m["synthetic_data"] and m["data_source"].startswith(str(SHARED))
+    assert (
+        m["n_items"] == 5 and not m["synthetic_data"] and m["data_source"].startswith(str(SHARED.resolve()))
+    )
     assert m["no_answer_rate"] == 0.0
     recs = [json.loads(x) for x in (res.run_dir / "samples.jsonl").read_text().splitlines()]
     assert all(r["extracted"] == "A" and r["correct"] == (r["target"] == "A") for r in recs)

@@ -9,6 +9,7 @@ request. The scheduler runs many episodes at once and batches their pending requ
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Generator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -36,7 +37,14 @@ class EpisodeOutput:
 
 
 def generate(sample: Sample, params: SamplingParams, enable_thinking: bool, repeat: int = 0) -> Episode:
-    """One call: the sample's messages as they are."""
+    """One call: the sample's messages as they are.
+
+    A sample whose protocol fixes its own output length (RULER, LongBench) carries it as
+    `metadata["max_new_tokens"]`; the call gets the smaller of that and the run's budget.
+    """
+    cap = sample.metadata.get("max_new_tokens")
+    if cap is not None and int(cap) < params.max_new_tokens:
+        params = dataclasses.replace(params, max_new_tokens=int(cap))
     completion = yield ChatRequest(
         messages=list(sample.messages), params=params, enable_thinking=enable_thinking, tools=sample.tools
     )

@@ -4,7 +4,6 @@ its averaging (mean of category means, each category the mean of its tasks)."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from evalkit.data import Row
@@ -15,8 +14,8 @@ from evalkit.longctx.longbench.prompts import max_new_tokens, prompts
 from evalkit.longctx.tokens import build_tokenizer
 from evalkit.longctx.truncation import middle_truncate
 from evalkit.metrics import aggregate as default_aggregate
-from evalkit.records import ChatRequest, Sample, SamplingParams, Verdict
-from evalkit.solvers import Episode, EpisodeOutput
+from evalkit.records import Sample, Verdict
+from evalkit.solvers import EpisodeOutput
 from evalkit.specs import TaskSpec
 
 
@@ -45,17 +44,6 @@ def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
             "middle_truncated": cut.truncated,
         },
     )
-
-
-def solve(sample: Sample, params: SamplingParams, enable_thinking: bool, repeat: int = 0) -> Episode:
-    """One call with LongBench's per-task output length (never above the run's)."""
-    budget = min(params.max_new_tokens, int(sample.metadata["max_new_tokens"]))
-    c = yield ChatRequest(
-        messages=list(sample.messages),
-        params=dataclasses.replace(params, max_new_tokens=budget),
-        enable_thinking=enable_thinking,
-    )
-    return EpisodeOutput(calls=[c], final=c)
 
 
 def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:

@@ -4,7 +4,6 @@ for QA); the task score is the mean of the 13 task means (RULER's per-length ave
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from pathlib import Path
@@ -18,8 +17,8 @@ from evalkit.longctx.ruler.samples import generated
 from evalkit.longctx.ruler.tasks import TASKS
 from evalkit.longctx.tokens import build_tokenizer
 from evalkit.metrics import aggregate as default_aggregate
-from evalkit.records import ChatRequest, Sample, SamplingParams, Verdict
-from evalkit.solvers import Episode, EpisodeOutput
+from evalkit.records import Sample, Verdict
+from evalkit.solvers import EpisodeOutput
 from evalkit.specs import TaskSpec
 
 
@@ -71,21 +70,10 @@ def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
             "length": length,
             "generated_tokens": s.length,
             "answer_prefix": s.answer_prefix,
-            "tokens_to_generate": kind.spec.tokens_to_generate,
+            "max_new_tokens": kind.spec.tokens_to_generate,  # the generic solver caps the call with it
             "match": kind.spec.metric,
         },
     )
-
-
-def solve(sample: Sample, params: SamplingParams, enable_thinking: bool, repeat: int = 0) -> Episode:
-    """One call with RULER's per-task output budget (never above the run's)."""
-    budget = min(params.max_new_tokens, int(sample.metadata["tokens_to_generate"]))
-    c = yield ChatRequest(
-        messages=list(sample.messages),
-        params=dataclasses.replace(params, max_new_tokens=budget),
-        enable_thinking=enable_thinking,
-    )
-    return EpisodeOutput(calls=[c], final=c)
 
 
 def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:

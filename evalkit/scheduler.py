@@ -20,6 +20,9 @@ from evalkit.runners.base import Runner
 from evalkit.solvers import Episode, EpisodeOutput
 from evalkit.store import SampleStore
 
+# The CLI option that supplies the runner of each auxiliary role.
+ROLE_FLAGS = {"user": "--user-sim", "judge": "--judge"}
+
 
 @dataclass(frozen=True)
 class EpisodeKey:
@@ -87,8 +90,11 @@ def run_episodes(
         if completion is not None:
             st.call += 1
         if req.role not in by_role:
+            flag = ROLE_FLAGS.get(req.role)
+            hint = f"; give one with `evalkit run … {flag} PROFILE`" if flag else ""
             raise UsageError(
-                f"a {req.role!r} request needs a runner for that role (have: {', '.join(by_role)})"
+                f"this task sends {req.role!r} requests, which need a runner for that role "
+                f"(have: {', '.join(by_role)}){hint}"
             )
         if req.params.seed is None:
             seed = derive_seed(run_seed, st.key.sample_id, st.key.repeat, st.call)

@@ -117,5 +117,8 @@ def test_a_role_without_runner_is_a_clear_error(tmp_path):
     from evalkit.errors import UsageError
 
     eps = [(EpisodeKey("0", 0), judged(samples(1)[0], SamplingParams(), False))]
-    with SampleStore(tmp_path / "g.jsonl", "run") as store, pytest.raises(UsageError, match="'judge' requests.*--judge PROFILE"):
+    with (
+        SampleStore(tmp_path / "g.jsonl", "run") as store,
+        pytest.raises(UsageError, match=r"'judge' requests.*--judge PROFILE"),
+    ):
         run_episodes(eps, ScriptedRunner(lambda r: "x"), store, run_seed=1, on_done=lambda *a: None)

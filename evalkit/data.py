@@ -108,6 +108,12 @@ def _load_local(spec: TaskSpec, path: Path) -> list[dict[str, Any]]:
         raise UsageError(f"data path {path} does not exist")
     if path.is_file():
         return read_records(path)
+    reader = spec.extra.get("local_reader")
+    if reader:  # a release layout the task reads itself (e.g. HELMET's unpacked data.tar.gz)
+        import importlib
+
+        module, _, func = str(reader).partition(":")
+        return list(getattr(importlib.import_module(module), func)(spec, path))
     import datasets
 
     split = spec.data.hub.split if spec.data.hub else "test"

@@ -1,0 +1,70 @@
+"""HELMET's metrics (utils.py and data.py @4526dfb) for the categories evalkit scores:
+substring exact match after SQuAD normalisation (max over answers, and over the raw and the
+parsed output), RULER recall (fraction of answers found, case-insensitive), and for Re-rank
+the parsed ranking's NDCG@10 as trec_eval computes it (pytrec_eval's ndcg_cut_10)."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from evalkit.longctx.longbench.metrics import normalize_answer
+
+
+def parse_output(output: str, prefix: str = "Answer:") -> str | None:
+    """utils.parse_output: the text after `prefix` on its line, else the first line."""
+    for pat in (
+        re.compile(f"(?:{re.escape(prefix)})(.*)(?:\n|$)", re.IGNORECASE),
+        re.compile(r"(?:^)(.*)(?:\n|$)"),
+    ):
+        m = pat.search(output)
+        if m is not None:
+            return re.sub(f"^{re.escape(prefix)}", "", m[1].strip(), flags=re.IGNORECASE).strip()
+    return None
+
+
+def substring_exact_match(prediction: str, answers: list[str]) -> float:
+    """1.0 if a normalised answer is a substring of the normalised prediction (max over answers)."""
+    pred = normalize_answer(prediction)
+    return 1.0 if any(normalize_answer(a) in pred for a in answers) else 0.0
+
+
+def subem_with_parse(prediction: str, answers: list[str], prefix: str) -> float:
+    """default_post_process / json_kv's post_process: the max over the raw and the parsed output."""
+    parsed = parse_output(prediction, prefix)
+    raw = substring_exact_match(prediction, answers)
+    return max(raw, substring_exact_match(parsed, answers)) if parsed is not None else raw
+
+
+def ruler_recall(prediction: str, answers: list[str]) -> float:
+    """load_ruler's post_process: the fraction of answers contained in the output, case-insensitive."""
+    if not answers:
+        return 0.0
+    return sum(1.0 for a in answers if a.lower() in prediction.lower()) / len(answers)
+
+
+def parse_rankings(output: str) -> dict[str, int]:
+    """utils.parse_rankings: the longest `12 > 7 > 3` chain of integer ids (after dropping
+    brackets, colons and "id"), each id scored len-rank, first occurrence kept; with no
+    number at all, the whole text is one (unmatchable) id."""
+    text = re.sub(r"[\[\]:]", "", output).lower().replace("id", "")
+    longest = ""
+    for m in re.finditer(r"(\d+)(?:\s*>\s*(\d+))*", text):
+        if len(m.group(0)) > len(longest):
+            longest = m.group(0)
+    ranks = [n.strip() for n in longest.split(">") if n.strip().isdigit()] if longest else [text]
+    out: dict[str, int] = {}
+    for i, r in enumerate(ranks):
+        out.setdefault(r, len(ranks) - i)
+    return out
+
+
+def ndcg_at_k(scores: dict[str, float], qrel: dict[str, int], k: int = 10) -> float:
+    """trec_eval's ndcg_cut.k: documents ordered by score (descending; ties by id descending,
+    as trec_eval sorts), gain = relevance label, discount log2(rank + 1); the ideal ranking
+    is the qrels' labels sorted descending. 0 when nothing is relevant."""
+    ranked = sorted(scores.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)[:k]
+    dcg = sum(max(qrel.get(doc, 0), 0) / math.log2(i + 2) for i, (doc, _) in enumerate(ranked))
+    ideal = sorted((g for g in qrel.values() if g > 0), reverse=True)[:k]
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg > 0 else 0.0

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from evalkit.errors import DataError
+from evalkit.jsonl import iter_jsonl
 from evalkit.records import Message
 
 DEFAULT_TEXTS = Path(__file__).parent / "texts" / "default.jsonl"
@@ -34,16 +34,7 @@ def load_texts(path: Path | None = None, limit: int | None = None) -> list[Fidel
         raise DataError(path, None, None, "text set not found")
     out: list[FidelityText] = []
     seen: set[str] = set()
-    # split("\n"), not splitlines(): JSON strings may hold U+2028 and other line separators
-    for n, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(path, n, None, f"not JSON ({e.msg})") from e
-        if not isinstance(row, dict):
-            raise DataError(path, n, None, "expected a JSON object")
+    for n, row in iter_jsonl(path):
         tid = row.get("id")
         if not isinstance(tid, str) or not tid:
             raise DataError(path, n, "id", "missing or not a string")

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from evalkit.errors import DataError, UsageError
+from evalkit.jsonl import iter_jsonl
 
 # metrics.json keys every report and gate relies on (the pipeline writes many more).
 REQUIRED_METRICS = (
@@ -153,16 +154,7 @@ def read_samples(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise UsageError(f"{path} not found: the run has no per-sample records")
     rows: list[dict[str, Any]] = []
-    # split("\n"), not splitlines(): JSON strings may hold U+2028 and other line separators
-    for n, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(path, n, None, f"not JSON ({e.msg})") from e
-        if not isinstance(row, dict):
-            raise DataError(path, n, None, "expected a JSON object")
+    for n, row in iter_jsonl(path):
         for key in SAMPLE_FIELDS:
             if key not in row:
                 raise DataError(path, n, key, "missing")

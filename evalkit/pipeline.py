@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from evalkit import __version__
-from evalkit.chat import split_completion
 from evalkit.data import default_source, load_rows
 from evalkit.errors import UsageError
 from evalkit.families import Family, ScoreContext, load_family
@@ -162,7 +161,7 @@ def _plan(cfg: RunConfig) -> _Plan:
 
 def _record(s: Sample, r: int, out: EpisodeOutput, family: Family, ctx: ScoreContext) -> dict[str, Any]:
     c = out.final
-    split = split_completion(c.text, c.reasoning_content, reasoning_mode=ctx.reasoning_mode)
+    split = ctx.split(c)
     v = family.score(s, out, ctx)
     return {
         "id": s.id,

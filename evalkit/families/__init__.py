@@ -23,6 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from evalkit.chat import ReasoningSplit, split_completion
 from evalkit.data import Row
 from evalkit.errors import DataError, UsageError
 from evalkit.metrics import aggregate as default_aggregate
@@ -42,6 +43,12 @@ def list_families() -> list[str]:
 class ScoreContext:
     spec: TaskSpec
     reasoning_mode: bool
+
+    def split(self, completion: Completion) -> ReasoningSplit:
+        """Reasoning and answer of a completion, split the way every family must split it."""
+        return split_completion(
+            completion.text, completion.reasoning_content, reasoning_mode=self.reasoning_mode
+        )
 
 
 def default_verdict_row(v: Verdict) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from collections import defaultdict
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from evalkit.chat import split_completion
 from evalkit.data import Row
 from evalkit.errors import DataError
 from evalkit.metrics import aggregate as default_aggregate
@@ -123,7 +122,7 @@ def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
             details={"valid": valid, "error_type": error_type, "category": category, **detail},
         )
     c = output.final
-    answer = split_completion(c.text, c.reasoning_content, reasoning_mode=ctx.reasoning_mode).answer
+    answer = ctx.split(c).answer
     note = "" if answer is not None else " (reasoning never closed: no answer, so no call)"
     check, decoded = score_single_turn(category, sample.metadata["functions"], answer or "", sample.target)
     return Verdict(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from evalkit.chat import split_completion
 from evalkit.data import Row
 from evalkit.errors import DataError
 from evalkit.families import ScoreContext
@@ -81,7 +80,7 @@ def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
 
 def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
     c = output.final
-    split = split_completion(c.text, c.reasoning_content, reasoning_mode=ctx.reasoning_mode)
+    split = ctx.split(c)
     if split.answer is None:
         return Verdict(
             None, False, "no answer (unclosed think block)", 0.0, {"category": sample.metadata["category"]}

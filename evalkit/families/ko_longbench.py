@@ -16,7 +16,6 @@ import unicodedata
 from collections import Counter
 from typing import Any
 
-from evalkit.chat import split_completion
 from evalkit.data import Row
 from evalkit.errors import DataError
 from evalkit.families import ScoreContext
@@ -97,7 +96,7 @@ def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
 
 def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
     c = output.final
-    split = split_completion(c.text, c.reasoning_content, reasoning_mode=ctx.reasoning_mode)
+    split = ctx.split(c)
     if split.answer is None:
         return Verdict(None, False, "no answer (unclosed think block)", 0.0)
     metric = sample.metadata["metric"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from evalkit.chat import split_completion
 from evalkit.code.extract import last_fenced_block
 from evalkit.code.lcb_grade import DEFAULT_TIMEOUT_S, grade
 from evalkit.code.lcb_problems import Problem, parse_problem
@@ -60,7 +59,7 @@ def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
 
 def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
     c = output.final
-    split = split_completion(c.text, c.reasoning_content, reasoning_mode=ctx.reasoning_mode)
+    split = ctx.split(c)
     if split.unclosed_think:
         return Verdict(None, False, "no answer: the think block never closed")
     code = last_fenced_block(split.answer or "")

@@ -21,7 +21,6 @@ import re
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any
 
-from evalkit.chat import split_completion
 from evalkit.data import Row
 from evalkit.errors import DataError
 from evalkit.metrics import aggregate as base_aggregate
@@ -107,7 +106,7 @@ def inline_sample(rec: dict[str, Any], spec: TaskSpec, where: str, row: int) -> 
 def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
     """Find the final answer in the answer part and check it against the gold answer."""
     c = output.final
-    split = split_completion(c.text, c.reasoning_content, reasoning_mode=ctx.reasoning_mode)
+    split = ctx.split(c)
     if split.answer is None:
         reason = "reasoning not closed with </think>: no answer" if split.unclosed_think else "no answer"
         return Verdict(extracted=None, correct=False, reason=reason, details={"method": "none"})

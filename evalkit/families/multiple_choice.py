@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from evalkit.chat import split_completion
 from evalkit.data import Row
 from evalkit.errors import DataError
 from evalkit.metrics import aggregate as default_aggregate
@@ -257,7 +256,7 @@ def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
         details.update(permutation=perm, target=target)
 
     c = output.final
-    split = split_completion(c.text, c.reasoning_content, reasoning_mode=ctx.reasoning_mode)
+    split = ctx.split(c)
     if split.answer is None:
         reason = "reasoning not closed with </think>: no answer" if split.unclosed_think else "no answer"
         ext = Extraction(None, reason)

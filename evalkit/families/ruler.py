@@ -77,10 +77,8 @@ def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
 
 
 def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
-    from evalkit.chat import split_completion
-
     c = output.final
-    split = split_completion(c.text, c.reasoning_content, reasoning_mode=ctx.reasoning_mode)
+    split = ctx.split(c)
     if split.answer is None:
         return Verdict(None, False, "no answer (unclosed think block)", 0.0)
     refs = list(sample.target)

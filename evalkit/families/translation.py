@@ -91,7 +91,7 @@ def chrf(hypothesis: str, reference: str) -> float:
 
 def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
     c = output.final
-    split = split_completion(c.text, c.reasoning_content, reasoning_mode=ctx.reasoning_mode)
+    split = ctx.split(c)
     if split.answer is None:
         return Verdict(None, False, "no answer (unclosed think block)", 0.0, {"chrf": 0.0, "judge": None})
     hyp = split.answer.strip()

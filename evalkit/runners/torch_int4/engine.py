@@ -150,16 +150,20 @@ class Engine:
         return None
 
     def _stop_text(self, ids: list[int], stops: Sequence[str]) -> str | None:
-        """The text before the first stop string if the newest token completed one, else None.
+        return stop_text(self.decode, ids, stops)
 
-        Only the tail is decoded each step (enough tokens to span the longest stop
-        string even at one byte per token), so checking stays O(1) per token; the full
-        text is decoded once, when a stop string shows up.
-        """
-        tail_tokens = 4 * max(len(s) for s in stops) + 8
-        tail = self.decode(ids[-tail_tokens:])
-        if not any(s in tail for s in stops):
-            return None
-        text = self.decode(ids)
-        cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=-1)
-        return text[:cut] if cut >= 0 else None
+
+def stop_text(decode: Decode, ids: list[int], stops: Sequence[str]) -> str | None:
+    """The text before the first stop string if the newest token completed one, else None.
+
+    Only the tail is decoded each step (enough tokens to span the longest stop string
+    even at one byte per token), so checking stays O(1) per token; the full text is
+    decoded once, when a stop string shows up.
+    """
+    tail_tokens = 4 * max(len(s) for s in stops) + 8
+    tail = decode(ids[-tail_tokens:])
+    if not any(s in tail for s in stops):
+        return None
+    text = decode(ids)
+    cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=-1)
+    return text[:cut] if cut >= 0 else None

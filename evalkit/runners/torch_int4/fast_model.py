@@ -1,0 +1,351 @@
+"""The EXAONE 4 forward pass on the Triton kernels: the fast GPU path of the int4 runner.
+
+Same model as ``model.py`` (which stays the reference), organised for serving:
+
+- weights: q|k|v and gate|up fused into one linear each (one GEMV launch instead of three);
+  GPTQ linears as ``W4Weight`` (codes as stored), dense ones as an ``[N, K]`` tensor, so a
+  bf16 checkpoint runs through the same code (the bf16 baseline of the benchmark);
+- KV cache per *slot* (``SlotCache``), not per batch: a sequence keeps its slot from prefill
+  to its last token while others come and go (continuous batching); sliding layers keep a
+  ring buffer of the window, global layers the whole context;
+- ``decode``: one token for each of B rows, every shape static, so the engine can capture
+  it in a CUDA graph; ``prefill``: the prompts (or chunks of them) of several sequences in
+  one pass, with their linears through dequantize + cuBLAS once there are many tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from evalkit.runners.torch_int4.config import SLIDING, Exaone4Config
+from evalkit.runners.torch_int4.gptq import QuantLinear
+from evalkit.runners.torch_int4.kernels import attention, glue, torch_ops, w4a16
+from evalkit.runners.torch_int4.kernels.attention import default_splits
+from evalkit.runners.torch_int4.kernels.w4a16 import W4Weight, pack_gptq
+from evalkit.runners.torch_int4.model import Exaone4LM
+
+Linear = W4Weight | torch.Tensor  # a dense weight is [N, K], as nn.Linear keeps it
+# Rows at or above which a W4 linear is dequantized into a scratch buffer and run by cuBLAS.
+DEQUANT_MATMUL_ROWS = 256
+
+
+@dataclass
+class FastLayer:
+    qkv: Linear
+    o: Linear
+    gate_up: Linear
+    down: Linear
+    q_norm: torch.Tensor
+    k_norm: torch.Tensor
+    post_attn_norm: torch.Tensor
+    post_ffn_norm: torch.Tensor
+    sliding: bool
+    rope: bool
+
+
+def linear_bytes(w: Linear) -> int:
+    """Bytes one pass over a linear's weights reads."""
+    return w.nbytes if isinstance(w, W4Weight) else w.numel() * w.element_size()
+
+
+def _fuse(parts: Sequence[Linear]) -> Linear:
+    """Concatenate linears that share an input along their outputs."""
+    if all(isinstance(p, torch.Tensor) for p in parts):
+        return torch.cat([p for p in parts if isinstance(p, torch.Tensor)], dim=0)
+    ws = [p for p in parts if isinstance(p, W4Weight)]
+    if len(ws) != len(parts):
+        raise ValueError("cannot fuse a GPTQ linear with a dense one")
+    first = ws[0]
+    for w in ws[1:]:
+        same_perm = (w.perm is None and first.perm is None) or (
+            w.perm is not None and first.perm is not None and torch.equal(w.perm, first.perm)
+        )
+        if not same_perm or (w.group_size, w.zero_offset) != (first.group_size, first.zero_offset):
+            raise ValueError("linears with different act-order or quantization cannot be fused")
+    return W4Weight(
+        qweight=torch.cat([w.qweight for w in ws], dim=1),
+        qzeros=torch.cat([w.qzeros for w in ws], dim=1),
+        scales=torch.cat([w.scales for w in ws], dim=1),
+        perm=first.perm,
+        in_features=first.in_features,
+        out_features=sum(w.out_features for w in ws),
+        group_size=first.group_size,
+        zero_offset=first.zero_offset,
+    )
+
+
+def _from_module(module: torch.nn.Module, dtype: torch.dtype) -> Linear:
+    if isinstance(module, QuantLinear):
+        groups = module.scales.shape[0]
+        return pack_gptq(
+            module.qweight,
+            module.qzeros,
+            module.scales,
+            module.g_idx,
+            group_size=module.in_features // groups,
+            zero_offset=module.zero_offset,
+        )
+    weight = module.weight
+    assert isinstance(weight, torch.Tensor)
+    return weight.detach().to(dtype)
+
+
+class SlotCache:
+    """Keys and values for `slots` sequences of up to `max_len` tokens, per layer.
+
+    Global layers: [slots, max_len, Hkv, D]; sliding layers: [slots, min(W, max_len), Hkv, D]
+    (a ring buffer). The last slot is scratch, for the padding rows of a CUDA-graph batch.
+    """
+
+    def __init__(self, cfg: Exaone4Config, slots: int, max_len: int, dtype: torch.dtype, device: torch.device):
+        self.slots, self.max_len = slots, max_len
+        self.keys: list[torch.Tensor] = []
+        self.values: list[torch.Tensor] = []
+        for kind in cfg.layer_types:
+            cap = self.capacity(cfg, kind == SLIDING, max_len)
+            shape = (slots + 1, cap, cfg.num_kv_heads, cfg.head_dim)
+            self.keys.append(torch.zeros(shape, dtype=dtype, device=device))
+            self.values.append(torch.zeros(shape, dtype=dtype, device=device))
+
+    @property
+    def scratch_slot(self) -> int:
+        return self.slots
+
+    @staticmethod
+    def capacity(cfg: Exaone4Config, sliding: bool, max_len: int) -> int:
+        if sliding and cfg.sliding_window is not None:
+            return min(cfg.sliding_window, max_len)
+        return max_len
+
+    @staticmethod
+    def bytes_needed(cfg: Exaone4Config, slots: int, max_len: int, dtype: torch.dtype) -> int:
+        """What the cache of `slots` sequences of `max_len` tokens allocates (scratch slot included)."""
+        per_token = 2 * cfg.num_kv_heads * cfg.head_dim * torch.finfo(dtype).bits // 8
+        caps = sum(SlotCache.capacity(cfg, t == SLIDING, max_len) for t in cfg.layer_types)
+        return (slots + 1) * caps * per_token
+
+    @staticmethod
+    def bytes_per_sequence(cfg: Exaone4Config, tokens: int, dtype: torch.dtype) -> int:
+        """KV bytes one sequence of `tokens` tokens holds (sliding layers capped at the window)."""
+        per_token = 2 * cfg.num_kv_heads * cfg.head_dim * torch.finfo(dtype).bits // 8
+        return sum(SlotCache.capacity(cfg, t == SLIDING, tokens) for t in cfg.layer_types) * per_token
+
+
+class FastExaone4:
+    """Weights of an EXAONE 4 model laid out for the kernels, and its two forward passes."""
+
+    def __init__(
+        self,
+        cfg: Exaone4Config,
+        layers: list[FastLayer],
+        embed: torch.Tensor,
+        final_norm: torch.Tensor,
+        lm_head: Linear,
+        inv_freq: torch.Tensor,
+        dtype: torch.dtype,
+        *,
+        triton_kernels: bool | None = None,
+    ):
+        self.cfg, self.layers, self.embed = cfg, layers, embed
+        self.final_norm, self.lm_head, self.dtype = final_norm, lm_head, dtype
+        self.inv_freq = inv_freq.float().contiguous()
+        self._scratch: torch.Tensor | None = None
+        self.triton_kernels = embed.is_cuda if triton_kernels is None else triton_kernels
+        # The kernels, or their plain-PyTorch twins (CPU default: Triton only interprets there).
+        self._w4_matmul = w4a16.w4_matmul if self.triton_kernels else torch_ops.w4_matmul
+        self._qkv_post = glue.qkv_post if self.triton_kernels else torch_ops.qkv_post
+        self._add_norm = glue.add_norm if self.triton_kernels else torch_ops.add_norm
+        self._silu_mul = glue.silu_mul if self.triton_kernels else torch_ops.silu_mul
+        self._attention = attention.decode_attention if self.triton_kernels else torch_ops.decode_attention
+
+    @property
+    def device(self) -> torch.device:
+        return self.embed.device
+
+    @classmethod
+    def from_reference(cls, lm: Exaone4LM, *, triton_kernels: bool | None = None) -> FastExaone4:
+        """Take over the weights of a loaded reference model (which is emptied layer by layer,
+        so peak memory stays one layer above the weights)."""
+        cfg, dtype = lm.cfg, lm.dtype
+        layers: list[FastLayer] = []
+        for i in range(cfg.num_layers):
+            ref = lm.model.layers[i]
+            att, mlp = ref.self_attn, ref.mlp
+            layers.append(
+                FastLayer(
+                    qkv=_fuse([_from_module(m, dtype) for m in (att.q_proj, att.k_proj, att.v_proj)]),
+                    o=_from_module(att.o_proj, dtype),
+                    gate_up=_fuse([_from_module(m, dtype) for m in (mlp.gate_proj, mlp.up_proj)]),
+                    down=_from_module(mlp.down_proj, dtype),
+                    q_norm=att.q_norm.weight.detach(),
+                    k_norm=att.k_norm.weight.detach(),
+                    post_attn_norm=ref.post_attention_layernorm.weight.detach(),
+                    post_ffn_norm=ref.post_feedforward_layernorm.weight.detach(),
+                    sliding=cfg.layer_types[i] == SLIDING,
+                    rope=cfg.uses_rope(i),
+                )
+            )
+            lm.model.layers[i] = torch.nn.Identity()  # drop the unfused copies now
+        return cls(
+            cfg,
+            layers,
+            lm.model.embed_tokens.weight.detach(),
+            lm.model.norm.weight.detach(),
+            _from_module(lm.lm_head, dtype),
+            lm.inv_freq,
+            dtype,
+            triton_kernels=triton_kernels,
+        )
+
+    def weight_bytes_per_token(self) -> int:
+        """Bytes of weights one decode step reads: every linear and lm_head, the norms, one
+        embedding row (the embedding table itself is not streamed)."""
+        total = linear_bytes(self.lm_head) + self.embed.shape[1] * self.embed.element_size()
+        total += self.final_norm.numel() * self.final_norm.element_size()
+        for layer in self.layers:
+            total += sum(linear_bytes(w) for w in (layer.qkv, layer.o, layer.gate_up, layer.down))
+            norms = (layer.q_norm, layer.k_norm, layer.post_attn_norm, layer.post_ffn_norm)
+            total += sum(t.numel() * t.element_size() for t in norms)
+        return total
+
+    # ----------------------------------------------------------------- linears
+
+    def linear(self, x: torch.Tensor, w: Linear) -> torch.Tensor:
+        """Partial sums [S, T, N] of ``x [T, K] @ w`` (S = 1 for cuBLAS paths)."""
+        if isinstance(w, torch.Tensor):
+            return F.linear(x, w)[None]
+        if x.shape[0] >= DEQUANT_MATMUL_ROWS and self.triton_kernels:
+            need = w.out_features * w.in_features
+            if self._scratch is None or self._scratch.numel() < need:
+                self._scratch = torch.empty(need, dtype=x.dtype, device=x.device)
+            dense = w4a16.dequantize(w, x.dtype, out=self._scratch[:need].view(w.out_features, w.in_features))
+            if w.perm is not None:
+                x = x.index_select(1, w.perm)
+            return F.linear(x, dense)[None]
+        return self._w4_matmul(x, w)
+
+    def _mlp(self, layer: FastLayer, h: torch.Tensor) -> torch.Tensor:
+        act = self._silu_mul(self.linear(h, layer.gate_up), self.dtype)
+        return self._add_norm(self.linear(act, layer.down), layer.post_ffn_norm, self.cfg.rms_norm_eps, h)
+
+    def _logits(self, h: torch.Tensor) -> torch.Tensor:
+        hn = self._add_norm(h[None], self.final_norm, self.cfg.rms_norm_eps, None)
+        return self.linear(hn, self.lm_head).sum(0).float()
+
+    # ----------------------------------------------------------------- decode
+
+    def decode(
+        self, tokens: torch.Tensor, positions: torch.Tensor, slots: torch.Tensor, cache: SlotCache
+    ) -> torch.Tensor:
+        """Logits [B, V] float32 of one new token per row at `positions` [B] in `slots` [B]."""
+        cfg = self.cfg
+        h = self.embed.index_select(0, tokens)
+        sms = torch.cuda.get_device_properties(h.device).multi_processor_count if h.is_cuda else 8
+        for i, layer in enumerate(self.layers):
+            kc, vc = cache.keys[i], cache.values[i]
+            q, _, _ = self._qkv_post(
+                self.linear(h, layer.qkv),
+                num_heads=cfg.num_heads,
+                num_kv_heads=cfg.num_kv_heads,
+                head_dim=cfg.head_dim,
+                q_norm=layer.q_norm,
+                k_norm=layer.k_norm,
+                eps=cfg.rms_norm_eps,
+                inv_freq=self.inv_freq if layer.rope else None,
+                positions=positions,
+                dtype=self.dtype,
+                cache=(kc, vc, slots),
+            )
+            splits = default_splits(kc.shape[1], tokens.shape[0], cfg.num_kv_heads, sms)
+            attn = self._attention(q, kc, vc, slots, positions, splits=splits)
+            h = self._add_norm(self.linear(attn, layer.o), layer.post_attn_norm, cfg.rms_norm_eps, h)
+            h = self._mlp(layer, h)
+        return self._logits(h)
+
+    # ----------------------------------------------------------------- prefill
+
+    def prefill(self, chunks: Sequence[tuple[torch.Tensor, int, int]], cache: SlotCache) -> torch.Tensor:
+        """Run prompt chunks ``(token_ids [n], slot, first_position)`` of several sequences in
+        one pass, writing their keys/values; logits [len(chunks), V] of each chunk's last token.
+
+        A chunk continues whatever its slot's cache holds before `first_position`."""
+        cfg, dev = self.cfg, self.device
+        tokens = torch.cat([c[0] for c in chunks]).to(dev)
+        positions = torch.cat(
+            [torch.arange(p0, p0 + c.numel(), device=dev, dtype=torch.int32) for c, _, p0 in chunks]
+        )
+        bounds: list[tuple[int, int, int, int]] = []  # (start, end, slot, first position)
+        at = 0
+        for ids, slot, p0 in chunks:
+            if p0 + ids.numel() > cache.max_len:
+                raise ValueError(f"slot {slot}: {p0 + ids.numel()} tokens exceed the cache's {cache.max_len}")
+            bounds.append((at, at + ids.numel(), slot, p0))
+            at += ids.numel()
+        h = self.embed.index_select(0, tokens)
+        for i, layer in enumerate(self.layers):
+            q, k, v = self._qkv_post(
+                self.linear(h, layer.qkv),
+                num_heads=cfg.num_heads,
+                num_kv_heads=cfg.num_kv_heads,
+                head_dim=cfg.head_dim,
+                q_norm=layer.q_norm,
+                k_norm=layer.k_norm,
+                eps=cfg.rms_norm_eps,
+                inv_freq=self.inv_freq if layer.rope else None,
+                positions=positions,
+                dtype=self.dtype,
+            )
+            window = cfg.sliding_window if layer.sliding else None
+            attn = torch.cat(
+                [
+                    self._prefill_attention(q[a:b], k[a:b], v[a:b], cache, i, slot, p0, window)
+                    for a, b, slot, p0 in bounds
+                ]
+            )
+            h = self._add_norm(self.linear(attn, layer.o), layer.post_attn_norm, cfg.rms_norm_eps, h)
+            h = self._mlp(layer, h)
+        last = torch.tensor([b - 1 for _, b, _, _ in bounds], device=dev)
+        return self._logits(h.index_select(0, last))
+
+    def _prefill_attention(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        cache: SlotCache,
+        layer: int,
+        slot: int,
+        p0: int,
+        window: int | None,
+    ) -> torch.Tensor:
+        """One sequence's chunk: attend over its cached history and itself, then cache it."""
+        n, dev = q.shape[0], q.device
+        kc, vc = cache.keys[layer], cache.values[layer]
+        cap = kc.shape[1]
+        lo = 0 if window is None else max(0, p0 - window + 1)
+        hist = torch.arange(lo, p0, device=dev) % cap
+        keys = torch.cat([kc[slot].index_select(0, hist), k])  # [S, Hkv, D]
+        values = torch.cat([vc[slot].index_select(0, hist), v])
+        kpos = torch.arange(lo, p0 + n, device=dev)
+        qpos = torch.arange(p0, p0 + n, device=dev)
+        mask = kpos[None, :] <= qpos[:, None]
+        if window is not None:
+            mask &= kpos[None, :] > qpos[:, None] - window
+        groups = self.cfg.num_heads // self.cfg.num_kv_heads
+        out = F.scaled_dot_product_attention(
+            q.transpose(0, 1)[None],
+            keys.transpose(0, 1).repeat_interleave(groups, dim=0)[None],
+            values.transpose(0, 1).repeat_interleave(groups, dim=0)[None],
+            attn_mask=mask,
+            scale=self.cfg.head_dim**-0.5,
+        )
+        # Cache the chunk: its last `cap` tokens (a ring keeps only the window).
+        keep = min(n, cap)
+        idx = torch.arange(p0 + n - keep, p0 + n, device=dev) % cap
+        kc[slot].index_copy_(0, idx, k[n - keep :])
+        vc[slot].index_copy_(0, idx, v[n - keep :])
+        return out[0].transpose(0, 1).reshape(n, -1)

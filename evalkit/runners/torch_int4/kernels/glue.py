@@ -1,0 +1,173 @@
+"""The small fused kernels between the linears of an EXAONE 4 layer.
+
+Each one adds the split-K partial sums ``[S, T, N]`` of the linear before it (in a fixed
+order: reproducible) and does what the reference model does next, rounding to the
+activation dtype where the reference materialises a tensor in that dtype:
+
+- ``qkv_post``: per head, q/k RMSNorm, RoPE on sliding layers, and (decode) the key/value
+  write into the layer's cache at ``pos % capacity`` (a ring buffer on sliding layers);
+- ``add_norm``: ``h += RMSNorm(o)`` (the post-attention and post-feed-forward norms) or a
+  plain RMSNorm (the final norm);
+- ``silu_mul``: ``silu(gate) * up`` from the fused gate/up projection.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _sum_parts(ptr, S, stride_s, offs, mask):
+    acc = tl.load(ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    for s in range(1, S):
+        acc += tl.load(ptr + s * stride_s + offs, mask=mask, other=0.0).to(tl.float32)
+    return acc
+
+
+@triton.jit
+def _qkv_post_kernel(
+    part_ptr, S, T, NQKV,
+    q_ptr, k_ptr, v_ptr,
+    qn_ptr, kn_ptr, inv_freq_ptr, pos_ptr, slot_ptr, kc_ptr, vc_ptr, CAP, eps,
+    H: tl.constexpr, HKV: tl.constexpr, D: tl.constexpr, ROPE: tl.constexpr, WRITE: tl.constexpr,
+):  # fmt: skip
+    t = tl.program_id(0)
+    head = tl.program_id(1)
+    HALF: tl.constexpr = D // 2
+    d = tl.arange(0, HALF)
+    dtype = q_ptr.dtype.element_ty
+    base = t * NQKV + head * D
+    # Projection outputs exist in the activation dtype in the reference: round once here.
+    x1 = _sum_parts(part_ptr, S, T * NQKV, base + d, d < HALF).to(dtype).to(tl.float32)
+    x2 = _sum_parts(part_ptr, S, T * NQKV, base + HALF + d, d < HALF).to(dtype).to(tl.float32)
+    if head < H + HKV:
+        var = (tl.sum(x1 * x1, axis=0) + tl.sum(x2 * x2, axis=0)) / D
+        r = 1.0 / tl.sqrt(var + eps)
+        if head < H:
+            w1 = tl.load(qn_ptr + d).to(tl.float32)
+            w2 = tl.load(qn_ptr + HALF + d).to(tl.float32)
+        else:
+            w1 = tl.load(kn_ptr + d).to(tl.float32)
+            w2 = tl.load(kn_ptr + HALF + d).to(tl.float32)
+        x1 = (w1 * (x1 * r).to(dtype).to(tl.float32)).to(dtype).to(tl.float32)
+        x2 = (w2 * (x2 * r).to(dtype).to(tl.float32)).to(dtype).to(tl.float32)
+        if ROPE:
+            pos = tl.load(pos_ptr + t).to(tl.float32)
+            angle = pos * tl.load(inv_freq_ptr + d)
+            c = tl.cos(angle).to(dtype).to(tl.float32)
+            sn = tl.sin(angle).to(dtype).to(tl.float32)
+            y1 = x1 * c - x2 * sn
+            y2 = x2 * c + x1 * sn
+            x1, x2 = y1, y2
+    if head < H:
+        out = q_ptr + (t * H + head) * D
+        tl.store(out + d, x1.to(dtype))
+        tl.store(out + HALF + d, x2.to(dtype))
+    else:
+        if head < H + HKV:
+            kh = head - H
+            out = k_ptr + (t * HKV + kh) * D
+            cache = kc_ptr
+        else:
+            kh = head - H - HKV
+            out = v_ptr + (t * HKV + kh) * D
+            cache = vc_ptr
+        tl.store(out + d, x1.to(dtype))
+        tl.store(out + HALF + d, x2.to(dtype))
+        if WRITE:
+            slot = tl.load(slot_ptr + t).to(tl.int64)
+            idx = tl.load(pos_ptr + t).to(tl.int64) % CAP
+            dst = cache + ((slot * CAP + idx) * HKV + kh) * D
+            tl.store(dst + d, x1.to(dtype))
+            tl.store(dst + HALF + d, x2.to(dtype))
+
+
+def qkv_post(
+    parts: torch.Tensor,
+    *,
+    num_heads: int,
+    num_kv_heads: int,
+    head_dim: int,
+    q_norm: torch.Tensor,
+    k_norm: torch.Tensor,
+    eps: float,
+    inv_freq: torch.Tensor | None,
+    positions: torch.Tensor,
+    dtype: torch.dtype,
+    cache: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """q [T, H, D], k, v [T, Hkv, D] from the q|k|v projection's partials [S, T, NQKV].
+
+    `inv_freq` None = no RoPE (global layers). `cache` = (keys, values, slots): the layer's
+    cache tensors [slots, capacity, Hkv, D] and each token's slot [T]; each token's k/v is
+    written at ``positions % capacity``.
+    """
+    s, t, nqkv = parts.shape
+    dev = parts.device
+    q = torch.empty((t, num_heads, head_dim), dtype=dtype, device=dev)
+    k = torch.empty((t, num_kv_heads, head_dim), dtype=dtype, device=dev)
+    v = torch.empty((t, num_kv_heads, head_dim), dtype=dtype, device=dev)
+    if cache is not None:
+        kc, vc, slots = cache
+        cap = kc.shape[1]
+    else:
+        kc, vc, slots, cap = k, v, positions, 1
+    freq = inv_freq if inv_freq is not None else q_norm
+    _qkv_post_kernel[(t, num_heads + 2 * num_kv_heads)](
+        parts, s, t, nqkv, q, k, v, q_norm, k_norm, freq, positions, slots, kc, vc, cap, eps,
+        H=num_heads, HKV=num_kv_heads, D=head_dim, ROPE=inv_freq is not None, WRITE=cache is not None,
+    )  # fmt: skip
+    return q, k, v
+
+
+@triton.jit
+def _add_norm_kernel(
+    part_ptr, S, T, N, h_ptr, out_ptr, w_ptr, eps, BLOCK: tl.constexpr, ADD: tl.constexpr
+):  # fmt: skip
+    t = tl.program_id(0)
+    c = tl.arange(0, BLOCK)
+    mask = c < N
+    dtype = out_ptr.dtype.element_ty
+    x = _sum_parts(part_ptr, S, T * N, t * N + c, mask).to(dtype).to(tl.float32)
+    var = tl.sum(x * x, axis=0) / N
+    xn = (x / tl.sqrt(var + eps)).to(dtype).to(tl.float32)
+    y = (tl.load(w_ptr + c, mask=mask, other=0.0).to(tl.float32) * xn).to(dtype).to(tl.float32)
+    if ADD:
+        y = y + tl.load(h_ptr + t * N + c, mask=mask, other=0.0).to(tl.float32)
+    tl.store(out_ptr + t * N + c, y.to(dtype), mask=mask)
+
+
+def add_norm(parts: torch.Tensor, weight: torch.Tensor, eps: float, h: torch.Tensor | None) -> torch.Tensor:
+    """``h + RMSNorm(sum(parts))`` written into `h` (returned), or, with `h` None, a new
+    ``RMSNorm(sum(parts))`` in the weight's dtype."""
+    s, t, n = parts.shape
+    out = h if h is not None else torch.empty((t, n), dtype=weight.dtype, device=parts.device)
+    _add_norm_kernel[(t,)](
+        parts, s, t, n, out, out, weight, eps, BLOCK=triton.next_power_of_2(n), ADD=h is not None,
+        num_warps=8 if n >= 2048 else 4,
+    )  # fmt: skip
+    return out
+
+
+@triton.jit
+def _silu_mul_kernel(part_ptr, S, T, I, out_ptr, BLOCK: tl.constexpr):
+    t = tl.program_id(0)
+    c = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    mask = c < I
+    dtype = out_ptr.dtype.element_ty
+    g = _sum_parts(part_ptr, S, T * 2 * I, t * 2 * I + c, mask).to(dtype).to(tl.float32)
+    u = _sum_parts(part_ptr, S, T * 2 * I, t * 2 * I + I + c, mask).to(dtype).to(tl.float32)
+    act = (g / (1.0 + tl.exp(-g))).to(dtype).to(tl.float32)
+    tl.store(out_ptr + t * I + c, (act * u).to(dtype), mask=mask)
+
+
+def silu_mul(parts: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``silu(gate) * up`` [T, I] from the gate|up projection's partials [S, T, 2I]."""
+    s, t, n2 = parts.shape
+    inter = n2 // 2
+    out = torch.empty((t, inter), dtype=dtype, device=parts.device)
+    block = 1024
+    _silu_mul_kernel[(t, triton.cdiv(inter, block))](parts, s, t, inter, out, BLOCK=block)
+    return out

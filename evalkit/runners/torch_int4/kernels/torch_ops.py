@@ -1,0 +1,122 @@
+"""Plain-PyTorch versions of every kernel of the fast path, with the same signatures.
+
+The fast model runs on them where Triton cannot run natively (a CPU), and the kernel
+tests compare each Triton kernel (interpreted on CPU, compiled on GPU) with its twin here.
+They follow the reference model's roundings (``model.py``), not the kernels' fusions.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from evalkit.runners.torch_int4.gptq import unpack_int4_cols, unpack_int4_rows
+from evalkit.runners.torch_int4.kernels.w4a16 import W4Weight
+
+
+def dense_weight(w: W4Weight, dtype: torch.dtype) -> torch.Tensor:
+    """[N, K] in `dtype`, rows in ``perm`` order (what ``w4a16.dequantize`` returns)."""
+    k, n = w.in_features, w.out_features
+    q = unpack_int4_rows(w.qweight)[:k]
+    zeros = unpack_int4_cols(w.qzeros)[:, :n] + w.zero_offset
+    g = torch.arange(k, device=q.device) // w.group_size
+    return (w.scales.float()[g] * (q - zeros[g]).float()).t().to(dtype).contiguous()
+
+
+_DENSE: dict[int, tuple[W4Weight, torch.Tensor]] = {}
+
+
+def w4_matmul(x: torch.Tensor, w: W4Weight) -> torch.Tensor:
+    """[1, M, N] float32: x @ W with the dequantized weight (kept after the first call)."""
+    if w.perm is not None:
+        x = x.index_select(1, w.perm)
+    hit = _DENSE.get(id(w))
+    if hit is None or hit[0] is not w:
+        hit = _DENSE[id(w)] = (w, dense_weight(w, torch.float32))
+    return F.linear(x.float(), hit[1])[None]
+
+
+def _round(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return x.to(dtype).float()
+
+
+def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float, dtype: torch.dtype) -> torch.Tensor:
+    xn = _round(x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps), dtype)
+    return _round(weight.float() * xn, dtype)
+
+
+def qkv_post(
+    parts: torch.Tensor,
+    *,
+    num_heads: int,
+    num_kv_heads: int,
+    head_dim: int,
+    q_norm: torch.Tensor,
+    k_norm: torch.Tensor,
+    eps: float,
+    inv_freq: torch.Tensor | None,
+    positions: torch.Tensor,
+    dtype: torch.dtype,
+    cache: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    x = _round(parts.float().sum(0), dtype)
+    t = x.shape[0]
+    hq, hk = num_heads * head_dim, num_kv_heads * head_dim
+    q = _rms(x[:, :hq].view(t, num_heads, head_dim), q_norm, eps, dtype)
+    k = _rms(x[:, hq : hq + hk].view(t, num_kv_heads, head_dim), k_norm, eps, dtype)
+    v = x[:, hq + hk :].reshape(t, num_kv_heads, head_dim)
+    if inv_freq is not None:
+        angle = positions.float()[:, None] * inv_freq.float()[None, :]
+        cos = _round(angle.cos(), dtype).repeat(1, 2)[:, None]
+        sin = _round(angle.sin(), dtype).repeat(1, 2)[:, None]
+
+        def rope(z: torch.Tensor) -> torch.Tensor:
+            z1, z2 = z.chunk(2, dim=-1)
+            return z * cos + torch.cat((-z2, z1), dim=-1) * sin
+
+        q, k = rope(q), rope(k)
+    q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
+    if cache is not None:
+        kc, vc, slots = cache
+        idx = positions.long() % kc.shape[1]
+        kc[slots.long(), idx] = k
+        vc[slots.long(), idx] = v
+    return q, k, v
+
+
+def add_norm(parts: torch.Tensor, weight: torch.Tensor, eps: float, h: torch.Tensor | None) -> torch.Tensor:
+    dtype = weight.dtype
+    y = _rms(_round(parts.float().sum(0), dtype), weight, eps, dtype)
+    if h is None:
+        return y.to(dtype)
+    h.copy_((h.float() + y).to(dtype))
+    return h
+
+
+def silu_mul(parts: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    x = _round(parts.float().sum(0), dtype)
+    g, u = x.chunk(2, dim=-1)
+    return (_round(F.silu(g), dtype) * u).to(dtype)
+
+
+def decode_attention(
+    q: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    slots: torch.Tensor,
+    positions: torch.Tensor,
+    *,
+    splits: int,
+    block_s: int = 64,
+) -> torch.Tensor:
+    b, h, d = q.shape
+    groups = h // keys.shape[2]
+    cap = keys.shape[1]
+    out = torch.empty((b, h, d), dtype=q.dtype, device=q.device)
+    for row in range(b):
+        n = min(int(positions[row]) + 1, cap)
+        k = keys[int(slots[row]), :n].float().repeat_interleave(groups, dim=1)  # [n, H, D]
+        v = values[int(slots[row]), :n].float().repeat_interleave(groups, dim=1)
+        scores = torch.einsum("hd,nhd->hn", q[row].float(), k) * d**-0.5
+        out[row] = torch.einsum("hn,nhd->hd", scores.softmax(-1), v).to(q.dtype)
+    return out.view(b, h * d)

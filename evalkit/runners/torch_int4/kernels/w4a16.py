@@ -1,0 +1,364 @@
+"""Triton W4A16 linear kernels on the GPTQ layout: a GEMV for one row, a tensor-core GEMM
+for a few to a few hundred rows, and a dequantize kernel for the large-M (prefill) path.
+
+Layout (reference §1.1, the checkpoint's own): ``qweight`` int32 [K/8, N], 8 codes per word
+along K, low nibble first; ``qzeros`` int32 [K/G, N/8]; ``scales`` [K/G, N]. Weights are
+read as stored. The only repacking is for act-order checkpoints (``g_idx`` not ``k // G``):
+rows are permuted once at load so that every group is contiguous, and the activations are
+gathered with the same permutation on every call (``W4Weight.perm``), as exllama does. The
+repacked tensors are tested against ``dequantize_gptq`` of the stored ones.
+
+Every kernel writes float32 *partial sums* ``[S, M, N]`` over S slices of K (split-K), so
+that a small M still fills the GPU; the consumer (``glue.py``) adds the S slices in a fixed
+order, which keeps results bitwise reproducible from run to run (no atomics).
+
+Dequantization without int-to-float conversions (which run at a quarter rate): a code q
+placed in the top mantissa bits of 1.0f, ``(q << 19) | 0x3F800000``, reads as 1 + q/16
+exactly, so ``q - z = 16 f - 16 - z`` and a group's dot product is
+``s * (16 * sum(x f) - (16 + z) * sum(x))``: two integer ops and one FMA per weight.
+The GEMM reads ``0x4B000000 | q`` as 2^23 + q and subtracts 2^23 + z, exact, before the
+cast to the tensor-core dtype.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import triton
+import triton.language as tl
+
+from evalkit.runners.torch_int4.gptq import PACK, unpack_int4_rows
+
+# --------------------------------------------------------------------------- the weight
+
+
+@dataclass
+class W4Weight:
+    """One GPTQ linear, ready for the kernels. ``perm`` is None unless act-order was repacked."""
+
+    qweight: torch.Tensor  # int32 [K/8, N]
+    qzeros: torch.Tensor  # int32 [K/G, N/8]
+    scales: torch.Tensor  # fp16/bf16 [K/G, N]
+    perm: torch.Tensor | None  # int64 [K]: x[:, perm] is the input the repacked rows expect
+    in_features: int
+    out_features: int
+    group_size: int
+    zero_offset: int
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes a full pass over the weight reads (codes, zeros, scales)."""
+        return sum(t.numel() * t.element_size() for t in (self.qweight, self.qzeros, self.scales))
+
+
+SUPPORTED_GROUPS = (32, 64, 128, 256)
+
+
+def supports(in_features: int, out_features: int, group_size: int) -> str | None:
+    """None when the kernels can run this shape, else why not (the caller falls back)."""
+    if group_size not in SUPPORTED_GROUPS:
+        return f"group_size {group_size} (kernels take {SUPPORTED_GROUPS})"
+    if in_features % group_size:
+        return f"in_features {in_features} is not a multiple of group_size {group_size}"
+    if out_features % PACK:
+        return f"out_features {out_features} is not a multiple of {PACK}"
+    return None
+
+
+def pack_gptq(
+    qweight: torch.Tensor,
+    qzeros: torch.Tensor,
+    scales: torch.Tensor,
+    g_idx: torch.Tensor,
+    *,
+    group_size: int,
+    zero_offset: int,
+) -> W4Weight:
+    """A ``W4Weight`` from the stored tensors; act-order rows are permuted into group order.
+
+    With act-order each group still holds exactly ``group_size`` input channels (GPTQ
+    assigns groups along the permuted order), so after a stable sort by ``g_idx`` row k
+    belongs to group ``k // group_size`` and the stored scales/zeros apply unchanged.
+    """
+    k, n = g_idx.numel(), scales.shape[1]
+    why = supports(k, n, group_size)
+    if why:
+        raise ValueError(f"W4A16 kernels cannot run this linear: {why}")
+    g = g_idx.long()
+    natural = torch.arange(k, device=g.device) // group_size
+    perm: torch.Tensor | None = None
+    if not torch.equal(g, natural):
+        perm = torch.sort(g, stable=True).indices
+        if not torch.equal(g[perm], natural):
+            raise ValueError("g_idx does not give every group exactly group_size input channels")
+        codes = unpack_int4_rows(qweight)[:k][perm]  # [K, N] in group order
+        shifts = torch.arange(0, 32, 4, device=codes.device, dtype=torch.int32).view(1, PACK, 1)
+        qweight = (codes.view(k // PACK, PACK, n).to(torch.int32) << shifts).sum(1, dtype=torch.int32)
+    return W4Weight(
+        qweight=qweight.contiguous(),
+        qzeros=qzeros.contiguous(),
+        scales=scales.contiguous(),
+        perm=perm,
+        in_features=k,
+        out_features=n,
+        group_size=group_size,
+        zero_offset=zero_offset,
+    )
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+@triton.jit
+def _gemv_kernel(
+    x_ptr,
+    qw_ptr,
+    qz_ptr,
+    s_ptr,
+    out_ptr,
+    N,
+    num_groups,
+    GROUP: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    GROUPS_PER_SPLIT: tl.constexpr,
+    ZERO_OFFSET: tl.constexpr,
+):
+    """out[pid_k, 0, n] = sum over this split's groups of x . w[:, n] (one activation row)."""
+    pid_n = tl.program_id(0)
+    pid_k = tl.program_id(1)
+    n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    nmask = n < N
+    ROWS: tl.constexpr = GROUP // 8
+    acc = tl.zeros([BLOCK_N], dtype=tl.float32)
+    for gi in range(GROUPS_PER_SPLIT):
+        g = pid_k * GROUPS_PER_SPLIT + gi
+        if g < num_groups:
+            part = tl.zeros([BLOCK_N], dtype=tl.float32)
+            xsum = 0.0
+            for r in tl.static_range(ROWS):
+                w = tl.load(qw_ptr + (g * ROWS + r) * N + n, mask=nmask, other=0)
+                for j in tl.static_range(8):
+                    xj = tl.load(x_ptr + g * GROUP + r * 8 + j).to(tl.float32)
+                    if j <= 4:
+                        bits = w << (19 - 4 * j)
+                    else:
+                        bits = w >> (4 * j - 19)
+                    f = ((bits & 0x780000) | 0x3F800000).to(tl.float32, bitcast=True)
+                    part += xj * f
+                    xsum += xj
+            zw = tl.load(qz_ptr + g * (N // 8) + n // 8, mask=nmask, other=0)
+            z = ((zw >> ((n % 8) * 4)) & 0xF) + ZERO_OFFSET
+            s = tl.load(s_ptr + g * N + n, mask=nmask, other=0.0).to(tl.float32)
+            acc += s * (16.0 * part - (16.0 + z.to(tl.float32)) * xsum)
+    tl.store(out_ptr + pid_k * N + n, acc, mask=nmask)
+
+
+@triton.jit
+def _gemm_kernel(
+    x_ptr,
+    qw_ptr,
+    qz_ptr,
+    s_ptr,
+    out_ptr,
+    M,
+    N,
+    num_groups,
+    stride_xm,
+    GROUP: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    GROUPS_PER_SPLIT: tl.constexpr,
+    ZERO_OFFSET: tl.constexpr,
+    MODE: tl.constexpr,  # 0: bf16 dot, 1: fp16 dot, 2: fp32 dot (exact reference numerics)
+):
+    """out[pid_k, m, n] = this split's slice of x[m, :] . w[:, n], on tensor cores."""
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    pid_k = tl.program_id(2)
+    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    rk = tl.arange(0, GROUP)
+    mmask = rm < M
+    nmask = rn < N
+    shift = (rk % 8) * 4
+    acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
+    for gi in range(GROUPS_PER_SPLIT):
+        g = pid_k * GROUPS_PER_SPLIT + gi
+        if g < num_groups:
+            x = tl.load(x_ptr + rm[:, None] * stride_xm + (g * GROUP + rk)[None, :], mask=mmask[:, None], other=0.0)
+            w = tl.load(qw_ptr + (g * (GROUP // 8) + rk // 8)[:, None] * N + rn[None, :], mask=nmask[None, :], other=0)
+            q = (w >> shift[:, None]) & 0xF
+            zw = tl.load(qz_ptr + g * (N // 8) + rn // 8, mask=nmask, other=0)
+            z = ((zw >> ((rn % 8) * 4)) & 0xF) + ZERO_OFFSET
+            s = tl.load(s_ptr + g * N + rn, mask=nmask, other=0.0).to(tl.float32)
+            # 2^23 + q read from the bits, minus 2^23 + z: exact, and no int-to-float conversion.
+            wf = (q | 0x4B000000).to(tl.float32, bitcast=True) - (8388608 + z).to(tl.float32)[None, :]
+            if MODE == 0:
+                part = tl.dot(x.to(tl.bfloat16), wf.to(tl.bfloat16))
+            elif MODE == 1:
+                part = tl.dot(x.to(tl.float16), wf.to(tl.float16))
+            else:
+                wq = (q - z[None, :]).to(tl.float32)
+                part = tl.dot(x.to(tl.float32), wq, input_precision="ieee")
+            acc += part * s[None, :]
+    tl.store(out_ptr + pid_k * M * N + rm[:, None] * N + rn[None, :], acc, mask=mmask[:, None] & nmask[None, :])
+
+
+@triton.jit
+def _dequant_kernel(
+    qw_ptr, qz_ptr, s_ptr, out_ptr, K, N, GROUP: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_N: tl.constexpr,
+    ZERO_OFFSET: tl.constexpr,
+):
+    """out[n, k] = s[g, n] * (q[k, n] - z[g, n]) in out's dtype: the [N, K] weight F.linear takes."""
+    rk = tl.program_id(0) * BLOCK_K + tl.arange(0, BLOCK_K)
+    rn = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    mask = (rk < K)[:, None] & (rn < N)[None, :]
+    w = tl.load(qw_ptr + (rk // 8)[:, None] * N + rn[None, :], mask=mask, other=0)
+    q = (w >> ((rk % 8) * 4)[:, None]) & 0xF
+    g = rk // GROUP
+    zw = tl.load(qz_ptr + g[:, None] * (N // 8) + (rn // 8)[None, :], mask=mask, other=0)
+    z = ((zw >> ((rn % 8) * 4)[None, :]) & 0xF) + ZERO_OFFSET
+    s = tl.load(s_ptr + g[:, None] * N + rn[None, :], mask=mask, other=0.0).to(tl.float32)
+    val = s * (q - z).to(tl.float32)
+    tl.store(out_ptr + rn[None, :] * K + rk[:, None], val.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+# --------------------------------------------------------------------------- launch configs
+
+
+@dataclass(frozen=True)
+class GemvConfig:
+    block_n: int
+    groups_per_split: int
+    num_warps: int
+
+
+@dataclass(frozen=True)
+class GemmConfig:
+    block_m: int
+    block_n: int
+    groups_per_split: int
+    num_warps: int
+    num_stages: int
+
+
+# Measured best configs, keyed by (N, K) (and M bucket for the GEMM), filled in from
+# bench/int4_kernels.py on the H200 (see BENCHMARKS.md); shapes not listed use the heuristic.
+TUNED_GEMV: dict[tuple[int, int], GemvConfig] = {}
+TUNED_GEMM: dict[tuple[int, int, int], GemmConfig] = {}
+_SMS: dict[int, int] = {}
+
+
+def _num_sms(device: torch.device) -> int:
+    if device.type != "cuda":
+        return 8
+    idx = device.index if device.index is not None else torch.cuda.current_device()
+    if idx not in _SMS:
+        _SMS[idx] = torch.cuda.get_device_properties(idx).multi_processor_count
+    return _SMS[idx]
+
+
+def _split(num_groups: int, tiles: int, sms: int) -> int:
+    """Groups per split so that tiles x splits fills about two waves of the GPU."""
+    want_splits = max(1, (2 * sms + tiles - 1) // tiles)
+    splits = min(num_groups, want_splits)
+    return (num_groups + splits - 1) // splits
+
+
+def gemv_config(w: W4Weight, device: torch.device) -> GemvConfig:
+    tuned = TUNED_GEMV.get((w.out_features, w.in_features))
+    if tuned is not None:
+        return tuned
+    block_n = 512 if w.out_features >= 4096 else 128
+    num_groups = w.in_features // w.group_size
+    tiles = triton.cdiv(w.out_features, block_n)
+    return GemvConfig(block_n, _split(num_groups, tiles, _num_sms(device)), 4)
+
+
+def _m_bucket(m: int) -> int:
+    return 16 if m <= 16 else 32 if m <= 32 else 64 if m <= 64 else 128
+
+
+def gemm_config(w: W4Weight, m: int, device: torch.device) -> GemmConfig:
+    bucket = _m_bucket(m)
+    tuned = TUNED_GEMM.get((bucket, w.out_features, w.in_features))
+    if tuned is not None:
+        return tuned
+    block_m = min(bucket, 64)
+    block_n = 128 if w.out_features >= 2048 else 64
+    num_groups = w.in_features // w.group_size
+    tiles = triton.cdiv(m, block_m) * triton.cdiv(w.out_features, block_n)
+    return GemmConfig(block_m, block_n, _split(num_groups, tiles, _num_sms(device)), 4, 2)
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def _mode(dtype: torch.dtype) -> int:
+    return {torch.bfloat16: 0, torch.float16: 1, torch.float32: 2}[dtype]
+
+
+def w4_matmul(
+    x: torch.Tensor,
+    w: W4Weight,
+    *,
+    gemv: GemvConfig | None = None,
+    gemm: GemmConfig | None = None,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Partial sums [S, M, N] float32 of ``x [M, K] @ W``; add over dim 0 for the product.
+
+    One row takes the GEMV, more rows the tensor-core GEMM (bf16, fp16, or fp32 with
+    IEEE products for reference numerics, after x's dtype). `out` may be a preallocated
+    buffer of the right shape (CUDA graphs reuse one).
+    """
+    if x.dim() != 2 or x.shape[1] != w.in_features:
+        raise ValueError(f"x must be [M, {w.in_features}], got {list(x.shape)}")
+    if w.perm is not None:
+        x = x.index_select(1, w.perm)
+    x = x.contiguous()
+    m, n = x.shape[0], w.out_features
+    num_groups = w.in_features // w.group_size
+    if m == 1 and gemm is None:
+        cfg = gemv or gemv_config(w, x.device)
+        splits = triton.cdiv(num_groups, cfg.groups_per_split)
+        if out is None:
+            out = torch.empty((splits, 1, n), dtype=torch.float32, device=x.device)
+        grid = (triton.cdiv(n, cfg.block_n), splits)
+        _gemv_kernel[grid](
+            x, w.qweight, w.qzeros, w.scales, out, n, num_groups,
+            GROUP=w.group_size, BLOCK_N=cfg.block_n, GROUPS_PER_SPLIT=cfg.groups_per_split,
+            ZERO_OFFSET=w.zero_offset, num_warps=cfg.num_warps,
+        )  # fmt: skip
+        return out
+    gcfg = gemm or gemm_config(w, m, x.device)
+    splits = triton.cdiv(num_groups, gcfg.groups_per_split)
+    if out is None:
+        out = torch.empty((splits, m, n), dtype=torch.float32, device=x.device)
+    grid3 = (triton.cdiv(m, gcfg.block_m), triton.cdiv(n, gcfg.block_n), splits)
+    _gemm_kernel[grid3](
+        x, w.qweight, w.qzeros, w.scales, out, m, n, num_groups, x.stride(0),
+        GROUP=w.group_size, BLOCK_M=gcfg.block_m, BLOCK_N=gcfg.block_n,
+        GROUPS_PER_SPLIT=gcfg.groups_per_split, ZERO_OFFSET=w.zero_offset, MODE=_mode(x.dtype),
+        num_warps=gcfg.num_warps, num_stages=gcfg.num_stages,
+    )  # fmt: skip
+    return out
+
+
+def dequantize(w: W4Weight, dtype: torch.dtype, out: torch.Tensor | None = None) -> torch.Tensor:
+    """The dense weight [N, K] (``nn.Linear`` layout, rows in ``perm`` order) in `dtype`.
+
+    For prefill: dequantize into a reused scratch buffer, then one cuBLAS matmul, which is
+    faster than any fused kernel once M is in the thousands.
+    """
+    k, n = w.in_features, w.out_features
+    if out is None:
+        out = torch.empty((n, k), dtype=dtype, device=w.qweight.device)
+    bk, bn = 64, 64
+    grid = (triton.cdiv(k, bk), triton.cdiv(n, bn))
+    _dequant_kernel[grid](
+        w.qweight, w.qzeros, w.scales, out, k, n, GROUP=w.group_size, BLOCK_K=bk, BLOCK_N=bn,
+        ZERO_OFFSET=w.zero_offset,
+    )  # fmt: skip
+    return out

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -56,8 +57,9 @@ def plan_kv_cache(
     gib = 1024**3
     raise MemoryPlanError(
         f"KV cache for {max_batch_size} sequences of {max_seq_len:,} tokens needs {need / gib:.1f} GiB, "
-        f"but only {max(room, 0) / gib:.1f} GiB are free after the weights and a {reserve_bytes / gib:.0f} GiB "
-        f"reserve; at {max_seq_len:,} tokens {fit_batch} sequences fit, at batch {max_batch_size} about "
+        f"but only {max(room, 0) / gib:.1f} GiB are free after the weights and a "
+        f"{reserve_bytes / gib:.0f} GiB reserve; at {max_seq_len:,} tokens {fit_batch} sequences fit, "
+        f"at batch {max_batch_size} about "
         f"{fit_len:,} tokens fit (lower max_batch_size or max_seq_len)"
     )
 
@@ -143,16 +145,22 @@ class FastEngine:
         self.model = model
         self.decode_text = decode
         self.eos_ids = frozenset(model.cfg.eos_token_ids if eos_ids is None else eos_ids)
-        self.max_batch_size, self.max_seq_len, self.prefill_tokens = max_batch_size, max_seq_len, prefill_tokens
+        self.max_batch_size, self.max_seq_len, self.prefill_tokens = (
+            max_batch_size,
+            max_seq_len,
+            prefill_tokens,
+        )
         dev = model.device
         if dev.type == "cuda":
             free = torch.cuda.mem_get_info(dev)[0]
             plan_kv_cache(model, max_batch_size, max_seq_len, free, reserve_bytes)
         self.cache = SlotCache(model.cfg, max_batch_size, max_seq_len, model.dtype, dev)
         self.sampler = SlotSampler(max_batch_size, model.cfg.vocab_size, dev)
-        self.cuda_graphs = (dev.type == "cuda" and model.triton_kernels) if cuda_graphs is None else cuda_graphs
+        self.cuda_graphs = (
+            (dev.type == "cuda" and model.triton_kernels) if cuda_graphs is None else cuda_graphs
+        )
         self._graphs: dict[int, _Graph] = {}
-        self._pool: tuple[int, int] | None = None
+        self._pool: Any = None
 
     # ----------------------------------------------------------------- the loop
 
@@ -249,7 +257,8 @@ class FastEngine:
         g = self._graphs.get(bucket) or self._capture(bucket)
         pad = bucket - b
         host = torch.tensor(
-            [tokens + [0] * pad, positions + [0] * pad, slots + [self.cache.scratch_slot] * pad], dtype=torch.int32
+            [tokens + [0] * pad, positions + [0] * pad, slots + [self.cache.scratch_slot] * pad],
+            dtype=torch.int32,
         )
         g.inputs.copy_(host, non_blocking=False)
         g.graph.replay()

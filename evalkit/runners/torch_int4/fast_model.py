@@ -15,7 +15,7 @@ Same model as ``model.py`` (which stays the reference), organised for serving:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -26,7 +26,7 @@ from evalkit.runners.torch_int4.gptq import QuantLinear
 from evalkit.runners.torch_int4.kernels import attention, glue, torch_ops, w4a16
 from evalkit.runners.torch_int4.kernels.attention import default_splits
 from evalkit.runners.torch_int4.kernels.w4a16 import W4Weight, pack_gptq
-from evalkit.runners.torch_int4.model import Exaone4LM
+from evalkit.runners.torch_int4.model import DecoderLayer, Exaone4LM, rope_inv_freq
 
 Linear = W4Weight | torch.Tensor  # a dense weight is [N, K], as nn.Linear keeps it
 # Rows at or above which a W4 linear is dequantized into a scratch buffer and run by cuBLAS.
@@ -101,7 +101,9 @@ class SlotCache:
     (a ring buffer). The last slot is scratch, for the padding rows of a CUDA-graph batch.
     """
 
-    def __init__(self, cfg: Exaone4Config, slots: int, max_len: int, dtype: torch.dtype, device: torch.device):
+    def __init__(
+        self, cfg: Exaone4Config, slots: int, max_len: int, dtype: torch.dtype, device: torch.device
+    ):
         self.slots, self.max_len = slots, max_len
         self.keys: list[torch.Tensor] = []
         self.values: list[torch.Tensor] = []
@@ -174,6 +176,7 @@ class FastExaone4:
         layers: list[FastLayer] = []
         for i in range(cfg.num_layers):
             ref = lm.model.layers[i]
+            assert isinstance(ref, DecoderLayer)
             att, mlp = ref.self_attn, ref.mlp
             layers.append(
                 FastLayer(
@@ -197,6 +200,73 @@ class FastExaone4:
             lm.model.norm.weight.detach(),
             _from_module(lm.lm_head, dtype),
             lm.inv_freq,
+            dtype,
+            triton_kernels=triton_kernels,
+        )
+
+    @classmethod
+    def from_gptq_groups(
+        cls,
+        cfg: Exaone4Config,
+        groups: Iterable[tuple[str, dict[str, torch.Tensor]]],
+        *,
+        group_size: int,
+        zero_offset: int,
+        dtype: torch.dtype = torch.bfloat16,
+        dense: bool = False,
+        triton_kernels: bool | None = None,
+    ) -> FastExaone4:
+        """Build from GPTQ tensors by HF name, delivered a group (embedding, one layer, the
+        head) at a time, so that only one layer's raw tensors are alive at once (the
+        benchmark's random 32B model). `dense` dequantizes every linear to `dtype` instead:
+        the same model with bf16 weights."""
+
+        def linear(t: dict[str, torch.Tensor], prefix: str) -> Linear:
+            w = pack_gptq(
+                t[f"{prefix}.qweight"],
+                t[f"{prefix}.qzeros"],
+                t[f"{prefix}.scales"],
+                t[f"{prefix}.g_idx"],
+                group_size=group_size,
+                zero_offset=zero_offset,
+            )
+            if not dense:
+                return w
+            dense_w = torch_ops.dense_weight(w, dtype)
+            return dense_w if w.perm is None else dense_w[:, torch.argsort(w.perm)].contiguous()
+
+        layers: list[FastLayer] = []
+        named: dict[str, torch.Tensor] = {}
+        for _, tensors in groups:
+            if any(k.startswith("model.layers.") for k in tensors):
+                p = f"model.layers.{len(layers)}."
+                i = len(layers)
+                layers.append(
+                    FastLayer(
+                        qkv=_fuse([linear(tensors, p + f"self_attn.{m}_proj") for m in "qkv"]),
+                        o=linear(tensors, p + "self_attn.o_proj"),
+                        gate_up=_fuse([linear(tensors, p + f"mlp.{m}_proj") for m in ("gate", "up")]),
+                        down=linear(tensors, p + "mlp.down_proj"),
+                        q_norm=tensors[p + "self_attn.q_norm.weight"].to(dtype),
+                        k_norm=tensors[p + "self_attn.k_norm.weight"].to(dtype),
+                        post_attn_norm=tensors[p + "post_attention_layernorm.weight"].to(dtype),
+                        post_ffn_norm=tensors[p + "post_feedforward_layernorm.weight"].to(dtype),
+                        sliding=cfg.layer_types[i] == SLIDING,
+                        rope=cfg.uses_rope(i),
+                    )
+                )
+            else:
+                named.update(tensors)
+            del tensors
+        embed = named["model.embed_tokens.weight"].to(dtype)
+        inv_freq = rope_inv_freq(cfg.rope, cfg.head_dim).to(embed.device)
+        return cls(
+            cfg,
+            layers,
+            embed,
+            named["model.norm.weight"].to(dtype),
+            named["lm_head.weight"].to(dtype),
+            inv_freq,
             dtype,
             triton_kernels=triton_kernels,
         )
@@ -268,9 +338,12 @@ class FastExaone4:
 
     # ----------------------------------------------------------------- prefill
 
-    def prefill(self, chunks: Sequence[tuple[torch.Tensor, int, int]], cache: SlotCache) -> torch.Tensor:
+    def prefill(
+        self, chunks: Sequence[tuple[torch.Tensor, int, int]], cache: SlotCache, *, all_logits: bool = False
+    ) -> torch.Tensor:
         """Run prompt chunks ``(token_ids [n], slot, first_position)`` of several sequences in
-        one pass, writing their keys/values; logits [len(chunks), V] of each chunk's last token.
+        one pass, writing their keys/values; logits [len(chunks), V] of each chunk's last token
+        (or, with `all_logits`, [total tokens, V] of every token).
 
         A chunk continues whatever its slot's cache holds before `first_position`."""
         cfg, dev = self.cfg, self.device
@@ -308,6 +381,8 @@ class FastExaone4:
             )
             h = self._add_norm(self.linear(attn, layer.o), layer.post_attn_norm, cfg.rms_norm_eps, h)
             h = self._mlp(layer, h)
+        if all_logits:
+            return self._logits(h)
         last = torch.tensor([b - 1 for _, b, _, _ in bounds], device=dev)
         return self._logits(h.index_select(0, last))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -16,6 +16,10 @@ from evalkit.runners.codec import ChatCodec
 from evalkit.runners.torch_int4.engine import Engine, GenerationRequest
 from evalkit.runners.torch_int4.loader import load_model, resolve_device, resolve_dtype
 
+if TYPE_CHECKING:  # the fast path needs Triton: imported only when chosen
+    from evalkit.runners.torch_int4.fast_engine import FastEngine
+    from evalkit.runners.torch_int4.fast_model import FastExaone4
+
 
 class TorchInt4Runner(Runner):
     """Runs an EXAONE 4 checkpoint (GPTQ int4 or unquantized) with the in-house PyTorch engine.
@@ -24,6 +28,11 @@ class TorchInt4Runner(Runner):
     a directory, a hub id). ``device="auto"`` picks CUDA when present; ``dtype="auto"``
     is float32 on CPU and bfloat16 on GPU. `cache_dequantized` (default: on for CPU)
     keeps a dense copy of every int4 weight instead of dequantizing on each call.
+
+    ``engine="auto"`` is the fast path on a GPU (Triton kernels, continuous batching over
+    ``max_batch_size`` KV slots of ``max_seq_len`` tokens, planned and allocated at load,
+    CUDA graphs) and the plain-PyTorch reference engine on a CPU; ``"fast"`` or
+    ``"reference"`` force one (the fast path on a CPU runs the kernels' torch twins).
     """
 
     name = "torch_int4"
@@ -36,52 +45,97 @@ class TorchInt4Runner(Runner):
         dtype: str = "auto",
         max_batch_size: int = 8,
         cache_dequantized: bool | None = None,
+        engine: str = "auto",
+        max_seq_len: int | None = None,
+        prefill_tokens: int = 8192,
     ):
         self.model_name = model
         self.model_dir = resolve_model(model)
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
+        if engine not in ("auto", "fast", "reference"):
+            raise UsageError(f"engine {engine!r} is not one of auto, fast, reference")
+        self.engine_kind = (
+            ("fast" if self.device.type == "cuda" else "reference") if engine == "auto" else engine
+        )
+        fast = self.engine_kind == "fast"
         if cache_dequantized is None:
-            cache_dequantized = self.device.type == "cpu"
+            cache_dequantized = self.device.type == "cpu" and not fast
         self.codec = ChatCodec(self.model_dir)
         self.tokenizer: Any = self.codec.tokenizer
         self.lm = load_model(
             self.model_dir, device=self.device, dtype=self.dtype, cache_dequantized=cache_dequantized
         )
-        eos = list(self.lm.cfg.eos_token_ids)
+        self.cfg = self.lm.cfg
+        eos = list(self.cfg.eos_token_ids)
         if self.tokenizer.eos_token_id is not None:
             eos.append(self.tokenizer.eos_token_id)
-        pad = self.lm.cfg.pad_token_id if self.lm.cfg.pad_token_id is not None else 0
-        self.engine = Engine(
-            self.lm, decode=self.decode, eos_ids=eos, max_batch_size=max_batch_size, pad_id=pad
-        )
+        pad = self.cfg.pad_token_id if self.cfg.pad_token_id is not None else 0
+        self.engine: Engine | FastEngine
+        self.fast: FastExaone4 | None = None
+        if fast:
+            from evalkit.runners.torch_int4.fast_engine import FastEngine
+            from evalkit.runners.torch_int4.fast_model import FastExaone4
+
+            self.fast = FastExaone4.from_reference(self.lm)  # takes the weights over
+            self.max_seq_len = min(max_seq_len or 32768, self.cfg.max_position_embeddings)
+            self.engine = FastEngine(
+                self.fast,
+                decode=self.decode,
+                eos_ids=eos,
+                max_batch_size=max_batch_size,
+                max_seq_len=self.max_seq_len,
+                prefill_tokens=prefill_tokens,
+            )
+        else:
+            self.max_seq_len = self.cfg.max_position_embeddings
+            self.engine = Engine(
+                self.lm, decode=self.decode, eos_ids=eos, max_batch_size=max_batch_size, pad_id=pad
+            )
         self._fingerprint: str | None = None
 
     def describe(self) -> dict[str, Any]:
         """Model fingerprint and the settings that change outputs."""
         if self._fingerprint is None:  # hashing a large checkpoint is slow; once per runner
             self._fingerprint = fingerprint_dir(self.model_dir)
-        return {
+        described: dict[str, Any] = {
             "runner": "torch_int4",
             "model_fingerprint": self._fingerprint,
             "model": self.model_name,
             "dtype": str(self.dtype).removeprefix("torch."),
             "device_type": self.device.type,
         }
+        if self.fast is not None:
+            # Same model, other kernels (rounding differs): a separate cache key. The reference
+            # engine's key stays as it was, so stored reference runs remain valid.
+            described["engine"] = "fast"
+        return described
 
     @property
     def is_placeholder_model(self) -> bool:
         return is_tiny(self.model_name)
 
     def max_context(self) -> int:
-        """The checkpoint's max_position_embeddings."""
-        return int(self.lm.cfg.max_position_embeddings)
+        """The checkpoint's max_position_embeddings, or the fast engine's planned sequence length."""
+        return int(min(self.cfg.max_position_embeddings, self.max_seq_len))
 
     def kv_bytes_per_token(self) -> int:
-        """Keys and values of every layer, in the cache dtype (sliding layers keep all slots too)."""
-        cfg = self.lm.cfg
+        """Keys and values of every layer, in the cache dtype: an upper bound for the fast engine,
+        whose sliding layers keep only the window."""
+        cfg = self.cfg
         per_layer = 2 * cfg.num_kv_heads * cfg.head_dim * torch.finfo(self.dtype).bits // 8
         return int(per_layer * cfg.num_layers)
+
+    def kv_cache_budget_bytes(self) -> int | None:
+        """The fast engine's cache, allocated at load; free device memory for the reference
+        engine on a GPU; None on a CPU (host memory is not planned)."""
+        if self.fast is not None:
+            from evalkit.runners.torch_int4.fast_model import SlotCache
+
+            return SlotCache.bytes_needed(self.cfg, self.engine.max_batch_size, self.max_seq_len, self.dtype)
+        if self.device.type == "cuda":
+            return int(torch.cuda.mem_get_info(self.device)[0])
+        return None
 
     def render(self, request: ChatRequest) -> str:
         """The prompt exactly as the model's own chat template renders it."""
@@ -103,6 +157,7 @@ class TorchInt4Runner(Runner):
                 raise UsageError(
                     f"prompt of {len(ids)} tokens + {r.params.max_new_tokens} new tokens exceeds "
                     f"{self.model_name}'s context of {self.max_context()} tokens"
+                    + (" (the fast engine's max_seq_len setting)" if self.fast is not None else "")
                 )
         batch = [GenerationRequest(ids, r.params) for ids, r in zip(prompts, requests, strict=True)]
         for i, result in self.engine.generate(batch):
@@ -125,6 +180,17 @@ class TorchInt4Runner(Runner):
         (captured by forward hooks, so the model itself is untouched)."""
         prompt = self.encode(self.render(request))
         ids = prompt + self.encode(continuation)
+        if self.fast is not None:
+            if hidden_states:
+                raise UsageError("hidden states come from the reference engine: run with engine=reference")
+            if len(ids) > self.max_seq_len:
+                raise UsageError(f"{len(ids)} tokens exceed the fast engine's max_seq_len {self.max_seq_len}")
+            from evalkit.runners.torch_int4.fast_model import SlotCache
+
+            slots = SlotCache(self.cfg, 1, len(ids), self.dtype, self.device)
+            with torch.inference_mode():
+                logits = self.fast.prefill([(torch.tensor(ids), 0, 0)], slots, all_logits=True)
+            return TokenLogits(token_ids=ids, prompt_len=len(prompt), logits=logits)
         captured: list[torch.Tensor] = []
         hooks = (
             [
@@ -151,6 +217,6 @@ class TorchInt4Runner(Runner):
 
     def close(self) -> None:
         """Free the weights (and GPU memory) now rather than at garbage collection."""
-        self.engine.model = self.lm = None  # type: ignore[assignment]
+        self.engine.model = self.lm = self.fast = None  # type: ignore[assignment]
         if self.device.type == "cuda":
             torch.cuda.empty_cache()

@@ -152,15 +152,15 @@ def add_norm(parts: torch.Tensor, weight: torch.Tensor, eps: float, h: torch.Ten
 
 
 @triton.jit
-def _silu_mul_kernel(part_ptr, S, T, I, out_ptr, BLOCK: tl.constexpr):
+def _silu_mul_kernel(part_ptr, S, T, INTER, out_ptr, BLOCK: tl.constexpr):
     t = tl.program_id(0)
     c = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    mask = c < I
+    mask = c < INTER
     dtype = out_ptr.dtype.element_ty
-    g = _sum_parts(part_ptr, S, T * 2 * I, t * 2 * I + c, mask).to(dtype).to(tl.float32)
-    u = _sum_parts(part_ptr, S, T * 2 * I, t * 2 * I + I + c, mask).to(dtype).to(tl.float32)
+    g = _sum_parts(part_ptr, S, T * 2 * INTER, t * 2 * INTER + c, mask).to(dtype).to(tl.float32)
+    u = _sum_parts(part_ptr, S, T * 2 * INTER, t * 2 * INTER + INTER + c, mask).to(dtype).to(tl.float32)
     act = (g / (1.0 + tl.exp(-g))).to(dtype).to(tl.float32)
-    tl.store(out_ptr + t * I + c, (act * u).to(dtype), mask=mask)
+    tl.store(out_ptr + t * INTER + c, (act * u).to(dtype), mask=mask)
 
 
 def silu_mul(parts: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

@@ -119,9 +119,9 @@ def _gemv_kernel(
     out_ptr,
     N,
     num_groups,
+    GROUPS_PER_SPLIT,
     GROUP: tl.constexpr,
     BLOCK_N: tl.constexpr,
-    GROUPS_PER_SPLIT: tl.constexpr,
     ZERO_OFFSET: tl.constexpr,
 ):
     """out[pid_k, 0, n] = sum over this split's groups of x . w[:, n] (one activation row)."""
@@ -140,10 +140,8 @@ def _gemv_kernel(
                 w = tl.load(qw_ptr + (g * ROWS + r) * N + n, mask=nmask, other=0)
                 for j in tl.static_range(8):
                     xj = tl.load(x_ptr + g * GROUP + r * 8 + j).to(tl.float32)
-                    if j <= 4:
-                        bits = w << (19 - 4 * j)
-                    else:
-                        bits = w >> (4 * j - 19)
+                    # move code j (bits 4j..4j+3) to bits 19..22, the top of the mantissa
+                    bits = w << (19 - 4 * j) if j <= 4 else w >> (4 * j - 19)
                     f = ((bits & 0x780000) | 0x3F800000).to(tl.float32, bitcast=True)
                     part += xj * f
                     xsum += xj
@@ -165,10 +163,10 @@ def _gemm_kernel(
     N,
     num_groups,
     stride_xm,
+    GROUPS_PER_SPLIT,
     GROUP: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
-    GROUPS_PER_SPLIT: tl.constexpr,
     ZERO_OFFSET: tl.constexpr,
     MODE: tl.constexpr,  # 0: bf16 dot, 1: fp16 dot, 2: fp32 dot (exact reference numerics)
 ):
@@ -186,8 +184,12 @@ def _gemm_kernel(
     for gi in range(GROUPS_PER_SPLIT):
         g = pid_k * GROUPS_PER_SPLIT + gi
         if g < num_groups:
-            x = tl.load(x_ptr + rm[:, None] * stride_xm + (g * GROUP + rk)[None, :], mask=mmask[:, None], other=0.0)
-            w = tl.load(qw_ptr + (g * (GROUP // 8) + rk // 8)[:, None] * N + rn[None, :], mask=nmask[None, :], other=0)
+            x = tl.load(
+                x_ptr + rm[:, None] * stride_xm + (g * GROUP + rk)[None, :], mask=mmask[:, None], other=0.0
+            )
+            w = tl.load(
+                qw_ptr + (g * (GROUP // 8) + rk // 8)[:, None] * N + rn[None, :], mask=nmask[None, :], other=0
+            )
             q = (w >> shift[:, None]) & 0xF
             zw = tl.load(qz_ptr + g * (N // 8) + rn // 8, mask=nmask, other=0)
             z = ((zw >> ((rn % 8) * 4)) & 0xF) + ZERO_OFFSET
@@ -202,12 +204,22 @@ def _gemm_kernel(
                 wq = (q - z[None, :]).to(tl.float32)
                 part = tl.dot(x.to(tl.float32), wq, input_precision="ieee")
             acc += part * s[None, :]
-    tl.store(out_ptr + pid_k * M * N + rm[:, None] * N + rn[None, :], acc, mask=mmask[:, None] & nmask[None, :])
+    tl.store(
+        out_ptr + pid_k * M * N + rm[:, None] * N + rn[None, :], acc, mask=mmask[:, None] & nmask[None, :]
+    )
 
 
 @triton.jit
 def _dequant_kernel(
-    qw_ptr, qz_ptr, s_ptr, out_ptr, K, N, GROUP: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_N: tl.constexpr,
+    qw_ptr,
+    qz_ptr,
+    s_ptr,
+    out_ptr,
+    K,
+    N,
+    GROUP: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    BLOCK_N: tl.constexpr,
     ZERO_OFFSET: tl.constexpr,
 ):
     """out[n, k] = s[g, n] * (q[k, n] - z[g, n]) in out's dtype: the [N, K] weight F.linear takes."""
@@ -327,10 +339,19 @@ def w4_matmul(
             out = torch.empty((splits, 1, n), dtype=torch.float32, device=x.device)
         grid = (triton.cdiv(n, cfg.block_n), splits)
         _gemv_kernel[grid](
-            x, w.qweight, w.qzeros, w.scales, out, n, num_groups,
-            GROUP=w.group_size, BLOCK_N=cfg.block_n, GROUPS_PER_SPLIT=cfg.groups_per_split,
-            ZERO_OFFSET=w.zero_offset, num_warps=cfg.num_warps,
-        )  # fmt: skip
+            x,
+            w.qweight,
+            w.qzeros,
+            w.scales,
+            out,
+            n,
+            num_groups,
+            cfg.groups_per_split,
+            GROUP=w.group_size,
+            BLOCK_N=cfg.block_n,
+            ZERO_OFFSET=w.zero_offset,
+            num_warps=cfg.num_warps,
+        )
         return out
     gcfg = gemm or gemm_config(w, m, x.device)
     splits = triton.cdiv(num_groups, gcfg.groups_per_split)
@@ -338,11 +359,24 @@ def w4_matmul(
         out = torch.empty((splits, m, n), dtype=torch.float32, device=x.device)
     grid3 = (triton.cdiv(m, gcfg.block_m), triton.cdiv(n, gcfg.block_n), splits)
     _gemm_kernel[grid3](
-        x, w.qweight, w.qzeros, w.scales, out, m, n, num_groups, x.stride(0),
-        GROUP=w.group_size, BLOCK_M=gcfg.block_m, BLOCK_N=gcfg.block_n,
-        GROUPS_PER_SPLIT=gcfg.groups_per_split, ZERO_OFFSET=w.zero_offset, MODE=_mode(x.dtype),
-        num_warps=gcfg.num_warps, num_stages=gcfg.num_stages,
-    )  # fmt: skip
+        x,
+        w.qweight,
+        w.qzeros,
+        w.scales,
+        out,
+        m,
+        n,
+        num_groups,
+        x.stride(0),
+        gcfg.groups_per_split,
+        GROUP=w.group_size,
+        BLOCK_M=gcfg.block_m,
+        BLOCK_N=gcfg.block_n,
+        ZERO_OFFSET=w.zero_offset,
+        MODE=_mode(x.dtype),
+        num_warps=gcfg.num_warps,
+        num_stages=gcfg.num_stages,
+    )
     return out
 
 
@@ -358,7 +392,15 @@ def dequantize(w: W4Weight, dtype: torch.dtype, out: torch.Tensor | None = None)
     bk, bn = 64, 64
     grid = (triton.cdiv(k, bk), triton.cdiv(n, bn))
     _dequant_kernel[grid](
-        w.qweight, w.qzeros, w.scales, out, k, n, GROUP=w.group_size, BLOCK_K=bk, BLOCK_N=bn,
+        w.qweight,
+        w.qzeros,
+        w.scales,
+        out,
+        k,
+        n,
+        GROUP=w.group_size,
+        BLOCK_K=bk,
+        BLOCK_N=bn,
         ZERO_OFFSET=w.zero_offset,
-    )  # fmt: skip
+    )
     return out

@@ -1,0 +1,304 @@
+"""Our engine on a random EXAONE-4.0-32B-shaped GPTQ model, on one GPU: kernel sweep, decode,
+prefill and memory figures, plus the bf16-weights and dequantize-then-matmul baselines.
+
+    python bench/int4_engine.py --out DIR [--shape exaone4-32b] [--decode-tokens 256]
+                                [--skip-bf16] [--skip-dequant] [--skip-sweep]
+
+Writes DIR/torch_int4.json, DIR/bf16.json, DIR/dequant_matmul.json (bench/int4_schema.py's
+EngineResult), DIR/ceilings.json and DIR/kernels.json (per-shape GEMV/GEMM sweep), and prints a
+table. Decode tokens/s = B x (N - 1) / (t(prompt + N tokens) - t(prompt + 1 token)): prefill
+and the first token are excluded, the engine's whole loop (graph replay, sampling, Python
+bookkeeping) is included. The model is built on the GPU from the same seeded generator that
+bench/gptq_random.py writes to disk for vLLM, so every engine reads the same weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.gptq_random import SHAPES, Shape, config_json, iter_state_groups
+from bench.hw_ceilings import measure
+from bench.int4_schema import EngineResult
+from evalkit.records import SamplingParams
+from evalkit.runners.torch_int4.config import parse_config
+from evalkit.runners.torch_int4.engine import GenerationRequest
+from evalkit.runners.torch_int4.fast_engine import FastEngine
+from evalkit.runners.torch_int4.fast_model import FastExaone4
+from evalkit.runners.torch_int4.kernels import w4a16
+
+GB = 1e9
+
+
+def build(shape: Shape, *, dense: bool, seed: int = 0, device: str = "cuda") -> FastExaone4:
+    cfg = parse_config(config_json(shape, bos=1, eos=2, pad=0), generation_config=None, source=Path("random"))
+    groups = iter_state_groups(shape, device=device, seed=seed)
+    return FastExaone4.from_gptq_groups(
+        cfg,
+        groups,
+        group_size=shape.group_size,
+        zero_offset=1,
+        dense=dense,
+        dtype=torch.bfloat16 if device == "cuda" else torch.float32,
+    )
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def _sync_time(fn: Any) -> float:
+    _sync()
+    t = time.perf_counter()
+    fn()
+    _sync()
+    return time.perf_counter() - t
+
+
+def _free() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _run(engine: FastEngine, prompts: list[list[int]], new: int) -> None:
+    params = SamplingParams(max_new_tokens=new, temperature=0.0)
+    for _ in engine.generate([GenerationRequest(p, params) for p in prompts]):
+        pass
+
+
+def decode_tps(model: FastExaone4, batch: int, context: int, new: int, seed: int = 1) -> dict[str, float]:
+    g = torch.Generator().manual_seed(seed)
+    vocab = model.cfg.vocab_size
+    prompts = [torch.randint(10, vocab, (context,), generator=g).tolist() for _ in range(batch)]
+    engine = FastEngine(
+        model,
+        decode=lambda ids: "",
+        eos_ids=[],
+        max_batch_size=batch,
+        max_seq_len=context + new + 8,
+        prefill_tokens=8192,
+    )
+    _run(engine, [p[:64] for p in prompts], 3)  # compile + capture outside the timing
+    t1 = _sync_time(lambda: _run(engine, prompts, 1))
+    tn = _sync_time(lambda: _run(engine, prompts, new))
+    step = (tn - t1) / (new - 1)
+    return {"tok_s": batch / step, "step_ms": step * 1e3, "prefill_s": t1}
+
+
+def prefill_tps(model: FastExaone4, batch: int, context: int, seed: int = 2) -> dict[str, float]:
+    g = torch.Generator().manual_seed(seed)
+    prompts = [
+        torch.randint(10, model.cfg.vocab_size, (context,), generator=g).tolist() for _ in range(batch)
+    ]
+    engine = FastEngine(
+        model,
+        decode=lambda ids: "",
+        eos_ids=[],
+        max_batch_size=batch,
+        max_seq_len=context + 8,
+        prefill_tokens=8192,
+    )
+    _run(engine, prompts[:2], 1)
+    t = _sync_time(lambda: _run(engine, prompts, 1))
+    return {"tok_s": batch * context / t, "seconds": t}
+
+
+def prefill_flops_per_token(shape: Shape, context: int) -> tuple[float, float]:
+    """(linear FLOPs, attention FLOPs) per prompt token, averaged over a causal prompt of `context`."""
+    linear = 2.0 * shape.num_layers * shape.linear_params_per_layer()
+    per_layer = 0.0
+    for kind in shape.layer_types:
+        keys = context / 2 if kind == "full_attention" else min(context, shape.sliding_window) / 2
+        per_layer += 4.0 * shape.num_heads * shape.head_dim * keys  # QK^T and PV, 2 FLOP per MAC
+    return linear, per_layer
+
+
+def sweep_kernels(model: FastExaone4) -> dict[str, Any]:
+    """Time each linear of all layers (one graph of L calls) for several launch configs; pick the
+    fastest per (shape, M) and install it in the kernel tables. Returns what was measured."""
+    report: dict[str, Any] = {}
+    names = ("qkv", "o", "gate_up", "down")
+    for name in names:
+        ws = [getattr(layer, name) for layer in model.layers]
+        w0 = ws[0]
+        nbytes = sum(w.nbytes for w in ws)
+        groups = w0.in_features // w0.group_size
+        for m in (1, 16, 64):
+            x = torch.randn(m, w0.in_features, device="cuda", dtype=torch.bfloat16)
+            cands: list[Any] = []
+            splits = sorted({max(1, groups // s) for s in (1, 2, 4, 8, 16, 32, 64) if groups // s >= 1})
+            if m == 1:
+                for bn in (256, 512, 1024):
+                    for nw in (4, 8):
+                        cands += [w4a16.GemvConfig(bn, gps, nw) for gps in splits]
+            else:
+                for bm, bn, nw, st in (
+                    (16, 64, 4, 3),
+                    (16, 128, 4, 3),
+                    (64, 64, 4, 3),
+                    (64, 128, 4, 3),
+                    (64, 128, 8, 3),
+                    (64, 256, 8, 3),
+                ):
+                    if bm >= m or bm == 64:
+                        cands += [w4a16.GemmConfig(bm, bn, gps, nw, st) for gps in splits]
+            results = []
+            for cfg in cands:
+                kw = {"gemv": cfg} if m == 1 else {"gemm": cfg}
+                try:
+                    for w in ws[:2]:
+                        w4a16.w4_matmul(x, w, **kw)
+                    graph = torch.cuda.CUDAGraph()
+                    with torch.cuda.graph(graph):
+                        for w in ws:
+                            w4a16.w4_matmul(x, w, **kw)
+                    graph.replay()
+                    times = []
+                    for _ in range(5):
+                        times.append(_sync_time(graph.replay))
+                    t = sorted(times)[2] / len(ws)
+                    results.append((t, cfg))
+                    del graph
+                except Exception as exc:  # a config the compiler rejects is skipped, not fatal
+                    results.append((float("inf"), f"{cfg}: {type(exc).__name__}: {exc}"[:200]))
+            results.sort(key=lambda r: r[0])
+            best_t, best = results[0]
+            key = f"{name} M={m} K={w0.in_features} N={w0.out_features}"
+            report[key] = {
+                "best": str(best),
+                "us": best_t * 1e6,
+                "gbs": nbytes / len(ws) / best_t / GB,
+                "worst_us": results[-1][0] * 1e6 if results[-1][0] != float("inf") else None,
+                "tried": len(results),
+            }
+            if isinstance(best, w4a16.GemvConfig):
+                w4a16.TUNED_GEMV[(w0.out_features, w0.in_features)] = best
+            elif isinstance(best, w4a16.GemmConfig):
+                w4a16.TUNED_GEMM[(w4a16._m_bucket(m), w0.out_features, w0.in_features)] = best
+            print(
+                f"[sweep] {key}: {report[key]['us']:.1f} us, {report[key]['gbs']:.0f} GB/s, {best}",
+                flush=True,
+            )
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--shape", default="exaone4-32b", choices=sorted(SHAPES))
+    ap.add_argument("--decode-tokens", type=int, default=128)
+    ap.add_argument("--skip-bf16", action="store_true")
+    ap.add_argument("--skip-dequant", action="store_true")
+    ap.add_argument("--skip-sweep", action="store_true")
+    ap.add_argument("--skip-32k", action="store_true")
+    args = ap.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("bench/int4_engine.py needs a CUDA GPU", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    shape = SHAPES[args.shape]
+    new = args.decode_tokens
+    ceilings = measure(torch.device("cuda"))
+    (args.out / "ceilings.json").write_text(json.dumps(ceilings, indent=2))
+    copy_gbs = ceilings["copy_gbs"]
+    print(f"[ceilings] {ceilings}", flush=True)
+
+    torch.cuda.reset_peak_memory_stats()
+    t0 = time.time()
+    model = build(shape, dense=False)
+    torch.cuda.synchronize()
+    weights_peak = torch.cuda.max_memory_allocated() / GB
+    wbytes = model.weight_bytes_per_token()
+    print(
+        f"[build] int4 model in {time.time() - t0:.0f} s; peak {weights_peak:.2f} GB; "
+        f"{wbytes / GB:.3f} GB read per decode step",
+        flush=True,
+    )
+    if not args.skip_sweep:
+        (args.out / "kernels.json").write_text(json.dumps(sweep_kernels(model), indent=2))
+
+    def scenarios(m: FastExaone4, name: str, big: bool) -> EngineResult:
+        res = EngineResult(engine=name, decode_tokens=new, weights_gb=round(weights_peak, 3))
+        extra: dict[str, Any] = {"weight_bytes_per_token": m.weight_bytes_per_token(), "copy_gbs": copy_gbs}
+        todo = [("batch1_1k_tok_s", 1, 1024)]
+        if not args.skip_32k:
+            todo.append(("batch1_32k_tok_s", 1, 32768))
+        todo.append(("batch16_4k_tok_s", 16, 4096))
+        if big:
+            todo.append(("batch64_4k_tok_s", 64, 4096))
+        for field, b, ctx in todo:
+            try:
+                r = decode_tps(m, b, ctx, new)
+            except Exception as exc:
+                extra[field + "_error"] = f"{type(exc).__name__}: {exc}"[:300]
+                print(f"[{name}] {field} failed: {exc}", flush=True)
+                continue
+            setattr(res, field, round(r["tok_s"], 1))
+            extra[field.replace("tok_s", "step_ms")] = round(r["step_ms"], 3)
+            print(f"[{name}] {field}: {r['tok_s']:.1f} tok/s ({r['step_ms']:.2f} ms/step)", flush=True)
+        try:
+            p = prefill_tps(m, 64 if big else 16, 4096)
+            lin, att = prefill_flops_per_token(shape, 4096)
+            res.prefill_tok_s = round(p["tok_s"], 1)
+            res.prefill_tflops = round(p["tok_s"] * (lin + att) / 1e12, 1)
+            extra["prefill_linear_tflops"] = round(p["tok_s"] * lin / 1e12, 1)
+            extra["prefill_batch"] = 64 if big else 16
+            print(f"[{name}] prefill: {p['tok_s']:.0f} tok/s, {res.prefill_tflops} TFLOP/s", flush=True)
+        except Exception as exc:
+            extra["prefill_error"] = f"{type(exc).__name__}: {exc}"[:300]
+            print(f"[{name}] prefill failed: {exc}", flush=True)
+        res.peak_mem_gb = round(torch.cuda.max_memory_allocated() / GB, 2)
+        res.extra = extra
+        res.save(args.out / f"{name}.json")
+        return res
+
+    scenarios(model, "torch_int4", big=True)
+    if not args.skip_dequant:
+        # Plain PyTorch: dequantize each weight on every call, then matmul (the reference model
+        # code on the GPU with cache_dequantized=False), batch 1, 1K context, a few tokens.
+        from evalkit.runners.torch_int4.kernels import torch_ops
+
+        dq = EngineResult(engine="dequant_matmul", decode_tokens=8, weights_gb=round(weights_peak, 3))
+        x = torch.randn(1, shape.hidden_size, device="cuda", dtype=torch.bfloat16)
+
+        def one_token() -> None:
+            for layer in model.layers:
+                for w in (layer.qkv, layer.o, layer.gate_up, layer.down):
+                    assert isinstance(w, w4a16.W4Weight)
+                    xin = (
+                        x
+                        if w.in_features == shape.hidden_size
+                        else torch.zeros(1, w.in_features, device="cuda", dtype=torch.bfloat16)
+                    )
+                    torch.nn.functional.linear(xin, torch_ops.dense_weight(w, torch.bfloat16))
+
+        one_token()
+        t = min(_sync_time(one_token) for _ in range(3))
+        dq.batch1_1k_tok_s = round(1 / t, 2)
+        dq.notes = "linears only (dequantize per call + matmul), batch 1; attention and lm_head excluded"
+        dq.save(args.out / "dequant_matmul.json")
+        print(f"[dequant_matmul] {1 / t:.2f} tok/s (linears only)", flush=True)
+    model = None  # type: ignore[assignment]  # free the int4 weights before the bf16 ones
+    gc.collect()
+    torch.cuda.empty_cache()
+    if not args.skip_bf16:
+        torch.cuda.reset_peak_memory_stats()
+        dense = build(shape, dense=True)
+        weights_peak = torch.cuda.max_memory_allocated() / GB
+        scenarios(dense, "bf16", big=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,246 @@
+"""Numerics of the fast GPU path against the plain-PyTorch reference, on a GPU.
+
+    python bench/int4_gpu_check.py [--out DIR]
+
+1. Each Triton kernel against its torch twin at EXAONE-4.0-32B shapes, fresh random inputs,
+   outputs poisoned first: relative error ||out - ref|| / ||ref|| (float64 reference).
+2. The tiny model: fast path (fp32 and bf16) vs the reference model in fp32 on the CPU:
+   max |delta logit| after prefill and 64 decode steps, and whether 64 greedy tokens match.
+3. A random full-size model of 2 layers (one sliding, one global) written as a real GPTQ
+   checkpoint and loaded by the runner's loader: fast bf16 logits vs the reference in fp32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.gptq_random import EXAONE4_32B, random_gptq_linear, write_checkpoint
+from evalkit.models import resolve_model
+from evalkit.records import SamplingParams
+from evalkit.runners.torch_int4.engine import Engine, GenerationRequest
+from evalkit.runners.torch_int4.fast_engine import FastEngine
+from evalkit.runners.torch_int4.fast_model import FastExaone4, SlotCache
+from evalkit.runners.torch_int4.kernels import attention, glue, torch_ops, w4a16
+from evalkit.runners.torch_int4.loader import load_model
+
+
+def rel(out: torch.Tensor, ref: torch.Tensor) -> float:
+    o, r = out.double().cpu(), ref.double().cpu()
+    if not torch.isfinite(o).all():
+        return float("nan")
+    return float((o - r).norm() / r.norm())
+
+
+def kernels() -> dict[str, Any]:
+    res: dict[str, Any] = {}
+    dev = torch.device("cuda")
+    for k, n in ((5120, 7168), (5120, 5120), (5120, 54784), (27392, 5120)):
+        t = random_gptq_linear(k, n, name=f"check{k}x{n}", seed=7, device=dev)
+        for actorder in (False, True):
+            g_idx = t["g_idx"]
+            if actorder:
+                g_idx = g_idx[torch.randperm(k, device=dev)]
+            w = w4a16.pack_gptq(t["qweight"], t["qzeros"], t["scales"], g_idx, group_size=128, zero_offset=1)
+            for m in (1, 16, 64, 300):
+                x = torch.randn(m, k, device=dev)
+                ref = torch_ops.w4_matmul(x.double().float(), w).sum(0).double()
+                for dt in (torch.bfloat16, torch.float16, torch.float32):
+                    xin = x.to(dt)
+                    refd = torch_ops.w4_matmul(xin.float(), w).sum(0).double()
+                    out = w4a16.w4_matmul(xin, w).sum(0)
+                    res[f"w4_matmul K={k} N={n} M={m} {str(dt)[6:]} actorder={actorder}"] = rel(out, refd)
+                del ref
+            dq = w4a16.dequantize(w, torch.bfloat16)
+            res[f"dequantize K={k} N={n} actorder={actorder}"] = rel(
+                dq.float(), torch_ops.dense_weight(w, torch.float32)
+            )
+    # glue + attention at 32B head shapes
+    cfg = EXAONE4_32B
+    h, hkv, d = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
+    for dt in (torch.bfloat16, torch.float32):
+        b = 8
+        parts = torch.randn(3, b, (h + 2 * hkv) * d, device=dev)
+        qn, kn = torch.rand(d, device=dev, dtype=dt) + 0.5, torch.rand(d, device=dev, dtype=dt) + 0.5
+        inv = 1.0 / (1e6 ** (torch.arange(0, d, 2, device=dev).float() / d))
+        pos = torch.randint(0, 9000, (b,), device=dev, dtype=torch.int32)
+        slots = torch.randperm(b, device=dev).to(torch.int32)
+        kc1 = torch.full((b + 1, 4096, hkv, d), float("nan"), device=dev, dtype=dt)
+        vc1, kc2, vc2 = kc1.clone(), kc1.clone(), kc1.clone()
+        a = glue.qkv_post(
+            parts,
+            num_heads=h,
+            num_kv_heads=hkv,
+            head_dim=d,
+            q_norm=qn,
+            k_norm=kn,
+            eps=1e-5,
+            inv_freq=inv,
+            positions=pos,
+            dtype=dt,
+            cache=(kc1, vc1, slots),
+        )
+        r = torch_ops.qkv_post(
+            parts,
+            num_heads=h,
+            num_kv_heads=hkv,
+            head_dim=d,
+            q_norm=qn,
+            k_norm=kn,
+            eps=1e-5,
+            inv_freq=inv,
+            positions=pos,
+            dtype=dt,
+            cache=(kc2, vc2, slots),
+        )
+        res[f"qkv_post {str(dt)[6:]}"] = max(rel(x, y) for x, y in zip(a, r, strict=True))
+        res[f"qkv_post cache write {str(dt)[6:]}"] = rel(kc1.nan_to_num(0), kc2.nan_to_num(0))
+        hres = torch.randn(b, 5120, device=dev, dtype=dt)
+        p2 = torch.randn(4, b, 5120, device=dev)
+        wn = torch.rand(5120, device=dev, dtype=dt) + 0.5
+        res[f"add_norm {str(dt)[6:]}"] = rel(
+            glue.add_norm(p2, wn, 1e-5, hres.clone()), torch_ops.add_norm(p2, wn, 1e-5, hres.clone())
+        )
+        p3 = torch.randn(2, b, 2 * 27392, device=dev)
+        res[f"silu_mul {str(dt)[6:]}"] = rel(glue.silu_mul(p3, dt), torch_ops.silu_mul(p3, dt))
+        for cap in (4096, 40000):
+            kc = torch.randn(b + 1, cap, hkv, d, device=dev, dtype=dt)
+            vc = torch.randn(b + 1, cap, hkv, d, device=dev, dtype=dt)
+            q = torch.randn(b, h, d, device=dev, dtype=dt)
+            pos = torch.randint(0, 2 * cap, (b,), device=dev, dtype=torch.int32)
+            out = attention.decode_attention(
+                q, kc, vc, slots, pos, splits=attention.default_splits(cap, b, hkv, 132)
+            )
+            ref = torch_ops.decode_attention(q, kc, vc, slots, pos, splits=1)
+            res[f"decode_attention cap={cap} {str(dt)[6:]}"] = rel(out, ref)
+    return res
+
+
+def tiny(steps: int = 64) -> dict[str, Any]:
+    res: dict[str, Any] = {}
+    d = resolve_model("tiny")
+    ref = load_model(d, device=torch.device("cpu"), dtype=torch.float32)
+    g = torch.Generator().manual_seed(3)
+    prompts = [torch.randint(5, 4000, (n,), generator=g).tolist() for n in (30, 100, 200, 7)]
+    params = SamplingParams(max_new_tokens=steps, temperature=0.0)
+    reqs = [GenerationRequest(p, params) for p in prompts]
+
+    def dec(ids: Any) -> str:
+        return ""
+
+    want = dict(Engine(ref, decode=dec, eos_ids=[], max_batch_size=4).generate(reqs))
+    for dt in (torch.float32, torch.bfloat16):
+        lm = load_model(d, device=torch.device("cuda"), dtype=dt, cache_dequantized=False)
+        fm = FastExaone4.from_reference(lm)
+        got = dict(
+            FastEngine(
+                fm, decode=dec, eos_ids=[], max_batch_size=2, max_seq_len=512, prefill_tokens=96
+            ).generate(reqs)
+        )
+        same = [want[i].token_ids == got[i].token_ids for i in range(len(reqs))]
+        firsts = [
+            next(
+                (
+                    j
+                    for j, (a, b) in enumerate(zip(want[i].token_ids, got[i].token_ids, strict=False))
+                    if a != b
+                ),
+                None,
+            )
+            for i in range(len(reqs))
+        ]
+        res[f"tiny greedy {steps} tokens identical ({str(dt)[6:]})"] = (
+            f"{sum(same)}/{len(same)} (first divergence {firsts})"
+        )
+        # teacher-forced logits along the reference's tokens
+        cache = SlotCache(fm.cfg, 1, 512, dt, torch.device("cuda"))
+        seq = prompts[2] + want[2].token_ids
+        rc = ref.new_cache(torch.zeros(1, dtype=torch.long), 512)
+        with torch.no_grad():
+            rl = ref(torch.tensor([seq]), rc, all_logits=True)[0]
+        with torch.inference_mode():
+            lg = fm.prefill([(torch.tensor(prompts[2]), 0, 0)], cache)
+            errs = [float((lg[0].cpu() - rl[len(prompts[2]) - 1]).abs().max())]
+            for j, tok in enumerate(want[2].token_ids[:-1]):
+                p = len(prompts[2]) + j
+                lo = fm.decode(
+                    torch.tensor([tok], device="cuda"),
+                    torch.tensor([p], device="cuda", dtype=torch.int32),
+                    torch.tensor([0], device="cuda", dtype=torch.int32),
+                    cache,
+                )
+                errs.append(float((lo[0].cpu() - rl[p]).abs().max()))
+        scale = float(rl.abs().max())
+        res[f"tiny max|dlogit| prefill+{steps} decode ({str(dt)[6:]}), logit scale {scale:.2f}"] = max(errs)
+    return res
+
+
+def full_layer() -> dict[str, Any]:
+    res: dict[str, Any] = {}
+    shape = replace(EXAONE4_32B, num_layers=2, sliding_window_pattern=2, sliding_window=64)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_checkpoint(Path(tmp) / "m", shape=shape, device="cuda", seed=5)
+        ref = load_model(Path(tmp) / "m", device=torch.device("cuda"), dtype=torch.float32)
+        lm = load_model(
+            Path(tmp) / "m", device=torch.device("cuda"), dtype=torch.bfloat16, cache_dequantized=False
+        )
+    torch.backends.cuda.matmul.allow_tf32 = False
+    fm = FastExaone4.from_reference(lm)
+    ids = torch.randint(10, 4000, (200,), generator=torch.Generator().manual_seed(4))
+    rc = ref.new_cache(torch.zeros(1, dtype=torch.long, device="cuda"), 256)
+    with torch.inference_mode():
+        rl = ref(ids[None].cuda(), rc, all_logits=True)[0]
+        cache = SlotCache(fm.cfg, 1, 256, torch.bfloat16, torch.device("cuda"))
+        lg = fm.prefill([(ids[:150], 0, 0)], cache)
+        outs = [lg[0]]
+        for p in range(150, 199):
+            outs.append(
+                fm.decode(
+                    ids[p : p + 1].cuda(),
+                    torch.tensor([p], device="cuda", dtype=torch.int32),
+                    torch.tensor([0], device="cuda", dtype=torch.int32),
+                    cache,
+                )[0]
+            )
+    fast = torch.stack(outs)
+    want = rl[149:199]
+    res["full-size 2-layer model (sliding W=64 + global), bf16 fast vs fp32 reference: rel err"] = rel(
+        fast, want
+    )
+    res["  top-1 agreement"] = float((fast.argmax(-1) == want.argmax(-1)).float().mean())
+    return res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    report: dict[str, Any] = {}
+    for name, fn in (("kernels", kernels), ("tiny", tiny), ("full_layer", full_layer)):
+        try:
+            report.update(fn())
+        except Exception as exc:  # report and go on: one broken part must not hide the others
+            import traceback
+
+            traceback.print_exc()
+            report[f"{name} FAILED"] = f"{type(exc).__name__}: {exc}"
+        torch.cuda.empty_cache()
+    for k, v in report.items():
+        print(f"{k}: {v:.3g}" if isinstance(v, float) else f"{k}: {v}")
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "gpu_check.json").write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

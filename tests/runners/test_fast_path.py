@@ -1,0 +1,323 @@
+"""The int4 runner's fast path on a CPU: Triton kernels in Triton's interpreter against their
+plain-PyTorch twins, and the fast model/engine (on the twins) against the reference model.
+
+The same comparisons at EXAONE-4.0-32B shapes, compiled on an H200, are in
+bench/int4_gpu_check.py (figures in BENCHMARKS.md). Triton's interpreter computes bf16 dot
+products wrongly (it reinterprets the bits), so the bf16 GEMM is checked on the GPU only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from evalkit.errors import UsageError
+from evalkit.records import SamplingParams
+from evalkit.runners.torch_int4.config import parse_config
+from evalkit.runners.torch_int4.engine import Engine, GenerationRequest
+from evalkit.runners.torch_int4.fast_engine import FastEngine, MemoryPlanError, plan_kv_cache
+from evalkit.runners.torch_int4.fast_model import FastExaone4, SlotCache
+from evalkit.runners.torch_int4.gptq import dequantize_gptq
+from evalkit.runners.torch_int4.kernels import attention, glue, torch_ops, w4a16
+from evalkit.runners.torch_int4.loader import load_model
+
+CPU = torch.device("cpu")
+
+
+def rel(out: torch.Tensor, ref: torch.Tensor) -> float:
+    assert torch.isfinite(out).all(), "non-finite output (an element was never written?)"
+    return float((out.double() - ref.double()).norm() / ref.double().norm())
+
+
+def random_linear(
+    k: int, n: int, group: int, seed: int, act_order: bool
+) -> tuple[w4a16.W4Weight, torch.Tensor]:
+    """A random GPTQ linear (asymmetric zeros, v1 offset) and its float32 weight [K, N] as stored."""
+    g = torch.Generator().manual_seed(seed)
+    qweight = torch.randint(-(2**31), 2**31 - 1, (k // 8, n), dtype=torch.int32, generator=g)
+    qzeros = torch.randint(-(2**31), 2**31 - 1, (k // group, n // 8), dtype=torch.int32, generator=g)
+    scales = (torch.rand(k // group, n, generator=g) * 0.01 + 1e-3).half()
+    g_idx = torch.arange(k, dtype=torch.int32) // group
+    if act_order:
+        g_idx = g_idx[torch.randperm(k, generator=g)]
+    ref = dequantize_gptq(qweight, qzeros, scales, g_idx, zero_offset=1)
+    return w4a16.pack_gptq(qweight, qzeros, scales, g_idx, group_size=group, zero_offset=1), ref
+
+
+@pytest.mark.parametrize("act_order", [False, True])
+def test_repacking_matches_the_stored_tensors(act_order: bool) -> None:
+    w, ref = random_linear(128, 48, 32, seed=1, act_order=act_order)
+    assert (w.perm is not None) == act_order
+    dense = torch_ops.dense_weight(w, torch.float32)  # [N, K], rows in perm order
+    stored_order = dense if w.perm is None else dense[:, torch.argsort(w.perm)]
+    assert torch.equal(stored_order.t(), ref)
+    x = torch.randn(3, 128)
+    assert rel(torch_ops.w4_matmul(x, w).sum(0), x @ ref) < 1e-6
+
+
+def test_unsupported_shapes_are_refused_clearly() -> None:
+    assert "group_size" in (w4a16.supports(256, 64, -1) or "")
+    assert "multiple" in (w4a16.supports(100, 64, 32) or "")
+    with pytest.raises(ValueError, match="cannot run this linear"):
+        w4a16.pack_gptq(
+            torch.zeros(12, 8, dtype=torch.int32),
+            torch.zeros(1, 1, dtype=torch.int32),
+            torch.ones(1, 8),
+            torch.zeros(96, dtype=torch.int32),
+            group_size=96,
+            zero_offset=1,
+        )
+
+
+@pytest.mark.parametrize(
+    ("m", "dtype", "tol"),
+    [(1, torch.float32, 1e-5), (1, torch.float16, 1e-3), (5, torch.float32, 1e-5), (5, torch.float16, 2e-3)],
+)
+@pytest.mark.parametrize("act_order", [False, True])
+def test_w4_matmul_kernels(m: int, dtype: torch.dtype, tol: float, act_order: bool) -> None:
+    w, ref = random_linear(128, 64, 32, seed=m, act_order=act_order)
+    x = torch.randn(m, 128).to(dtype)
+    parts = w4a16.w4_matmul(
+        x, w, gemv=w4a16.GemvConfig(32, 2, 4), gemm=None if m == 1 else w4a16.GemmConfig(16, 32, 2, 4, 1)
+    )
+    assert parts.shape == (2, m, 64)  # 4 groups, 2 per split
+    assert rel(parts.sum(0), x.double() @ ref.double()) < tol
+
+
+def test_dequantize_kernel_is_exact() -> None:
+    w, ref = random_linear(128, 64, 32, seed=3, act_order=True)
+    out = w4a16.dequantize(w, torch.float32)
+    assert w.perm is not None
+    assert torch.equal(out.t(), ref[w.perm])
+
+
+@pytest.mark.parametrize("rope", [True, False])
+def test_qkv_post_kernel_matches_torch_and_writes_the_ring(rope: bool) -> None:
+    h, hkv, d, t = 4, 2, 32, 3
+    parts = torch.randn(2, t, (h + 2 * hkv) * d)
+    qn, kn = torch.rand(d) + 0.5, torch.rand(d) + 0.5
+    inv = 1.0 / (10000 ** (torch.arange(0, d, 2).float() / d))
+    pos = torch.tensor([5, 17, 130], dtype=torch.int32)  # 130 wraps a ring of 16
+    slots = torch.tensor([2, 0, 1], dtype=torch.int32)
+    caches = [
+        (torch.full((4, 16, hkv, d), float("nan")), torch.full((4, 16, hkv, d), float("nan")))
+        for _ in range(2)
+    ]
+    kw: dict[str, Any] = dict(
+        num_heads=h,
+        num_kv_heads=hkv,
+        head_dim=d,
+        q_norm=qn,
+        k_norm=kn,
+        eps=1e-5,
+        inv_freq=inv if rope else None,
+        positions=pos,
+        dtype=torch.float32,
+    )
+    a = glue.qkv_post(parts, cache=(*caches[0], slots), **kw)
+    b = torch_ops.qkv_post(parts, cache=(*caches[1], slots), **kw)
+    for x, y in zip(a, b, strict=True):
+        assert rel(x, y) < 1e-6
+    for x, y in zip(caches[0], caches[1], strict=True):
+        assert torch.equal(x.isnan(), y.isnan())  # the same cells written
+        assert rel(x.nan_to_num(0), y.nan_to_num(0)) < 1e-6
+    assert not caches[0][0][1, 130 % 16].isnan().any()  # position 130 of slot 1 sits at 130 % 16
+
+
+def test_add_norm_and_silu_mul_kernels() -> None:
+    parts = torch.randn(3, 2, 96)
+    w = torch.rand(96) + 0.5
+    h = torch.randn(2, 96)
+    assert rel(glue.add_norm(parts, w, 1e-5, h.clone()), torch_ops.add_norm(parts, w, 1e-5, h.clone())) < 1e-6
+    assert rel(glue.add_norm(parts, w, 1e-5, None), torch_ops.add_norm(parts, w, 1e-5, None)) < 1e-6
+    gu = torch.randn(2, 2, 2 * 80)
+    assert rel(glue.silu_mul(gu, torch.float32), torch_ops.silu_mul(gu, torch.float32)) < 1e-6
+
+
+@pytest.mark.parametrize("splits", [1, 3, 8])
+def test_decode_attention_kernel_over_rings_and_empty_splits(splits: int) -> None:
+    b, h, hkv, d, cap = 3, 4, 2, 32, 40
+    keys, values = torch.randn(b + 1, cap, hkv, d), torch.randn(b + 1, cap, hkv, d)
+    q = torch.randn(b, h, d)
+    slots = torch.tensor([1, 3, 0], dtype=torch.int32)
+    pos = torch.tensor([0, 25, 95], dtype=torch.int32)  # 1 key; 26 keys; a full, wrapped ring
+    out = attention.decode_attention(q, keys, values, slots, pos, splits=splits, block_s=16)
+    ref = torch_ops.decode_attention(q, keys, values, slots, pos, splits=1)
+    assert rel(out, ref) < 1e-5
+
+
+# --------------------------------------------------------------------------- model and engine
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(checkpoint: Callable[[str], Path]) -> Path:
+    return checkpoint("tiny:gptq")
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_dir: Path):
+    return load_model(tiny_dir, device=CPU, dtype=torch.float32)
+
+
+@pytest.fixture(scope="module")
+def fast(tiny_dir: Path) -> FastExaone4:
+    return FastExaone4.from_reference(
+        load_model(tiny_dir, device=CPU, dtype=torch.float32, cache_dequantized=False)
+    )
+
+
+def test_fast_model_logits_match_the_reference_across_the_window(reference, fast: FastExaone4) -> None:
+    """Chunked prefill of two sequences in one pass, then decode past the 64-token window."""
+    ids = torch.randint(5, 4000, (150,), generator=torch.Generator().manual_seed(0))
+    cache = SlotCache(fast.cfg, 2, 256, torch.float32, CPU)
+    with torch.inference_mode():
+        first = fast.prefill([(ids[:70], 0, 0), (ids[:30], 1, 0)], cache)
+        second = fast.prefill([(ids[70:120], 0, 70)], cache)
+        steps = [
+            fast.decode(
+                ids[p : p + 1],
+                torch.tensor([p], dtype=torch.int32),
+                torch.tensor([0], dtype=torch.int32),
+                cache,
+            )[0]
+            for p in range(120, 150)
+        ]
+        want = reference(
+            ids[None], reference.new_cache(torch.zeros(1, dtype=torch.long), 256), all_logits=True
+        )[0]
+    assert (first[0] - want[69]).abs().max() < 1e-4
+    assert (first[1] - want[29]).abs().max() < 1e-4
+    assert (second[0] - want[119]).abs().max() < 1e-4
+    assert (torch.stack(steps) - want[120:150]).abs().max() < 1e-4
+
+
+def test_act_order_model_matches_the_reference(checkpoint: Callable[[str], Path]) -> None:
+    model_dir = checkpoint("tiny:gptq-actorder")
+    ref = load_model(model_dir, device=CPU, dtype=torch.float32)
+    fm = FastExaone4.from_reference(
+        load_model(model_dir, device=CPU, dtype=torch.float32, cache_dequantized=False)
+    )
+    assert fm.layers[0].qkv.perm is not None  # type: ignore[union-attr]
+    ids = torch.randint(5, 4000, (40,), generator=torch.Generator().manual_seed(5))
+    with torch.inference_mode():
+        got = fm.prefill([(ids, 0, 0)], SlotCache(fm.cfg, 1, 64, torch.float32, CPU), all_logits=True)
+        want = ref(ids[None], ref.new_cache(torch.zeros(1, dtype=torch.long), 64), all_logits=True)[0]
+    assert (got - want).abs().max() < 1e-4
+
+
+def test_slot_cache_keeps_only_the_window_on_sliding_layers() -> None:
+    raw = {
+        "vocab_size": 102400,
+        "hidden_size": 5120,
+        "intermediate_size": 27392,
+        "num_hidden_layers": 64,
+        "num_attention_heads": 40,
+        "num_key_value_heads": 8,
+        "head_dim": 128,
+        "sliding_window": 4096,
+        "sliding_window_pattern": 4,
+        "max_position_embeddings": 131072,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 1e6,
+        "eos_token_id": 361,
+    }
+    cfg = parse_config(raw, generation_config=None, source=Path("config.json"))
+    for t in (1024, 4096, 32768, 131072):  # reference §3.1: KV(T) = 65,536 T + 196,608 min(T, 4096)
+        assert SlotCache.bytes_per_sequence(cfg, t, torch.bfloat16) == 65536 * t + 196608 * min(t, 4096)
+    assert SlotCache.bytes_needed(cfg, 16, 73728, torch.bfloat16) == 17 * SlotCache.bytes_per_sequence(
+        cfg, 73728, torch.bfloat16
+    )
+
+
+def test_memory_plan_refuses_with_what_fits(fast: FastExaone4) -> None:
+    need = SlotCache.bytes_needed(fast.cfg, 8, 1000, torch.float32)
+    assert plan_kv_cache(fast, 8, 1000, free_bytes=need + 10, reserve_bytes=10) == need
+    with pytest.raises(MemoryPlanError, match=r"8 sequences of 1,000 tokens .* 3 sequences fit"):
+        plan_kv_cache(
+            fast,
+            8,
+            1000,
+            free_bytes=SlotCache.bytes_needed(fast.cfg, 3, 1000, torch.float32) + 10,
+            reserve_bytes=10,
+        )
+
+
+def test_continuous_batching_equals_the_reference_engine(reference, fast: FastExaone4) -> None:
+    """5 requests through 2 slots (rows leave and enter), prompts longer than the window fed in
+    48-token chunks, greedy and seeded sampling: every token equals the reference engine's."""
+    g = torch.Generator().manual_seed(1)
+    shapes = [(30, 64), (100, 20), (7, 40), (150, 64), (64, 70)]
+    reqs = [
+        GenerationRequest(
+            torch.randint(5, 4000, (n,), generator=g).tolist(),
+            SamplingParams(max_new_tokens=m, temperature=0.0 if i % 2 == 0 else 0.8, seed=i),
+        )
+        for i, (n, m) in enumerate(shapes)
+    ]
+
+    def dec(ids: object) -> str:
+        return ""
+
+    want = dict(Engine(reference, decode=dec, eos_ids=[], max_batch_size=3).generate(reqs))
+    engine = FastEngine(fast, decode=dec, eos_ids=[], max_batch_size=2, max_seq_len=256, prefill_tokens=48)
+    results = list(engine.generate(reqs))
+    order = [i for i, _ in results]
+    got = dict(results)
+    assert sorted(order) == list(range(5))
+    for i in range(5):
+        assert got[i].token_ids == want[i].token_ids, f"request {i}"
+        assert len(got[i].token_ids) == shapes[i][1]
+    with pytest.raises(UsageError, match="exceeds the engine's max_seq_len of 256"):
+        list(engine.generate([GenerationRequest([5] * 250, SamplingParams(max_new_tokens=10))]))
+
+
+def test_runner_fast_engine_on_cpu_equals_reference_engine(tiny_dir: Path) -> None:
+    from evalkit.records import ChatRequest
+    from evalkit.runners.torch_int4.runner import TorchInt4Runner
+
+    reqs = [
+        ChatRequest(
+            messages=[{"role": "user", "content": t}],
+            params=SamplingParams(max_new_tokens=12, temperature=0.0),
+        )
+        for t in ("안녕하세요", "What is 2+2?", "¿Hola?")
+    ]
+    ref = TorchInt4Runner(str(tiny_dir), device="cpu", max_batch_size=2)
+    fast = TorchInt4Runner(str(tiny_dir), device="cpu", max_batch_size=2, engine="fast", max_seq_len=512)
+    assert "engine" not in ref.describe() and fast.describe()["engine"] == "fast"
+    a, b = dict(ref.generate(reqs)), dict(fast.generate(reqs))
+    assert [a[i].text for i in range(3)] == [b[i].text for i in range(3)]
+    la = ref.next_token_logits(reqs[0], " 네")
+    lb = fast.next_token_logits(reqs[0], " 네")
+    assert la.token_ids == lb.token_ids and (la.logits - lb.logits).abs().max() < 1e-4
+    assert fast.kv_cache_budget_bytes() == SlotCache.bytes_needed(fast.cfg, 2, 512, torch.float32)
+
+
+@pytest.mark.slow
+def test_fast_model_on_interpreted_triton_kernels(tiny_dir: Path, reference) -> None:
+    """The whole fast model on the real Triton kernels (interpreted): slow, hence `make check-data`."""
+    fm = FastExaone4.from_reference(
+        load_model(tiny_dir, device=CPU, dtype=torch.float32, cache_dequantized=False), triton_kernels=True
+    )
+    ids = torch.randint(5, 4000, (20,), generator=torch.Generator().manual_seed(2))
+    cache = SlotCache(fm.cfg, 1, 64, torch.float32, CPU)
+    with torch.inference_mode():
+        first = fm.prefill([(ids[:18], 0, 0)], cache)
+        steps = [
+            fm.decode(
+                ids[p : p + 1],
+                torch.tensor([p], dtype=torch.int32),
+                torch.tensor([0], dtype=torch.int32),
+                cache,
+            )[0]
+            for p in (18, 19)
+        ]
+        want = reference(
+            ids[None], reference.new_cache(torch.zeros(1, dtype=torch.long), 64), all_logits=True
+        )[0]
+    assert (first[0] - want[17]).abs().max() < 1e-4
+    assert (torch.stack(steps) - want[18:20]).abs().max() < 3e-4  # fp32, logits of scale ~7

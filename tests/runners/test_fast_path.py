@@ -78,11 +78,14 @@ def test_unsupported_shapes_are_refused_clearly() -> None:
     [(1, torch.float32, 1e-5), (1, torch.float16, 1e-3), (5, torch.float32, 1e-5), (5, torch.float16, 2e-3)],
 )
 @pytest.mark.parametrize("act_order", [False, True])
-def test_w4_matmul_kernels(m: int, dtype: torch.dtype, tol: float, act_order: bool) -> None:
+@pytest.mark.parametrize("two_d", [False, True])
+def test_w4_matmul_kernels(m: int, dtype: torch.dtype, tol: float, act_order: bool, two_d: bool) -> None:
+    if two_d and m > 1:
+        pytest.skip("the 2-D variant is a GEMV")
     w, ref = random_linear(128, 64, 32, seed=m, act_order=act_order)
     x = torch.randn(m, 128).to(dtype)
     parts = w4a16.w4_matmul(
-        x, w, gemv=w4a16.GemvConfig(32, 2, 4), gemm=None if m == 1 else w4a16.GemmConfig(16, 32, 2, 4, 1)
+        x, w, gemv=w4a16.GemvConfig(32, 2, 4, two_d=two_d), gemm=None if m == 1 else w4a16.GemmConfig(16, 32, 2, 4, 1)
     )
     assert parts.shape == (2, m, 64)  # 4 groups, 2 per split
     assert rel(parts.sum(0), x.double() @ ref.double()) < tol
@@ -264,10 +267,13 @@ def test_continuous_batching_equals_the_reference_engine(reference, fast: FastEx
 
     want = dict(Engine(reference, decode=dec, eos_ids=[], max_batch_size=3).generate(reqs))
     engine = FastEngine(fast, decode=dec, eos_ids=[], max_batch_size=2, max_seq_len=256, prefill_tokens=48)
+    engine.warmup()  # runs in the scratch slot: must not disturb any request
+    engine.step_log = []
     results = list(engine.generate(reqs))
     order = [i for i, _ in results]
     got = dict(results)
     assert sorted(order) == list(range(5))
+    assert engine.step_log and max(rows for _, rows in engine.step_log) == 2
     for i in range(5):
         assert got[i].token_ids == want[i].token_ids, f"request {i}"
         assert len(got[i].token_ids) == shapes[i][1]

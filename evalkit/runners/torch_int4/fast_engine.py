@@ -17,6 +17,7 @@ fit it refuses to start, saying what would fit.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -161,6 +162,22 @@ class FastEngine:
         )
         self._graphs: dict[int, _Graph] = {}
         self._pool: Any = None
+        # When a list: (seconds, rows) of every decode step, sampling included (benchmarks).
+        self.step_log: list[tuple[float, int]] | None = None
+
+    def warmup(self) -> None:
+        """Compile every kernel and capture the decode graph of every batch bucket up to
+        ``max_batch_size`` now, so that no request pays for it (vLLM does the same at start)."""
+        with torch.inference_mode():
+            scratch = self.cache.scratch_slot
+            for n in (8, min(self.max_seq_len - 1, 300)):  # both prefill paths (GEMM, dequant + cuBLAS)
+                self.model.prefill([(torch.zeros(n, dtype=torch.long), scratch, 0)], self.cache)
+            for bucket in [b for b in GRAPH_BUCKETS if b < self.max_batch_size] + [self.max_batch_size]:
+                if self.cuda_graphs:
+                    if bucket not in self._graphs:
+                        self._capture(bucket)
+                else:
+                    self.decode_logits([0] * bucket, [0] * bucket, [scratch] * bucket)
 
     # ----------------------------------------------------------------- the loop
 
@@ -240,11 +257,15 @@ class FastEngine:
         return [members[j] for j in done]
 
     def _decode_step(self, decoding: list[_Seq]) -> list[int]:
+        start = time.perf_counter()
         tokens = [s.generated[-1] for s in decoding]
         positions = [len(s.request.prompt_ids) + len(s.generated) - 1 for s in decoding]
         slots = [s.slot for s in decoding]
         logits = self.decode_logits(tokens, positions, slots)
-        return self.sampler(logits, slots)
+        chosen = self.sampler(logits, slots)  # returns host ints: the step is over on the device
+        if self.step_log is not None:
+            self.step_log.append((time.perf_counter() - start, len(decoding)))
+        return chosen
 
     def decode_logits(self, tokens: list[int], positions: list[int], slots: list[int]) -> torch.Tensor:
         """Logits [B, V] of one decode step (through a CUDA graph when enabled)."""

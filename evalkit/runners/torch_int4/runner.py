@@ -87,6 +87,8 @@ class TorchInt4Runner(Runner):
                 max_seq_len=self.max_seq_len,
                 prefill_tokens=prefill_tokens,
             )
+            if self.device.type == "cuda":
+                self.engine.warmup()  # compile kernels, capture decode graphs: once, at load
         else:
             self.max_seq_len = self.cfg.max_position_embeddings
             self.engine = Engine(

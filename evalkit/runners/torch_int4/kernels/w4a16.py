@@ -131,25 +131,64 @@ def _gemv_kernel(
     nmask = n < N
     ROWS: tl.constexpr = GROUP // 8
     acc = tl.zeros([BLOCK_N], dtype=tl.float32)
-    for gi in range(GROUPS_PER_SPLIT):
-        g = pid_k * GROUPS_PER_SPLIT + gi
-        if g < num_groups:
-            part = tl.zeros([BLOCK_N], dtype=tl.float32)
-            xsum = 0.0
-            for r in tl.static_range(ROWS):
-                w = tl.load(qw_ptr + (g * ROWS + r) * N + n, mask=nmask, other=0)
-                for j in tl.static_range(8):
-                    xj = tl.load(x_ptr + g * GROUP + r * 8 + j).to(tl.float32)
-                    # move code j (bits 4j..4j+3) to bits 19..22, the top of the mantissa
-                    bits = w << (19 - 4 * j) if j <= 4 else w >> (4 * j - 19)
-                    f = ((bits & 0x780000) | 0x3F800000).to(tl.float32, bitcast=True)
-                    part += xj * f
-                    xsum += xj
-            zw = tl.load(qz_ptr + g * (N // 8) + n // 8, mask=nmask, other=0)
-            z = ((zw >> ((n % 8) * 4)) & 0xF) + ZERO_OFFSET
-            s = tl.load(s_ptr + g * N + n, mask=nmask, other=0.0).to(tl.float32)
-            acc += s * (16.0 * part - (16.0 + z.to(tl.float32)) * xsum)
+    g0 = pid_k * GROUPS_PER_SPLIT
+    # A plain range (no branch in the body) lets Triton pipeline the next group's loads.
+    for g in range(g0, tl.minimum(g0 + GROUPS_PER_SPLIT, num_groups)):
+        part = tl.zeros([BLOCK_N], dtype=tl.float32)
+        xsum = 0.0
+        for r in tl.static_range(ROWS):
+            w = tl.load(qw_ptr + (g * ROWS + r) * N + n, mask=nmask, other=0)
+            for j in tl.static_range(8):
+                xj = tl.load(x_ptr + g * GROUP + r * 8 + j).to(tl.float32)
+                # move code j (bits 4j..4j+3) to bits 19..22, the top of the mantissa
+                bits = w << (19 - 4 * j) if j <= 4 else w >> (4 * j - 19)
+                f = ((bits & 0x780000) | 0x3F800000).to(tl.float32, bitcast=True)
+                part += xj * f
+                xsum += xj
+        zw = tl.load(qz_ptr + g * (N // 8) + n // 8, mask=nmask, other=0)
+        z = ((zw >> ((n % 8) * 4)) & 0xF) + ZERO_OFFSET
+        s = tl.load(s_ptr + g * N + n, mask=nmask, other=0.0).to(tl.float32)
+        acc += s * (16.0 * part - (16.0 + z.to(tl.float32)) * xsum)
     tl.store(out_ptr + pid_k * N + n, acc, mask=nmask)
+
+
+@triton.jit
+def _gemv2d_kernel(
+    x_ptr,
+    qw_ptr,
+    qz_ptr,
+    s_ptr,
+    out_ptr,
+    N,
+    num_groups,
+    GROUPS_PER_SPLIT,
+    GROUP: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    ZERO_OFFSET: tl.constexpr,
+):
+    """The GEMV with a [rows, BLOCK_N] accumulator: each weight is dequantized with its scale
+    (w = 16 s f - s (16 + z)), x is loaded as vectors, and rows are summed once at the end."""
+    pid_n = tl.program_id(0)
+    pid_k = tl.program_id(1)
+    n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    nmask = n < N
+    ROWS: tl.constexpr = GROUP // 8
+    r = tl.arange(0, ROWS)
+    acc = tl.zeros([ROWS, BLOCK_N], dtype=tl.float32)
+    g0 = pid_k * GROUPS_PER_SPLIT
+    for g in range(g0, tl.minimum(g0 + GROUPS_PER_SPLIT, num_groups)):
+        w = tl.load(qw_ptr + (g * ROWS + r)[:, None] * N + n[None, :], mask=nmask[None, :], other=0)
+        zw = tl.load(qz_ptr + g * (N // 8) + n // 8, mask=nmask, other=0)
+        z = ((zw >> ((n % 8) * 4)) & 0xF) + ZERO_OFFSET
+        s = tl.load(s_ptr + g * N + n, mask=nmask, other=0.0).to(tl.float32)
+        s16 = 16.0 * s
+        zs = s * (16.0 + z.to(tl.float32))
+        for j in tl.static_range(8):
+            xj = tl.load(x_ptr + g * GROUP + r * 8 + j).to(tl.float32)
+            bits = w << (19 - 4 * j) if j <= 4 else w >> (4 * j - 19)
+            f = ((bits & 0x780000) | 0x3F800000).to(tl.float32, bitcast=True)
+            acc += xj[:, None] * (f * s16[None, :] - zs[None, :])
+    tl.store(out_ptr + pid_k * N + n, tl.sum(acc, axis=0), mask=nmask)
 
 
 @triton.jit
@@ -177,33 +216,34 @@ def _gemm_kernel(
     rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     rk = tl.arange(0, GROUP)
+    ROWS: tl.constexpr = GROUP // 8
+    rr = tl.arange(0, ROWS)
+    shifts = tl.arange(0, 8) * 4
     mmask = rm < M
     nmask = rn < N
-    shift = (rk % 8) * 4
     acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
-    for gi in range(GROUPS_PER_SPLIT):
-        g = pid_k * GROUPS_PER_SPLIT + gi
-        if g < num_groups:
-            x = tl.load(
-                x_ptr + rm[:, None] * stride_xm + (g * GROUP + rk)[None, :], mask=mmask[:, None], other=0.0
-            )
-            w = tl.load(
-                qw_ptr + (g * (GROUP // 8) + rk // 8)[:, None] * N + rn[None, :], mask=nmask[None, :], other=0
-            )
-            q = (w >> shift[:, None]) & 0xF
-            zw = tl.load(qz_ptr + g * (N // 8) + rn // 8, mask=nmask, other=0)
-            z = ((zw >> ((rn % 8) * 4)) & 0xF) + ZERO_OFFSET
-            s = tl.load(s_ptr + g * N + rn, mask=nmask, other=0.0).to(tl.float32)
+    g0 = pid_k * GROUPS_PER_SPLIT
+    for g in range(g0, tl.minimum(g0 + GROUPS_PER_SPLIT, num_groups)):
+        x = tl.load(
+            x_ptr + rm[:, None] * stride_xm + (g * GROUP + rk)[None, :], mask=mmask[:, None], other=0.0
+        )
+        # Each packed word is loaded once and expanded in registers: row r*8 + j is code j of word r.
+        w = tl.load(qw_ptr + (g * ROWS + rr)[:, None] * N + rn[None, :], mask=nmask[None, :], other=0)
+        q = tl.reshape((w[:, None, :] >> shifts[None, :, None]) & 0xF, (GROUP, BLOCK_N))
+        zw = tl.load(qz_ptr + g * (N // 8) + rn // 8, mask=nmask, other=0)
+        z = ((zw >> ((rn % 8) * 4)) & 0xF) + ZERO_OFFSET
+        s = tl.load(s_ptr + g * N + rn, mask=nmask, other=0.0).to(tl.float32)
+        if MODE == 2:
+            wq = (q - z[None, :]).to(tl.float32)
+            part = tl.dot(x.to(tl.float32), wq, input_precision="ieee")
+        else:
             # 2^23 + q read from the bits, minus 2^23 + z: exact, and no int-to-float conversion.
             wf = (q | 0x4B000000).to(tl.float32, bitcast=True) - (8388608 + z).to(tl.float32)[None, :]
             if MODE == 0:
                 part = tl.dot(x.to(tl.bfloat16), wf.to(tl.bfloat16))
-            elif MODE == 1:
-                part = tl.dot(x.to(tl.float16), wf.to(tl.float16))
             else:
-                wq = (q - z[None, :]).to(tl.float32)
-                part = tl.dot(x.to(tl.float32), wq, input_precision="ieee")
-            acc += part * s[None, :]
+                part = tl.dot(x.to(tl.float16), wf.to(tl.float16))
+        acc += part * s[None, :]
     tl.store(
         out_ptr + pid_k * M * N + rm[:, None] * N + rn[None, :], acc, mask=mmask[:, None] & nmask[None, :]
     )
@@ -244,6 +284,8 @@ class GemvConfig:
     block_n: int
     groups_per_split: int
     num_warps: int
+    num_stages: int = 3
+    two_d: bool = False  # the [rows, BLOCK_N]-accumulator variant
 
 
 @dataclass(frozen=True)
@@ -338,7 +380,8 @@ def w4_matmul(
         if out is None:
             out = torch.empty((splits, 1, n), dtype=torch.float32, device=x.device)
         grid = (triton.cdiv(n, cfg.block_n), splits)
-        _gemv_kernel[grid](
+        kernel = _gemv2d_kernel if cfg.two_d else _gemv_kernel
+        kernel[grid](
             x,
             w.qweight,
             w.qzeros,
@@ -351,6 +394,7 @@ def w4_matmul(
             BLOCK_N=cfg.block_n,
             ZERO_OFFSET=w.zero_offset,
             num_warps=cfg.num_warps,
+            num_stages=cfg.num_stages,
         )
         return out
     gcfg = gemm or gemm_config(w, m, x.device)

@@ -111,15 +111,39 @@ def pack_gptq(
 
 
 @triton.jit
+def _finish(acc, part_ptr, out_ptr, cnt_ptr, tile, offs, mask, pid_k, num_splits, split_stride):
+    """Write a split's partial sum; the split that arrives last at its tile adds all of them in
+    split order and writes the tile's result. Deterministic (the order is fixed), and the
+    consumer reads one finished [M, N] tensor instead of S slices."""
+    if num_splits == 1:
+        tl.store(out_ptr + offs, acc, mask=mask)
+    else:
+        tl.store(part_ptr + pid_k * split_stride + offs, acc, mask=mask)
+        tl.debug_barrier()  # every thread's partial is written before the release below
+        arrived = tl.atomic_add(cnt_ptr + tile, 1, sem="acq_rel", scope="gpu")
+        if arrived == num_splits - 1:
+            total = tl.load(part_ptr + offs, mask=mask, other=0.0, cache_modifier=".cg")
+            for k in range(1, num_splits):
+                total += tl.load(
+                    part_ptr + k * split_stride + offs, mask=mask, other=0.0, cache_modifier=".cg"
+                )
+            tl.store(out_ptr + offs, total, mask=mask)
+            tl.atomic_xchg(cnt_ptr + tile, 0)  # ready for the next call (and graph replay)
+
+
+@triton.jit
 def _gemv_kernel(
     x_ptr,
     qw_ptr,
     qz_ptr,
     s_ptr,
     out_ptr,
+    part_ptr,
+    cnt_ptr,
     N,
     num_groups,
     GROUPS_PER_SPLIT,
+    num_splits,
     GROUP: tl.constexpr,
     BLOCK_N: tl.constexpr,
     ZERO_OFFSET: tl.constexpr,
@@ -149,7 +173,7 @@ def _gemv_kernel(
         z = ((zw >> ((n % 8) * 4)) & 0xF) + ZERO_OFFSET
         s = tl.load(s_ptr + g * N + n, mask=nmask, other=0.0).to(tl.float32)
         acc += s * (16.0 * part - (16.0 + z.to(tl.float32)) * xsum)
-    tl.store(out_ptr + pid_k * N + n, acc, mask=nmask)
+    _finish(acc, part_ptr, out_ptr, cnt_ptr, pid_n, n, nmask, pid_k, num_splits, N)
 
 
 @triton.jit
@@ -159,9 +183,12 @@ def _gemv2d_kernel(
     qz_ptr,
     s_ptr,
     out_ptr,
+    part_ptr,
+    cnt_ptr,
     N,
     num_groups,
     GROUPS_PER_SPLIT,
+    num_splits,
     GROUP: tl.constexpr,
     BLOCK_N: tl.constexpr,
     ZERO_OFFSET: tl.constexpr,
@@ -188,7 +215,7 @@ def _gemv2d_kernel(
             bits = w << (19 - 4 * j) if j <= 4 else w >> (4 * j - 19)
             f = ((bits & 0x780000) | 0x3F800000).to(tl.float32, bitcast=True)
             acc += xj[:, None] * (f * s16[None, :] - zs[None, :])
-    tl.store(out_ptr + pid_k * N + n, tl.sum(acc, axis=0), mask=nmask)
+    _finish(tl.sum(acc, axis=0), part_ptr, out_ptr, cnt_ptr, pid_n, n, nmask, pid_k, num_splits, N)
 
 
 @triton.jit
@@ -198,11 +225,14 @@ def _gemm_kernel(
     qz_ptr,
     s_ptr,
     out_ptr,
+    part_ptr,
+    cnt_ptr,
     M,
     N,
     num_groups,
     stride_xm,
     GROUPS_PER_SPLIT,
+    num_splits,
     GROUP: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
@@ -244,8 +274,10 @@ def _gemm_kernel(
             else:
                 part = tl.dot(x.to(tl.float16), wf.to(tl.float16))
         acc += part * s[None, :]
-    tl.store(
-        out_ptr + pid_k * M * N + rm[:, None] * N + rn[None, :], acc, mask=mmask[:, None] & nmask[None, :]
+    tile = pid_m * tl.num_programs(1) + pid_n
+    offs = rm[:, None] * N + rn[None, :]
+    _finish(
+        acc, part_ptr, out_ptr, cnt_ptr, tile, offs, mmask[:, None] & nmask[None, :], pid_k, num_splits, M * N
     )
 
 
@@ -349,6 +381,19 @@ def gemm_config(w: W4Weight, m: int, device: torch.device) -> GemmConfig:
 # --------------------------------------------------------------------------- entry points
 
 
+_COUNTERS: dict[torch.device, torch.Tensor] = {}
+
+
+def _counters(device: torch.device, tiles: int) -> torch.Tensor:
+    """Arrival counters of the split-K fix-up, zero between calls (the last split resets its
+    tile's). One buffer per device serves every call: kernels on a stream run one at a time."""
+    buf = _COUNTERS.get(device)
+    if buf is None or buf.numel() < tiles:
+        buf = torch.zeros(max(tiles, 1 << 16), dtype=torch.int32, device=device)
+        _COUNTERS[device] = buf
+    return buf
+
+
 def _mode(dtype: torch.dtype) -> int:
     return {torch.bfloat16: 0, torch.float16: 1, torch.float32: 2}[dtype]
 
@@ -361,11 +406,11 @@ def w4_matmul(
     gemm: GemmConfig | None = None,
     out: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Partial sums [S, M, N] float32 of ``x [M, K] @ W``; add over dim 0 for the product.
+    """``x [M, K] @ W`` in float32, shaped [1, M, N] (the partial-sums interface of the glue
+    kernels, with its K slices already added by the kernel itself).
 
     One row takes the GEMV, more rows the tensor-core GEMM (bf16, fp16, or fp32 with
-    IEEE products for reference numerics, after x's dtype). `out` may be a preallocated
-    buffer of the right shape (CUDA graphs reuse one).
+    IEEE products for reference numerics, after x's dtype).
     """
     if x.dim() != 2 or x.shape[1] != w.in_features:
         raise ValueError(f"x must be [M, {w.in_features}], got {list(x.shape)}")
@@ -378,8 +423,9 @@ def w4_matmul(
         cfg = gemv or gemv_config(w, x.device)
         splits = triton.cdiv(num_groups, cfg.groups_per_split)
         if out is None:
-            out = torch.empty((splits, 1, n), dtype=torch.float32, device=x.device)
+            out = torch.empty((1, 1, n), dtype=torch.float32, device=x.device)
         grid = (triton.cdiv(n, cfg.block_n), splits)
+        part = torch.empty((splits, 1, n), dtype=torch.float32, device=x.device) if splits > 1 else out
         kernel = _gemv2d_kernel if cfg.two_d else _gemv_kernel
         kernel[grid](
             x,
@@ -387,9 +433,12 @@ def w4_matmul(
             w.qzeros,
             w.scales,
             out,
+            part,
+            _counters(x.device, grid[0]),
             n,
             num_groups,
             cfg.groups_per_split,
+            splits,
             GROUP=w.group_size,
             BLOCK_N=cfg.block_n,
             ZERO_OFFSET=w.zero_offset,
@@ -400,19 +449,23 @@ def w4_matmul(
     gcfg = gemm or gemm_config(w, m, x.device)
     splits = triton.cdiv(num_groups, gcfg.groups_per_split)
     if out is None:
-        out = torch.empty((splits, m, n), dtype=torch.float32, device=x.device)
+        out = torch.empty((1, m, n), dtype=torch.float32, device=x.device)
     grid3 = (triton.cdiv(m, gcfg.block_m), triton.cdiv(n, gcfg.block_n), splits)
+    part = torch.empty((splits, m, n), dtype=torch.float32, device=x.device) if splits > 1 else out
     _gemm_kernel[grid3](
         x,
         w.qweight,
         w.qzeros,
         w.scales,
         out,
+        part,
+        _counters(x.device, grid3[0] * grid3[1]),
         m,
         n,
         num_groups,
         x.stride(0),
         gcfg.groups_per_split,
+        splits,
         GROUP=w.group_size,
         BLOCK_M=gcfg.block_m,
         BLOCK_N=gcfg.block_n,

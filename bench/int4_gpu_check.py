@@ -220,12 +220,64 @@ def full_layer() -> dict[str, Any]:
     return res
 
 
+def runner() -> dict[str, Any]:
+    """The evalkit runner end to end on the GPU: engine=fast (warm-up, CUDA graphs, continuous
+    batching over 4 slots) against engine=reference, greedy and seeded sampling, 10 prompts."""
+    from evalkit.records import ChatRequest
+    from evalkit.runners.torch_int4.runner import TorchInt4Runner
+
+    texts = [
+        "안녕하세요, 자기소개를 해 주세요.",
+        "What is the capital of France?",
+        "¿Cuál es la raíz de 144?",
+        "대한민국의 수도는?",
+        "Explain GPTQ in one sentence.",
+        "Escribe un haiku.",
+        "1부터 10까지 더하면?",
+        "List three primes.",
+        "부가가치세율은?",
+        "Translate 'good morning' into Korean.",
+    ]
+    res: dict[str, Any] = {}
+    for label, params in (
+        ("greedy", dict(temperature=0.0)),
+        ("sampled T=0.8", dict(temperature=0.8, top_p=0.95)),
+    ):
+        reqs = [
+            ChatRequest(
+                messages=[{"role": "user", "content": t}],
+                params=SamplingParams(max_new_tokens=48, seed=i, **params),
+            )  # type: ignore[arg-type]
+            for i, t in enumerate(texts)
+        ]
+        ref = TorchInt4Runner("tiny", device="cuda", dtype="float32", engine="reference", max_batch_size=4)
+        want = dict(ref.generate(reqs))
+        for dtype in ("float32", "bfloat16"):
+            fast = TorchInt4Runner(
+                "tiny", device="cuda", dtype=dtype, engine="fast", max_batch_size=4, max_seq_len=1024
+            )
+            got = dict(fast.generate(reqs))
+            same = sum(want[i].token_ids == got[i].token_ids for i in range(len(reqs)))
+            res[f"runner {label}: fast {dtype} == reference float32, 48 tokens"] = f"{same}/{len(reqs)}"
+            if label == "greedy":
+                la = ref.next_token_logits(reqs[0], " 네, 안녕하세요")
+                lb = fast.next_token_logits(reqs[0], " 네, 안녕하세요")
+                res[f"runner next_token_logits fast {dtype} vs reference: max|dlogit|"] = float(
+                    (la.logits.float() - lb.logits.float()).abs().max()
+                )
+            fast.close()
+        ref.close()
+    return res
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--parts", default="kernels,tiny,full_layer,runner")
     args = ap.parse_args()
     report: dict[str, Any] = {}
-    for name, fn in (("kernels", kernels), ("tiny", tiny), ("full_layer", full_layer)):
+    parts = {"kernels": kernels, "tiny": tiny, "full_layer": full_layer, "runner": runner}
+    for name, fn in ((p, parts[p]) for p in args.parts.split(",")):
         try:
             report.update(fn())
         except Exception as exc:  # report and go on: one broken part must not hide the others

@@ -69,7 +69,7 @@ TOKENIZER_FILES = (
 SCALE_STD = 0.002
 SCALE_FLOOR = 1e-4
 EMBED_STD = 0.02
-_EMBED_CHUNK_ROWS = 8192  # rows generated at once for embed/lm_head (bounds fp32 scratch memory)
+_EMBED_CHUNK_ROWS = 1024  # rows generated at once for embed/lm_head (bounds fp32 scratch memory)
 
 ATTN = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj")
 MLP = ("mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")

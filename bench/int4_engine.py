@@ -250,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-dequant", action="store_true")
     ap.add_argument("--skip-sweep", action="store_true")
     ap.add_argument("--skip-32k", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="memory and batch-1 1K decode only")
     args = ap.parse_args(argv)
     if not torch.cuda.is_available():
         print("bench/int4_engine.py needs a CUDA GPU", file=sys.stderr)
@@ -257,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     shape = SHAPES[args.shape]
     new = args.decode_tokens
-    ceilings = measure(torch.device("cuda"))
+    ceilings = measure(torch.device("cuda")) if not args.quick else {"copy_gbs": None}
     (args.out / "ceilings.json").write_text(json.dumps(ceilings, indent=2))
     copy_gbs = ceilings["copy_gbs"]
     print(f"[ceilings] {ceilings}", flush=True)
@@ -266,7 +267,22 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     model = build(shape, dense=False)
     torch.cuda.synchronize()
+    _free()
     weights_peak = torch.cuda.max_memory_allocated() / GB
+    weights_resident = torch.cuda.memory_allocated() / GB
+    print(
+        f"[memory] weights resident {weights_resident:.3f} GB, peak while building {weights_peak:.3f} GB",
+        flush=True,
+    )
+    if args.quick:
+        r = decode_tps(model, 1, 1024, new)
+        print(f"[quick] batch1_1k_tok_s: {r['tok_s']:.1f} tok/s ({r['step_ms']:.2f} ms/step)", flush=True)
+        (args.out / "quick.json").write_text(
+            json.dumps(
+                {"weights_resident_gb": weights_resident, "weights_peak_gb": weights_peak, **r}, indent=2
+            )
+        )
+        return 0
     wbytes = model.weight_bytes_per_token()
     print(
         f"[build] int4 model in {time.time() - t0:.0f} s; peak {weights_peak:.2f} GB; "

@@ -222,11 +222,12 @@ class FastExaone4:
         the same model with bf16 weights."""
 
         def linear(t: dict[str, torch.Tensor], prefix: str) -> Linear:
+            # pop: the raw tensors are released as soon as they are packed (peak memory)
             w = pack_gptq(
-                t[f"{prefix}.qweight"],
-                t[f"{prefix}.qzeros"],
-                t[f"{prefix}.scales"],
-                t[f"{prefix}.g_idx"],
+                t.pop(f"{prefix}.qweight"),
+                t.pop(f"{prefix}.qzeros"),
+                t.pop(f"{prefix}.scales"),
+                t.pop(f"{prefix}.g_idx"),
                 group_size=group_size,
                 zero_offset=zero_offset,
             )

@@ -329,10 +329,25 @@ class GemmConfig:
     num_stages: int
 
 
-# Measured best configs, keyed by (N, K) (and M bucket for the GEMM), filled in from
-# bench/int4_kernels.py on the H200 (see BENCHMARKS.md); shapes not listed use the heuristic.
-TUNED_GEMV: dict[tuple[int, int], GemvConfig] = {}
-TUNED_GEMM: dict[tuple[int, int, int], GemmConfig] = {}
+# Measured best configs, keyed by (N, K) (and M bucket first for the GEMM): the sweep of
+# bench/int4_engine.py at EXAONE-4.0-32B shapes on one H200, 2026-11-29
+# (bench/results/int4_h200_2026-11-29/kernels.json). Other shapes use the heuristics below.
+TUNED_GEMV: dict[tuple[int, int], GemvConfig] = {
+    (7168, 5120): GemvConfig(256, 1, 4, 3, False),  # q|k|v
+    (5120, 5120): GemvConfig(256, 1, 4, 3, True),  # o
+    (54784, 5120): GemvConfig(512, 1, 4, 3, False),  # gate|up
+    (5120, 27392): GemvConfig(1024, 3, 8, 3, False),  # down
+}
+TUNED_GEMM: dict[tuple[int, int, int], GemmConfig] = {
+    (16, 7168, 5120): GemmConfig(16, 128, 10, 4, 3),
+    (16, 5120, 5120): GemmConfig(16, 64, 5, 4, 3),
+    (16, 54784, 5120): GemmConfig(16, 128, 10, 4, 3),
+    (16, 5120, 27392): GemmConfig(16, 128, 13, 4, 3),
+    (64, 7168, 5120): GemmConfig(64, 64, 20, 4, 3),
+    (64, 5120, 5120): GemmConfig(64, 64, 5, 4, 3),
+    (64, 54784, 5120): GemmConfig(64, 64, 20, 4, 3),
+    (64, 5120, 27392): GemmConfig(64, 64, 26, 4, 3),
+}
 _SMS: dict[int, int] = {}
 
 

@@ -16,6 +16,7 @@ from evalkit.longctx.helmet.release import read_release, shuffle_order
 from evalkit.pipeline import RunConfig, run_eval
 from evalkit.registry import get_task
 from evalkit.specs import TaskSpec
+from tests.data.helmet.layout import build
 from tests.fakes import ScriptedRunner
 
 SAMPLE = [json.loads(x) for x in Path("tasks/samples/helmet.jsonl").read_text().splitlines()]
@@ -54,6 +55,8 @@ def _release(tmp_path: Path) -> Path:
     root = tmp_path / "helmet" / "data"
     by_name = {r["dataset"]: r for r in SAMPLE}
     for name, ds in DATASETS.items():
+        if ds.hub is not None or ds.pre_cut is not None:  # built from HF datasets: tests/data/helmet
+            continue
         base = {
             k: v
             for k, v in by_name.get(
@@ -116,7 +119,7 @@ def test_release_rerank_demos(tmp_path: Path) -> None:
 
 
 def test_release_run_end_to_end(tmp_path: Path) -> None:
-    root = _release(tmp_path)
+    root = build(_release(tmp_path))  # the release files, then hf/ and the Summ files beside them
 
     def answer(req):
         text = req.messages[0]["content"]
@@ -126,10 +129,34 @@ def test_release_run_end_to_end(tmp_path: Path) -> None:
         RunConfig(task="helmet", data=str(root), results_dir=tmp_path / "r", progress=False, limit=None),
         runner=ScriptedRunner(answer),
     )
-    # 100-row cap > rows here: 5 per Recall file, 4 per RAG file, all read
-    assert res.metrics["n_items"] == 4 * 5 + 4 * 4 + 3
-    assert res.metrics["categories"] == {"Recall": 0.0, "RAG": 1.0, "Re-rank": 0.0}
-    assert res.metrics["value"] == pytest.approx(1 / 3)
+    # caps (100, ICL 500) > rows here: 5 per Recall file, 4 per RAG file, 3 re-rank, ICL's test
+    # splits (12, 12, 12, 14 and NLU's 10 % of 20), 2 kept rows per LongQA/Summ dataset
+    m = res.metrics
+    assert m["n_items"] == 4 * 5 + 4 * 4 + 3 + (12 + 12 + 12 + 14 + 2) + 5 * 2
+    assert m["categories"] == {
+        "Recall": 0.0,
+        "RAG": 1.0,
+        "Re-rank": 0.0,
+        "ICL": 0.0,
+        "LongQA": 0.0,
+        "Summ": 0.0,
+    }
+    assert m["value"] == pytest.approx(1 / 6)
+    # TREC's 6,600/6,400-demo contexts exceed 131,072 - 20 tokens of the tiny model's tokenizer
+    # and are cut at their end (the question stays); BANKING77's (shorter texts) fit
+    recs = {r["id"]: r for r in map(json.loads, (res.run_dir / "samples.jsonl").read_text().splitlines())}
+    cut = sorted({r["subject"] for r in recs.values() if r["details"]["context_cut"]})
+    assert cut == ["icl_trec_coarse_6600shot_balance", "icl_trec_fine_6400shot_balance"]
+    from evalkit.longctx.tokens import chat_overhead, load_tokenizer
+
+    tok = load_tokenizer("tiny")
+    text = recs["icl_trec_coarse_6600shot_balance/0"]["messages"][0]["content"]
+    n = len(tok(text, add_special_tokens=False)["input_ids"]) + chat_overhead(tok)
+    assert 131_072 - 20 - 5 <= n <= 131_072 - 20  # one cut, at a token boundary, as HELMET's tokenize()
+    assert text.startswith("Use the provided mapping") and text.endswith(
+        "\nl\n\nHow far is it from Denver to Aspen ?"
+    )
+    assert m["context_cut_rate"] == pytest.approx(24 / m["n_items"])
 
 
 def test_missing_release_is_a_clear_error(tmp_path: Path) -> None:

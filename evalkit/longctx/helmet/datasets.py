@@ -1,7 +1,8 @@
-"""HELMET's datasets as its 128K configs name them (configs/recall.yaml, rag.yaml, rerank.yaml @4526dfb):
-category, release file (relative to the unpacked `data/` folder), demo file, output length,
-and the prompt of data.py. Which categories evalkit scores, and why the others are not, is
-in CATEGORIES."""
+"""HELMET's datasets as its 128K configs name them (configs/{recall,rag,rerank,icl,longqa,summ}.yaml
+@4526dfb): category, where the rows come from (a release file relative to the unpacked `data/`
+folder, or an HF dataset that data.py loads at run time), demo file, output length, the prompt
+of data.py, the metric, and for the LLM-judged datasets which judge protocol scores them.
+Which categories evalkit scores, and why Cite is not, is in CATEGORIES."""
 
 from __future__ import annotations
 
@@ -16,7 +17,14 @@ class HelmetDataset:
     demo_file: str | None
     max_new_tokens: int  # the config's generation_max_length
     user_template: str  # data.py's user_template ({placeholders} filled with str.format)
-    metric: str  # "ruler_recall", "substring_exact_match" or "ndcg@10"
+    # "ruler_recall", "substring_exact_match", "ndcg@10", "exact_match" (ICL), "rougeL_f1",
+    # "choice_exact_match" (infbench_choice), "judge_longqa" or "judge_summ" (LLM judge)
+    metric: str
+    # Rows built from HF datasets (ICL, LongQA, Summ; see icl.py and books.py): the source,
+    # and the Llama-2 token length data.py pre-cuts the document to (the name's suffix).
+    hub: str | None = None
+    pre_cut: int | None = None
+    answer_prefix: str = "Answer:"  # the system_template parse_output looks for
 
 
 _NIAH = (
@@ -43,6 +51,45 @@ _RERANK = (
     "Include all documents in the rankings. Write your answer using the unique IDs, with the following "
     "format:\nRanking: ID3 > ID1 > ID2\n\n{demos}{context}\n\nQuery: {question}"
 )  # "relelvant" is upstream's spelling, kept
+
+# ICL (data.py load_icl): the demonstrations are the context; labels mapped to shuffled integers.
+_ICL = (
+    "Use the provided mapping from the text to label to assign a label to the text. Only output "
+    '"label: {{label}}" and nothing else. \n\n{context}\n\n{question}'
+)  # the space before "\n\n" and the {{label}} (printed as "{label}") are upstream's
+# LongQA and Summ (load_narrativeqa, load_infbench, load_multi_lexsum).
+_NARRATIVEQA = (
+    "You are given a story, which can be either a novel or a movie script, and a question. Answer "
+    "the question as concisely as you can, using a single phrase if "
+    "possible.\n\n{demo}{context}\n\nQuestion: {question}"
+)
+_INFBENCH_QA = (
+    "You are given a story and a question. Answer the question as concisely as you can, using a "
+    "single phrase if possible.\n\n{demo}{context}\n\nQuestion: {question}"
+)
+_INFBENCH_CHOICE = (
+    "You are given a story and a question with multiple choices. Choose the best answer from the "
+    "options provided. Only one of the following options is correct, output the answer using one "
+    "single letter (A, B, C, or D). Don't say anything else.\n\n{demo}{context}\n\nQuestion: "
+    "{question}\nOptions:\n{options}"
+)
+_INFBENCH_SUM = (
+    "You are given a book and you are tasked to summarize it. Write a summary of about 1000 to "
+    "1200 words. Only write about the plot and characters of the story. Do not discuss the themes "
+    "or background of the book. Do not provide any analysis or "
+    "commentary.\n\n{demo}{context}\n\nNow summarize the book."
+)
+_MULTI_LEXSUM = (
+    "You are given the legal documents in a civil rights lawsuit, and you are tasked to summarize "
+    "the case. Write a concise summary of one paragraph (200 to 250 words). The summary should "
+    "contain a short description of the background, the parties involved, and the outcomes of the "
+    "case.\n\n{demo}Legal documents:\n{context}\n\nNow please summarize the case."
+)
+
+
+def _icl(name: str, hub: str) -> HelmetDataset:
+    return HelmetDataset(name, "ICL", "", None, 20, _ICL, "exact_match", hub=hub, answer_prefix="label:")
+
 
 DATASETS: dict[str, HelmetDataset] = {
     d.name: d
@@ -122,17 +169,78 @@ DATASETS: dict[str, HelmetDataset] = {
             _RERANK,
             "ndcg@10",
         ),
+        _icl("icl_trec_coarse_6600shot_balance", "CogComp/trec"),
+        _icl("icl_trec_fine_6400shot_balance", "CogComp/trec"),
+        _icl("icl_banking77_5900shot_balance", "PolyAI/banking77"),
+        _icl("icl_clinic150_7050shot_balance", "clinc_oos"),
+        _icl("icl_nlu_8296shot_balance", "xingkunliuxtracta/nlu_evaluation_data"),
+        HelmetDataset(
+            "narrativeqa_130772",
+            "LongQA",
+            "",
+            None,
+            100,
+            _NARRATIVEQA,
+            "judge_longqa",
+            hub="deepmind/narrativeqa",
+            pre_cut=130772,
+        ),
+        HelmetDataset(
+            "infbench_qa_eng_130862",
+            "LongQA",
+            "",
+            None,
+            10,
+            _INFBENCH_QA,
+            "rougeL_f1",
+            hub="xinrongzhang2022/infinitebench",
+            pre_cut=130862,
+        ),
+        HelmetDataset(
+            "infbench_choice_eng_130862",
+            "LongQA",
+            "",
+            None,
+            10,
+            _INFBENCH_CHOICE,
+            "choice_exact_match",
+            hub="xinrongzhang2022/infinitebench",
+            pre_cut=130862,
+        ),
+        HelmetDataset(
+            "infbench_sum_eng_129672",
+            "Summ",
+            "infbench/longbook_sum_eng_keypoints.jsonl",
+            None,
+            1200,
+            _INFBENCH_SUM,
+            "judge_summ",
+            hub="xinrongzhang2022/infinitebench",
+            pre_cut=129672,
+            answer_prefix="Summary:",
+        ),
+        HelmetDataset(
+            "multi_lexsum_130372",
+            "Summ",
+            "multi_lexsum/multi_lexsum_val.jsonl",
+            None,
+            400,
+            _MULTI_LEXSUM,
+            "judge_summ",
+            pre_cut=130372,
+            answer_prefix="Summary:",
+        ),
     ]
 }
 
-# HELMET's categories (scripts/collect_results.py). Those evalkit does not score yet say why;
+# HELMET's categories (scripts/collect_results.py). Those evalkit does not score say why;
 # the report lists them, and the overall mean is over the scored ones only.
 CATEGORIES: dict[str, str | None] = {
     "Recall": None,
     "RAG": None,
     "Re-rank": None,
-    "ICL": "not built yet in evalkit (its five datasets are loaded from other HF datasets at run time)",
-    "LongQA": "not built yet in evalkit (narrativeqa needs the LLM judge; infbench loads HF data)",
-    "Summ": "not built yet in evalkit (LLM-judged F1 over key points)",
+    "ICL": None,
+    "LongQA": None,
+    "Summ": None,
     "Cite": "left out: ALCE needs an NLI model, and EXAONE's figure excludes it (report App. D.1)",
 }

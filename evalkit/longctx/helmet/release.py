@@ -8,6 +8,9 @@ draws them: `Dataset.shuffle(seed=42)` then the first 100 for RULER and json_kv 
 permutation as numpy's default_rng(42)), and `random.sample(sorted(keys), 100)` for KILT and
 MS MARCO, which upstream draws from Python's global generator; evalkit seeds its own with 42,
 so those subsets may differ from upstream's.
+
+ICL, LongQA and Summ rows are built from HF datasets (icl.py, books.py), read from local copies
+under `<DATA>/hf/` when present, else from the hub.
 """
 
 from __future__ import annotations
@@ -33,10 +36,13 @@ RAG_DEMO = "{documents}\n\nQuestion: {question}\nAnswer: {answer}"
 KV_DEMO = "Key: {key}\nCorresponding value:{value}"
 
 
+_FOLDERS = ("ruler", "kilt", "json_kv", "msmarco", "multi_lexsum", "infbench")
+
+
 def data_root(path: Path) -> Path:
     """The folder holding `ruler/`, `kilt/`, ...: `path` itself or its `data/` child."""
     for root in (path, path / "data"):
-        if any((root / d).is_dir() for d in ("ruler", "kilt", "json_kv")):
+        if any((root / d).is_dir() for d in _FOLDERS):
             return root
     raise UsageError(
         f"{path}: not an unpacked HELMET release (no ruler/, kilt/ or json_kv/ folder in it or in "
@@ -144,13 +150,55 @@ def _select(ds: HelmetDataset, rows: list[dict[str, Any]], limit: int | None) ->
     return shuffle_order(len(rows), SEED)[:limit]
 
 
-def read_release(spec: TaskSpec, path: Path) -> list[dict[str, Any]]:
-    """The records of the spec's `extra.datasets` from an unpacked HELMET release."""
-    root = data_root(path)
+def max_samples(spec: TaskSpec, category: str) -> int | None:
+    """The spec's `max_test_samples`: one number, or per category with a `default`."""
     limit = spec.extra.get("max_test_samples")
+    if isinstance(limit, dict):
+        limit = limit.get(category, limit.get("default"))
+    return int(limit) if limit else None
+
+
+def hf_root(path: Path, root: Path) -> Path | None:
+    """Where local copies of HF datasets are: `hf/` beside the release's `data/`."""
+    for cand in (path / "hf", root.parent / "hf"):
+        if cand.is_dir():
+            return cand
+    return None
+
+
+def _hf_records(spec: TaskSpec, name: str, root: Path, hf: Path | None, tok: Any) -> list[dict[str, Any]]:
+    from evalkit.longctx.helmet import books, icl
+
+    ds = DATASETS[name]
+    limit = max_samples(spec, ds.category)
+    if ds.category == "ICL":
+        return icl.read_icl(name, hf, limit)
+    assert ds.pre_cut is not None
+    if name.startswith("narrativeqa"):
+        return books.read_narrativeqa(name, ds.pre_cut, hf, tok(), limit)
+    if name.startswith("infbench"):
+        return books.read_infbench(name, ds.pre_cut, root, hf, tok(), limit)
+    return books.read_multi_lexsum(name, ds.pre_cut, root, tok(), limit)
+
+
+def read_release(spec: TaskSpec, path: Path) -> list[dict[str, Any]]:
+    """The records of the spec's `extra.datasets` from an unpacked HELMET release (and, for ICL,
+    LongQA and Summ, the HF datasets HELMET loads at run time)."""
+    from functools import cache
+
+    from evalkit.longctx.helmet import hub
+
+    root = data_root(path)
+    hf = hf_root(path, root)
+    pre_cut_tokenizer = str(spec.extra.get("pre_cut_tokenizer", "meta-llama/Llama-2-7b-hf"))
+    tok = cache(lambda: hub.tokenizer(hf, pre_cut_tokenizer))
     records: list[dict[str, Any]] = []
     for name in spec.extra.get("datasets", list(DATASETS)):
         ds = DATASETS[name]
+        if ds.hub is not None or ds.pre_cut is not None:
+            records += _hf_records(spec, name, root, hf, tok)
+            continue
+        limit = max_samples(spec, ds.category)
         file = root / ds.test_file
         if not file.exists():
             raise UsageError(f"{file}: missing from the HELMET release at {root} (needed for {name})")
@@ -164,7 +212,7 @@ def read_release(spec: TaskSpec, path: Path) -> list[dict[str, Any]]:
             line_of = [i for i, r in enumerate(rows) if math.log10(r["s_pop"]) < threshold]
             rows = [rows[i] for i in line_of]
             demos = [r for r in demos if math.log10(r["s_pop"]) < threshold]
-        chosen = _select(ds, rows, int(limit) if limit else None)
+        chosen = _select(ds, rows, limit)
         prefiltered = ds.category == "Re-rank" and len(demos) > 2 * len(chosen)
         if prefiltered:  # upstream drops the test qids from the demos once, when there are many
             qids = {rows[i]["qid"] for i in chosen}

@@ -18,6 +18,8 @@ from evalkit.errors import UsageError
 from evalkit.families import Family, ScoreContext, load_family
 from evalkit.fingerprint import hash_obj
 from evalkit.jsonl import dumps_line
+from evalkit.longctx.planning import KVPlanner, planner_for
+from evalkit.longctx.tokens import load_tokenizer
 from evalkit.models import BUILD_MODEL, is_tiny
 from evalkit.records import Sample, SamplingParams
 from evalkit.registry import REPO_ROOT, get_solver, get_task
@@ -159,6 +161,17 @@ def _plan(cfg: RunConfig) -> _Plan:
     )
 
 
+def _kv_planner(spec: TaskSpec, model_name: str, runner: Runner) -> KVPlanner | None:
+    """The model runner's KV-cache plan, when it reports its memory. Tasks whose protocol
+    middle-truncates prompts (`extra.max_input_tokens`: LongBench, Ko-LongBench) get a request
+    too long for the memory cut the same way; every other task refuses it."""
+    return planner_for(
+        runner,
+        lambda: load_tokenizer(model_name),
+        cuts_prompts=spec.extra.get("max_input_tokens") is not None,
+    )
+
+
 def _record(s: Sample, r: int, out: EpisodeOutput, family: Family, ctx: ScoreContext) -> dict[str, Any]:
     c = out.final
     split = ctx.split(c)
@@ -223,6 +236,7 @@ def run_eval(
         )
         run_dir = cfg.results_dir / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
+        planner = _kv_planner(spec, plan.model_name, runner)
         meta = {
             "task": spec.name,
             "mode": cfg.mode,
@@ -235,8 +249,10 @@ def run_eval(
             "seed": cfg.seed,
             "evalkit_version": __version__,
         }
+        kv_plan = planner.record() if planner else None
         _atomic_write(
-            run_dir / "run.json", json.dumps({**meta, "run_key": run_key}, indent=2, ensure_ascii=False)
+            run_dir / "run.json",
+            json.dumps({**meta, "run_key": run_key, "kv_plan": kv_plan}, indent=2, ensure_ascii=False),
         )
 
         solver = get_solver(spec.solver)
@@ -257,7 +273,14 @@ def run_eval(
             reused = len(store)
             roles_token = RUN_ROLES.set(frozenset(runners))  # solvers with optional judge calls
             try:
-                run_episodes(episodes, runners, store, run_seed=cfg.seed, on_done=on_done)
+                run_episodes(
+                    episodes,
+                    runners,
+                    store,
+                    run_seed=cfg.seed,
+                    on_done=on_done,
+                    planners={"model": planner} if planner else None,
+                )
             finally:
                 RUN_ROLES.reset(roles_token)
         progress.close()
@@ -297,6 +320,9 @@ def run_eval(
             "wall_time_s": time.time() - t_start,
             "generation_time_s": gen_time,
             "calls_reused_from_store": reused,
+            # Requests per generate() call planned from the runner's KV-cache budget (None: the
+            # runner reports none, so it batches on its own).
+            "kv_plan": planner.record() if planner else None,
             "prompt_source": spec.prompt.get("source", ""),
             "evalkit_version": __version__,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -1,7 +1,8 @@
 """Drives many episodes against one runner, with every call going through the store.
 
 Each round collects the pending request of every live episode, answers those already
-in the store at once, and sends the rest to the runner as one batch; completions are
+in the store at once, and sends the rest to the runner as one batch, or, where a role has a
+KV-cache plan (evalkit.longctx.planning), as the calls that fit its memory; completions are
 stored as they stream back, and the episode they belong to moves on.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 
 from evalkit.errors import UsageError
 from evalkit.fingerprint import hash_obj
+from evalkit.longctx.planning import KVPlanner
 from evalkit.records import ChatRequest, Completion
 from evalkit.runners.base import Runner
 from evalkit.solvers import Episode, EpisodeOutput
@@ -63,6 +65,15 @@ class _Live:
     request: ChatRequest | None = None
 
 
+@dataclass
+class _Pending:
+    live: _Live
+    request: ChatRequest
+    key: str
+    prompt: str | None
+    tokens: int  # prompt + max_new_tokens, when planned
+
+
 def run_episodes(
     episodes: Sequence[tuple[EpisodeKey, Episode]],
     runners: Runner | Mapping[str, Runner],
@@ -70,12 +81,16 @@ def run_episodes(
     *,
     run_seed: int,
     on_done: Callable[[EpisodeKey, EpisodeOutput, bool], None],
+    planners: Mapping[str, KVPlanner] | None = None,
 ) -> None:
     """Run every episode to completion. `on_done(key, output, all_cached)` fires per episode.
 
     `runners` maps a request's role ("model", "judge", "user", ...) to the runner that
-    answers it; a single runner answers the role "model".
+    answers it; a single runner answers the role "model". `planners` (per role) size each
+    request that is not in the store, refuse or cut one that cannot fit alone, and split a
+    round into calls that fit the runner's KV-cache budget.
     """
+    planners = planners or {}
     by_role: Mapping[str, Runner] = {"model": runners} if isinstance(runners, Runner) else runners
     descs = {role: r.describe() for role, r in by_role.items()}
     live: list[_Live] = []
@@ -107,29 +122,55 @@ def run_episodes(
 
     while live:
         round_, live[:] = list(live), []
-        to_run: dict[str, list[tuple[_Live, ChatRequest, str, str | None]]] = {}
+        to_run: dict[str, list[_Pending]] = {}
         for st in round_:
             req = st.request
             assert req is not None
             prompt = by_role[req.role].render(req)
             key = request_key(descs[req.role], prompt, req, st.key, st.call)
             cached = store.get(key)
+            tokens = 0
+            planner = planners.get(req.role)
+            if cached is None and planner is not None:
+                who = f"item {st.key.sample_id!r} (repeat {st.key.repeat}, call {st.call})"
+                fitted = planner.admit(req, prompt, who)
+                tokens = fitted.tokens
+                if fitted.request is not req:  # cut by the task's protocol: a call of its own
+                    req, prompt = fitted.request, fitted.prompt
+                    key = request_key(descs[req.role], prompt, req, st.key, st.call)
+                    cached = store.get(key)
             if cached is not None:
                 advance(st, cached)
             else:
-                to_run.setdefault(req.role, []).append((st, req, key, prompt))
-        for role, batch in to_run.items():
-            for j, completion in by_role[role].generate([req for _, req, _, _ in batch]):
-                st, req, key, prompt = batch[j]
-                fresh[st.key] = True
-                store.put(
-                    key,
-                    completion,
-                    sample_id=st.key.sample_id,
-                    repeat=st.key.repeat,
-                    call=st.call,
-                    role=role,
-                    seed=req.params.seed,
-                    prompt_sha=hash_obj(prompt) if prompt is not None else None,
-                )
-                advance(st, completion)
+                to_run.setdefault(req.role, []).append(_Pending(st, req, key, prompt, tokens))
+        for role, pending in to_run.items():
+            planner = planners.get(role)
+            groups = planner.split([p.tokens for p in pending]) if planner else [list(range(len(pending)))]
+            for group in groups:
+                _generate(by_role[role], role, [pending[i] for i in group], store, fresh, advance)
+
+
+def _generate(
+    runner: Runner,
+    role: str,
+    batch: list[_Pending],
+    store: SampleStore,
+    fresh: dict[EpisodeKey, bool],
+    advance: Callable[[_Live, Completion | None], None],
+) -> None:
+    """One generate() call: store each completion as it streams back, then move its episode on."""
+    for j, completion in runner.generate([p.request for p in batch]):
+        p = batch[j]
+        st, req, key, prompt = p.live, p.request, p.key, p.prompt
+        fresh[st.key] = True
+        store.put(
+            key,
+            completion,
+            sample_id=st.key.sample_id,
+            repeat=st.key.repeat,
+            call=st.call,
+            role=role,
+            seed=req.params.seed,
+            prompt_sha=hash_obj(prompt) if prompt is not None else None,
+        )
+        advance(st, completion)

@@ -1,12 +1,16 @@
-"""Fitting long prompts into a context: LongBench's middle truncation, and the refusal of a
-prompt that does not fit when the protocol says nothing about cutting it."""
+"""Fitting long prompts into a context: LongBench's middle truncation (of a task prompt, and of
+a chat request's user turn when the run's KV-cache plan needs it shorter), and the refusal of
+a prompt that does not fit when the protocol says nothing about cutting it."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from evalkit.errors import UsageError
+from evalkit.records import ChatRequest
 
 
 @dataclass(frozen=True)
@@ -41,3 +45,40 @@ def check_fits(prompt_tokens: int, max_new_tokens: int, context: int, what: str)
             f"context of {context} tokens; this task's protocol does not cut prompts, so shorten the "
             "length setting or use a model with a longer context"
         )
+
+
+def middle_truncate_request(
+    tokenizer: Any,
+    request: ChatRequest,
+    max_prompt_tokens: int,
+    *,
+    render: Callable[[ChatRequest], str | None],
+    count: Callable[[str], int],
+) -> ChatRequest | None:
+    """`middle_truncate` applied to the request's last user turn (the task prompt, before the
+    chat template) so that the rendered prompt has at most `max_prompt_tokens` tokens; None
+    when there is no such turn or it cannot be cut that short. Re-tokenising the joined halves
+    may merge or split a token, so the cut is tightened until the rendered prompt fits."""
+    turns = [i for i, m in enumerate(request.messages) if m.get("role") == "user"]
+    if not turns or not isinstance(request.messages[turns[-1]].get("content"), str):
+        return None
+    at = turns[-1]
+    content = str(request.messages[at]["content"])
+    first = render(request)
+    if first is None:
+        return None
+    frame = count(first) - len(tokenizer(content, add_special_tokens=False)["input_ids"])
+    budget = max_prompt_tokens - frame
+    for _ in range(16):
+        if budget < 2:
+            return None
+        cut = middle_truncate(tokenizer, content, budget)
+        messages = list(request.messages)
+        messages[at] = {**messages[at], "content": cut.text}
+        candidate = dataclasses.replace(request, messages=messages)
+        rendered = render(candidate)
+        n = count(rendered) if rendered is not None else 0
+        if n <= max_prompt_tokens:
+            return candidate
+        budget -= n - max_prompt_tokens
+    return None

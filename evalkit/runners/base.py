@@ -86,6 +86,17 @@ class Runner(ABC):
         """
         return None
 
+    def kv_cache_budget_bytes(self) -> int | None:
+        """Bytes this runner can give to the KV cache of the requests of one `generate()` call,
+        as of now (the model loaded), or None when unknown.
+
+        Optional. With `kv_bytes_per_token()` (both known, both > 0) the scheduler hands the
+        runner at most as many requests per call as fit: n x (longest prompt + max_new_tokens)
+        x bytes per token <= budget; a request that does not fit alone is refused, or cut where
+        the task's protocol cuts prompts. None: no planning beyond the runner's own batching.
+        """
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (GPU memory, servers, sockets)."""
 

@@ -64,6 +64,30 @@ class TransformersRunner(Runner):
     def render(self, request: ChatRequest) -> str:
         return render_chat(self.tokenizer, request)
 
+    def max_context(self) -> int | None:
+        n = getattr(self.model.config, "max_position_embeddings", None)
+        return int(n) if n else None
+
+    def kv_bytes_per_token(self) -> int:
+        """Keys and values of every layer in the model's dtype (sliding-window layers counted
+        in full: an upper bound)."""
+        import torch
+
+        cfg = self.model.config
+        heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
+        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        bits = torch.finfo(getattr(torch, self.dtype)).bits
+        return int(2 * cfg.num_hidden_layers * heads * head_dim * bits // 8)
+
+    def kv_cache_budget_bytes(self) -> int | None:
+        """Free CUDA memory on the model's device now (torch.cuda.mem_get_info); None on CPU."""
+        import torch
+
+        if not self.device.startswith("cuda") or not torch.cuda.is_available():
+            return None
+        free, _total = torch.cuda.mem_get_info(torch.device(self.device))
+        return int(free)
+
     def next_token_logits(
         self, request: ChatRequest, continuation: str, *, hidden_states: bool = False
     ) -> TokenLogits:

@@ -151,6 +151,10 @@ class OpenAIRunner(Runner):
     def render(self, request: ChatRequest) -> str | None:
         return None  # the server applies the chat template
 
+    def kv_cache_budget_bytes(self) -> int | None:
+        """Unknown: each server plans its own KV cache (and refuses what does not fit)."""
+        return None
+
     def generate(self, requests: Sequence[ChatRequest]) -> Iterator[tuple[int, Completion]]:
         """Send every request; yield (index, completion) as each one comes back."""
         if not requests:

@@ -48,6 +48,19 @@ def to_vllm_params(vllm: Any, p: SamplingParams) -> Any:
     )
 
 
+def _dtype_bytes(dtype: Any) -> int | None:
+    """Bytes per element of a dtype name ("bfloat16", "fp8", torch.float16, ...); None for
+    "auto" or unknown names."""
+    name = str(dtype or "").removeprefix("torch.").lower()
+    if name in ("float32", "fp32", "float"):
+        return 4
+    if name in ("bfloat16", "float16", "half", "fp16", "bf16"):
+        return 2
+    if name.startswith(("fp8", "float8", "int8")):
+        return 1
+    return None
+
+
 class VLLMRunner(Runner):
     """`vllm.LLM` with the settings that matter for GPTQ EXAONE 4 checkpoints.
 
@@ -125,6 +138,50 @@ class VLLMRunner(Runner):
 
     def render(self, request: ChatRequest) -> str:
         return self.codec.render(request)
+
+    def max_context(self) -> int | None:
+        model_config = getattr(self._engine_config(), "model_config", None)
+        n = getattr(model_config, "max_model_len", None) or self.settings.get("max_model_len")
+        return int(n) if n else None
+
+    def kv_bytes_per_token(self) -> int | None:
+        """Keys and values of every layer, in the KV-cache dtype (the model's unless
+        kv_cache_dtype says otherwise), from the checkpoint's config.json."""
+        cfg = json.loads((self.model_dir / "config.json").read_text())
+        cfg = cfg.get("text_config", cfg)
+        try:
+            heads = int(cfg.get("num_key_value_heads") or cfg["num_attention_heads"])
+            head_dim = int(cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"])
+            layers = int(cfg["num_hidden_layers"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        width = _dtype_bytes(getattr(self._engine_config("cache_config"), "cache_dtype", None))
+        if width is None:  # "auto": the model's dtype
+            width = _dtype_bytes(self.settings.get("dtype")) or _dtype_bytes(cfg.get("torch_dtype")) or 2
+        return 2 * layers * heads * head_dim * width
+
+    def kv_cache_budget_bytes(self) -> int | None:
+        """The KV cache vLLM allocated, as tokens x `kv_bytes_per_token()`: tokens from its cache
+        config (`kv_cache_size_tokens` where this release reports it, which counts sliding-window
+        layers right; else num_gpu_blocks x block_size); None when the engine exposes neither."""
+        cache = self._engine_config("cache_config")
+        tokens = getattr(cache, "kv_cache_size_tokens", None)
+        if not isinstance(tokens, int) or tokens <= 0:
+            blocks, size = getattr(cache, "num_gpu_blocks", None), getattr(cache, "block_size", None)
+            tokens = int(blocks) * int(size) if isinstance(blocks, int) and isinstance(size, int) else 0
+        per_token = self.kv_bytes_per_token()
+        if tokens <= 0 or not per_token:
+            return None
+        return tokens * per_token
+
+    def _engine_config(self, name: str = "") -> Any:
+        """vLLM's VllmConfig (or one of its parts, e.g. "cache_config"), wherever this vLLM
+        release keeps it on the engine; None when it cannot be found."""
+        engine = getattr(self.llm, "llm_engine", None)
+        config = getattr(engine, "vllm_config", None)
+        if not name:
+            return config
+        return getattr(config, name, None) or getattr(engine, name, None)
 
     def _completion(self, out: Any, n_prompt: int) -> Completion:
         seq = out.outputs[0]

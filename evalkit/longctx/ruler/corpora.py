@@ -107,7 +107,8 @@ def english_words(folder: Path) -> list[str]:
     if not path.is_file():
         raise UsageError(
             f"RULER cwe at this length needs more distinct words than wonderwords has: put RULER's "
-            f"scripts/data/synthetic/json/english_words.json (git-LFS, `git lfs pull` in NVIDIA/RULER) "
-            f"at {path}"
+            f"scripts/data/synthetic/json/english_words.json (git-LFS, `git lfs pull` in NVIDIA/RULER; "
+            f"no package registry ships it) at {path}, or point EVALKIT_RULER_CORPUS at a copy of "
+            f"this folder that has it (see docs/long-context.md)"
         )
     return list(json.loads(path.read_text(encoding="utf-8")).values())

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from evalkit.errors import UsageError
 from evalkit.longctx.ruler import corpora
 from evalkit.longctx.ruler.keys import PairList
 from evalkit.longctx.ruler.tasks import KINDS, TASKS, RulerTask
@@ -420,6 +421,13 @@ class _FreqWords:
 
 
 class _QA:
+    # Upstream's step down can go below the question's own documents (HotpotQA has 10 per
+    # question): `random.sample` then raises inside its bare `except` and the official script
+    # loops forever on that sample (it did at 4K with the tiny model's tokenizer). Here the step
+    # stops at the question's own documents, and a size that cannot fit (nothing left to draw,
+    # or MAX_RETRIES redraws) is an error. Wherever the official script finishes, both agree.
+    MAX_RETRIES = 1000
+
     def __init__(self, setup: _Setup):
         task, count, seed, corpus = setup.task, setup.count, setup.seed, setup.corpus
         self.setup = setup
@@ -456,14 +464,22 @@ class _QA:
         size = best if best is not None else inc
         out = []
         for index in range(num_samples):
-            used = size
+            used, own, retries = size, len(self.data.qas[index]["context"]), 0
             while True:
                 text, answer = self.make(index, used)
                 length = self.count(text) + tokens_to_generate
                 if length <= max_len:
                     break
-                if used > inc:
-                    used -= inc
+                if used > inc and used > own:  # upstream steps down by `inc` documents ...
+                    used = max(used - inc, own)
+                elif used > own and retries < self.MAX_RETRIES:  # ... else redraws the same number
+                    retries += 1
+                else:
+                    raise UsageError(
+                        f"RULER {self.setup.task.name} sample {index} does not fit {max_len} tokens "
+                        f"(chat template excluded) with {used} documents ({length} tokens with the "
+                        f"output budget; the question's own documents: {own}); use a longer length"
+                    )
             out.append((text, answer, length))
         return out
 

@@ -1,5 +1,6 @@
 """One long prompt through the in-house torch int4 runner: prints prompt tokens, prefill and
-decode time, peak GPU memory, and the batch size the KV cache would allow.
+decode time, peak GPU memory, and the batch size a run would plan at this length (from the
+runner's `kv_cache_budget_bytes()`, else the GPU's free memory).
 
     PYTHONPATH=. python3 bench/long_prompt_gpu.py --length 131072 --new-tokens 32 [--model tiny]
 
@@ -52,13 +53,17 @@ def main() -> None:
     p.add_argument("--length", type=int, default=131072, help="prompt + new tokens")
     p.add_argument("--new-tokens", type=int, default=32)
     p.add_argument("--device", default="auto")
+    p.add_argument("--engine", default="auto", help="auto (fast on a GPU), fast, reference")
     a = p.parse_args()
 
     t0 = time.perf_counter()
-    runner = TorchInt4Runner(a.model, device=a.device, max_batch_size=1)
+    runner = TorchInt4Runner(a.model, device=a.device, max_batch_size=1, engine=a.engine)
     load_s = time.perf_counter() - t0
     dev = runner.device
-    print(f"device: {torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'}; model {a.model}")
+    print(
+        f"device: {torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'}; model {a.model}; "
+        f"engine {runner.engine_kind}"
+    )
     print(f"max_context {runner.max_context()} tokens; KV cache {runner.kv_bytes_per_token()} bytes/token")
     text, prompt_tokens = build_prompt(runner, a.length, a.new_tokens)
     print(f"prompt: {prompt_tokens} tokens (+{a.new_tokens} new = {prompt_tokens + a.new_tokens})")
@@ -89,8 +94,11 @@ def main() -> None:
             f"KV cache of this sequence {kv / 2**30:.3f} GiB; "
             f"GPU free {free / 2**30:.1f} of {total / 2**30:.1f} GiB"
         )
-        bs = plan_batch_size(runner.kv_bytes_per_token(), c.prompt_tokens + c.completion_tokens, free, 1024)
-        print(f"planned batch size at this length from free memory: {bs}")
+        budget = runner.kv_cache_budget_bytes()  # what a run plans with (evalkit.longctx.planning)
+        source = "the runner's KV-cache budget" if budget else "free memory (the runner reports no budget)"
+        budget = budget or free
+        bs = plan_batch_size(runner.kv_bytes_per_token(), c.prompt_tokens + c.completion_tokens, budget, 1024)
+        print(f"planned batch size at this length from {source}, {budget / 2**30:.1f} GiB: {bs}")
     print(f"finish_reason {c.finish_reason}; text {c.text[:80]!r}")
     runner.close()
 

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from evalkit.errors import UsageError
+from evalkit.longctx.planning import plan_batch_size
 from evalkit.records import SamplingParams
 from evalkit.runners.torch_int4.config import parse_config
 from evalkit.runners.torch_int4.engine import Engine, GenerationRequest
@@ -301,7 +302,12 @@ def test_runner_fast_engine_on_cpu_equals_reference_engine(tiny_dir: Path) -> No
     la = ref.next_token_logits(reqs[0], " 네")
     lb = fast.next_token_logits(reqs[0], " 네")
     assert la.token_ids == lb.token_ids and (la.logits - lb.logits).abs().max() < 1e-4
-    assert fast.kv_cache_budget_bytes() == SlotCache.bytes_needed(fast.cfg, 2, 512, torch.float32)
+    # A plan in kv_bytes_per_token units admits exactly what the slots hold: one sequence of
+    # max_seq_len tokens fits (it is not refused for the ring buffers' sake), a longer one not.
+    budget, per_token = fast.kv_cache_budget_bytes(), fast.kv_bytes_per_token()
+    assert budget == 2 * 512 * per_token
+    assert plan_batch_size(per_token, 512, budget, cap=64) == 2
+    assert plan_batch_size(per_token, 100, budget, cap=64) == 10
 
 
 @pytest.mark.slow

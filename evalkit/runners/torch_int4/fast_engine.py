@@ -161,6 +161,7 @@ class FastEngine:
             (dev.type == "cuda" and model.triton_kernels) if cuda_graphs is None else cuda_graphs
         )
         self._graphs: dict[int, _Graph] = {}
+        self._buckets = [b for b in GRAPH_BUCKETS if b < max_batch_size] + [max_batch_size]
         self._pool: Any = None
         # When a list: (seconds, rows) of every decode step, sampling included (benchmarks).
         self.step_log: list[tuple[float, int]] | None = None
@@ -172,7 +173,7 @@ class FastEngine:
             scratch = self.cache.scratch_slot
             for n in (8, min(self.max_seq_len - 1, 300)):  # both prefill paths (GEMM, dequant + cuBLAS)
                 self.model.prefill([(torch.zeros(n, dtype=torch.long), scratch, 0)], self.cache)
-            for bucket in [b for b in GRAPH_BUCKETS if b < self.max_batch_size] + [self.max_batch_size]:
+            for bucket in self._buckets:
                 if self.cuda_graphs:
                     if bucket not in self._graphs:
                         self._capture(bucket)
@@ -274,7 +275,7 @@ class FastEngine:
         if not self.cuda_graphs:
             t = torch.tensor([tokens, positions, slots], dtype=torch.int32).to(dev)
             return self.model.decode(t[0].long(), t[1], t[2], self.cache)
-        bucket = next((x for x in GRAPH_BUCKETS if x >= b), b)
+        bucket = next(x for x in self._buckets if x >= b)
         g = self._graphs.get(bucket) or self._capture(bucket)
         pad = bucket - b
         host = torch.tensor(

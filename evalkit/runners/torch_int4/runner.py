@@ -78,7 +78,9 @@ class TorchInt4Runner(Runner):
             from evalkit.runners.torch_int4.fast_model import FastExaone4
 
             self.fast = FastExaone4.from_reference(self.lm)  # takes the weights over
-            self.max_seq_len = min(max_seq_len or 32768, self.cfg.max_position_embeddings)
+            self.max_seq_len = min(
+                max_seq_len or self._longest_that_fits(max_batch_size), self.cfg.max_position_embeddings
+            )
             self.engine = FastEngine(
                 self.fast,
                 decode=self.decode,
@@ -95,6 +97,25 @@ class TorchInt4Runner(Runner):
                 self.lm, decode=self.decode, eos_ids=eos, max_batch_size=max_batch_size, pad_id=pad
             )
         self._fingerprint: str | None = None
+
+    def _longest_that_fits(self, slots: int) -> int:
+        """Without a max_seq_len setting: the model's whole context if the cache for `slots`
+        sequences fits in free GPU memory, else the longest that does (the plan reports it)."""
+        from evalkit.runners.torch_int4.fast_engine import DEFAULT_RESERVE_BYTES
+        from evalkit.runners.torch_int4.fast_model import SlotCache
+
+        longest = int(self.cfg.max_position_embeddings)
+        if self.device.type != "cuda":
+            return longest
+        room = torch.cuda.mem_get_info(self.device)[0] - DEFAULT_RESERVE_BYTES
+        lo, hi = 2, longest
+        while lo < hi:  # the largest length whose cache fits
+            mid = (lo + hi + 1) // 2
+            if SlotCache.bytes_needed(self.cfg, slots, mid, self.dtype) <= room:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
 
     def describe(self) -> dict[str, Any]:
         """Model fingerprint and the settings that change outputs."""
@@ -129,12 +150,12 @@ class TorchInt4Runner(Runner):
         return int(per_layer * cfg.num_layers)
 
     def kv_cache_budget_bytes(self) -> int | None:
-        """The fast engine's cache, allocated at load; free device memory for the reference
-        engine on a GPU; None on a CPU (host memory is not planned)."""
+        """In ``kv_bytes_per_token`` units. Fast engine: its slots x max_seq_len tokens, so a plan
+        admits what the engine's preallocated cache holds (its ring buffers make the real bytes
+        fewer; the engine queues requests beyond its slots). Reference engine on a GPU: free
+        device memory. On a CPU: None (host memory is not planned)."""
         if self.fast is not None:
-            from evalkit.runners.torch_int4.fast_model import SlotCache
-
-            return SlotCache.bytes_needed(self.cfg, self.engine.max_batch_size, self.max_seq_len, self.dtype)
+            return self.engine.max_batch_size * self.max_seq_len * self.kv_bytes_per_token()
         if self.device.type == "cuda":
             return int(torch.cuda.mem_get_info(self.device)[0])
         return None

@@ -299,6 +299,30 @@ class FastExaone4:
             return F.linear(x, dense)[None]
         return self._w4_matmul(x, w)
 
+    def _qkv(
+        self,
+        layer: FastLayer,
+        h: torch.Tensor,
+        positions: torch.Tensor,
+        cache: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """q, k, v after the fused projection, q/k norms and (sliding layers) RoPE; with `cache`
+        (keys, values, slots) the new keys/values are written there too (decode)."""
+        cfg = self.cfg
+        return self._qkv_post(
+            self.linear(h, layer.qkv),
+            num_heads=cfg.num_heads,
+            num_kv_heads=cfg.num_kv_heads,
+            head_dim=cfg.head_dim,
+            q_norm=layer.q_norm,
+            k_norm=layer.k_norm,
+            eps=cfg.rms_norm_eps,
+            inv_freq=self.inv_freq if layer.rope else None,
+            positions=positions,
+            dtype=self.dtype,
+            cache=cache,
+        )
+
     def _mlp(self, layer: FastLayer, h: torch.Tensor) -> torch.Tensor:
         act = self._silu_mul(self.linear(h, layer.gate_up), self.dtype)
         return self._add_norm(self.linear(act, layer.down), layer.post_ffn_norm, self.cfg.rms_norm_eps, h)
@@ -318,19 +342,7 @@ class FastExaone4:
         sms = torch.cuda.get_device_properties(h.device).multi_processor_count if h.is_cuda else 8
         for i, layer in enumerate(self.layers):
             kc, vc = cache.keys[i], cache.values[i]
-            q, _, _ = self._qkv_post(
-                self.linear(h, layer.qkv),
-                num_heads=cfg.num_heads,
-                num_kv_heads=cfg.num_kv_heads,
-                head_dim=cfg.head_dim,
-                q_norm=layer.q_norm,
-                k_norm=layer.k_norm,
-                eps=cfg.rms_norm_eps,
-                inv_freq=self.inv_freq if layer.rope else None,
-                positions=positions,
-                dtype=self.dtype,
-                cache=(kc, vc, slots),
-            )
+            q, _, _ = self._qkv(layer, h, positions, cache=(kc, vc, slots))
             splits = default_splits(kc.shape[1], tokens.shape[0], cfg.num_kv_heads, sms)
             attn = self._attention(q, kc, vc, slots, positions, splits=splits)
             h = self._add_norm(self.linear(attn, layer.o), layer.post_attn_norm, cfg.rms_norm_eps, h)
@@ -361,18 +373,7 @@ class FastExaone4:
             at += ids.numel()
         h = self.embed.index_select(0, tokens)
         for i, layer in enumerate(self.layers):
-            q, k, v = self._qkv_post(
-                self.linear(h, layer.qkv),
-                num_heads=cfg.num_heads,
-                num_kv_heads=cfg.num_kv_heads,
-                head_dim=cfg.head_dim,
-                q_norm=layer.q_norm,
-                k_norm=layer.k_norm,
-                eps=cfg.rms_norm_eps,
-                inv_freq=self.inv_freq if layer.rope else None,
-                positions=positions,
-                dtype=self.dtype,
-            )
+            q, k, v = self._qkv(layer, h, positions)
             window = cfg.sliding_window if layer.sliding else None
             attn = torch.cat(
                 [

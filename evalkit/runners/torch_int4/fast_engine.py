@@ -171,7 +171,8 @@ class FastEngine:
         ``max_batch_size`` now, so that no request pays for it (vLLM does the same at start)."""
         with torch.inference_mode():
             scratch = self.cache.scratch_slot
-            for n in (8, min(self.max_seq_len - 1, 300)):  # both prefill paths (GEMM, dequant + cuBLAS)
+            # both prefill paths: the GEMM (few rows) and dequantize + cuBLAS (>= 256 rows)
+            for n in sorted({min(8, self.max_seq_len), min(300, self.max_seq_len)}):
                 self.model.prefill([(torch.zeros(n, dtype=torch.long), scratch, 0)], self.cache)
             for bucket in self._buckets:
                 if self.cuda_graphs:

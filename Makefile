@@ -6,6 +6,7 @@
 #   make check-data  real-data and long checks (pytest -m slow), not part of make test
 #   make gate | report | fidelity | gate-smoke    quantization gates, comparison reports (see docs/)
 #   make bench-math | bench-mmlu-pro | bench-client | bench-sandbox | bench-long   benchmarks (BENCHMARKS.md)
+#   make bench-int4 [OUT=dir] | bench-int4-check   the int4 runner on a CUDA GPU (docs/int4-runner.md)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -15,7 +16,7 @@ TASK   ?= kmmlu_pro
 RUNNER ?= torch-int4
 MODE   ?= non-reasoning
 
-.PHONY: help setup eval test lint list check-data gate gate-smoke report fidelity bench-math bench-mmlu-pro bench-client bench-sandbox bench-long clean
+.PHONY: help setup eval test lint list check-data gate gate-smoke report fidelity bench-math bench-mmlu-pro bench-client bench-sandbox bench-long bench-int4 bench-int4-check clean
 .DEFAULT_GOAL := help
 
 help:
@@ -70,6 +71,15 @@ bench-sandbox: setup
 
 bench-long: setup
 	$(BIN)/python bench/long_prompt_gpu.py
+
+INT4_OUT = $(or $(OUT),results/bench-int4)
+bench-int4: setup
+	$(BIN)/python bench/int4_engine.py --out $(INT4_OUT)
+	$(BIN)/python bench/int4_report.py --hw $(INT4_OUT)/ceilings.json --ours torch_int4 --engine \
+	  $(wildcard $(addprefix $(INT4_OUT)/,torch_int4.json bf16.json dequant_matmul.json vllm_*.json))
+
+bench-int4-check: setup
+	$(BIN)/python bench/int4_gpu_check.py --out $(INT4_OUT)
 
 bench-mmlu-pro: setup
 	$(BIN)/python bench/bench_score_mmlu_pro.py

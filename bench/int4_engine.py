@@ -15,6 +15,7 @@ bench/gptq_random.py writes to disk for vLLM, so every engine reads the same wei
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import sys
@@ -161,79 +162,57 @@ def prefill_flops_per_token(shape: Shape, context: int) -> tuple[float, float]:
     return linear, per_layer
 
 
-def sweep_kernels(model: FastExaone4) -> dict[str, Any]:
-    """Time each linear of all layers (one graph of L calls) for several launch configs; pick the
-    fastest per (shape, M) and install it in the kernel tables. Returns what was measured."""
+SWEEP_MS = (1, 16, 64, 128, 256, 512)
+
+
+def sweep_kernels(model: FastExaone4, ms: tuple[int, ...] = SWEEP_MS) -> dict[str, Any]:
+    """Time each linear of all layers (one graph of L calls) for the launch configs of
+    bench/w4a16_sweep.py, at M = 1 (GEMV) and the GEMM batch sizes, with dequantize + cuBLAS
+    as a candidate from M = 64; install the fastest kernel config per (shape, M) in the kernel
+    tables (M at or above fast_model.DEQUANT_MATMUL_ROWS takes dequantize + cuBLAS whatever the
+    sweep finds; the report says which won). Returns what was measured."""
+    from bench import w4a16_sweep as sw
+    from evalkit.runners.torch_int4.kernels import torch_ops
+
     report: dict[str, Any] = {}
-    names = ("qkv", "o", "gate_up", "down")
-    for name in names:
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    for name in ("qkv", "o", "gate_up", "down"):
         ws = [getattr(layer, name) for layer in model.layers]
         w0 = ws[0]
-        nbytes = sum(w.nbytes for w in ws)
-        groups = w0.in_features // w0.group_size
-        for m in (1, 16, 64):
-            x = torch.randn(m, w0.in_features, device="cuda", dtype=torch.bfloat16)
-            cands: list[Any] = []
-            splits = sorted({max(1, groups // s) for s in (1, 2, 4, 8, 16, 32, 64) if groups // s >= 1})
-            if m == 1:
-                for bn in (256, 512, 1024):
-                    for nw in (4, 8):
-                        for two_d in (False, True):
-                            cands += [w4a16.GemvConfig(bn, gps, nw, 3, two_d) for gps in splits]
-            else:
-                for bm, bn, nw, st in (
-                    (16, 64, 4, 3),
-                    (16, 128, 4, 3),
-                    (16, 128, 4, 4),
-                    (16, 256, 8, 3),
-                    (64, 64, 4, 3),
-                    (64, 128, 4, 3),
-                    (64, 128, 8, 3),
-                    (64, 256, 8, 3),
-                ):
-                    if bm >= m or bm == 64:
-                        cands += [w4a16.GemmConfig(bm, bn, gps, nw, st) for gps in splits]
+        k, n = w0.in_features, w0.out_features
+        timer = sw.Timer(ws)
+        for m in ms:
+            x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
+            cands: list[Any] = sw.gemv_candidates(n, k, sms) if m == 1 else sw.gemm_candidates(m, n, k, sms)
+            if m >= 64:
+                cands.append("dequant+cublas")
             results = []
             for cfg in cands:
-                kw = {"gemv": cfg} if m == 1 else {"gemm": cfg}
                 try:
-                    for w in ws[:2]:
-                        w4a16.w4_matmul(x, w, **kw)
-                    graph = torch.cuda.CUDAGraph()
-                    with torch.cuda.graph(graph):
-                        for w in ws:
-                            w4a16.w4_matmul(x, w, **kw)
-                    graph.replay()
-                    times = []
-                    for _ in range(5):
-                        times.append(_sync_time(graph.replay))
-                    t = sorted(times)[2] / len(ws)
-                    results.append((t, cfg))
-                    del graph
+                    results.append((timer(functools.partial(sw.run_on, x, cfg)), cfg))
                 except Exception as exc:  # a config the compiler rejects is skipped, not fatal
                     results.append((float("inf"), f"{cfg}: {type(exc).__name__}: {exc}"[:200]))
             results.sort(key=lambda r: r[0])
             best_t, best = results[0]
             # The chosen config must compute the right thing on this GPU (bf16 tolerance).
-            from evalkit.runners.torch_int4.kernels import torch_ops
-
-            kw = {"gemv": best} if m == 1 else {"gemm": best}
-            got = w4a16.w4_matmul(x, w0, **kw).sum(0).double()
+            got = sw.run_one(x, w0, best).sum(0).double()
             want = torch_ops.w4_matmul(x.float(), w0).sum(0).double()
             err = float((got - want).norm() / want.norm())
-            key = f"{name} M={m} K={w0.in_features} N={w0.out_features}"
+            torch_ops._DENSE.clear()
+            key = f"{name} M={m} K={k} N={n}"
             report[key] = {
                 "best": str(best),
                 "us": best_t * 1e6,
-                "gbs": nbytes / len(ws) / best_t / GB,
+                "gbs": w0.nbytes / best_t / GB,
+                "tflops": 2.0 * m * k * n / best_t / 1e12,
                 "worst_us": results[-1][0] * 1e6 if results[-1][0] != float("inf") else None,
                 "tried": len(results),
                 "rel_err_vs_torch": err,
             }
             if isinstance(best, w4a16.GemvConfig):
-                w4a16.TUNED_GEMV[(w0.out_features, w0.in_features)] = best
+                w4a16.TUNED_GEMV[(n, k)] = best
             elif isinstance(best, w4a16.GemmConfig):
-                w4a16.TUNED_GEMM[(w4a16._m_bucket(m), w0.out_features, w0.in_features)] = best
+                w4a16.TUNED_GEMM[(w4a16._m_bucket(m), n, k)] = best
             print(
                 f"[sweep] {key}: {report[key]['us']:.1f} us, {report[key]['gbs']:.0f} GB/s, {best}",
                 flush=True,

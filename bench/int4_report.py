@@ -1,7 +1,9 @@
 """The int4 benchmark's Markdown tables (for BENCHMARKS.md) from the JSON files of one GPU run.
 
     python bench/int4_report.py --hw hw.json --engine ours.json vllm_machete.json vllm_marlin.json ... \
-        [--checkpoint /data/exaone4-32b-random-gptq] [--ours torch_int4] [--out report.md]
+        [--checkpoint /data/exaone4-32b-random-gptq] [--ours torch_int4] [--kernels best.json] \
+        [--out report.md]
+    python bench/int4_report.py --kernels best.json     # the W4A16 kernel table alone
 
 Inputs: ``hw.json`` from bench/hw_ceilings.py and one ``EngineResult`` JSON per engine
 (bench/int4_schema.py). Bytes come from the checkpoint's own tensors when ``--checkpoint`` is
@@ -14,6 +16,11 @@ Per decode scenario (batch B, prompt T, N new tokens; mean context T + N/2):
 - KV-incl. GB/s = tok/s / B · (W + B · KV(T + N/2)), and % roofline = that / copy bandwidth, i.e.
   tok/s over the KV-inclusive roofline ``B · BW / (W + B · KV)`` (reference §3.1).
 Prefill: TFLOP/s (useful causal FLOPs) and its fraction of the measured bf16 matmul rate.
+
+Kernels (``--kernels``, the best.json of bench/w4a16_sweep.py): per linear shape and rows M,
+the kernel before and after (µs, weight GB/s, TFLOP/s, % of copy bandwidth), and a batch-1
+decode estimate: 64 layers x the four M = 1 linears + ATTN_GLUE_MS_B1 (attention, glue and
+lm_head per token, from the 2026-11-29 profile in BENCHMARKS.md). An estimate, not a run.
 """
 
 from __future__ import annotations
@@ -198,6 +205,57 @@ def targets(
     return out
 
 
+ATTN_GLUE_MS_B1 = 2.1
+LINEARS = ("qkv", "o", "gate_up", "down")
+
+
+def batch1_estimate(best: dict[str, Any], layers: int = 64) -> dict[str, float] | None:
+    """tok/s of a batch-1 decode step from the M = 1 kernel times (before and after)."""
+    rows = [best.get(f"{name} M=1") for name in LINEARS]
+    if not all(rows):
+        return None
+    after = sum(r["best"]["us"] for r in rows if r)
+    before = sum(r["before"]["us"] for r in rows if r)
+    return {
+        "layer_us_after": after,
+        "layer_us_before": before,
+        "tok_s_after": 1e3 / (layers * after / 1e3 + ATTN_GLUE_MS_B1),
+        "tok_s_before": 1e3 / (layers * before / 1e3 + ATTN_GLUE_MS_B1),
+    }
+
+
+def kernel_table(best: dict[str, Any]) -> str:
+    """Markdown table of bench/w4a16_sweep.py's best.json ``best`` entries, plus the estimate."""
+    lines = [
+        "| linear | M | before | before µs | before GB/s | after | after µs | after GB/s | TFLOP/s "
+        "| % copy BW | speed-up |",
+        "|---|---:|---|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
+
+    def kind(cfg: str) -> str:
+        if cfg.startswith("GemvConfig"):
+            return "GEMV " + cfg.split("variant='")[1].rstrip("')")
+        return "GEMM" if cfg.startswith("GemmConfig") else cfg
+
+    for key, b in best.items():
+        bf, af = b["before"], b["best"]
+        speed = bf["us"] / af["us"] if "us" in bf else None
+        lines.append(
+            f"| {key.split()[0]} | {b['M']} | {kind(bf['cfg'])} | {_f(bf.get('us'))} "
+            f"| {_f(bf.get('gbs'), 0)} | {kind(af['cfg'])} | {_f(af['us'])} | {_f(af['gbs'], 0)} "
+            f"| {_f(af['tflops'])} | {_f(af['pct_copy'])} % | {_f(speed, 2)} |"
+        )
+    est = batch1_estimate(best)
+    if est:
+        lines.append("")
+        lines.append(
+            f"Batch-1 decode estimate (64 layers x the four M = 1 linears + {ATTN_GLUE_MS_B1} ms of "
+            f"attention, glue and lm_head): {est['layer_us_before']:.1f} -> {est['layer_us_after']:.1f} "
+            f"µs of linears per layer, {est['tok_s_before']:.1f} -> {est['tok_s_after']:.1f} tok/s."
+        )
+    return "\n".join(lines) + "\n"
+
+
 def load_results(paths: list[Path]) -> list[EngineResult]:
     out = []
     for p in paths:
@@ -209,21 +267,29 @@ def load_results(paths: list[Path]) -> list[EngineResult]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--hw", type=Path, required=True, help="JSON of bench/hw_ceilings.py")
-    ap.add_argument(
-        "--engine", type=Path, nargs="+", required=True, help="EngineResult JSON files (or lists)"
-    )
+    ap.add_argument("--hw", type=Path, default=None, help="JSON of bench/hw_ceilings.py (with --engine)")
+    ap.add_argument("--engine", type=Path, nargs="+", default=[], help="EngineResult JSON files (or lists)")
     ap.add_argument("--checkpoint", type=Path, default=None, help="checkpoint dir (bytes from its tensors)")
     ap.add_argument("--ours", default=None, help="engine name to check against the issue's targets")
+    ap.add_argument("--kernels", type=Path, default=None, help="best.json of bench/w4a16_sweep.py")
     ap.add_argument("--out", type=Path, default=None, help="write the Markdown here (also printed)")
     args = ap.parse_args(argv)
-    hw = HwCeilings.load(args.hw)
-    facts = (
-        ModelFacts.from_checkpoint(args.checkpoint)
-        if args.checkpoint
-        else ModelFacts.from_config(exaone4_32b_config())
-    )
-    md = render(load_results(args.engine), hw, facts, ours=args.ours)
+    if not args.engine and not args.kernels:
+        ap.error("give --engine (with --hw) and/or --kernels")
+    if args.engine and not args.hw:
+        ap.error("--engine needs --hw")
+    parts = []
+    if args.engine:
+        hw = HwCeilings.load(args.hw)
+        facts = (
+            ModelFacts.from_checkpoint(args.checkpoint)
+            if args.checkpoint
+            else ModelFacts.from_config(exaone4_32b_config())
+        )
+        parts.append(render(load_results(args.engine), hw, facts, ours=args.ours))
+    if args.kernels:
+        parts.append(kernel_table(json.loads(args.kernels.read_text(encoding="utf-8"))["best"]))
+    md = "\n".join(parts)
     print(md)
     if args.out:
         args.out.write_text(md, encoding="utf-8")

@@ -398,3 +398,31 @@ def test_vllm_baseline_main_with_a_fake_vllm(
     assert r.extra["llm_kwargs"]["enable_prefix_caching"] is False
     assert r.extra["kernels_logged"] == ["MacheteLinearKernel"]
     assert set(r.extra["scenarios"]) == {"b1_1k", "b1_32k", "b16_4k", "b64_4k", "prefill"}
+
+
+# --------------------------------------------------------------------------- W4A16 kernel table
+
+SWEEP1 = Path(__file__).resolve().parents[1] / "bench/results/kernels_h200_2026-12-02/sweep1_best.json"
+
+
+def test_kernel_table_from_the_h200_sweep(tmp_path: Path) -> None:
+    """The kernel table and batch-1 estimate from the real best.json of the 2026-12-02 sweep."""
+    best = json.loads(SWEEP1.read_text())["best"]
+    md = int4_report.kernel_table(best)
+    assert "| gate_up | 1 | GEMV classic | 76.3 | 1,910 | GEMV lop3 | 69.1 | 2,109 |" in md
+    assert "| down | 256 | dequant+cublas |" in md
+    est = int4_report.batch1_estimate(best)
+    assert est is not None
+    layer_us = sum(best[f"{n} M=1"]["best"]["us"] for n in int4_report.LINEARS)
+    assert est["layer_us_after"] == pytest.approx(layer_us)
+    assert est["tok_s_after"] == pytest.approx(1e3 / (64 * layer_us / 1e3 + int4_report.ATTN_GLUE_MS_B1))
+    assert est["tok_s_before"] < est["tok_s_after"] < 100
+    out = tmp_path / "k.md"
+    assert int4_report.main(["--kernels", str(SWEEP1), "--out", str(out)]) == 0
+    assert out.read_text().startswith("| linear | M |")
+    del best["down M=1"]
+    assert int4_report.batch1_estimate(best) is None
+    with pytest.raises(SystemExit):
+        int4_report.main([])
+    with pytest.raises(SystemExit):
+        int4_report.main(["--engine", str(out)])

@@ -75,22 +75,62 @@ def test_unsupported_shapes_are_refused_clearly() -> None:
 
 
 @pytest.mark.parametrize(
-    ("m", "dtype", "tol"),
-    [(1, torch.float32, 1e-5), (1, torch.float16, 1e-3), (5, torch.float32, 1e-5), (5, torch.float16, 2e-3)],
+    ("variant", "dtype", "tol"),
+    [
+        ("dn", torch.float32, 1e-6),
+        ("dn", torch.float16, 1e-6),
+        ("lop3", torch.float32, 2e-4),
+        ("lop3", torch.float16, 2e-4),
+        ("classic", torch.float32, 1e-6),
+        ("2d", torch.float32, 1e-6),
+    ],
 )
 @pytest.mark.parametrize("act_order", [False, True])
-@pytest.mark.parametrize("two_d", [False, True])
-def test_w4_matmul_kernels(m: int, dtype: torch.dtype, tol: float, act_order: bool, two_d: bool) -> None:
-    if two_d and m > 1:
-        pytest.skip("the 2-D variant is a GEMV")
-    w, ref = random_linear(128, 64, 32, seed=m, act_order=act_order)
-    x = torch.randn(m, 128).to(dtype)
-    gemm = None if m == 1 else w4a16.GemmConfig(16, 32, 2, 4, 1)
-    parts = w4a16.w4_matmul(x, w, gemv=w4a16.GemvConfig(32, 2, 4, two_d=two_d), gemm=gemm)
-    # 4 groups, 2 per split: the last split to arrive adds both and resets its tile's counter
-    assert parts.shape == (1, m, 64)
+def test_gemv_kernels(variant: str, dtype: torch.dtype, tol: float, act_order: bool) -> None:
+    # 12 groups of 32, one per split: the last split to arrive adds all twelve (two batches of
+    # loads in the fix-up) and resets its tile's counter
+    w, ref = random_linear(384, 64, 32, seed=2, act_order=act_order)
+    x = torch.randn(1, 384).to(dtype)
+    out = torch.full((1, 1, 64), float("nan"))
+    parts = w4a16.w4_matmul(x, w, gemv=w4a16.GemvConfig(32, 1, 1, 1, variant), out=out)
+    assert parts.shape == (1, 1, 64)
     assert int(w4a16._counters(CPU, 1).abs().sum()) == 0
     assert rel(parts.sum(0), x.double() @ ref.double()) < tol
+    again = w4a16.w4_matmul(x, w, gemv=w4a16.GemvConfig(32, 1, 1, 1, variant))
+    assert torch.equal(again, parts)
+
+
+def test_denormal_gemv_at_group_128_with_large_and_zero_activations() -> None:
+    """The "dn" GEMV scales x by up to 2^85: activations up to 1e6 and exact zeros stay exact."""
+    w, ref = random_linear(256, 64, 128, seed=4, act_order=False)
+    x = torch.randn(1, 256) * torch.logspace(-6, 6, 256)
+    x[0, ::7] = 0.0
+    parts = w4a16.w4_matmul(x, w, gemv=w4a16.GemvConfig(64, 2, 1, 1, "dn"))
+    assert rel(parts.sum(0), x.double() @ ref.double()) < 1e-6
+
+
+@pytest.mark.parametrize(("dtype", "tol"), [(torch.float32, 1e-5), (torch.float16, 2e-3)])
+@pytest.mark.parametrize("act_order", [False, True])
+def test_gemm_kernel(dtype: torch.dtype, tol: float, act_order: bool) -> None:
+    w, ref = random_linear(128, 64, 32, seed=5, act_order=act_order)
+    x = torch.randn(5, 128).to(dtype)
+    parts = w4a16.w4_matmul(x, w, gemm=w4a16.GemmConfig(16, 32, 2, 4, 1))
+    # 4 groups, 2 per split: the last split to arrive adds both and resets its tile's counter
+    assert parts.shape == (1, 5, 64)
+    assert int(w4a16._counters(CPU, 1).abs().sum()) == 0
+    assert rel(parts.sum(0), x.double() @ ref.double()) < tol
+
+
+def test_tuned_configs_cover_the_32b_shapes() -> None:
+    """The kernels' tables hold a GEMV config for each EXAONE-4.0-32B linear, and the heuristic
+    configs of other shapes split K so that a few waves of CTAs fill the GPU."""
+    for n, k in ((7168, 5120), (5120, 5120), (54784, 5120), (5120, 27392)):
+        assert w4a16.TUNED_GEMV[(n, k)].variant in w4a16.GEMV_VARIANTS
+    w, _ = random_linear(1024, 256, 32, seed=6, act_order=False)
+    cfg = w4a16.gemv_config(w, CPU)
+    tiles = -(-256 // cfg.block_n)
+    assert cfg.variant in w4a16.GEMV_VARIANTS and 1 <= cfg.groups_per_split <= 32
+    assert tiles * -(-32 // cfg.groups_per_split) >= 8  # CPU stands in as 8 SMs
 
 
 def test_dequantize_kernel_is_exact() -> None:

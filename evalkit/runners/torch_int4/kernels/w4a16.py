@@ -8,16 +8,16 @@ rows are permuted once at load so that every group is contiguous, and the activa
 gathered with the same permutation on every call (``W4Weight.perm``), as exllama does. The
 repacked tensors are tested against ``dequantize_gptq`` of the stored ones.
 
-Every kernel writes float32 *partial sums* ``[S, M, N]`` over S slices of K (split-K), so
-that a small M still fills the GPU; the consumer (``glue.py``) adds the S slices in a fixed
-order, which keeps results bitwise reproducible from run to run (no atomics).
+Split-K: the CTAs of one output tile each write a float32 partial sum over their slice of
+K; the last to arrive (an integer counter, no float atomics) adds the slices in split order
+and writes the tile, so results are bitwise reproducible from run to run.
 
-Dequantization without int-to-float conversions (which run at a quarter rate): a code q
-placed in the top mantissa bits of 1.0f, ``(q << 19) | 0x3F800000``, reads as 1 + q/16
-exactly, so ``q - z = 16 f - 16 - z`` and a group's dot product is
-``s * (16 * sum(x f) - (16 + z) * sum(x))``: two integer ops and one FMA per weight.
-The GEMM reads ``0x4B000000 | q`` as 2^23 + q and subtracts 2^23 + z, exact, before the
-cast to the tensor-core dtype.
+Dequantization without int-to-float conversions (which run at a quarter rate): the GEMVs
+read a code's bits directly as a float (``_gemv_lop3_kernel``: as a denormal scaled back by
+the activation, or inside the mantissa of 1.0); the classic GEMV places a code in the top
+mantissa bits of 1.0f, ``(q << 19) | 0x3F800000`` = 1 + q/16, so a group's dot product is
+``s * (16 * sum(x f) - (16 + z) * sum(x))``. The GEMM reads ``0x4B000000 | q`` as 2^23 + q
+and subtracts 2^23 + z, exact, before the cast to the tensor-core dtype.
 """
 
 from __future__ import annotations
@@ -123,10 +123,15 @@ def _finish(acc, part_ptr, out_ptr, cnt_ptr, tile, offs, mask, pid_k, num_splits
         arrived = tl.atomic_add(cnt_ptr + tile, 1, sem="acq_rel", scope="gpu")
         if arrived == num_splits - 1:
             total = tl.load(part_ptr + offs, mask=mask, other=0.0, cache_modifier=".cg")
-            for k in range(1, num_splits):
-                total += tl.load(
-                    part_ptr + k * split_stride + offs, mask=mask, other=0.0, cache_modifier=".cg"
-                )
+            # eight loads in flight at a time, added in split order (a split past the end adds 0)
+            for k0 in range(1, num_splits, 8):
+                for i in tl.static_range(8):
+                    total += tl.load(
+                        part_ptr + (k0 + i) * split_stride + offs,
+                        mask=mask & (offs * 0 + (k0 + i) < num_splits),
+                        other=0.0,
+                        cache_modifier=".cg",
+                    )
             tl.store(out_ptr + offs, total, mask=mask)
             tl.atomic_xchg(cnt_ptr + tile, 0)  # ready for the next call (and graph replay)
 
@@ -282,6 +287,115 @@ def _gemm_kernel(
 
 
 @triton.jit
+def _gemv_lop3_kernel(
+    x_ptr,
+    qw_ptr,
+    qz_ptr,
+    s_ptr,
+    out_ptr,
+    part_ptr,
+    cnt_ptr,
+    N,
+    num_groups,
+    GROUPS_PER_SPLIT,
+    num_splits,
+    GROUP: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    ZERO_OFFSET: tl.constexpr,
+    DENORMAL: tl.constexpr,
+    EVEN_N: tl.constexpr,  # N % BLOCK_N == 0: no masks on the loads
+):
+    """The GEMV with one LOP3 and one FMA per weight: two ways of reading a code as a float
+    without moving it to a fixed position (a 32-bit word holds codes 0..7 at bits 4j..4j+3).
+
+    DENORMAL ("dn"): ``w & (0xF << p)`` read as a float is the denormal ``q * 2^(p - 149)``,
+    exactly, for any code inside the mantissa (p <= 19). Scaling x by ``2^(85 - p)`` makes each
+    product ``x q 2^-64`` exact and normal (fp32 FMAs keep denormal operands at full rate;
+    Triton emits no ``.ftz``), so a group's dot product is ``2^64 sum(x' f) - z sum(x)``.
+    Codes 0..4 are read in place, codes 5..7 after one shift of the word: 1/8 shift, one LOP3
+    (one immediate, nothing to rematerialise) and one FMA per weight; products are exact,
+    so the error is plain fp32 accumulation (~2e-7 relative), |x| < 2^43.
+
+    Otherwise ("lop3"): four views of the word (itself, rotated by 16, shifted by +-8) put
+    every code at bits 12..15 or 16..19, and ``(v & mask) | 0x3F800000`` reads as
+    ``1 + q/2048`` or ``1 + q/128``; the offsets come out with the sums of x per position.
+    Two constants per LOP3 make ptxas rematerialise the mask before most of them (a MOV per
+    weight), and the offset costs about 11 bits (relative error ~5e-5).
+
+    In both, the activation loads, conversions and sums are shared by the BLOCK_N / threads
+    columns each thread holds. Counted SASS per weight (sm_90, one group, whole kernel):
+    classic 5.4, lop3 4.9, dn 3.9 / 3.3 / 2.9 at 4 / 8 / 16 columns per thread
+    (bench/results/kernels_h200_2026-12-02/sass_counts.json).
+    """
+    pid_n = tl.program_id(0)
+    pid_k = tl.program_id(1)
+    n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    nmask = n < N
+    ROWS: tl.constexpr = GROUP // 8
+    acc = tl.zeros([BLOCK_N], dtype=tl.float32)
+    g0 = pid_k * GROUPS_PER_SPLIT
+    for g in range(g0, tl.minimum(g0 + GROUPS_PER_SPLIT, num_groups)):
+        pl = tl.zeros([BLOCK_N], dtype=tl.float32)  # codes read at bits 12..15
+        ph = tl.zeros([BLOCK_N], dtype=tl.float32)  # codes read at bits 16..19
+        sl = 0.0
+        sh = 0.0
+        for r in tl.static_range(ROWS):
+            if EVEN_N:
+                w = tl.load(qw_ptr + (g * ROWS + r) * N + n).to(tl.uint32, bitcast=True)
+            else:
+                w = tl.load(qw_ptr + (g * ROWS + r) * N + n, mask=nmask, other=0).to(tl.uint32, bitcast=True)
+            xb = x_ptr + g * GROUP + r * 8
+            x0 = tl.load(xb + 0).to(tl.float32)
+            x1 = tl.load(xb + 1).to(tl.float32)
+            x2 = tl.load(xb + 2).to(tl.float32)
+            x3 = tl.load(xb + 3).to(tl.float32)
+            x4 = tl.load(xb + 4).to(tl.float32)
+            x5 = tl.load(xb + 5).to(tl.float32)
+            x6 = tl.load(xb + 6).to(tl.float32)
+            x7 = tl.load(xb + 7).to(tl.float32)
+            if DENORMAL:
+                # (w & 0xF << p) read as a float is the denormal q * 2^(p - 149), exactly, for any
+                # code inside the mantissa (p <= 19); x scaled by 2^(85 - p) makes each product
+                # x q 2^-64, exact and normal. Codes 0..4 are read in place, 5..7 after one shift.
+                sl += x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7
+                v = w >> 12
+                pl += (x0 * 38685626227668133590597632.0) * (w & 0xF).to(tl.float32, bitcast=True)
+                pl += (x1 * 2417851639229258349412352.0) * (w & 0xF0).to(tl.float32, bitcast=True)
+                pl += (x2 * 151115727451828646838272.0) * (w & 0xF00).to(tl.float32, bitcast=True)
+                pl += (x3 * 9444732965739290427392.0) * (w & 0xF000).to(tl.float32, bitcast=True)
+                pl += (x4 * 590295810358705651712.0) * (w & 0xF0000).to(tl.float32, bitcast=True)
+                pl += (x5 * 151115727451828646838272.0) * (v & 0xF00).to(tl.float32, bitcast=True)
+                pl += (x6 * 9444732965739290427392.0) * (v & 0xF000).to(tl.float32, bitcast=True)
+                pl += (x7 * 590295810358705651712.0) * (v & 0xF0000).to(tl.float32, bitcast=True)
+            else:
+                sl += x3 + x1 + x5 + x7
+                sh += x4 + x2 + x6 + x0
+                v1 = w << 8  # codes 1, 2
+                v2 = w >> 8  # codes 5, 6
+                v3 = (w << 16) | (w >> 16)  # codes 7 (bits 28..31 -> 12..15), 0 (bits 0..3 -> 16..19)
+                pl += x3 * ((w & 0xF000) | 0x3F800000).to(tl.float32, bitcast=True)
+                ph += x4 * ((w & 0xF0000) | 0x3F800000).to(tl.float32, bitcast=True)
+                pl += x1 * ((v1 & 0xF000) | 0x3F800000).to(tl.float32, bitcast=True)
+                ph += x2 * ((v1 & 0xF0000) | 0x3F800000).to(tl.float32, bitcast=True)
+                pl += x5 * ((v2 & 0xF000) | 0x3F800000).to(tl.float32, bitcast=True)
+                ph += x6 * ((v2 & 0xF0000) | 0x3F800000).to(tl.float32, bitcast=True)
+                pl += x7 * ((v3 & 0xF000) | 0x3F800000).to(tl.float32, bitcast=True)
+                ph += x0 * ((v3 & 0xF0000) | 0x3F800000).to(tl.float32, bitcast=True)
+        if EVEN_N:
+            zw = tl.load(qz_ptr + g * (N // 8) + n // 8)
+            s = tl.load(s_ptr + g * N + n).to(tl.float32)
+        else:
+            zw = tl.load(qz_ptr + g * (N // 8) + n // 8, mask=nmask, other=0)
+            s = tl.load(s_ptr + g * N + n, mask=nmask, other=0.0).to(tl.float32)
+        z = (((zw >> ((n % 8) * 4)) & 0xF) + ZERO_OFFSET).to(tl.float32)
+        if DENORMAL:
+            acc += s * (18446744073709551616.0 * pl - z * sl)  # 2^64 p - z sum(x)
+        else:
+            acc += s * (2048.0 * (pl - sl) + 128.0 * (ph - sh) - z * (sl + sh))
+    _finish(acc, part_ptr, out_ptr, cnt_ptr, pid_n, n, nmask, pid_k, num_splits, N)
+
+
+@triton.jit
 def _dequant_kernel(
     qw_ptr,
     qz_ptr,
@@ -316,8 +430,8 @@ class GemvConfig:
     block_n: int
     groups_per_split: int
     num_warps: int
-    num_stages: int = 3
-    two_d: bool = False  # the [rows, BLOCK_N]-accumulator variant
+    num_stages: int = 1
+    variant: str = "lop3"  # "dn" / "lop3" (_gemv_lop3_kernel), "classic" (_gemv_kernel), "2d"
 
 
 @dataclass(frozen=True)
@@ -329,20 +443,28 @@ class GemmConfig:
     num_stages: int
 
 
-# Measured best configs, keyed by (N, K) (and M bucket first for the GEMM): the sweep of
-# bench/int4_engine.py at EXAONE-4.0-32B shapes on one H200, 2026-11-29
-# (bench/results/int4_h200_2026-11-29/kernels.json). Other shapes use the heuristics below.
+GEMV_VARIANTS = ("dn", "lop3", "classic", "2d")
+
+# Measured best configs, keyed by (N, K) for the GEMV and (M bucket, N, K) for the GEMM, at the
+# EXAONE-4.0-32B shapes on one H200: the GEMV by bench/w4a16_sweep.py on 2026-12-02
+# (bench/results/kernels_h200_2026-12-02/), the GEMM by bench/int4_engine.py on 2026-11-29 and
+# confirmed best among the candidates on 2026-12-02. Other shapes use the heuristics below.
+# The "dn" GEMV is not in the table yet: it was written after the only GPU sweep of the day.
 TUNED_GEMV: dict[tuple[int, int], GemvConfig] = {
-    (7168, 5120): GemvConfig(256, 1, 4, 3, False),  # q|k|v
-    (5120, 5120): GemvConfig(256, 1, 4, 3, True),  # o
-    (54784, 5120): GemvConfig(512, 1, 4, 3, False),  # gate|up
-    (5120, 27392): GemvConfig(1024, 3, 8, 3, False),  # down
+    (7168, 5120): GemvConfig(512, 1, 4, 1, "lop3"),  # q|k|v: 16.8 us (before 18.0)
+    (5120, 5120): GemvConfig(512, 1, 2, 1, "lop3"),  # o: 14.0 us (15.3)
+    (54784, 5120): GemvConfig(1024, 1, 8, 1, "lop3"),  # gate|up: 69.1 us (76.3)
+    (5120, 27392): GemvConfig(1024, 3, 8, 1, "lop3"),  # down: 43.7 us (47.9)
+}
+_GEMM_16 = {
+    (7168, 5120): GemmConfig(16, 128, 10, 4, 3),
+    (5120, 5120): GemmConfig(16, 64, 5, 4, 3),
+    (54784, 5120): GemmConfig(16, 128, 10, 4, 3),
+    (5120, 27392): GemmConfig(16, 128, 13, 4, 3),
 }
 TUNED_GEMM: dict[tuple[int, int, int], GemmConfig] = {
-    (16, 7168, 5120): GemmConfig(16, 128, 10, 4, 3),
-    (16, 5120, 5120): GemmConfig(16, 64, 5, 4, 3),
-    (16, 54784, 5120): GemmConfig(16, 128, 10, 4, 3),
-    (16, 5120, 27392): GemmConfig(16, 128, 13, 4, 3),
+    **{(8, n, k): c for (n, k), c in _GEMM_16.items()},
+    **{(16, n, k): c for (n, k), c in _GEMM_16.items()},
     (64, 7168, 5120): GemmConfig(64, 64, 20, 4, 3),
     (64, 5120, 5120): GemmConfig(64, 64, 5, 4, 3),
     (64, 54784, 5120): GemmConfig(64, 64, 20, 4, 3),
@@ -360,9 +482,9 @@ def _num_sms(device: torch.device) -> int:
     return _SMS[idx]
 
 
-def _split(num_groups: int, tiles: int, sms: int) -> int:
-    """Groups per split so that tiles x splits fills about two waves of the GPU."""
-    want_splits = max(1, (2 * sms + tiles - 1) // tiles)
+def _split(num_groups: int, tiles: int, sms: int, waves: int = 2) -> int:
+    """Groups per split so that tiles x splits fills about `waves` waves of the GPU."""
+    want_splits = max(1, (waves * sms + tiles - 1) // tiles)
     splits = min(num_groups, want_splits)
     return (num_groups + splits - 1) // splits
 
@@ -371,14 +493,18 @@ def gemv_config(w: W4Weight, device: torch.device) -> GemvConfig:
     tuned = TUNED_GEMV.get((w.out_features, w.in_features))
     if tuned is not None:
         return tuned
-    block_n = 512 if w.out_features >= 4096 else 128
+    block_n = 1024 if w.out_features >= 8192 else 512 if w.out_features >= 2048 else 128
+    num_warps = max(1, min(8, block_n // 128))
     num_groups = w.in_features // w.group_size
     tiles = triton.cdiv(w.out_features, block_n)
-    return GemvConfig(block_n, _split(num_groups, tiles, _num_sms(device)), 4)
+    return GemvConfig(block_n, _split(num_groups, tiles, _num_sms(device), waves=4), num_warps, 1, "lop3")
 
 
 def _m_bucket(m: int) -> int:
-    return 16 if m <= 16 else 32 if m <= 32 else 64 if m <= 64 else 128
+    for b in (8, 16, 32, 64, 128, 256):
+        if m <= b:
+            return b
+    return 512
 
 
 def gemm_config(w: W4Weight, m: int, device: torch.device) -> GemmConfig:
@@ -386,7 +512,7 @@ def gemm_config(w: W4Weight, m: int, device: torch.device) -> GemmConfig:
     tuned = TUNED_GEMM.get((bucket, w.out_features, w.in_features))
     if tuned is not None:
         return tuned
-    block_m = min(bucket, 64)
+    block_m = min(max(16, bucket), 64)
     block_n = 128 if w.out_features >= 2048 else 64
     num_groups = w.in_features // w.group_size
     tiles = triton.cdiv(m, block_m) * triton.cdiv(w.out_features, block_n)
@@ -411,6 +537,14 @@ def _counters(device: torch.device, tiles: int) -> torch.Tensor:
 
 def _mode(dtype: torch.dtype) -> int:
     return {torch.bfloat16: 0, torch.float16: 1, torch.float32: 2}[dtype]
+
+
+_GEMV_KERNELS = {
+    "lop3": _gemv_lop3_kernel,
+    "dn": _gemv_lop3_kernel,
+    "classic": _gemv_kernel,
+    "2d": _gemv2d_kernel,
+}
 
 
 def w4_matmul(
@@ -441,8 +575,7 @@ def w4_matmul(
             out = torch.empty((1, 1, n), dtype=torch.float32, device=x.device)
         grid = (triton.cdiv(n, cfg.block_n), splits)
         part = torch.empty((splits, 1, n), dtype=torch.float32, device=x.device) if splits > 1 else out
-        kernel = _gemv2d_kernel if cfg.two_d else _gemv_kernel
-        kernel[grid](
+        _GEMV_KERNELS[cfg.variant][grid](
             x,
             w.qweight,
             w.qzeros,
@@ -459,14 +592,19 @@ def w4_matmul(
             ZERO_OFFSET=w.zero_offset,
             num_warps=cfg.num_warps,
             num_stages=cfg.num_stages,
+            **(
+                {"DENORMAL": cfg.variant == "dn", "EVEN_N": n % cfg.block_n == 0}
+                if cfg.variant in ("lop3", "dn")
+                else {}
+            ),
         )
         return out
     gcfg = gemm or gemm_config(w, m, x.device)
     splits = triton.cdiv(num_groups, gcfg.groups_per_split)
     if out is None:
         out = torch.empty((1, m, n), dtype=torch.float32, device=x.device)
-    grid3 = (triton.cdiv(m, gcfg.block_m), triton.cdiv(n, gcfg.block_n), splits)
     part = torch.empty((splits, m, n), dtype=torch.float32, device=x.device) if splits > 1 else out
+    grid3 = (triton.cdiv(m, gcfg.block_m), triton.cdiv(n, gcfg.block_n), splits)
     _gemm_kernel[grid3](
         x,
         w.qweight,

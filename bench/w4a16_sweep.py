@@ -1,0 +1,363 @@
+"""W4A16 kernels at the EXAONE-4.0-32B linear shapes on one GPU: correctness, then a sweep.
+
+    python bench/w4a16_sweep.py --out DIR [--ms 1,2,4,...] [--shapes qkv,o,gate_up,down]
+                                [--budget-s S] [--copy-mb MB]
+
+1. Sweep: for M = 1 .. 512 and each shape, the kernels before this change (the classic GEMV
+   and GEMM at their 2026-11-29 tuned configs, dequantize + cuBLAS at M >= 256) and the new
+   ones over launch configs. Each candidate is timed as one CUDA graph of calls over enough
+   copies of the weight that they do not fit in L2 (the median replay over the copies).
+2. Correctness of the fastest config per (shape, M) at the same shapes, with and without
+   act-order, bf16 (and at M = 1, 16 fp16) activations, outputs poisoned with NaN first,
+   against the torch twin in float64 (relative error); and bitwise equality of two runs.
+3. The fastest configs are printed as the ``TUNED_*`` tables of ``w4a16.py``.
+
+Writes DIR/sweep.json (every timing) and DIR/best.json; prints a table: µs, GB/s (weight
+bytes: codes, zeros, scales), TFLOP/s and % of the copy bandwidth measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import int4_report
+from evalkit.runners.torch_int4.kernels import torch_ops, w4a16
+from evalkit.runners.torch_int4.kernels.w4a16 import GemmConfig, GemvConfig, W4Weight
+
+GB = 1e9
+SHAPES = {"qkv": (5120, 7168), "o": (5120, 5120), "gate_up": (5120, 54784), "down": (27392, 5120)}
+MS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+# The configs the kernels ran with before (bench/results/int4_h200_2026-11-29/kernels.json).
+BEFORE_GEMV = {
+    (7168, 5120): GemvConfig(256, 1, 4, 3, "classic"),
+    (5120, 5120): GemvConfig(256, 1, 4, 3, "2d"),
+    (54784, 5120): GemvConfig(512, 1, 4, 3, "classic"),
+    (5120, 27392): GemvConfig(1024, 3, 8, 3, "classic"),
+}
+BEFORE_GEMM = {
+    (16, 7168, 5120): GemmConfig(16, 128, 10, 4, 3),
+    (16, 5120, 5120): GemmConfig(16, 64, 5, 4, 3),
+    (16, 54784, 5120): GemmConfig(16, 128, 10, 4, 3),
+    (16, 5120, 27392): GemmConfig(16, 128, 13, 4, 3),
+    (64, 7168, 5120): GemmConfig(64, 64, 20, 4, 3),
+    (64, 5120, 5120): GemmConfig(64, 64, 5, 4, 3),
+    (64, 54784, 5120): GemmConfig(64, 64, 20, 4, 3),
+    (64, 5120, 27392): GemmConfig(64, 64, 26, 4, 3),
+}
+
+
+def random_weight(k: int, n: int, *, act_order: bool, seed: int, dev: torch.device) -> W4Weight:
+    g = torch.Generator(device=dev).manual_seed(seed)
+    qweight = torch.randint(-(2**31), 2**31 - 1, (k // 8, n), dtype=torch.int32, device=dev, generator=g)
+    qzeros = torch.randint(
+        -(2**31), 2**31 - 1, (k // 128, n // 8), dtype=torch.int32, device=dev, generator=g
+    )
+    scales = (torch.rand(k // 128, n, device=dev, generator=g) * 0.01 + 1e-3).half()
+    g_idx = torch.arange(k, dtype=torch.int32, device=dev) // 128
+    if act_order:
+        g_idx = g_idx[torch.randperm(k, device=dev, generator=g)]
+    return w4a16.pack_gptq(qweight, qzeros, scales, g_idx, group_size=128, zero_offset=1)
+
+
+def before_config(m: int, n: int, k: int, dev: torch.device) -> GemvConfig | GemmConfig | str:
+    """What the code before this change ran for M rows (the dispatch of 2026-11-29)."""
+    if m == 1:
+        return BEFORE_GEMV[(n, k)]
+    if m >= 256:
+        return "dequant+cublas"
+    bucket = 16 if m <= 16 else 32 if m <= 32 else 64 if m <= 64 else 128
+    tuned = BEFORE_GEMM.get((bucket, n, k))
+    if tuned is not None:
+        return tuned
+    block_m, block_n = min(bucket, 64), 128 if n >= 2048 else 64
+    tiles = math.ceil(m / block_m) * math.ceil(n / block_n)
+    return GemmConfig(block_m, block_n, w4a16._split(k // 128, tiles, w4a16._num_sms(dev)), 4, 2)
+
+
+def gps_options(groups: int, tiles: int, sms: int, waves: tuple[float, ...]) -> list[int]:
+    out = set()
+    for wv in waves:
+        splits = max(1, min(groups, math.ceil(wv * sms / tiles)))
+        out.add(math.ceil(groups / splits))
+    return sorted(out)
+
+
+def gemv_candidates(n: int, k: int, sms: int) -> list[GemvConfig]:
+    """The denormal-trick GEMV over (BLOCK_N, warps) and split sizes, plus the best "lop3"
+    config of the first sweep (2026-12-02) as a same-run reference."""
+    groups = k // 128
+    cands = []
+    for bn, nw in ((256, 1), (512, 1), (512, 2), (1024, 2), (1024, 4), (512, 4)):
+        tiles = math.ceil(n / bn)
+        for gps in gps_options(groups, tiles, sms, (1, 2, 4, 8, 16)):
+            cands.append(GemvConfig(bn, gps, nw, 1, "dn"))
+    ref = {7168: (512, 1, 4), 5120: (512, 1, 2) if k == 5120 else (1024, 3, 8), 54784: (1024, 1, 8)}[n]
+    cands.append(GemvConfig(ref[0], ref[1], ref[2], 1, "lop3"))
+    return cands
+
+
+# (block_m, block_n, warps, stages) of the GEMM per M bucket
+GEMM_SHAPES = {
+    8: [(16, 64, 4, 3), (16, 128, 4, 3), (16, 128, 4, 4), (16, 256, 8, 3)],
+    16: [(16, 64, 4, 3), (16, 128, 4, 3), (16, 128, 4, 4), (16, 256, 8, 3)],
+    32: [(32, 64, 4, 3), (32, 128, 4, 3), (32, 128, 4, 4)],
+    64: [(64, 64, 4, 3), (64, 128, 4, 3), (64, 128, 8, 3), (64, 64, 4, 4)],
+    128: [(64, 128, 4, 3), (64, 128, 8, 3), (128, 128, 8, 3), (64, 64, 4, 3)],
+}
+GEMM_SHAPES[256] = GEMM_SHAPES[512] = GEMM_SHAPES[128]
+
+
+def gemm_candidates(m: int, n: int, k: int, sms: int) -> list[GemmConfig]:
+    groups = k // 128
+    cands = []
+    for bm, bn, nw, st in GEMM_SHAPES[w4a16._m_bucket(m)]:
+        tiles = math.ceil(m / bm) * math.ceil(n / bn)
+        for gps in gps_options(groups, tiles, sms, (1, 2, 4, 1000)):
+            cands.append(GemmConfig(bm, bn, gps, nw, st))
+    return cands
+
+
+class Timer:
+    """Time f(w) over copies of a weight as one CUDA graph; seconds per call (median replay)."""
+
+    def __init__(self, ws: list[W4Weight]):
+        self.ws = ws
+
+    def __call__(self, fn: Any, reps: int = 7) -> float:
+        fn(self.ws[0])
+        torch.cuda.synchronize()
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            fn(self.ws[1])  # warm the allocator on the capture stream
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            for w in self.ws:
+                fn(w)
+        graph.replay()
+        graph.replay()
+        times = []
+        for _ in range(reps):
+            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            a.record()
+            graph.replay()
+            b.record()
+            b.synchronize()
+            times.append(a.elapsed_time(b) / 1e3 / len(self.ws))
+        del graph
+        return statistics.median(times)
+
+
+_SCRATCH: dict[str, torch.Tensor] = {}
+
+
+def dequant_cublas(x: torch.Tensor, w: W4Weight) -> torch.Tensor:
+    need = w.out_features * w.in_features
+    buf = _SCRATCH.get("s")
+    if buf is None or buf.numel() < need:
+        buf = _SCRATCH["s"] = torch.empty(need, dtype=x.dtype, device=x.device)
+    dense = w4a16.dequantize(w, x.dtype, out=buf[:need].view(w.out_features, w.in_features))
+    return F.linear(x, dense)[None]
+
+
+def rel(out: torch.Tensor, ref: torch.Tensor) -> float:
+    o, r = out.double(), ref.double()
+    if not torch.isfinite(o).all():
+        return float("nan")
+    return float((o - r).norm() / r.norm())
+
+
+def check(w: W4Weight, x: torch.Tensor, cfg: GemvConfig | GemmConfig | str | None) -> dict[str, float]:
+    """Relative error vs the torch twin (outputs poisoned first) and bitwise reproducibility."""
+    ref = torch_ops.w4_matmul(x.float(), w).sum(0)
+    if cfg == "dequant+cublas":
+        a, b = dequant_cublas(x, w), dequant_cublas(x, w)
+        return {"rel_err": rel(a[0], ref), "bitwise_repeat": float(torch.equal(a, b))}
+    kw: dict[str, Any] = {}
+    if isinstance(cfg, GemvConfig):
+        kw["gemv"] = cfg
+    elif isinstance(cfg, GemmConfig):
+        kw["gemm"] = cfg
+    outs = []
+    for _ in range(2):
+        out = torch.full((1, x.shape[0], w.out_features), float("nan"), device=x.device)
+        w4a16.w4_matmul(x, w, out=out, **kw)
+        outs.append(out)
+    return {"rel_err": rel(outs[0][0], ref), "bitwise_repeat": float(torch.equal(outs[0], outs[1]))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--ms", default=",".join(map(str, MS)))
+    ap.add_argument("--shapes", default=",".join(SHAPES))
+    ap.add_argument("--copy-mb", type=float, default=300.0, help="weight bytes per timed graph")
+    ap.add_argument("--budget-s", type=float, default=1e9, help="sweep no new M after this many seconds")
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    dev = torch.device("cuda")
+    sms = w4a16._num_sms(dev)
+    ms = [int(v) for v in args.ms.split(",")]
+    shapes = {s: SHAPES[s] for s in args.shapes.split(",")}
+    t_start = time.time()
+    import triton
+
+    meta: dict[str, Any] = {
+        "device": torch.cuda.get_device_name(dev),
+        "torch": torch.__version__,
+        "triton": triton.__version__,
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "sms": sms,
+    }
+    # copy bandwidth (read + write) of this GPU now
+    a = torch.empty(1 << 30, dtype=torch.uint8, device=dev)
+    b = torch.empty_like(a)
+    for _ in range(3):
+        b.copy_(a)
+    ts = []
+    for _ in range(20):
+        e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        e0.record()
+        b.copy_(a)
+        e1.record()
+        e1.synchronize()
+        ts.append(e0.elapsed_time(e1) / 1e3)
+    copy_gbs = 2 * a.numel() / statistics.median(ts) / GB
+    meta["copy_gbs"] = copy_gbs
+    del a, b
+    print(f"[meta] {meta}", flush=True)
+
+    results: list[dict[str, Any]] = []
+    best: dict[str, Any] = {}
+    checks: dict[str, Any] = {}
+    sets: dict[str, tuple[list[W4Weight], Timer]] = {}
+    for name, (k, n) in shapes.items():
+        w0 = random_weight(k, n, act_order=False, seed=1, dev=dev)
+        copies = max(3, math.ceil(args.copy_mb * 1e6 / w0.nbytes))
+        ws = [w0] + [random_weight(k, n, act_order=False, seed=2 + i, dev=dev) for i in range(copies - 1)]
+        sets[name] = (ws, Timer(ws))
+    for m in ms:
+        if time.time() - t_start > args.budget_s:
+            print(f"[sweep] budget of {args.budget_s}s spent: M={m} and later not swept", flush=True)
+            break
+        for name, (k, n) in shapes.items():
+            ws, timer = sets[name]
+            nbytes = ws[0].nbytes
+            x = torch.randn(m, k, device=dev, dtype=torch.bfloat16)
+            flops = 2.0 * m * k * n
+            cands: list[Any] = [before_config(m, n, k, dev)]
+            if m == 1:
+                cands += gemv_candidates(n, k, sms)
+            else:
+                cands += gemm_candidates(m, n, k, sms)
+                if m >= 64 and "dequant+cublas" not in cands:
+                    cands.append("dequant+cublas")
+            # compile every kernel variant before timing (Triton compiles on the first call)
+            for c in cands:
+                first_call(x, ws[0], c)
+            torch.cuda.synchronize()
+            rows: list[dict[str, Any]] = []
+            for c in cands:
+                try:
+                    t = timer(functools.partial(run_on, x, c))
+                except Exception as exc:
+                    rows.append({"cfg": str(c), "error": f"{type(exc).__name__}: {exc}"[:300]})
+                    continue
+                rows.append(
+                    {
+                        "cfg": str(c),
+                        "us": t * 1e6,
+                        "gbs": nbytes / t / GB,
+                        "tflops": flops / t / 1e12,
+                        "pct_copy": 100 * nbytes / t / GB / copy_gbs,
+                    }
+                )
+            timed = [r for r in rows if "us" in r]
+            timed.sort(key=lambda r: r["us"])
+            before = next(r for r in rows if r["cfg"] == str(cands[0]))
+            top = timed[0]
+            key = f"{name} M={m}"
+            best[key] = {"K": k, "N": n, "M": m, "best": top, "before": before}
+            results.append({"shape": name, "K": k, "N": n, "M": m, "copies": len(ws), "rows": rows})
+            print(
+                f"[sweep] {key:>14}: before {before.get('us', float('nan')):8.1f} us "
+                f"({before.get('gbs', 0):6.0f} GB/s)  best {top['us']:8.1f} us ({top['gbs']:6.0f} GB/s, "
+                f"{top['tflops']:6.1f} TFLOP/s, {top['pct_copy']:4.1f} % copy)  {top['cfg']}  "
+                f"[{time.time() - t_start:.0f}s]",
+                flush=True,
+            )
+            (args.out / "sweep.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+    del sets
+    torch.cuda.empty_cache()
+    # correctness of the best configs (fresh weights, with and without act-order)
+    for name, (k, n) in shapes.items():
+        for act in (False, True):
+            w = random_weight(k, n, act_order=act, seed=99, dev=dev)
+            for m in ms:
+                entry = best.get(f"{name} M={m}")
+                if entry is None:
+                    continue
+                cfg = parse_cfg(entry["best"]["cfg"])
+                for dt in (torch.bfloat16, torch.float16) if m in (1, 16) else (torch.bfloat16,):
+                    x = torch.randn(m, k, device=dev).to(dt)
+                    checks[f"{name} M={m} {str(dt)[6:]} act_order={act} {cfg}"] = check(w, x, cfg)
+            del w
+            torch_ops._DENSE.clear()
+        bad = {kk: v for kk, v in checks.items() if not (v["rel_err"] < 1e-2 and v["bitwise_repeat"] == 1.0)}
+        worst = max((v["rel_err"] for v in checks.values()), default=float("nan"))
+        print(
+            f"[check] {name}: {len(checks)} checks so far, worst rel err {worst:.2e}, failing: {bad}",
+            flush=True,
+        )
+        (args.out / "best.json").write_text(
+            json.dumps({"meta": meta, "best": best, "checks": checks}, indent=1)
+        )
+    # the tables to paste into w4a16.py
+    print("TUNED (paste):")
+    for key, b in best.items():
+        print(f"  {key}: {b['best']['cfg']}")
+    print(int4_report.kernel_table(best))
+    print(f"total {time.time() - t_start:.0f}s")
+    return 0
+
+
+def parse_cfg(s: str) -> Any:
+    if s == "dequant+cublas":
+        return s
+    return eval(s, {"GemvConfig": GemvConfig, "GemmConfig": GemmConfig})  # our own repr
+
+
+def first_call(x: torch.Tensor, w: W4Weight, c: Any) -> None:
+    with contextlib.suppress(Exception):  # a config that fails is reported when it is timed
+        run_one(x, w, c)
+
+
+def run_on(x: torch.Tensor, c: Any, w: W4Weight) -> torch.Tensor:
+    return run_one(x, w, c)
+
+
+def run_one(x: torch.Tensor, w: W4Weight, c: Any) -> torch.Tensor:
+    if c == "dequant+cublas":
+        return dequant_cublas(x, w)
+    if isinstance(c, GemvConfig):
+        return w4a16.w4_matmul(x, w, gemv=c)
+    return w4a16.w4_matmul(x, w, gemm=c)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

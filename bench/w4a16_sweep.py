@@ -101,7 +101,7 @@ def gemv_candidates(n: int, k: int, sms: int) -> list[GemvConfig]:
     config of the first sweep (2026-12-02) as a same-run reference."""
     groups = k // 128
     cands = []
-    for bn, nw in ((256, 1), (512, 1), (512, 2), (1024, 2), (1024, 4), (512, 4)):
+    for bn, nw in ((256, 1), (512, 1), (512, 2), (1024, 2), (1024, 4)):  # 8 or 16 columns a thread
         tiles = math.ceil(n / bn)
         for gps in gps_options(groups, tiles, sms, (1, 2, 4, 8, 16)):
             cands.append(GemvConfig(bn, gps, nw, 1, "dn"))
@@ -124,9 +124,10 @@ GEMM_SHAPES[256] = GEMM_SHAPES[512] = GEMM_SHAPES[128]
 def gemm_candidates(m: int, n: int, k: int, sms: int) -> list[GemmConfig]:
     groups = k // 128
     cands = []
+    waves = (1, 2, 4, 1000) if m <= 64 else (1, 1000)  # large M fills the GPU without split-K
     for bm, bn, nw, st in GEMM_SHAPES[w4a16._m_bucket(m)]:
         tiles = math.ceil(m / bm) * math.ceil(n / bn)
-        for gps in gps_options(groups, tiles, sms, (1, 2, 4, 1000)):
+        for gps in gps_options(groups, tiles, sms, waves):
             cands.append(GemmConfig(bm, bn, gps, nw, st))
     return cands
 

@@ -26,9 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from evalkit.scoring import math_worker
-from evalkit.scoring.math_answer import FALLBACK, find_final_answer, normalize_answer
+from evalkit.scoring.math_answer import find_final_answer
 from evalkit.scoring.math_checker import MathChecker
-from evalkit.scoring.math_equiv import is_list_answer
+from evalkit.scoring.math_equiv import check_request
 
 PAIRS = Path(__file__).resolve().parent.parent / "tests" / "data" / "math" / "answer_pairs.jsonl"
 
@@ -37,13 +37,9 @@ def requests() -> list[dict]:
     out = []
     for line in PAIRS.read_text(encoding="utf-8").splitlines():
         p = json.loads(line)
-        found = find_final_answer(p["response"])
-        if found.text is None:
-            continue
-        raw = found.method == FALLBACK
-        multi = is_list_answer(p["gold"])
-        answer = found.text if raw else normalize_answer(found.text, p["lang"], multi=multi)
-        out.append({"gold": p["gold"], "answer": answer, "raw": raw, "choices": {}})
+        req = check_request(find_final_answer(p["response"]), p["gold"], p["lang"])
+        if req is not None:
+            out.append(req)
     return out
 
 

@@ -11,9 +11,14 @@ Where the final answer is, in order (the first rule that finds something decides
    revise themselves ("\\boxed{5}... wait... \\boxed{7}"); boxes that stand right next to it,
    separated only by commas, "and", "y", "및" and the like, are read together as a list
    (HMMT Feb 2025 problem 10 has two answers). A last box that is never closed (a
-   truncated output) is no answer: an earlier box is not promoted in its place.
+   truncated output) is no answer: an earlier box is not promoted in its place. Boxes
+   labelled as parts ("\\boxed{a} for part (a) and \\boxed{b}", "y_1 = \\boxed{a} and
+   y_2 = \\boxed{b}") are read together too.
 2. An answer statement in English, Spanish or Korean ("the final answer is", "Answer:",
-   "la respuesta final es", "Respuesta:", "정답은", "최종 답:"); the last one wins.
+   "la respuesta final es", "Respuesta:", "정답은", "최종 답:"); the last one wins. A
+   statement written after the last box wins over it ("...\\boxed{255}... Final Answer: The
+   final answer is $10,455$"). A statement in prose ("The largest $n$ is 34.") is handed to
+   math-verify as free text (`FoundAnswer.raw`), which takes its last expression.
 3. Nothing explicit: the tail of the text goes to math-verify's own extraction, which takes
    the last mathematical expression (the method is recorded, so such verdicts can be found).
 """
@@ -39,6 +44,7 @@ class FoundAnswer:
     text: str | None
     method: str  # BOXED, STATEMENT, FALLBACK, or "none"
     reason: str = ""
+    raw: bool = False  # free text (a FALLBACK tail, or a statement in prose): math-verify searches it
 
 
 # ---------------------------------------------------------------------------------------
@@ -50,6 +56,15 @@ _BARE_TOKEN = re.compile(r"[ \t]*([^\s${}]+)")  # \boxed 5
 _JOINERS = re.compile(
     r"\s*(?:(?:,|;|&|\\quad|\\qquad|\\,|\\;|\\text\s*\{\s*(?:and|or|y|o|e|및|와|과|,)\s*\}"
     r"|\band\b|\bor\b|\by\b|\be\b|\bo\b|및|와|과|\$|\\\(|\\\)|\\\[|\\\])\s*)*"
+)
+# Labels of parts between boxes, removed before the joiners are matched: "for part (a)",
+# "y_2 =", "(b)"; a \text{...} between boxes is read as its content.
+_TEXT_WRAP = re.compile(r"\\text\s*\{([^{}]{0,40})\}")
+_PART_LABELS = re.compile(
+    r"(?:for|in)\s+part\s*\(?[a-z0-9]{1,3}\)?"
+    r"|(?<![\w\\])[A-Za-z](?:_\{?\w{1,3}\}?)?\s*=(?!=)"
+    r"|(?<![\w\\])\(?[a-z0-9]\)(?=\s|$)",
+    re.IGNORECASE,
 )
 
 
@@ -122,7 +137,10 @@ def _last_box_group(text: str, boxes: list[_Box]) -> list[_Box]:
     group = [boxes[-1]]
     for prev in reversed(boxes[:-1]):
         gap = text[prev.end : group[0].start]
-        if len(gap) > 40 or _JOINERS.fullmatch(gap) is None:
+        if len(gap) > 60:
+            break
+        gap = _PART_LABELS.sub(" ", _TEXT_WRAP.sub(lambda m: f" {m.group(1)} ", gap))
+        if _JOINERS.fullmatch(gap) is None:
             break
         group.insert(0, prev)
     return group
@@ -141,7 +159,19 @@ _PROSE = re.compile(r",\s+(?=[^\W\d_]{2,})|;\s|\s+\(")
 _MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
 
 
-def _statement_answer(text: str) -> str | None:
+@dataclass(frozen=True)
+class _Statement:
+    start: int  # where the answer phrase begins
+    text: str
+    prose: bool  # a sentence about the answer rather than the answer itself
+
+
+# "The largest $n$ is 34", "Jane started 3 hours ago": starts with two words (math spans
+# removed first), not with a number or an expression.
+_PROSE_START = re.compile(r"[^\W\d_]{2,}\s+[^\W\d_]+")
+
+
+def _statement(text: str) -> _Statement | None:
     last = None
     for m in _STATEMENT.finditer(text):
         last = m
@@ -150,17 +180,27 @@ def _statement_answer(text: str) -> str | None:
     rest = text[last.end() :]
     span = _MATH_SPAN.match(rest.lstrip())
     if span is not None:
-        return next(g for g in span.groups() if g is not None)
+        return _Statement(last.start(), next(g for g in span.groups() if g is not None), False)
     line = rest.split("\n", 1)[0]
     # up to the end of the sentence: a period followed by a space or the end of the line
     stop = re.search(r"\.(?:\s|$)", line)
     if stop is not None:
         line = line[: stop.start()]
+    if _PROSE_START.match(_MATH_SPAN.sub("x", line).strip()):
+        return _Statement(last.start(), line.strip(), True)
     # "19, and the other candidate 23 fails": the answer ends where the prose resumes
     stop = _PROSE.search(line)
     if stop is not None:
         line = line[: stop.start()]
-    return line.strip() or None
+    return _Statement(last.start(), line.strip(), False) if line.strip() else None
+
+
+def _overrides_box(stated: _Statement | None, box: _Box) -> bool:
+    """A statement written after the last box replaces it when it clearly gives an answer:
+    a number or expression, not "The answer is correct." nor a mix of text and $...$ pieces."""
+    if stated is None or box.end < 0 or stated.start < box.end:
+        return False
+    return re.search(r"[\d\\]", stated.text) is not None and "$" not in stated.text
 
 
 def _capped(answer: str, method: str) -> FoundAnswer:
@@ -181,7 +221,8 @@ def find_final_answer(text: str | None) -> FoundAnswer:
     if not text.strip():
         return FoundAnswer(None, "none", "empty answer")
     boxes = find_boxes(text)
-    if boxes:
+    stated = _statement(text)
+    if boxes and not _overrides_box(stated, boxes[-1]):
         if boxes[-1].end < 0:
             return FoundAnswer(None, "none", "the last \\boxed{} is never closed (truncated output?)")
         group = _last_box_group(text, boxes)
@@ -189,10 +230,11 @@ def find_final_answer(text: str | None) -> FoundAnswer:
         if not any(parts):
             return FoundAnswer(None, "none", "the last \\boxed{} is empty")
         return _capped(", ".join(p for p in parts if p), BOXED)
-    stated = _statement_answer(text)
-    if stated:
-        return _capped(stated, STATEMENT)
-    return FoundAnswer(text[-FALLBACK_TAIL_CHARS:], FALLBACK)
+    if stated is not None:
+        found = _capped(stated.text, STATEMENT)
+        prose = stated.prose and found.text is not None
+        return FoundAnswer(found.text, found.method, found.reason, raw=prose)
+    return FoundAnswer(text[-FALLBACK_TAIL_CHARS:], FALLBACK, raw=True)
 
 
 _UNICODE = {
@@ -250,13 +292,23 @@ def normalize_answer(answer: str, lang: str = "en", *, multi: bool = False) -> s
         s = _SEPARATOR.sub("", s)
     elif lang == "es" and not multi and _DECIMAL_COMMA.fullmatch(s):
         s = s.replace("{,}", ".").replace(",", ".")
-    if len(_PM.findall(s)) == 1 and not _MP.search(s):  # a \pm b is the list a + b, a - b
-        s = f"{_PM.sub('+', s)}, {_PM.sub('-', s)}"
     if _NUMERIC_HEAD.match(s):
         s = _TRAILING_WORDS.sub("", s).strip()
         if _THOUSANDS.fullmatch(s):
             s = _SEPARATOR.sub("", s)
     return s
+
+
+def plus_minus_both(answer: str) -> str | None:
+    """`a \\pm b` as the list `a + b, a - b` (one \\pm, no \\mp), else None.
+
+    Only a fallback: math-verify reads `1 \\pm \\sqrt{5}` and `\\{1 \\pm \\sqrt{5}, -2\\}` itself,
+    but not `\\frac{-1 \\pm \\sqrt{17}}{2}`; the checker tries this form when math-verify's own
+    reading of the answer is not equivalent.
+    """
+    if len(_PM.findall(answer)) != 1 or _MP.search(answer):
+        return None
+    return f"{_PM.sub('+', answer)}, {_PM.sub('-', answer)}"
 
 
 def option_texts(question: str) -> dict[str, str]:

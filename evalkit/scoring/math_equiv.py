@@ -3,12 +3,14 @@
     check_answer(answer_text, gold, lang="en", choices=None, timeout_s=5.0) -> MathCheck
 
 1. `math_answer.find_final_answer` locates the final answer (the last \\boxed{}, adjacent
-   boxes read as a list; else an answer statement in English, Spanish or Korean; else
-   math-verify's own search for the last expression).
+   boxes read as a list; else, or when written after it, an answer statement in English,
+   Spanish or Korean; else math-verify's own search for the last expression).
 2. `math_answer.normalize_answer` rewrites only what math-verify misreads (digit groups
    with thin spaces, a Spanish decimal comma, Korean endings, unit words, Unicode symbols).
 3. A worker process runs math-verify's `parse` and `verify` on it (`math_worker`), killed at
-   the time limit; model text reaches sympy only through math-verify's parsers.
+   the time limit; model text reaches sympy only through math-verify's parsers. Its
+   verdict stands unless an extension (interval, a \\pm b, option text) turns a "no" into
+   a "yes"; the maj@n vote key is computed after the verdict and never changes it.
 
 Model output never raises here: whatever goes wrong (nothing found, unparseable, time
 limit, a crash of the check) is a `MathCheck` with correct=False and the reason.
@@ -19,8 +21,15 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from evalkit.scoring.math_answer import FALLBACK, find_final_answer, normalize_answer
+from evalkit.scoring.math_answer import (
+    STATEMENT,
+    FoundAnswer,
+    find_final_answer,
+    normalize_answer,
+    plus_minus_both,
+)
 from evalkit.scoring.math_checker import run_check
 
 DEFAULT_TIMEOUT_S = 5.0
@@ -53,6 +62,23 @@ def is_list_answer(gold: str) -> bool:
     return False
 
 
+def check_request(
+    found: FoundAnswer, gold: str, lang: str = "en", choices: Mapping[str, str] | None = None
+) -> dict[str, Any] | None:
+    """The worker's request for a found answer (None when the answer normalizes to nothing)."""
+    if found.text is None:
+        return None
+    answer = found.text if found.raw else normalize_answer(found.text, lang, multi=is_list_answer(gold))
+    if not answer:
+        return None
+    request: dict[str, Any] = {"gold": gold, "answer": answer, "raw": found.raw}
+    request["choices"] = dict(choices or {})
+    both = None if found.raw else plus_minus_both(answer)
+    if both is not None:
+        request["plus_minus"] = both
+    return request
+
+
 def check_answer(
     answer_text: str | None,
     gold: str,
@@ -66,11 +92,10 @@ def check_answer(
     found = find_final_answer(answer_text)
     if found.text is None:
         return MathCheck(None, False, found.reason, found.method)
-    raw = found.method == FALLBACK
-    answer = found.text if raw else normalize_answer(found.text, lang, multi=is_list_answer(gold))
-    if not answer:
+    request = check_request(found, gold, lang, choices)
+    if request is None:
         return MathCheck(None, False, "empty final answer", found.method)
-    request = {"gold": gold, "answer": answer, "raw": raw, "choices": dict(choices or {})}
+    raw, answer = bool(request["raw"]), str(request["answer"])
     reply = run_check(request, timeout_s)
     elapsed = time.monotonic() - t0
     status = reply.get("status")
@@ -97,7 +122,7 @@ def check_answer(
     where = {"boxed": "\\boxed{}", "statement": "answer statement"}.get(found.method, found.method)
     how = str(reply.get("how", ""))
     if how == "unparsed":
-        if raw:  # free text with no mathematics in it: no answer at all
+        if raw and found.method != STATEMENT:  # free text with no mathematics in it: no answer at all
             reason = "no \\boxed{} answer, no answer statement, and no mathematical expression"
             return MathCheck(None, False, reason, "none", how, None, elapsed)
         reason = f"final answer ({where}) could not be read as mathematics"

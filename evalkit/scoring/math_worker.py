@@ -13,10 +13,13 @@ from this warm, single-threaded process (each serves many requests, one at a tim
 * nothing here needs signals in the caller, which may be any thread of any program.
 
 The check itself is math-verify's `parse` (its parsers are built for untrusted text) and
-`verify`, plus two deliberate extensions, each reported in the reply's "how":
-a one-variable inequality is compared with an interval gold as the set it describes
-(`2 < x \\le 5` equals `(2, 5]`), and for choice questions the text of the gold option
-counts as the gold answer (KSM gives the option number as the answer).
+`verify`. Only where math-verify says "not equivalent" do three deliberate extensions get
+a say, each reported in the reply's "how": a one-variable inequality is compared with an
+interval gold as the set it describes (`2 < x \\le 5` equals `(2, 5]`); `a \\pm b` that
+math-verify cannot read counts as the two answers a + b, a - b; and for choice questions
+the text of the gold option counts as the gold answer (KSM gives the option number as the
+answer). The maj@n vote key is built after the verdict: failing to build it loses the
+vote, never the verdict.
 """
 
 from __future__ import annotations
@@ -101,8 +104,42 @@ def vote_key(pred: Any) -> str:
     return "expr:" + str(pred)
 
 
+def safe_vote_key(pred: Any) -> str | None:
+    """`vote_key`, or None when it cannot be built (the answer then loses its vote, nothing else)."""
+    try:
+        return vote_key(pred)
+    except Exception:  # sympy raises anything (NotImplementedError for as_set, TypeError, ...)
+        return None
+
+
+def _decide(req: dict[str, Any], gold: list[Any], pred: list[Any]) -> tuple[bool, str]:
+    """(correct, how): math-verify's verdict first; evalkit's extensions only when it says no."""
+    gold_s, answer = str(req["gold"]), str(req["answer"])
+    if not gold:  # trusted data math-verify cannot read: compare as written
+        return answer.replace(" ", "") == gold_s.replace(" ", ""), "string match (gold not parseable)"
+    if _verify(gold, pred):
+        return True, "math-verify"
+    with contextlib.suppress(Exception):  # an extension that fails leaves math-verify's "no"
+        if _same_set(gold[0], pred[0]):
+            return True, "relation read as the interval it describes"
+    both = req.get("plus_minus")
+    if both:
+        alt = _parse(str(both), False)
+        if alt and _verify(gold, alt):
+            return True, "a \\pm b read as the two answers a + b, a - b"
+    option = (req.get("choices") or {}).get(gold_s.strip())
+    if option:
+        opt = _parse(option, False)
+        if opt and _verify(opt, pred):
+            return True, f"text of option {gold_s}"
+    return False, "math-verify"
+
+
 def check(req: dict[str, Any]) -> dict[str, Any]:
-    """One equivalence check: {"gold", "answer", "raw", "choices"} -> reply fields."""
+    """One equivalence check: {"gold", "answer", "raw", "choices", "plus_minus"} -> reply fields.
+
+    The verdict comes first; the maj@n vote key is built after it and never changes it.
+    """
     gold_s, answer, raw = str(req["gold"]), str(req["answer"]), bool(req.get("raw"))
     gold = _parse(gold_s, False)
     pred = _parse(answer, raw)
@@ -114,20 +151,8 @@ def check(req: dict[str, Any]) -> dict[str, Any]:
     # Free text counts only if math-verify found an expression in it, not just a string.
     if not pred or (raw and all(isinstance(p, str) for p in pred)):
         return {**out, "correct": False, "how": "unparsed", "vote_key": None}
-    key = vote_key(pred[0])
-    if not gold:  # trusted data math-verify cannot read: compare as written
-        ok = answer.replace(" ", "") == gold_s.replace(" ", "")
-        return {**out, "correct": ok, "how": "string match (gold not parseable)", "vote_key": key}
-    if _verify(gold, pred):
-        return {**out, "correct": True, "how": "math-verify", "vote_key": key}
-    if _same_set(gold[0], pred[0]):
-        return {**out, "correct": True, "how": "relation read as the interval it describes", "vote_key": key}
-    option = (req.get("choices") or {}).get(str(gold_s).strip())
-    if option:
-        opt = _parse(option, False)
-        if opt and _verify(opt, pred):
-            return {**out, "correct": True, "how": f"text of option {gold_s}", "vote_key": key}
-    return {**out, "correct": False, "how": "math-verify", "vote_key": key}
+    correct, how = _decide(req, gold, pred)
+    return {**out, "correct": correct, "how": how, "vote_key": safe_vote_key(pred[0])}
 
 
 # ---------------------------------------------------------------------------------------

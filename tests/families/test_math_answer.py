@@ -12,6 +12,7 @@ from evalkit.scoring.math_answer import (
     find_final_answer,
     normalize_answer,
     option_texts,
+    plus_minus_both,
 )
 
 
@@ -34,11 +35,43 @@ from evalkit.scoring.math_answer import (
         ("최종 답: 12개", "12개", STATEMENT),
         ("the answer is 19, and the other candidate 23 fails", "19", STATEMENT),
         ("x = 2, y = 3 is the answer: x = 2, y = 3", "x = 2, y = 3", STATEMENT),
+        # several boxes labelled as parts are one list answer (issue 17)
+        ("\\boxed{(3, 3)} \\text{ for part (a) and } \\boxed{(1, 1)}", "(3, 3), (1, 1)", BOXED),
+        ("\\( y_1 = \\boxed{5} \\) and \\( y_2 = \\boxed{6} \\)", "5, 6", BOXED),
+        ("\\boxed{5}, so then x = \\boxed{6}", "6", BOXED),  # prose between: the last box
+        # a statement after the last box wins when it states a value ...
+        ("=\\boxed{255} more. Final Answer: The final answer is $10,455$. I hope", "10,455", STATEMENT),
+        # ... not when it states none, nor when it mixes text and $...$ pieces
+        ("\\boxed{12}. The answer is correct.", "12", BOXED),
+        (
+            '\\boxed{12 $ and $13 }. Final Answer: The final answer is "$12 $ and $13 $".',
+            "12 $ and $13",
+            BOXED,
+        ),
     ],
 )
 def test_find_final_answer(text, answer, method):
     found = find_final_answer(text)
     assert (found.text, found.method) == (answer, method)
+    assert not found.raw
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("Final Answer: The largest $n$ is 34.", "The largest $n$ is 34"),
+        (
+            "Final Answer: Jane started growing Sphere 3 hours ago. I hope it is correct.",
+            "Jane started growing Sphere 3 hours ago",
+        ),
+        ("La respuesta final es el número 12.", "el número 12"),
+    ],
+)
+def test_a_statement_in_prose_is_searched_by_math_verify(text, answer):
+    # issue 17: "The largest $n$ is 34" read as LaTeX gave i*s*34; as free text, math-verify
+    # takes its last expression (34)
+    found = find_final_answer(text)
+    assert (found.text, found.method, found.raw) == (answer, STATEMENT, True)
 
 
 @pytest.mark.parametrize(
@@ -81,13 +114,22 @@ def test_without_box_or_statement_the_tail_goes_to_math_verify():
         ("√3", "en", False, "\\sqrt 3"),
         ("1 - 2/π", "en", False, "1 - 2/\\pi"),
         ("−984", "en", False, "-984"),
-        ("\\frac{-1\\pm\\sqrt{17}}{2}", "en", True, "\\frac{-1+\\sqrt{17}}{2}, \\frac{-1-\\sqrt{17}}{2}"),
+        ("\\frac{-1\\pm\\sqrt{17}}{2}", "en", True, "\\frac{-1\\pm\\sqrt{17}}{2}"),  # see plus_minus_both
         ("3 \\pmod{12}", "en", False, "3 \\pmod{12}"),
         ("x^2 + 1", "en", False, "x^2 + 1"),
     ],
 )
 def test_normalize_answer(raw, lang, multi, normalized):
     assert normalize_answer(raw, lang, multi=multi) == normalized
+
+
+def test_plus_minus_both_is_one_pm_only():
+    assert (
+        plus_minus_both("\\frac{-1\\pm\\sqrt{17}}{2}") == "\\frac{-1+\\sqrt{17}}{2}, \\frac{-1-\\sqrt{17}}{2}"
+    )
+    assert plus_minus_both("3 \\pmod{12}") is None
+    assert plus_minus_both("\\pm 1 \\pm 2") is None
+    assert plus_minus_both("1 \\mp 2 \\pm 3") is None
 
 
 def test_option_texts():

@@ -85,6 +85,7 @@ bench-mmlu-pro: setup
 	$(BIN)/python bench/bench_score_mmlu_pro.py
 
 bench-math: setup
+	$(BIN)/python bench/math_agreement.py
 	$(BIN)/python bench/math_checker.py
 
 bench-client: setup

@@ -18,7 +18,8 @@ def aggregate(
     n_repeats: int,
     breakdown_field: str | None = "subject",
 ) -> dict[str, Any]:
-    """pass@1[avg-of-n] (accuracy averaged over repeats) with its item-clustered SE and 95% CI,
+    """pass@1[avg-of-n] (accuracy averaged over repeats) with its item-clustered SE and 95% CI
+    (`evalkit.stats.rates.rate_interval`: never of zero width, also at 0 % and 100 %),
     plus the rates a reader needs to trust it: no answer, truncated, unclosed think."""
     est = clustered_mean((r["id"], r["score"]) for r in records)
     lo, hi = est.ci95
@@ -50,6 +51,7 @@ def aggregate(
                 g: {
                     "value": (e := clustered_mean((r["id"], r["score"]) for r in rs)).mean,
                     "se": e.se,
+                    "ci95": list(e.ci95),
                     "n_items": e.n_items,
                 }
                 for g, rs in sorted(groups.items())

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from evalkit.stats import clustered_mean
+from evalkit.stats import clustered_mean, rate_interval
 
 
 def test_clustered_mean_worked_example():
@@ -12,9 +12,18 @@ def test_clustered_mean_worked_example():
     # sd of item means (0.5, 1, 0) with ddof=1 is 0.5 -> se = 0.5 / sqrt(3)
     assert est.se == pytest.approx(0.5 / math.sqrt(3))
     assert (est.n_items, est.n_samples) == (3, 6)
+    # the 95 % interval is the one reports print (evalkit.stats.rates), not mean ± 1.96 SE
     lo, hi = est.ci95
-    assert lo == pytest.approx(0.5 - 1.959963984540054 * est.se)
+    iv = rate_interval([0.5, 1.0, 0.0], [2, 2, 2], 0.95)
+    assert (lo, hi) == pytest.approx((iv.low, iv.high))
     assert hi > est.mean > lo
+
+
+def test_an_all_wrong_run_has_an_interval_of_nonzero_width():
+    # issue 17: report.md showed 0.0 ± 0.0 (95% CI 0.0–0.0) for 0 of 2 items
+    est = clustered_mean([("a", 0), ("a", 0), ("b", 0), ("b", 0)])
+    lo, hi = est.ci95
+    assert est.mean == 0 and lo == 0 and hi == pytest.approx(0.8419, abs=1e-4)
 
 
 def test_items_weigh_equally_whatever_their_repeats():

@@ -29,7 +29,7 @@ from evalkit.records import Message, Sample, Verdict
 from evalkit.scoring.math_answer import option_texts
 from evalkit.scoring.math_equiv import DEFAULT_TIMEOUT_S, check_answer
 from evalkit.specs import TaskSpec
-from evalkit.stats import Z95, default_ks, majority_estimate, pass_at_k_estimate
+from evalkit.stats import default_ks, majority_estimate, pass_at_k_estimate
 
 if TYPE_CHECKING:
     from evalkit.families import ScoreContext
@@ -138,7 +138,7 @@ def _estimate_dict(est: Any, metric: str) -> dict[str, Any]:
         "metric": metric,
         "value": est.mean,
         "se": est.se,
-        "ci95": [est.mean - Z95 * est.se, est.mean + Z95 * est.se],
+        "ci95": list(est.ci95),
         "n_items": est.n_items,
     }
 

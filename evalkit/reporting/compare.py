@@ -2,13 +2,16 @@
 
 Method names (policy files and report footnotes use them):
 
-- measured score of one run: `exact` (Clopper-Pearson; binary items scored once),
-  `bootstrap` (cluster bootstrap over items), `normal` (item-clustered SE);
-  `auto` = exact where the data allow it, else bootstrap.
-- paired difference of two runs: `score` (Tango's interval; binary items scored once),
-  `bootstrap` (paired cluster bootstrap), `normal` (clustered SE of item differences);
-  `auto` = score where the data allow it, else bootstrap. For binary items the exact
-  McNemar test is reported beside the interval.
+- measured score of one run: `auto` (the default, and what every report shows) is
+  `evalkit.stats.rates.rate_interval`: exact Clopper-Pearson for binary items scored once,
+  else Clopper-Pearson on the item-clustered effective sample size; it keeps its coverage at
+  0 % and 100 % and is never of zero width. `exact` insists on binary items scored once;
+  `bootstrap` (cluster bootstrap over items) and `normal` (item-clustered SE) remain for
+  comparison, and collapse to a point when every item mean is 0 or 1.
+- paired difference of two runs: `auto` is `evalkit.stats.rates.paired_rate_interval`
+  (Tango's score interval, on the effective sample size when there are repeats); `score`
+  insists on binary items scored once; `bootstrap` and `normal` as above. For binary items
+  the exact McNemar test is reported beside the interval.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from evalkit.stats import (
     normal_interval,
     pair_records,
     paired_bootstrap_interval,
+    paired_rate_interval,
+    rate_interval,
     score_paired_interval,
 )
 from evalkit.stats.intervals import z_value
@@ -71,6 +76,8 @@ def measured_interval(run: RunData, level: float = 0.95, method: str = "auto") -
     if means.size == 0:
         raise UsageError(f"{run.path}/samples.jsonl has no samples")
     sd = float(np.std(means, ddof=1)) if means.size > 1 else math.nan
+    if method == "auto" and not np.any((means < 0) | (means > 1)):
+        return Measured(rate_interval(means, run.samples_per_item(), level), int(means.size), sd)
     if method == "exact" or (method == "auto" and binary):
         if not binary:
             raise UsageError(f"method exact needs binary items scored once ({run.path})")
@@ -98,7 +105,12 @@ def paired_comparison(
     if paired.binary_single:
         wins, losses = paired.discordant()
         mcn = mcnemar_exact(wins, losses, paired.n_items)
-    if method == "score" or (method == "auto" and paired.binary_single):
+    in_unit_range = all(
+        bool(np.all((v >= 0) & (v <= 1))) for v in (paired.candidate, paired.reference)
+    )
+    if method == "auto" and in_unit_range:
+        iv = paired_rate_interval(paired, level)
+    elif method == "score" or (method == "auto" and paired.binary_single):
         if mcn is None:
             raise UsageError("method score needs binary items scored once in both runs")
         iv = score_paired_interval(mcn.candidate_wins, mcn.reference_wins, paired.n_items, level)

@@ -184,11 +184,11 @@ def breakdowns(c: Comparison, out_dir: Path) -> list[Path]:
                     v = b["groups"].get(g)
                     if v is None:
                         continue
-                    se = v.get("se")
                     ys.append(i - 0.4 + h * (k + 0.5))
                     vals.append(100 * v["value"])
-                    errs.append(0.0 if se is None or se != se else 100 * z * se)
-                ax.barh(ys, vals, height=h, xerr=errs, color=colors[s], label=s, capsize=2)
+                    errs.append(_group_error(v, z))
+                xerr = [[e[0] for e in errs], [e[1] for e in errs]]
+                ax.barh(ys, vals, height=h, xerr=xerr, color=colors[s], label=s, capsize=2)
             ax.set_yticks(range(len(groups)))
             ax.set_yticklabels(groups, fontsize=8)
             ax.invert_yaxis()
@@ -206,3 +206,14 @@ def make_plots(c: Comparison, out_dir: Path) -> list[Path]:
     """Write every figure into `out_dir` (PNG and SVG); returns the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     return measured_vs_published(c, out_dir) + deltas(c, out_dir) + breakdowns(c, out_dir)
+
+
+def _group_error(group: dict[str, Any], z: float) -> tuple[float, float]:
+    """(below, above) the group's value in points: its 95 % interval from metrics.json
+    (`evalkit.stats.rates`, never of zero width), else ± z·SE for runs written before it."""
+    ci = group.get("ci95")
+    if isinstance(ci, list) and len(ci) == 2:
+        return 100 * (group["value"] - ci[0]), 100 * (ci[1] - group["value"])
+    se = group.get("se")
+    half = 0.0 if se is None or se != se else 100 * z * se
+    return half, half

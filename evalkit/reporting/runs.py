@@ -128,6 +128,13 @@ class RunData:
         binary = all(len(v) == 1 and v[0] in (0.0, 1.0) for v in by_item.values())
         return ids, means, binary and bool(ids)
 
+    def samples_per_item(self) -> np.ndarray:
+        """How many scored samples each item of `item_means` averages (same order)."""
+        counts: dict[str, int] = defaultdict(int)
+        for r in self.records():
+            counts[str(r["id"])] += 1
+        return np.array(list(counts.values()), dtype=int)
+
 
 def load_run(path: Path) -> RunData:
     """Read and check one run directory's metrics.json."""

@@ -1,5 +1,7 @@
 """Statistics of benchmark scores. One module per kind of estimate; the names below are public.
 
+- rates: THE intervals reports and gates use — a score in [0, 1] (`rate_interval`) and a
+  paired difference (`paired_rate_interval`); they hold at 0 % and 100 % and with few items
 - estimates: pass@1[avg-of-n] with the item-clustered standard error
 - intervals: the Interval record, normal (clustered SE) and exact Clopper-Pearson intervals
 - bootstrap: cluster bootstrap over items (means and token-weighted ratios)
@@ -32,6 +34,7 @@ from evalkit.stats.passk import (
     pass_at_k,
     pass_at_k_estimate,
 )
+from evalkit.stats.rates import paired_rate_interval, rate_interval, score_interval
 from evalkit.stats.sequential import SequenceBounds, confidence_sequence, sequence_bounds
 
 __all__ = [
@@ -54,8 +57,11 @@ __all__ = [
     "normal_interval",
     "pair_records",
     "paired_bootstrap_interval",
+    "paired_rate_interval",
     "pass_at_k",
     "pass_at_k_estimate",
+    "rate_interval",
+    "score_interval",
     "score_paired_interval",
     "sequence_bounds",
     "two_sided_level",

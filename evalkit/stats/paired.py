@@ -40,6 +40,10 @@ class PairedItems:
     binary_single: bool  # every score is 0/1 and every item has exactly one pair
     only_candidate: int  # (id, repeat) keys present in one run only
     only_reference: int
+    # per-item means over the paired repeats of max(cand − ref, 0) and max(ref − cand, 0);
+    # None when built without them (then taken from the item means, exact for one pair per item)
+    candidate_gain: np.ndarray | None = None
+    reference_gain: np.ndarray | None = None
 
     @property
     def n_items(self) -> int:
@@ -53,6 +57,14 @@ class PairedItems:
     def diffs(self) -> np.ndarray:
         """candidate − reference per item: positive where the candidate is better."""
         return self.candidate - self.reference
+
+    def gains(self) -> tuple[np.ndarray, np.ndarray]:
+        """(candidate's gain, reference's gain) per item; for binary scores, the share of the
+        item's paired repeats that only the candidate (only the reference) got right."""
+        if self.candidate_gain is not None and self.reference_gain is not None:
+            return self.candidate_gain, self.reference_gain
+        d = self.diffs
+        return np.clip(d, 0, None), np.clip(-d, 0, None)
 
     def discordant(self) -> tuple[int, int]:
         """(candidate right & reference wrong, candidate wrong & reference right); binary items."""
@@ -88,6 +100,8 @@ def pair_records(
     cand = np.array([np.mean([p[0] for p in by_item[i]]) for i in ids], dtype=float)
     ref = np.array([np.mean([p[1] for p in by_item[i]]) for i in ids], dtype=float)
     counts = np.array([len(by_item[i]) for i in ids], dtype=int)
+    gain_c = np.array([np.mean([max(p[0] - p[1], 0.0) for p in by_item[i]]) for i in ids], dtype=float)
+    gain_r = np.array([np.mean([max(p[1] - p[0], 0.0) for p in by_item[i]]) for i in ids], dtype=float)
     binary = bool(
         ids and np.all(counts == 1) and all(a[k] in (0.0, 1.0) and b[k] in (0.0, 1.0) for k in shared)
     )
@@ -99,6 +113,8 @@ def pair_records(
         binary_single=binary,
         only_candidate=len(set(a) - set(b)),
         only_reference=len(set(b) - set(a)),
+        candidate_gain=gain_c,
+        reference_gain=gain_r,
     )
 
 
@@ -155,7 +171,7 @@ def _binom_half_cdf(k: int, m: int) -> float:
 
 
 def score_paired_interval(
-    candidate_wins: int, reference_wins: int, n_items: int, level: float = 0.95
+    candidate_wins: float, reference_wins: float, n_items: float, level: float = 0.95
 ) -> Interval:
     """Tango's score interval for the difference of two paired proportions (candidate − reference).
 
@@ -165,6 +181,7 @@ def score_paired_interval(
     under H0 (Tango 1998, Statistics in Medicine 17:891-908, eq. 3-4). Unlike a Wald
     interval it stays sensible with few or no discordant items, and its coverage is close
     to nominal from a few dozen items on. At δ = 0 the test is McNemar's (uncorrected).
+    The formulas hold for real counts too (`evalkit.stats.rates` passes effective ones).
     """
     _check_level(level)
     b, c, n = candidate_wins, reference_wins, n_items

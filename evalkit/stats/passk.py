@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 
-from evalkit.stats.estimates import Estimate
+from evalkit.stats.estimates import Estimate, interval95
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -41,13 +41,16 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 
 def _over_items(values: Sequence[float], n_samples: int) -> Estimate:
+    """Mean over items of one value per item (its interval counts each item once)."""
     if not values:
         return Estimate(mean=math.nan, se=math.nan, n_items=0, n_samples=0)
     mean = sum(values) / len(values)
+    ci = interval95(list(values), [1] * len(values))
     if len(values) < 2:
-        return Estimate(mean=mean, se=math.nan, n_items=len(values), n_samples=n_samples)
+        return Estimate(mean=mean, se=math.nan, n_items=len(values), n_samples=n_samples, interval95=ci)
     var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-    return Estimate(mean=mean, se=math.sqrt(var / len(values)), n_items=len(values), n_samples=n_samples)
+    se = math.sqrt(var / len(values))
+    return Estimate(mean=mean, se=se, n_items=len(values), n_samples=n_samples, interval95=ci)
 
 
 def pass_at_k_estimate(correct: Mapping[str, Sequence[bool]], k: int) -> Estimate:

@@ -116,7 +116,7 @@ def test_vs_reference_binary_uses_the_score_interval_and_mcnemar(tmp_path):
     assert v.status == "fail" and v.numbers["drop"] == pytest.approx(7.5) and v.numbers["mcnemar_p"] < 1e-6
 
 
-def test_vs_reference_with_repeats_uses_the_paired_bootstrap(tmp_path):
+def test_vs_reference_with_repeats_uses_the_paired_rate_interval(tmp_path):
     rng = np.random.default_rng(0)
     p = rng.beta(2, 1, 300)
     ref = {str(i): [float(rng.random() < p[i]) for _ in range(4)] for i in range(300)}
@@ -125,8 +125,10 @@ def test_vs_reference_with_repeats_uses_the_paired_bootstrap(tmp_path):
     write_run(tmp_path / "runs", "gptq", cand, mode="reasoning")
     pol = policy(tmp_path, "  - {task: kmmlu_pro, mode: reasoning, vs_reference: {max_drop: 1}}\n")
     (v,) = evaluate_gate(pol, discover_runs([tmp_path / "runs"]), discover_runs([tmp_path / "ref"])).verdicts
-    # Identical runs: every paired difference is 0, so the bootstrap interval is [0, 0].
-    assert v.status == "pass" and v.numbers["drop"] == 0.0 and "paired" in v.numbers["method"]
+    # Identical runs: every paired difference is 0. The interval is not [0, 0] (issue 17):
+    # with no discordant pair, each item counts as one pair, and 300 of them bound the drop.
+    assert v.status == "pass" and v.numbers["drop"] == 0.0 and "each item one pair" in v.numbers["method"]
+    assert 0 < v.numbers["drop_upper"] < 1
     assert "mcnemar_p" not in v.numbers
 
 

@@ -19,6 +19,7 @@ from evalkit.stats import (
     paired_bootstrap_interval,
     score_paired_interval,
 )
+from tests.stats.coverage_grid import ITEMS, RATES, REPEATS, measured_cell, paired_cell
 
 RUNS = 2000
 EXACT_RUNS = 1000  # exact intervals are checked for conservativeness only (>= 95 %, MC slack)
@@ -121,3 +122,37 @@ def test_bootstrap_coverage_across_sizes_and_difficulties_slow():
         ]
         print(f"{items} items x {repeats}: coverage {coverage(hits):.4f}")
         assert 0.93 <= coverage(hits) <= 0.97, (items, repeats)
+
+
+# --- issue 17: intervals that hold at 0 % and 100 % and with few items (evalkit.stats.rates) ---
+# The whole grid (rates 0.01 ... 0.99 x 2 ... 1,000 items x 1, 8, 32 repeats) is the slow test
+# below and bench/interval_coverage.py (figures in docs/statistics.md); a few cells at the
+# edges run here.
+GRID_CELLS = [(0.01, 30, 32), (0.99, 5, 8), (0.05, 198, 8), (0.5, 2, 32), (0.95, 30, 1)]
+PAIRED_CELLS = [(0.05, 30, 8, 1.0), (0.5, 198, 8, 0.7), (0.99, 5, 32, 0.7)]
+
+
+@pytest.mark.parametrize(("mu", "items", "repeats"), GRID_CELLS)
+def test_rate_interval_covers_at_the_edges(mu, items, repeats):
+    cell = measured_cell(mu, items, repeats, runs=600, seed=17)
+    print(cell)
+    assert cell.coverage >= 0.93 and cell.zero_width == 0
+
+
+@pytest.mark.parametrize(("mu", "items", "repeats", "shared"), PAIRED_CELLS)
+def test_paired_rate_interval_covers_at_the_edges(mu, items, repeats, shared):
+    cell = paired_cell(mu, items, repeats, runs=300, seed=17, shared=shared)
+    print(cell)
+    assert cell.coverage >= 0.93 and cell.zero_width == 0
+
+
+@pytest.mark.slow
+def test_rate_intervals_cover_the_whole_grid_slow():
+    low = []
+    for mu in RATES:
+        for items in ITEMS:
+            for repeats in REPEATS:
+                m = measured_cell(mu, items, repeats, runs=2000, seed=1000 * items + repeats)
+                p = paired_cell(mu, items, repeats, runs=500, seed=1000 * items + repeats, shared=1.0)
+                low += [c for c in (m, p) if c.coverage < 0.93 or c.zero_width]
+    assert low == []

@@ -31,7 +31,7 @@ from evalkit.errors import UsageError
 from evalkit.fidelity.texts import DEFAULT_TEXTS, FidelityText
 from evalkit.records import ChatRequest, SamplingParams
 from evalkit.runners.base import Runner, TokenLogits
-from evalkit.stats import bootstrap_ratio_interval
+from evalkit.stats import bootstrap_ratio_interval, ratio_rate_interval
 
 SCHEMA = "evalkit.fidelity/1"
 
@@ -76,10 +76,9 @@ class FidelityResult:
         )
 
     def top1_interval(self, level: float = 0.95) -> Any:
-        """Token-weighted top-1 agreement with a cluster-bootstrap interval over texts."""
-        return bootstrap_ratio_interval(
-            [t.top1_agree for t in self.texts], [t.tokens for t in self.texts], level, seed=0
-        )
+        """Token-weighted top-1 agreement with its interval over texts (`ratio_rate_interval`:
+        a rate, so it keeps its coverage at 100 % agreement, where a bootstrap gives [1, 1])."""
+        return ratio_rate_interval([t.top1_agree for t in self.texts], [t.tokens for t in self.texts], level)
 
     def layer_summary(self) -> dict[str, Any] | None:
         """Per-layer relative error (token-weighted over texts) and its per-kind averages."""

@@ -34,7 +34,7 @@ from evalkit.stats.passk import (
     pass_at_k,
     pass_at_k_estimate,
 )
-from evalkit.stats.rates import paired_rate_interval, rate_interval, score_interval
+from evalkit.stats.rates import paired_rate_interval, rate_interval, ratio_rate_interval, score_interval
 from evalkit.stats.sequential import SequenceBounds, confidence_sequence, sequence_bounds
 
 __all__ = [
@@ -61,6 +61,7 @@ __all__ = [
     "pass_at_k",
     "pass_at_k_estimate",
     "rate_interval",
+    "ratio_rate_interval",
     "score_interval",
     "score_paired_interval",
     "sequence_bounds",

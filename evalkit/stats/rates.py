@@ -130,6 +130,35 @@ def score_interval(scores: Iterable[tuple[str, float]], level: float = 0.95) -> 
     return rate_interval(means, counts, level)
 
 
+def ratio_rate_interval(
+    successes: Sequence[float] | np.ndarray, trials: Sequence[float] | np.ndarray, level: float = 0.95
+) -> Interval:
+    """Interval of sum(successes) / sum(trials) over clusters (e.g. texts of tokens that agree).
+
+    The token-weighted version of `rate_interval`: the clustered variance of the ratio gives
+    the effective sample size, never below Kish's effective number of clusters
+    (sum t)² / sum t², which is what an all-agreeing set of texts is left with.
+    """
+    _check_level(level)
+    a = np.asarray(successes, dtype=float)
+    t = np.asarray(trials, dtype=float)
+    if a.size == 0 or a.shape != t.shape or np.any(t <= 0) or np.any((a < 0) | (a > t)):
+        raise ValueError("need as many trial counts (> 0) as success counts, each in [0, trials]")
+    total = float(t.sum())
+    p = float(a.sum()) / total
+    items = int(a.size)
+    var = float(np.sum((a - p * t) ** 2)) / total**2 * items / (items - 1) if items > 1 else 0.0
+    informative = min(int(np.sum(a > 0)), int(np.sum(a < t)))
+    n_eff = effective_size(var, p * (1 - p), informative, total, level)
+    kish = total**2 / float(np.sum(t * t))
+    n = kish if n_eff is None else max(n_eff, kish)
+    method = (
+        EFFECTIVE if n_eff is not None and n_eff > kish else "Clopper-Pearson, each cluster one trial (Kish)"
+    )
+    low, high = beta_interval(p * n, n, level)
+    return Interval(p, min(low, p), max(high, p), level, method)
+
+
 def paired_rate_interval(paired: PairedItems, level: float = 0.95) -> Interval:
     """Interval of candidate − reference over the items of `paired` (scores in [0, 1]).
 
@@ -162,5 +191,6 @@ __all__ = [
     "effective_size",
     "paired_rate_interval",
     "rate_interval",
+    "ratio_rate_interval",
     "score_interval",
 ]

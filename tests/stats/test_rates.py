@@ -10,7 +10,14 @@ from evalkit.stats import (
     rate_interval,
     score_paired_interval,
 )
-from evalkit.stats.rates import EFFECTIVE, EXACT, ITEMS_AS_TRIALS, PAIRED_ITEMS_AS_TRIALS, score_interval
+from evalkit.stats.rates import (
+    EFFECTIVE,
+    EXACT,
+    ITEMS_AS_TRIALS,
+    PAIRED_ITEMS_AS_TRIALS,
+    ratio_rate_interval,
+    score_interval,
+)
 
 
 def paired(cand, ref):
@@ -114,3 +121,23 @@ def test_identical_runs_with_repeats_bound_the_difference_by_the_items():
     iv = paired_rate_interval(paired(s, s))
     assert iv.estimate == 0 and iv.low < 0 < iv.high
     assert iv.high == pytest.approx(score_paired_interval(0, 0, 30).high)
+
+
+def test_ratio_rate_interval_at_full_agreement_is_not_a_point():
+    # fidelity's top-1 agreement: 48 texts of 60-70 tokens, every token agrees
+    tokens = np.arange(48) % 11 + 60
+    iv = ratio_rate_interval(tokens, tokens)
+    kish = tokens.sum() ** 2 / np.sum(tokens**2)
+    assert iv.estimate == 1 and iv.high == 1
+    assert iv.low == pytest.approx(clopper_pearson(48, 48).low, abs=0.002) and kish == pytest.approx(
+        48, rel=0.01
+    )
+
+
+def test_ratio_rate_interval_mid_range_uses_the_tokens():
+    rng = np.random.default_rng(3)
+    tokens = rng.integers(50, 80, size=60)
+    agree = rng.binomial(tokens, 0.9)
+    iv = ratio_rate_interval(agree, tokens)
+    assert iv.method == EFFECTIVE and iv.low < agree.sum() / tokens.sum() < iv.high
+    assert iv.width < clopper_pearson(54, 60).width / 2  # far tighter than one trial per text

@@ -105,9 +105,7 @@ def paired_comparison(
     if paired.binary_single:
         wins, losses = paired.discordant()
         mcn = mcnemar_exact(wins, losses, paired.n_items)
-    in_unit_range = all(
-        bool(np.all((v >= 0) & (v <= 1))) for v in (paired.candidate, paired.reference)
-    )
+    in_unit_range = all(bool(np.all((v >= 0) & (v <= 1))) for v in (paired.candidate, paired.reference))
     if method == "auto" and in_unit_range:
         iv = paired_rate_interval(paired, level)
     elif method == "score" or (method == "auto" and paired.binary_single):

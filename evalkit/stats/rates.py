@@ -20,10 +20,10 @@ How (docs/statistics.md has the reasons and the simulation that checks them):
   0 % only those with a success, near 100 % only those with a failure, and for a paired
   difference only those with a discordant pair. Without this, one success in one item of 30
   (a variance from a single item) would give an interval far narrower than no success at all.
-* When that variance cannot be estimated — every item mean is 0 or 1, every item scored
-  the same, fewer than two informative items, a single item — nothing says how much the
-  repeats of an item agree, so each item counts as one trial (the largest design effect
-  possible): 0 of 2 items right gives [0, 84.2 %], however many repeats.
+* When that variance cannot be estimated — every item mean is 0 or 1, fewer than two
+  informative items, a single item — nothing says how much the repeats of an item agree,
+  so each item counts as one trial (the largest design effect possible): 0 of 2 items right
+  gives [0, 84.2 %], however many repeats.
 """
 
 from __future__ import annotations
@@ -73,9 +73,10 @@ def effective_size(
     freedom of that variance: `informative` − 1, where `informative` counts the items that
     carry the spread (all of them in mid-range; near 0 % only those with a success). None when
     the clustered variance cannot be estimated (then each item counts as one trial)."""
-    if informative < 2 or not spread_var > 0 or not iid_var > 0:
+    if informative < 2 or not iid_var > 0:
         return None
-    n_eff = min(iid_var / spread_var, samples)
+    # no spread at all between items that are not at 0 or 1: less than binomial, so all samples
+    n_eff = min(iid_var / spread_var, samples) if spread_var > 0 else samples
     return n_eff * _df_shrink(samples, informative, level)
 
 

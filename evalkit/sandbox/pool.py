@@ -12,8 +12,9 @@ import os
 import queue
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from evalkit.sandbox.channel import Channel
 from evalkit.sandbox.isolation import Isolation, detect
 from evalkit.sandbox.limits import Limits
 from evalkit.sandbox.run import RunResult, run_in_sandbox
@@ -72,10 +73,21 @@ class Sandbox:
         """The isolation level in effect, for the run record."""
         return self.isolation.level
 
-    def run(self, argv: Sequence[str], *, stdin: str | bytes = b"", limits: Limits) -> RunResult:
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: str | bytes = b"",
+        limits: Limits,
+        talk: Callable[[Channel, float], Any] | None = None,
+        reaps: bool = False,
+    ) -> RunResult:
+        """Run `argv` to the end, or drive it with `talk(channel, deadline)` (see run_in_sandbox)."""
         uid = self._uids.get()
         try:
-            return run_in_sandbox(argv, stdin=stdin, limits=limits, isolation=self.isolation, uid=uid)
+            return run_in_sandbox(
+                argv, stdin=stdin, limits=limits, isolation=self.isolation, uid=uid, talk=talk, reaps=reaps
+            )
         finally:
             self._uids.put(uid)
 

@@ -61,7 +61,7 @@ MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
-SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(platform.machine())  # glibc has no wrapper
 
 FULL = "pidns+ipcns+netns+mountns+minimal-root+uid"
 UNISOLATED = "rlimits-only (UNISOLATED: EVALKIT_SANDBOX=unisolated)"
@@ -167,8 +167,7 @@ def _build_root(libc: ctypes.CDLL, root: str, view: View, limits: Limits, uid: i
     opts = f"size={limits.disk_bytes},mode=0700,uid={uid},gid={uid}"
     _mount(libc, "tmpfs", root + WORKDIR, "tmpfs", MS_NOSUID | MS_NODEV, opts)
     os.mkdir(root + "/.old")
-    number = SYS_PIVOT_ROOT.get(platform.machine())
-    if number is not None and libc.syscall(number, root.encode(), (root + "/.old").encode()) == 0:
+    if PIVOT_ROOT is not None and libc.syscall(PIVOT_ROOT, root.encode(), (root + "/.old").encode()) == 0:
         os.chdir("/")
         _check(libc.umount2(b"/.old", MNT_DETACH), "detach the host's mounts")
     else:  # pivot_root unknown here or refused (the host root is no mount point): chroot, which
@@ -226,8 +225,11 @@ def make_preexec(
     private/work, the isolated one's root is assembled on private/root.
     """
 
+    # Loaded here, in the evaluator: find_library runs `ldconfig -p`, which the child must not
+    # have to do (it would cost a process per program, and imports after fork can deadlock).
+    libc = _libc()
+
     def setup() -> None:
-        libc = _libc()
         if not isolated:
             os.chdir(os.path.join(private, "work"))
             _set_limits(limits)

@@ -156,8 +156,33 @@ def test_other_processes_and_their_command_lines_are_invisible():
 def test_the_repository_its_tasks_and_results_are_unreadable(target: str):
     path = REPO / target
     assert path.exists()
-    expr = f"os.listdir({str(path)!r})" if path.is_dir() else f"open({str(path)!r}).read(10)"
-    assert probe(attempt(expr)) == {"r": "FileNotFoundError"}
+    if path.is_file():
+        assert probe(attempt(f"open({str(path)!r}).read(10)")) == {"r": "FileNotFoundError"}
+    else:
+        assert_hidden(path)
+
+
+def on_the_way_to_python(directory: Path) -> set[str]:
+    """The names the sandbox may show in `directory`: the next step towards a Python prefix it
+    needs (a venv inside the repository, as CI makes it, or pyenv's under the home directory)."""
+    names = set()
+    for prefix in {
+        sys.prefix,
+        sys.base_prefix,
+        os.path.realpath(sys.prefix),
+        os.path.realpath(sys.base_prefix),
+    }:
+        rel = os.path.relpath(prefix, directory)
+        if not rel.startswith(".."):
+            names.add(rel.split(os.sep)[0])
+    return names
+
+
+def assert_hidden(directory: Path) -> None:
+    report = probe(attempt(f"os.listdir({str(directory)!r})"))
+    if report["r"] != "FileNotFoundError":
+        shown = eval(report["r"].removeprefix("ok: "))  # a list literal of names
+        assert set(shown) <= on_the_way_to_python(directory), shown
 
 
 def test_other_runs_data_and_home_are_unreadable(tmp_path: Path):
@@ -166,16 +191,12 @@ def test_other_runs_data_and_home_are_unreadable(tmp_path: Path):
     (run_dir / "samples.jsonl").write_text('{"id": "x"}\n')
     os.chmod(tmp_path, 0o755)
     assert probe(attempt(f"open({str(run_dir / 'samples.jsonl')!r}).read()")) == {"r": "FileNotFoundError"}
-    shared = REPO.parent / "shared" / "data"
-    if shared.is_dir():
-        assert probe(attempt(f"os.listdir({str(shared)!r})")) == {"r": "FileNotFoundError"}
+    for data in (REPO.parent / "shared" / "data", REPO / "tests" / "data"):
+        if data.is_dir():
+            assert probe(attempt(f"os.listdir({str(data)!r})")) == {"r": "FileNotFoundError"}
     cache = Path(os.environ.get("EVALKIT_CACHE", Path.home() / ".cache" / "evalkit"))
     assert probe(attempt(f"os.listdir({str(cache)!r})")) == {"r": "FileNotFoundError"}
-    # Of the home directory only the path to the interpreter can show (pyenv keeps it there).
-    report = probe(attempt(f"os.listdir({str(Path.home())!r})"))
-    if report["r"] != "FileNotFoundError":
-        shown = eval(report["r"].removeprefix("ok: "))  # a list literal of names
-        assert all(sys.base_prefix.startswith(str(Path.home() / name)) for name in shown)
+    assert_hidden(Path.home())
 
 
 def test_inotify_on_tmp_sees_no_host_activity():

@@ -242,6 +242,7 @@ def make_preexec(
         pid = os.fork()
         if pid != 0:
             _wait_and_exit(pid)
+        _check(libc.sethostname(b"sandbox", 7), "sethostname")  # its own UTS namespace: not the host's name
         _build_root(libc, os.path.join(private, "root"), view, limits, uid)
         os.chdir(WORKDIR)
         _set_limits(limits)

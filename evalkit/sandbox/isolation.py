@@ -102,7 +102,7 @@ def _covered(path: str, roots: list[str]) -> bool:
     return any(path == r or path.startswith(r + "/") for r in roots)
 
 
-def minimal_view(extra: tuple[str, ...] = ()) -> View:
+def minimal_view() -> View:
     """The system directories, the linker cache, and the prefixes of this interpreter (its venv and
     the base installation it points to), nothing else."""
     binds: list[str] = []
@@ -112,7 +112,7 @@ def minimal_view(extra: tuple[str, ...] = ()) -> View:
             links.append((p, os.readlink(p)))
         elif os.path.exists(p):
             binds.append(p)
-    wanted = {sys.prefix, sys.base_prefix, os.path.dirname(sys.executable), *extra}
+    wanted = {sys.prefix, sys.base_prefix, os.path.dirname(sys.executable)}
     wanted |= {os.path.realpath(p) for p in wanted}
     resolved = [os.path.realpath(b) for b in binds] + [os.path.realpath(p) for p, _ in links]
     for p in sorted({os.path.abspath(w) for w in wanted}, key=len):

@@ -90,7 +90,9 @@ def test_searching_frames_objects_memory_and_files_finds_no_expected_output():
     problem = stdin_problem(hidden[:2], second_input=hidden[2] + "\n", first_input=given + "\n")
     res = _grade(problem, SEARCH + "print(' '.join(sorted(found)) or 'nothing')")
     assert res.results == [-2] and "wrong answer" in res.reason
-    assert res.meta["output"].strip() == given  # the search works: it finds its own input, and only that
+    found = set(res.meta["output"].split())
+    # The search works: it finds its own input (and pieces of it, cut at a chunk's end), only that.
+    assert given in found and all(given.startswith(f) for f in found), found
 
 
 def test_a_functional_solution_searching_for_the_expected_value_finds_nothing():

@@ -131,17 +131,19 @@ def attention_profile(model: FastExaone4) -> dict[str, Any]:
     out: dict[str, Any] = {}
     sms = torch.cuda.get_device_properties(0).multi_processor_count
     for b, n in ((1, 1024), (1, 4096), (1, 32768), (16, 4096), (64, 4096)):
-        kc = torch.randn(b + 1, n, cfg.num_kv_heads, cfg.head_dim, device="cuda", dtype=torch.bfloat16)
+        # paged: each row's keys in 32-token blocks of a shared pool (scattered)
+        kc = torch.randn(b * n // 32, 32, cfg.num_kv_heads, cfg.head_dim, device="cuda", dtype=torch.bfloat16)
         vc = torch.randn_like(kc)
         q = torch.randn(b, cfg.num_heads, cfg.head_dim, device="cuda", dtype=torch.bfloat16)
+        table = torch.randperm(b * n // 32, device="cuda").to(torch.int32).view(b, n // 32)
         slots = torch.arange(b, device="cuda", dtype=torch.int32)
         pos = torch.full((b,), n - 1, device="cuda", dtype=torch.int32)
         splits = default_splits(n, b, cfg.num_kv_heads, sms)
-        decode_attention(q, kc, vc, slots, pos, splits=splits)
+        decode_attention(q, kc, vc, table, slots, pos, window=None, splits=splits)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
             for _ in range(64):
-                decode_attention(q, kc, vc, slots, pos, splits=splits)
+                decode_attention(q, kc, vc, table, slots, pos, window=None, splits=splits)
         graph.replay()
         t = sorted(_sync_time(graph.replay) for _ in range(5))[2] / 64
         nbytes = 2 * b * n * cfg.num_kv_heads * cfg.head_dim * 2

@@ -29,9 +29,10 @@ from evalkit.models import resolve_model
 from evalkit.records import SamplingParams
 from evalkit.runners.torch_int4.engine import Engine, GenerationRequest
 from evalkit.runners.torch_int4.fast_engine import FastEngine
-from evalkit.runners.torch_int4.fast_model import FastExaone4, SlotCache
+from evalkit.runners.torch_int4.fast_model import FastExaone4
 from evalkit.runners.torch_int4.kernels import attention, glue, torch_ops, w4a16
 from evalkit.runners.torch_int4.loader import load_model
+from evalkit.runners.torch_int4.paged_cache import PagedKVCache
 
 
 def rel(out: torch.Tensor, ref: torch.Tensor) -> float:
@@ -73,8 +74,9 @@ def kernels() -> dict[str, Any]:
         qn, kn = torch.rand(d, device=dev, dtype=dt) + 0.5, torch.rand(d, device=dev, dtype=dt) + 0.5
         inv = 1.0 / (1e6 ** (torch.arange(0, d, 2, device=dev).float() / d))
         pos = torch.randint(0, 9000, (b,), device=dev, dtype=torch.int32)
-        slots = torch.randperm(b, device=dev).to(torch.int32)
-        kc1 = torch.full((b + 1, 4096, hkv, d), float("nan"), device=dev, dtype=dt)
+        slots = torch.randperm(b, device=dev).to(torch.int32)  # each token's block (of 32 tokens)
+        dst = slots * 32 + pos % 32
+        kc1 = torch.full((b + 1, 32, hkv, d), float("nan"), device=dev, dtype=dt)
         vc1, kc2, vc2 = kc1.clone(), kc1.clone(), kc1.clone()
         a = glue.qkv_post(
             parts,
@@ -87,7 +89,7 @@ def kernels() -> dict[str, Any]:
             inv_freq=inv,
             positions=pos,
             dtype=dt,
-            cache=(kc1, vc1, slots),
+            cache=(kc1, vc1, dst),
         )
         r = torch_ops.qkv_post(
             parts,
@@ -100,7 +102,7 @@ def kernels() -> dict[str, Any]:
             inv_freq=inv,
             positions=pos,
             dtype=dt,
-            cache=(kc2, vc2, slots),
+            cache=(kc2, vc2, dst),
         )
         res[f"qkv_post {str(dt)[6:]}"] = max(rel(x, y) for x, y in zip(a, r, strict=True))
         res[f"qkv_post cache write {str(dt)[6:]}"] = rel(kc1.nan_to_num(0), kc2.nan_to_num(0))
@@ -112,16 +114,20 @@ def kernels() -> dict[str, Any]:
         )
         p3 = torch.randn(2, b, 2 * 27392, device=dev)
         res[f"silu_mul {str(dt)[6:]}"] = rel(glue.silu_mul(p3, dt), torch_ops.silu_mul(p3, dt))
-        for cap in (4096, 40000):
-            kc = torch.randn(b + 1, cap, hkv, d, device=dev, dtype=dt)
-            vc = torch.randn(b + 1, cap, hkv, d, device=dev, dtype=dt)
+        for cap, window in ((4096, 4096), (40000, None)):  # a sliding layer, a long global one
+            bs, nb = 32, cap // 32 + 1
+            kc = torch.randn(b * nb + 1, bs, hkv, d, device=dev, dtype=dt)
+            vc = torch.randn_like(kc)
+            table = torch.randperm(b * nb, device=dev).to(torch.int32).view(b, nb)
             q = torch.randn(b, h, d, device=dev, dtype=dt)
-            pos = torch.randint(0, 2 * cap, (b,), device=dev, dtype=torch.int32)
+            pos = torch.randint(0, cap, (b,), device=dev, dtype=torch.int32)
+            rows = torch.randperm(b, device=dev).to(torch.int32)
+            kw: dict[str, Any] = dict(window=window)
             out = attention.decode_attention(
-                q, kc, vc, slots, pos, splits=attention.default_splits(cap, b, hkv, 132)
+                q, kc, vc, table, rows, pos, splits=attention.default_splits(cap, b, hkv, 132), **kw
             )
-            ref = torch_ops.decode_attention(q, kc, vc, slots, pos, splits=1)
-            res[f"decode_attention cap={cap} {str(dt)[6:]}"] = rel(out, ref)
+            ref = torch_ops.decode_attention(q, kc, vc, table, rows, pos, splits=1, **kw)
+            res[f"paged decode_attention cap={cap} window={window} {str(dt)[6:]}"] = rel(out, ref)
     return res
 
 
@@ -162,7 +168,7 @@ def tiny(steps: int = 64) -> dict[str, Any]:
             f"{sum(same)}/{len(same)} (first divergence {firsts})"
         )
         # teacher-forced logits along the reference's tokens
-        cache = SlotCache(fm.cfg, 1, 512, dt, torch.device("cuda"))
+        cache = PagedKVCache.contiguous(fm.cfg, 1, 512, dt, torch.device("cuda"))
         seq = prompts[2] + want[2].token_ids
         rc = ref.new_cache(torch.zeros(1, dtype=torch.long), 512)
         with torch.no_grad():
@@ -199,7 +205,7 @@ def full_layer() -> dict[str, Any]:
     rc = ref.new_cache(torch.zeros(1, dtype=torch.long, device="cuda"), 256)
     with torch.inference_mode():
         rl = ref(ids[None].cuda(), rc, all_logits=True)[0]
-        cache = SlotCache(fm.cfg, 1, 256, torch.bfloat16, torch.device("cuda"))
+        cache = PagedKVCache.contiguous(fm.cfg, 1, 256, torch.bfloat16, torch.device("cuda"))
         lg = fm.prefill([(ids[:150], 0, 0)], cache)
         outs = [lg[0]]
         for p in range(150, 199):

@@ -20,11 +20,12 @@ from evalkit.longctx.planning import plan_batch_size
 from evalkit.records import SamplingParams
 from evalkit.runners.torch_int4.config import parse_config
 from evalkit.runners.torch_int4.engine import Engine, GenerationRequest
-from evalkit.runners.torch_int4.fast_engine import FastEngine, MemoryPlanError, plan_kv_cache
-from evalkit.runners.torch_int4.fast_model import FastExaone4, SlotCache
+from evalkit.runners.torch_int4.fast_engine import FastEngine, MemoryPlanError, admission_order, plan_cache
+from evalkit.runners.torch_int4.fast_model import FastExaone4
 from evalkit.runners.torch_int4.gptq import dequantize_gptq
 from evalkit.runners.torch_int4.kernels import attention, glue, torch_ops, w4a16
 from evalkit.runners.torch_int4.loader import load_model
+from evalkit.runners.torch_int4.paged_cache import CacheLayout, PagedKVCache
 
 CPU = torch.device("cpu")
 
@@ -141,13 +142,13 @@ def test_dequantize_kernel_is_exact() -> None:
 
 
 @pytest.mark.parametrize("rope", [True, False])
-def test_qkv_post_kernel_matches_torch_and_writes_the_ring(rope: bool) -> None:
+def test_qkv_post_kernel_matches_torch_and_writes_the_blocks(rope: bool) -> None:
     h, hkv, d, t = 4, 2, 32, 3
     parts = torch.randn(2, t, (h + 2 * hkv) * d)
     qn, kn = torch.rand(d) + 0.5, torch.rand(d) + 0.5
     inv = 1.0 / (10000 ** (torch.arange(0, d, 2).float() / d))
-    pos = torch.tensor([5, 17, 130], dtype=torch.int32)  # 130 wraps a ring of 16
-    slots = torch.tensor([2, 0, 1], dtype=torch.int32)
+    pos = torch.tensor([5, 17, 130], dtype=torch.int32)
+    dst = torch.tensor([3 * 16 + 5, -1, 16 + 2], dtype=torch.int32)  # token 1 is not written
     caches = [
         (torch.full((4, 16, hkv, d), float("nan")), torch.full((4, 16, hkv, d), float("nan")))
         for _ in range(2)
@@ -163,14 +164,16 @@ def test_qkv_post_kernel_matches_torch_and_writes_the_ring(rope: bool) -> None:
         positions=pos,
         dtype=torch.float32,
     )
-    a = glue.qkv_post(parts, cache=(*caches[0], slots), **kw)
-    b = torch_ops.qkv_post(parts, cache=(*caches[1], slots), **kw)
+    a = glue.qkv_post(parts, cache=(*caches[0], dst), **kw)
+    b = torch_ops.qkv_post(parts, cache=(*caches[1], dst), **kw)
     for x, y in zip(a, b, strict=True):
         assert rel(x, y) < 1e-6
     for x, y in zip(caches[0], caches[1], strict=True):
         assert torch.equal(x.isnan(), y.isnan())  # the same cells written
         assert rel(x.nan_to_num(0), y.nan_to_num(0)) < 1e-6
-    assert not caches[0][0][1, 130 % 16].isnan().any()  # position 130 of slot 1 sits at 130 % 16
+    written = ~caches[0][0].isnan().any(-1).any(-1)
+    assert written.sum() == 2 and written[3, 5] and written[1, 2]
+    assert torch.equal(caches[0][0][3, 5], a[1][0])  # token 0's key at block 3, offset 5
 
 
 def test_add_norm_and_silu_mul_kernels() -> None:
@@ -184,15 +187,28 @@ def test_add_norm_and_silu_mul_kernels() -> None:
 
 
 @pytest.mark.parametrize("splits", [1, 3, 8])
-def test_decode_attention_kernel_over_rings_and_empty_splits(splits: int) -> None:
-    b, h, hkv, d, cap = 3, 4, 2, 32, 40
-    keys, values = torch.randn(b + 1, cap, hkv, d), torch.randn(b + 1, cap, hkv, d)
+@pytest.mark.parametrize("window", [None, 40])
+def test_paged_decode_attention_kernel(splits: int, window: int | None) -> None:
+    """Rows of 1, 26 and 96 keys in scattered 16-token blocks; a window of 40 starts mid-block
+    (and its first blocks were released: their table entries point at garbage)."""
+    b, h, hkv, d, bs = 3, 4, 2, 32, 16
+    keys, values = torch.randn(20, bs, hkv, d), torch.randn(20, bs, hkv, d)
     q = torch.randn(b, h, d)
-    slots = torch.tensor([1, 3, 0], dtype=torch.int32)
-    pos = torch.tensor([0, 25, 95], dtype=torch.int32)  # 1 key; 26 keys; a full, wrapped ring
-    out = attention.decode_attention(q, keys, values, slots, pos, splits=splits, block_s=16)
-    ref = torch_ops.decode_attention(q, keys, values, slots, pos, splits=1)
+    table = torch.randperm(20, generator=torch.Generator().manual_seed(0))[:18].view(3, 6).int()
+    table = torch.cat([table, torch.full((1, 6), 19, dtype=torch.int32)])  # a scratch row
+    if window is not None:
+        table[2, :2] = 10_000  # released: out of range, must never be read
+    rows = torch.tensor([1, 3, 2], dtype=torch.int32)
+    pos = torch.tensor([0, 25, 95], dtype=torch.int32)
+    out = attention.decode_attention(q, keys, values, table, rows, pos, window=window, splits=splits)
+    ref = torch_ops.decode_attention(q, keys, values, table, rows, pos, window=window, splits=1)
     assert rel(out, ref) < 1e-5
+    if window is not None:  # the twin itself: row 2 sees exactly positions 56..95
+        flat = table[2, torch.arange(56, 96) // bs].long() * bs + torch.arange(56, 96) % bs
+        k = keys.flatten(0, 1)[flat].repeat_interleave(2, dim=1)
+        v = values.flatten(0, 1)[flat].repeat_interleave(2, dim=1)
+        want = torch.einsum("hn,nhd->hd", (torch.einsum("hd,nhd->hn", q[2], k) * d**-0.5).softmax(-1), v)
+        assert rel(ref[2].view(h, d), want) < 1e-6
 
 
 # --------------------------------------------------------------------------- model and engine
@@ -215,10 +231,25 @@ def fast(tiny_dir: Path) -> FastExaone4:
     )
 
 
+def paged(fm: FastExaone4, rows: int, max_len: int, block_size: int = 16) -> PagedKVCache:
+    """A cache whose rows own scattered blocks covering `max_len` tokens each."""
+    layout = CacheLayout.build(fm.cfg, max_len, torch.float32, block_size)
+    per_row = layout.max_blocks
+    cache = PagedKVCache(fm.cfg, layout, rows * per_row * layout.groups, rows, torch.float32, CPU)
+    order = torch.randperm(cache.num_blocks, generator=torch.Generator().manual_seed(3)).tolist()
+    for g in range(layout.groups):
+        for r in range(rows):
+            for j in range(per_row):
+                cache.set_entry(g, r, j, order.pop())
+    cache.flush()
+    return cache
+
+
 def test_fast_model_logits_match_the_reference_across_the_window(reference, fast: FastExaone4) -> None:
-    """Chunked prefill of two sequences in one pass, then decode past the 64-token window."""
+    """Chunked prefill of two sequences in one pass, then decode past the 64-token window,
+    all in scattered 16-token blocks."""
     ids = torch.randint(5, 4000, (150,), generator=torch.Generator().manual_seed(0))
-    cache = SlotCache(fast.cfg, 2, 256, torch.float32, CPU)
+    cache = paged(fast, 2, 256)
     with torch.inference_mode():
         first = fast.prefill([(ids[:70], 0, 0), (ids[:30], 1, 0)], cache)
         second = fast.prefill([(ids[70:120], 0, 70)], cache)
@@ -249,12 +280,12 @@ def test_act_order_model_matches_the_reference(checkpoint: Callable[[str], Path]
     assert fm.layers[0].qkv.perm is not None  # type: ignore[union-attr]
     ids = torch.randint(5, 4000, (40,), generator=torch.Generator().manual_seed(5))
     with torch.inference_mode():
-        got = fm.prefill([(ids, 0, 0)], SlotCache(fm.cfg, 1, 64, torch.float32, CPU), all_logits=True)
+        got = fm.prefill([(ids, 0, 0)], paged(fm, 1, 64), all_logits=True)
         want = ref(ids[None], ref.new_cache(torch.zeros(1, dtype=torch.long), 64), all_logits=True)[0]
     assert (got - want).abs().max() < 1e-4
 
 
-def test_slot_cache_keeps_only_the_window_on_sliding_layers() -> None:
+def exaone_32b_config():
     raw = {
         "vocab_size": 102400,
         "hidden_size": 5120,
@@ -270,57 +301,124 @@ def test_slot_cache_keeps_only_the_window_on_sliding_layers() -> None:
         "rope_theta": 1e6,
         "eos_token_id": 361,
     }
-    cfg = parse_config(raw, generation_config=None, source=Path("config.json"))
-    for t in (1024, 4096, 32768, 131072):  # reference §3.1: KV(T) = 65,536 T + 196,608 min(T, 4096)
-        assert SlotCache.bytes_per_sequence(cfg, t, torch.bfloat16) == 65536 * t + 196608 * min(t, 4096)
-    assert SlotCache.bytes_needed(cfg, 16, 73728, torch.bfloat16) == 17 * SlotCache.bytes_per_sequence(
-        cfg, 73728, torch.bfloat16
+    return parse_config(raw, generation_config=None, source=Path("config.json"))
+
+
+def test_cache_layout_of_exaone_32b_holds_only_the_window_on_sliding_layers() -> None:
+    cfg = exaone_32b_config()
+    lay = CacheLayout.build(cfg, 131072, torch.bfloat16, block_size=32)
+    assert lay.groups == 4 and lay.members == 16 and lay.group_sliding == (False, True, True, True)
+    assert lay.group_of_layer[3] == 0 and lay.group_of_layer[0] == 1 and lay.group_of_layer[63] == 0
+    assert lay.bytes_per_block == 32 * 65536  # 32 tokens x 16 layers x K and V x 8 heads x 128 x bf16
+    # reference §3.1: KV(T) = 65,536 T + 196,608 min(T, 4096); blocks round up, a window is 129 blocks
+    for t in (1024, 32768, 131072):
+        want = 65536 * t + 196608 * min(t, 4096)
+        assert want <= lay.bytes_for(t) <= want + 196608 * 64 + 65536 * 32
+    plan = plan_cache(
+        _Fake(cfg),  # type: ignore[arg-type]
+        max_seqs=512,
+        max_seq_len=131072,
+        prefill_tokens=8192,
+        total_bytes=141 * 10**9,
+        used_bytes=19 * 10**9,
     )
+    # ~101 GB of cache: the old profile's 16 slots of 73,728 tokens become ~370 sequences of 1K
+    assert plan.sequences_at(1024) == plan.num_blocks // lay.blocks_for(1024) >= 300
+    assert plan.sequences_at(32768) >= 30 and plan.sequences_at(131072) >= 10
+    assert "sequences at once" in plan.summary()
+    with pytest.raises(MemoryPlanError, match=r"one sequence of 131,072 tokens needs .* tokens fit"):
+        plan_cache(_Fake(cfg), max_seqs=8, max_seq_len=131072, prefill_tokens=8192, cache_blocks=1000)  # type: ignore[arg-type]
 
 
-def test_memory_plan_refuses_with_what_fits(fast: FastExaone4) -> None:
-    need = SlotCache.bytes_needed(fast.cfg, 8, 1000, torch.float32)
-    assert plan_kv_cache(fast, 8, 1000, free_bytes=need + 10, reserve_bytes=10) == need
-    with pytest.raises(MemoryPlanError, match=r"8 sequences of 1,000 tokens .* 3 sequences fit"):
-        plan_kv_cache(
-            fast,
-            8,
-            1000,
-            free_bytes=SlotCache.bytes_needed(fast.cfg, 3, 1000, torch.float32) + 10,
-            reserve_bytes=10,
-        )
+class _Fake:
+    def __init__(self, cfg: Any):
+        self.cfg, self.dtype = cfg, torch.bfloat16
 
 
-def test_continuous_batching_equals_the_reference_engine(reference, fast: FastExaone4) -> None:
-    """5 requests through 2 slots (rows leave and enter), prompts longer than the window fed in
-    48-token chunks, greedy and seeded sampling: every token equals the reference engine's."""
-    g = torch.Generator().manual_seed(1)
-    shapes = [(30, 64), (100, 20), (7, 40), (150, 64), (64, 70)]
-    reqs = [
+def dec(ids: object) -> str:
+    return ""
+
+
+def requests_of(shapes: list[tuple[int, int]], seed: int = 1) -> list[GenerationRequest]:
+    g = torch.Generator().manual_seed(seed)
+    return [
         GenerationRequest(
             torch.randint(5, 4000, (n,), generator=g).tolist(),
-            SamplingParams(max_new_tokens=m, temperature=0.0 if i % 2 == 0 else 0.8, seed=i),
+            SamplingParams(max_new_tokens=m, temperature=0.0 if i % 2 == 0 else 0.8, top_p=0.9, seed=i),
         )
         for i, (n, m) in enumerate(shapes)
     ]
 
-    def dec(ids: object) -> str:
-        return ""
 
+def test_continuous_batching_with_preemption_equals_the_reference_engine(
+    reference, fast: FastExaone4
+) -> None:
+    """5 requests, at most 3 at once, in a pool too small for them: rows leave and enter, the
+    latest-admitted are preempted and recomputed, prompts longer than the window go in 48-token
+    chunks; greedy and seeded sampling: every token equals the reference engine's."""
+    shapes = [(30, 64), (100, 20), (7, 40), (150, 64), (64, 70)]
+    reqs = requests_of(shapes)
     want = dict(Engine(reference, decode=dec, eos_ids=[], max_batch_size=3).generate(reqs))
-    engine = FastEngine(fast, decode=dec, eos_ids=[], max_batch_size=2, max_seq_len=256, prefill_tokens=48)
-    engine.warmup()  # runs in the scratch slot: must not disturb any request
+    engine = FastEngine(
+        fast, decode=dec, eos_ids=[], max_batch_size=3, max_seq_len=256, prefill_tokens=48,
+        block_size=16, cache_blocks=64,
+    )  # fmt: skip
+    engine.warmup()  # runs in the scratch row: must not disturb any request
     engine.step_log = []
     results = list(engine.generate(reqs))
-    order = [i for i, _ in results]
     got = dict(results)
-    assert sorted(order) == list(range(5))
-    assert engine.step_log and max(rows for _, rows in engine.step_log) == 2
+    assert sorted(i for i, _ in results) == list(range(5))  # each exactly once
+    assert engine.stats.preemptions > 0 and engine.stats.peak_running == 3
+    assert engine.stats.prefill_computed > engine.stats.prompt_tokens == sum(n for n, _ in shapes)
     for i in range(5):
         assert got[i].token_ids == want[i].token_ids, f"request {i}"
         assert len(got[i].token_ids) == shapes[i][1]
+    assert engine.pool.available == engine.plan.num_blocks  # every block came back
     with pytest.raises(UsageError, match="exceeds the engine's max_seq_len of 256"):
         list(engine.generate([GenerationRequest([5] * 250, SamplingParams(max_new_tokens=10))]))
+
+
+def test_repeats_and_common_prefixes_are_prefilled_once(fast: FastExaone4) -> None:
+    """8 samples of one prompt and 3 prompts sharing a 70-token prefix: the shared full blocks
+    are computed once, and every request's tokens equal those it gets alone."""
+    g = torch.Generator().manual_seed(7)
+    prompt = torch.randint(5, 4000, (90,), generator=g).tolist()
+    prefix = torch.randint(5, 4000, (70,), generator=g).tolist()
+    reqs = [
+        GenerationRequest(prompt, SamplingParams(max_new_tokens=12, temperature=0.9, seed=s))
+        for s in range(8)
+    ]
+    reqs += [
+        GenerationRequest(
+            prefix + torch.randint(5, 4000, (9,), generator=g).tolist(), SamplingParams(max_new_tokens=6)
+        )
+        for _ in range(3)
+    ]
+    engine = FastEngine(fast, decode=dec, eos_ids=[], max_batch_size=16, max_seq_len=128, block_size=16)
+    got = dict(engine.generate(reqs))
+    st = engine.stats
+    assert st.prompt_tokens == 8 * 90 + 3 * 79
+    # one copy of the prompt and of the prefix; the others compute only their last partial block
+    assert st.prefill_computed == 90 + 7 * (90 - 80) + 79 + 2 * (79 - 64)
+    assert st.prefix_hit_tokens == st.prompt_tokens - st.prefill_computed
+    alone = FastEngine(
+        fast, decode=dec, eos_ids=[], max_batch_size=1, max_seq_len=128, block_size=16, prefix_sharing=False
+    )
+    for i in (0, 5, 9):
+        assert got[i].token_ids == dict(alone.generate([reqs[i]]))[0].token_ids
+    assert len({tuple(got[i].token_ids) for i in range(8)}) > 1  # the samples do differ
+
+
+def test_results_do_not_depend_on_admission_order(fast: FastExaone4) -> None:
+    reqs = requests_of([(20, 9), (33, 30), (20, 5), (70, 17), (12, 25)], seed=3)
+    reqs.append(reqs[1])  # a repeat: admitted next to its twin
+    assert admission_order(reqs) == [1, 5, 4, 3, 0, 2]  # repeats together, long outputs first
+    engine = FastEngine(fast, decode=dec, eos_ids=[], max_batch_size=2, max_seq_len=128, block_size=16)
+    base = dict(engine.generate(reqs))
+    perm = [4, 2, 0, 5, 3, 1]
+    shuffled = dict(engine.generate([reqs[i] for i in perm]))
+    for j, i in enumerate(perm):
+        assert shuffled[j].token_ids == base[i].token_ids
 
 
 def test_runner_fast_engine_on_cpu_equals_reference_engine(tiny_dir: Path) -> None:
@@ -342,12 +440,10 @@ def test_runner_fast_engine_on_cpu_equals_reference_engine(tiny_dir: Path) -> No
     la = ref.next_token_logits(reqs[0], " 네")
     lb = fast.next_token_logits(reqs[0], " 네")
     assert la.token_ids == lb.token_ids and (la.logits - lb.logits).abs().max() < 1e-4
-    # A plan in kv_bytes_per_token units admits exactly what the slots hold: one sequence of
-    # max_seq_len tokens fits (it is not refused for the ring buffers' sake), a longer one not.
+    # The plan's budget is the block pool: two sequences of max_seq_len tokens at every layer fit.
     budget, per_token = fast.kv_cache_budget_bytes(), fast.kv_bytes_per_token()
-    assert budget == 2 * 512 * per_token
-    assert plan_batch_size(per_token, 512, budget, cap=64) == 2
-    assert plan_batch_size(per_token, 100, budget, cap=64) == 10
+    assert budget is not None and budget >= 2 * 512 * per_token
+    assert plan_batch_size(per_token, 512, budget, cap=64) >= 2
 
 
 @pytest.mark.slow
@@ -357,7 +453,7 @@ def test_fast_model_on_interpreted_triton_kernels(tiny_dir: Path, reference) -> 
         load_model(tiny_dir, device=CPU, dtype=torch.float32, cache_dequantized=False), triton_kernels=True
     )
     ids = torch.randint(5, 4000, (20,), generator=torch.Generator().manual_seed(2))
-    cache = SlotCache(fm.cfg, 1, 64, torch.float32, CPU)
+    cache = paged(fm, 1, 64)
     with torch.inference_mode():
         first = fm.prefill([(ids[:18], 0, 0)], cache)
         steps = [

@@ -99,3 +99,22 @@ def test_keep_rows_keeps_state() -> None:
 def test_non_positive_temperature_is_greedy(temperature: float) -> None:
     sampler = BatchSampler([SamplingParams(temperature=temperature, seed=3)], 5, CPU)
     assert sampler(LOGITS.clone()).tolist() == [0]
+
+
+def test_candidate_prefilter_equals_the_full_sort() -> None:
+    """A 5,000-token vocabulary (above 2 x PREFILTER): rows the candidates settle, rows with ties
+    at the cut, rows whose top-p reaches past the candidates (full sort), plain softmax rows."""
+    from evalkit.runners.torch_int4.sampling import _sorted_probs
+
+    g = torch.Generator().manual_seed(4)
+    logits = torch.randn(6, 5000, generator=g) * 4
+    logits[1, :300] = 30.0  # 300 tokens tied at the top: top-k 5 keeps all of them
+    logits[2] = torch.randn(5000, generator=g) * 0.01  # flat: top-p 0.9 needs most of the vocabulary
+    temperature = torch.tensor([0.6, 1.0, 1.0, 0.7, 1.3, 1.0])
+    top_k = torch.tensor([0, 5, 0, 40, 0, 0])
+    top_p = torch.tensor([0.95, 1.0, 0.9, 0.5, 1.0, 0.3])
+    got = token_probs(logits, temperature, top_k, top_p)
+    want = _sorted_probs(logits / temperature[:, None], top_k, top_p)
+    assert torch.equal(got > 0, want > 0)  # the same tokens kept
+    assert torch.allclose(got, want, atol=1e-6)
+    assert int((got[1] > 0).sum()) == 300 and int((got[2] > 0).sum()) > 4000

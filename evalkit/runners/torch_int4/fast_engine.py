@@ -1,22 +1,25 @@
-"""Continuous batching over ``FastExaone4``: the GPU engine of the int4 runner.
+"""Continuous batching over ``FastExaone4`` with a paged KV cache: the GPU engine of the int4 runner.
 
-Every sequence owns a KV slot from its first prompt token to its last generated one. Each
+Memory follows actual lengths: at start the engine sizes a pool of equal KV blocks from a
+memory fraction (``plan_cache``; see ``paged_cache`` for the layout) and reports it. Each
 iteration of the loop
-1. admits waiting requests into free slots,
+1. admits waiting requests (in ``admission_order``: repeats of one prompt together, long
+   outputs first) while the pool holds their prompts, taking the blocks of any prefix another
+   sequence has computed (prompt sharing);
 2. runs one prefill pass over up to ``prefill_tokens`` prompt tokens of the admitted
-   sequences (long prompts go in chunks over several iterations),
+   sequences (long prompts go in chunks over several iterations);
 3. runs one decode step for every sequence already generating (a CUDA graph per batch
-   bucket on a GPU), samples, and lets finished sequences leave at once.
-So a long prompt never stalls the rows that are decoding for longer than one chunk, and a
-finished row's slot is refilled at the next iteration.
-
-Memory is planned up front: the cache for ``max_batch_size`` sequences of ``max_seq_len``
-tokens is allocated once (sliding layers hold only the window), and an engine that cannot
-fit it refuses to start, saying what would fit.
+   bucket on a GPU, up to 512 rows), samples, and lets finished sequences leave at once.
+When a sequence needs a block and none is free, the latest-admitted sequence is preempted:
+its blocks are released and it waits at the head of the queue; when re-admitted, its prompt
+and the tokens it had generated are prefilled again (recompute) and it goes on from its last
+token. Its tokens, its random generator and its presence-penalty state travel with it, so
+what it generates does not depend on preemption, nor on its neighbours or admission order.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -28,106 +31,133 @@ import torch
 from evalkit.errors import UsageError
 from evalkit.records import SamplingParams
 from evalkit.runners.torch_int4.engine import Decode, GenerationRequest, GenerationResult, stop_text
-from evalkit.runners.torch_int4.fast_model import FastExaone4, SlotCache
-from evalkit.runners.torch_int4.sampling import apply_presence_penalty, draw, make_generator, token_probs
+from evalkit.runners.torch_int4.fast_model import FastExaone4
+from evalkit.runners.torch_int4.paged_cache import (
+    DEFAULT_BLOCK_SIZE,
+    BlockPool,
+    CacheLayout,
+    CachePlan,
+    PagedKVCache,
+    prefix_hashes,
+)
+from evalkit.runners.torch_int4.sampling import make_generator
+from evalkit.runners.torch_int4.slot_sampler import SlotSampler
 
-GRAPH_BUCKETS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+log = logging.getLogger(__name__)
+
+GRAPH_BUCKETS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256, 320, 384, 448, 512)
 # Kept free beside the KV cache for activations, the dequant scratch and graph pools.
 DEFAULT_RESERVE_BYTES = 6 * 1024**3
+DEFAULT_MEMORY_FRACTION = 0.9
 
 
 class MemoryPlanError(UsageError):
-    """The requested batch and sequence length do not fit in the device's memory."""
+    """The cache cannot hold even one sequence of the longest length asked for."""
 
 
-def plan_kv_cache(
-    model: FastExaone4, max_batch_size: int, max_seq_len: int, free_bytes: int, reserve_bytes: int
-) -> int:
-    """Bytes the cache needs; raises ``MemoryPlanError`` naming what fits when it does not."""
-    cfg, dtype = model.cfg, model.dtype
-    need = SlotCache.bytes_needed(cfg, max_batch_size, max_seq_len, dtype)
-    room = free_bytes - reserve_bytes
-    if need <= room:
-        return need
-    fit_batch = max_batch_size
-    while fit_batch > 0 and SlotCache.bytes_needed(cfg, fit_batch, max_seq_len, dtype) > room:
-        fit_batch -= 1
-    fit_len = max_seq_len
-    while fit_len > 0 and SlotCache.bytes_needed(cfg, max_batch_size, fit_len, dtype) > room:
-        fit_len = fit_len * 7 // 8
-    gib = 1024**3
-    raise MemoryPlanError(
-        f"KV cache for {max_batch_size} sequences of {max_seq_len:,} tokens needs {need / gib:.1f} GiB, "
-        f"but only {max(room, 0) / gib:.1f} GiB are free after the weights and a "
-        f"{reserve_bytes / gib:.0f} GiB reserve; at {max_seq_len:,} tokens {fit_batch} sequences fit, "
-        f"at batch {max_batch_size} about "
-        f"{fit_len:,} tokens fit (lower max_batch_size or max_seq_len)"
-    )
+def plan_cache(
+    model: FastExaone4,
+    *,
+    max_seqs: int,
+    max_seq_len: int,
+    prefill_tokens: int,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    memory_fraction: float = DEFAULT_MEMORY_FRACTION,
+    reserve_bytes: int = DEFAULT_RESERVE_BYTES,
+    total_bytes: int | None = None,
+    used_bytes: int = 0,
+    cache_blocks: int | None = None,
+) -> CachePlan:
+    """Size the block pool: `cache_blocks` if given, else what ``memory_fraction`` of the
+    device's `total_bytes` leaves after what is in use (weights) and `reserve_bytes`.
+
+    Raises ``MemoryPlanError`` when one sequence of `max_seq_len` tokens (plus a prefill chunk
+    in flight) would not fit, saying how long a sequence does fit."""
+    layout = CacheLayout.build(model.cfg, max_seq_len, model.dtype, block_size)
+    if cache_blocks is None:
+        if total_bytes is None:
+            raise ValueError("plan_cache needs total_bytes or cache_blocks")
+        room = int(memory_fraction * total_bytes) - used_bytes - reserve_bytes
+        cache_blocks = max(0, room // layout.bytes_per_block)
+    sliding = sum(layout.group_sliding)
+    need = layout.blocks_for(max_seq_len) + sliding * -(-prefill_tokens // block_size)
+    if cache_blocks < need:
+        fit = 0
+        while fit < max_seq_len and layout.blocks_for(fit + 1024) + need - layout.blocks_for(max_seq_len) <= (
+            cache_blocks
+        ):
+            fit += 1024
+        gib = 1024**3
+        raise MemoryPlanError(
+            f"one sequence of {max_seq_len:,} tokens needs {need * layout.bytes_per_block / gib:.1f} GiB "
+            f"of KV cache, but memory_fraction {memory_fraction} leaves "
+            f"{cache_blocks * layout.bytes_per_block / gib:.1f} GiB after the weights and a "
+            f"{reserve_bytes / gib:.0f} GiB reserve; about {fit:,} tokens fit "
+            "(raise memory_fraction or lower max_seq_len)"
+        )
+    return CachePlan(layout, cache_blocks, cache_blocks * layout.bytes_per_block, max_seqs, max_seq_len)
 
 
-class SlotSampler:
-    """Sampling state per slot (parameters, seeded generator, tokens generated so far).
+def admission_order(requests: Sequence[GenerationRequest]) -> list[int]:
+    """Indices in the order the engine admits them: the repeats of one prompt together (their
+    prompt is computed once), groups with the longest outputs first (they bound the run's
+    length), the original order within a group and among equals."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, r in enumerate(requests):
+        groups.setdefault(tuple(r.prompt_ids), []).append(i)
+    ranked = sorted(groups.values(), key=lambda g: (-max(requests[i].params.max_new_tokens for i in g), g[0]))
+    return [i for g in ranked for i in g]
 
-    Same semantics as ``BatchSampler``: each request draws one uniform number per sampled
-    token from its own generator, so its stream never depends on its neighbours.
-    """
 
-    def __init__(self, slots: int, vocab_size: int, device: torch.device):
-        self.greedy = [True] * slots
-        self.temperature = torch.ones(slots, device=device)
-        self.top_k = torch.zeros(slots, dtype=torch.long, device=device)
-        self.top_p = torch.ones(slots, device=device)
-        self.presence = torch.zeros(slots, device=device)
-        self.generators: list[torch.Generator | None] = [None] * slots
-        self.seen = torch.zeros((slots, vocab_size), dtype=torch.bool, device=device)
+@dataclass
+class EngineStats:
+    """Counters of one ``generate`` call (benchmarks and tests read them)."""
 
-    def assign(self, slot: int, params: SamplingParams) -> None:
-        self.greedy[slot] = params.greedy
-        self.temperature[slot] = params.temperature if not params.greedy else 1.0
-        self.top_k[slot] = params.top_k
-        self.top_p[slot] = params.top_p
-        self.presence[slot] = params.presence_penalty
-        self.generators[slot] = make_generator(params.seed)
-        self.seen[slot] = False
-
-    def __call__(self, logits: torch.Tensor, slots: Sequence[int]) -> list[int]:
-        idx = torch.tensor(list(slots), dtype=torch.long, device=logits.device)
-        logits = apply_presence_penalty(logits, self.seen[idx], self.presence[idx])
-        tokens = logits.argmax(dim=-1)
-        rows = [j for j, s in enumerate(slots) if not self.greedy[s]]
-        if rows:
-            r = torch.tensor(rows, device=logits.device)
-            sl = idx[r]
-            probs = token_probs(logits[r], self.temperature[sl], self.top_k[sl], self.top_p[sl])
-            uniforms = []
-            for j in rows:
-                gen = self.generators[slots[j]]
-                assert gen is not None
-                uniforms.append(torch.rand((), generator=gen, dtype=torch.float64))
-            tokens[r] = draw(probs, torch.stack(uniforms))
-        self.seen[idx, tokens] = True
-        out: list[int] = tokens.tolist()
-        return out
+    prompt_tokens: int = 0  # prompt tokens requested
+    prefill_computed: int = 0  # tokens run through prefill (recomputed ones included)
+    prefix_hit_tokens: int = 0  # prompt tokens taken from shared blocks
+    preemptions: int = 0
+    peak_running: int = 0
+    decode_steps: int = 0
+    # (forward, sampling, bookkeeping) seconds of each decode step when ``profile`` is on
+    step_times: list[tuple[float, float, float, int]] = field(default_factory=list)
 
 
 @dataclass
 class _Seq:
     index: int
     request: GenerationRequest
-    slot: int = -1
-    prompt_done: int = 0
+    ids: list[int]  # prompt + generated
+    generator: torch.Generator
     generated: list[int] = field(default_factory=list)
+    row: int = -1
+    admitted: int = -1
+    blocks: list[list[int]] = field(default_factory=list)  # per group, per logical block (-1: released)
+    computed: int = 0  # tokens whose keys/values are in the cache
+    released: int = 0  # sliding blocks below this logical index are released
+    ready: int = 0  # full blocks marked computed in the prefix registry
+    hashes: list[int] = field(default_factory=list)
+
+    @property
+    def target(self) -> int:
+        """Tokens to prefill: the prompt, or (resumed) everything but the last token."""
+        return len(self.ids) - 1 if self.generated else len(self.ids)
 
 
 @dataclass
 class _Graph:
     graph: torch.cuda.CUDAGraph
-    inputs: torch.Tensor  # int32 [3, bucket]: tokens, positions, slots
+    inputs: torch.Tensor  # int32 [3, bucket]: tokens, positions, table rows
     logits: torch.Tensor
 
 
 class FastEngine:
-    """Generation with continuous batching on ``FastExaone4`` (see the module docstring)."""
+    """Generation with continuous batching on ``FastExaone4`` (see the module docstring).
+
+    `max_batch_size`: sequences at once (the largest decode batch); `max_seq_len`: the longest
+    sequence (prompt + output) admitted. The pool holds `cache_blocks` blocks, or what
+    `memory_fraction` of the GPU leaves (on a CPU: `max_batch_size` sequences of `max_seq_len`).
+    """
 
     def __init__(
         self,
@@ -135,11 +165,15 @@ class FastEngine:
         *,
         decode: Decode,
         eos_ids: Sequence[int] | None = None,
-        max_batch_size: int = 64,
+        max_batch_size: int = 256,
         max_seq_len: int = 8192,
         prefill_tokens: int = 8192,
         cuda_graphs: bool | None = None,
+        memory_fraction: float = DEFAULT_MEMORY_FRACTION,
         reserve_bytes: int = DEFAULT_RESERVE_BYTES,
+        block_size: int = DEFAULT_BLOCK_SIZE,
+        cache_blocks: int | None = None,
+        prefix_sharing: bool = True,
     ):
         if max_batch_size < 1 or max_seq_len < 2 or prefill_tokens < 1:
             raise UsageError("max_batch_size, max_seq_len and prefill_tokens must be positive")
@@ -151,11 +185,28 @@ class FastEngine:
             max_seq_len,
             prefill_tokens,
         )
+        self.prefix_sharing = prefix_sharing
         dev = model.device
         if dev.type == "cuda":
-            free = torch.cuda.mem_get_info(dev)[0]
-            plan_kv_cache(model, max_batch_size, max_seq_len, free, reserve_bytes)
-        self.cache = SlotCache(model.cfg, max_batch_size, max_seq_len, model.dtype, dev)
+            free, total = torch.cuda.mem_get_info(dev)
+            plan = plan_cache(
+                model, max_seqs=max_batch_size, max_seq_len=max_seq_len, prefill_tokens=prefill_tokens,
+                block_size=block_size, memory_fraction=memory_fraction, reserve_bytes=reserve_bytes,
+                total_bytes=total, used_bytes=total - free, cache_blocks=cache_blocks,
+            )  # fmt: skip
+        else:
+            # CPU: room for max_batch_size sequences of max_seq_len tokens, plus a chunk in flight
+            layout = CacheLayout.build(model.cfg, max_seq_len, model.dtype, block_size)
+            chunk = sum(layout.group_sliding) * -(-prefill_tokens // block_size)
+            plan = plan_cache(
+                model, max_seqs=max_batch_size, max_seq_len=max_seq_len, prefill_tokens=prefill_tokens,
+                block_size=block_size,
+                cache_blocks=cache_blocks or max_batch_size * layout.blocks_for(max_seq_len) + chunk,
+            )  # fmt: skip
+        self.plan = plan
+        log.info("fast engine: %s", plan.summary())
+        self.cache = PagedKVCache(model.cfg, plan.layout, plan.num_blocks, max_batch_size, model.dtype, dev)
+        self.pool = BlockPool(plan.num_blocks)
         self.sampler = SlotSampler(max_batch_size, model.cfg.vocab_size, dev)
         self.cuda_graphs = (
             (dev.type == "cuda" and model.triton_kernels) if cuda_graphs is None else cuda_graphs
@@ -163,14 +214,19 @@ class FastEngine:
         self._graphs: dict[int, _Graph] = {}
         self._buckets = [b for b in GRAPH_BUCKETS if b < max_batch_size] + [max_batch_size]
         self._pool: Any = None
+        self._admitted = 0
+        self._rows = list(range(max_batch_size - 1, -1, -1))  # free block-table rows
+        self.stats = EngineStats()
+        self.profile = False  # synchronise each decode step to split its time (benchmarks)
         # When a list: (seconds, rows) of every decode step, sampling included (benchmarks).
         self.step_log: list[tuple[float, int]] | None = None
 
     def warmup(self) -> None:
         """Compile every kernel and capture the decode graph of every batch bucket up to
-        ``max_batch_size`` now, so that no request pays for it (vLLM does the same at start)."""
+        ``max_batch_size`` now, so that no request pays for it (vLLM does the same at start).
+        Everything runs in the scratch row and block."""
+        scratch = self.cache.scratch_row
         with torch.inference_mode():
-            scratch = self.cache.scratch_slot
             # both prefill paths: the GEMM (few rows) and dequantize + cuBLAS (>= 256 rows)
             for n in sorted({min(8, self.max_seq_len), min(300, self.max_seq_len)}):
                 self.model.prefill([(torch.zeros(n, dtype=torch.long), scratch, 0)], self.cache)
@@ -185,7 +241,6 @@ class FastEngine:
 
     def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[tuple[int, GenerationResult]]:
         """Yield (index into `requests`, result) for every request, in the order they finish."""
-        waiting: deque[_Seq] = deque()
         for i, request in enumerate(requests):
             n = len(request.prompt_ids)
             if n == 0:
@@ -195,92 +250,295 @@ class FastEngine:
                     f"request {i}: prompt of {n:,} tokens + {request.params.max_new_tokens:,} new tokens "
                     f"exceeds the engine's max_seq_len of {self.max_seq_len:,}"
                 )
-            waiting.append(_Seq(i, request))
-        for seq in [s for s in waiting if s.request.params.max_new_tokens <= 0]:
-            yield seq.index, GenerationResult([], "", "length")
-        waiting = deque(s for s in waiting if s.request.params.max_new_tokens > 0)
-        free = list(range(self.max_batch_size - 1, -1, -1))
-        prefilling: list[_Seq] = []
-        decoding: list[_Seq] = []
+        self.stats = EngineStats()
+        waiting: deque[_Seq] = deque()
+        for i in admission_order(requests):
+            r = requests[i]
+            if r.params.max_new_tokens <= 0:
+                yield i, GenerationResult([], "", "length")
+                continue
+            self.stats.prompt_tokens += len(r.prompt_ids)
+            waiting.append(_Seq(i, r, list(r.prompt_ids), make_generator(r.params.seed)))
+        running: list[_Seq] = []
         with torch.inference_mode():
-            while waiting or prefilling or decoding:
-                while waiting and free:
-                    seq = waiting.popleft()
-                    seq.slot = free.pop()
-                    self.sampler.assign(seq.slot, seq.request.params)
-                    prefilling.append(seq)
-                if prefilling:
-                    started = self._prefill_step(prefilling)
-                    for seq in started:
-                        prefilling.remove(seq)
-                        result = self._finished(seq)
-                        if result is None:
-                            decoding.append(seq)
-                        else:
-                            free.append(seq.slot)
-                            yield seq.index, result
-                if decoding:
-                    tokens = self._decode_step(decoding)
-                    still: list[_Seq] = []
-                    for seq, token in zip(decoding, tokens, strict=True):
-                        seq.generated.append(token)
-                        result = self._finished(seq)
-                        if result is None:
-                            still.append(seq)
-                        else:
-                            free.append(seq.slot)
-                            yield seq.index, result
-                    decoding = still
+            while waiting or running:
+                self._admit(waiting, running)
+                if not running:
+                    raise RuntimeError(
+                        "the KV cache cannot hold the next waiting sequence"
+                    )  # plan_cache prevents it
+                yield from self._prefill_step(waiting, running)
+                yield from self._decode_step(waiting, running)
 
-    def _prefill_step(self, prefilling: list[_Seq]) -> list[_Seq]:
-        """One prefill pass over up to ``prefill_tokens`` prompt tokens; the sequences whose
-        prompt is now complete, each with its first token sampled."""
+    # ----------------------------------------------------------------- blocks
+
+    def _groups(self) -> int:
+        return self.plan.layout.groups
+
+    def _blocks_to_hold(self, seq: _Seq, tokens: int) -> int:
+        """Blocks `seq` still has to take to hold `tokens` tokens (steady state)."""
+        held = sum(b >= 0 for blocks in seq.blocks for b in blocks)
+        return max(0, self.plan.layout.blocks_for(tokens) - held)
+
+    def _prefix_hit(self, seq: _Seq, inflight: set[int]) -> tuple[int, bool]:
+        """(full blocks another sequence has computed for this prompt, whether the next one is
+        being computed by a sequence still prefilling (`inflight`): then waiting for it beats
+        computing it twice)."""
+        if not self.prefix_sharing:
+            return 0, False
+        lay, pool = self.plan.layout, self.pool
+        full = (seq.target - 1) // lay.block_size
+        if not seq.hashes or len(seq.hashes) < full:
+            seq.hashes = prefix_hashes(seq.ids, lay.block_size, full)
+        glob = [g for g, s in enumerate(lay.group_sliding) if not s]
+        slid = [g for g, s in enumerate(lay.group_sliding) if s]
+        k = 0
+        while k < full:
+            blocks = [pool.lookup(seq.hashes[k], g) for g in glob]
+            if any(b < 0 or b not in pool.ready for b in blocks):
+                break
+            k += 1
+        if k < full and seq.hashes[k] in inflight:
+            return k, True
+        window = self.model.cfg.sliding_window or 0
+        while k > 0 and slid:
+            first = max(0, k * lay.block_size - window + 1) // lay.block_size
+            live = [pool.lookup(seq.hashes[j], g) for j in range(first, k) for g in slid]
+            if all(b >= 0 and b in pool.ready for b in live):
+                break
+            k -= 1
+        return k, False
+
+    def _take_shared(self, seq: _Seq, k: int) -> None:
+        lay, pool = self.plan.layout, self.pool
+        window = self.model.cfg.sliding_window or 0
+        first = max(0, k * lay.block_size - window + 1) // lay.block_size
+        for j in range(k):
+            for g, sliding in enumerate(lay.group_sliding):
+                b = -1
+                if not sliding or j >= first:
+                    b = pool.lookup(seq.hashes[j], g)
+                    pool.share(b)
+                    self.cache.set_entry(g, seq.row, j, b)
+                seq.blocks[g].append(b)
+        seq.computed = k * lay.block_size
+        seq.ready = k
+        seq.released = first if any(lay.group_sliding) else 0
+        self.stats.prefix_hit_tokens += k * lay.block_size
+
+    def _ensure(self, seq: _Seq, end: int) -> bool:
+        """Give `seq` a block for every position below `end`; False when the pool runs dry."""
+        lay, pool = self.plan.layout, self.pool
+        n = -(-end // lay.block_size)
+        need = sum(max(0, n - len(b)) for b in seq.blocks)
+        if need > pool.available:
+            return False
+        for g in range(lay.groups):
+            blocks = seq.blocks[g]
+            while len(blocks) < n:
+                j = len(blocks)
+                b = pool.take()
+                blocks.append(b)
+                self.cache.set_entry(g, seq.row, j, b)
+                if j < len(seq.hashes):
+                    pool.register(seq.hashes[j], g, lay.groups, b)
+        return True
+
+    def _release_window(self, seq: _Seq) -> None:
+        """Release sliding blocks no token from position ``seq.computed`` on can see."""
+        lay, window = self.plan.layout, self.model.cfg.sliding_window
+        if window is None or not any(lay.group_sliding):
+            return
+        upto = max(0, seq.computed - window + 1) // lay.block_size
+        for j in range(seq.released, upto):
+            for g, sliding in enumerate(lay.group_sliding):
+                if sliding and seq.blocks[g][j] >= 0:
+                    self.pool.release(seq.blocks[g][j])
+                    seq.blocks[g][j] = -1
+        seq.released = max(seq.released, upto)
+
+    def _mark_ready(self, seq: _Seq) -> None:
+        """Registered full blocks below ``seq.computed`` now hold their keys/values."""
+        lay, pool = self.plan.layout, self.pool
+        upto = min(seq.computed // lay.block_size, len(seq.hashes))
+        for j in range(seq.ready, upto):
+            for g in range(lay.groups):
+                b = seq.blocks[g][j]
+                if b >= 0 and pool.hash_of.get(b) == seq.hashes[j]:
+                    pool.ready.add(b)
+        seq.ready = max(seq.ready, upto)
+
+    def _free(self, seq: _Seq) -> None:
+        for blocks in seq.blocks:
+            for b in blocks:
+                if b >= 0:
+                    self.pool.release(b)
+        seq.blocks = []
+        self._rows.append(seq.row)
+        seq.row = -1
+
+    # ----------------------------------------------------------------- scheduling
+
+    def _admit(self, waiting: deque[_Seq], running: list[_Seq]) -> None:
+        lay = self.plan.layout
+        prefilling = [s for s in running if s.computed < s.target]
+        demand = sum(self._blocks_to_hold(s, s.target + 1) for s in prefilling)
+        inflight = {h for s in prefilling for h in s.hashes[s.ready :]}
+        spare = max(lay.groups, self.plan.num_blocks // 100)  # room for decoding rows to grow
+        i = 0
+        while i < len(waiting) and self._rows:
+            seq = waiting[i]
+            k, pending = self._prefix_hit(seq, inflight)
+            if pending:
+                i += 1
+                continue
+            need = lay.blocks_for(seq.target + 1) - lay.blocks_for(k * lay.block_size)
+            if need + demand + (spare if running else 0) > self.pool.available:
+                break
+            del waiting[i]
+            demand += need
+            seq.row = self._rows.pop()
+            seq.admitted = self._admitted
+            self._admitted += 1
+            seq.blocks = [[] for _ in range(lay.groups)]
+            seq.computed = seq.released = seq.ready = 0
+            self.sampler.assign(seq.row, seq.request.params, seq.generator, seq.generated)
+            self._take_shared(seq, k)
+            inflight.update(seq.hashes[seq.ready :])
+            running.append(seq)
+        self.stats.peak_running = max(self.stats.peak_running, len(running))
+
+    def _preempt(self, waiting: deque[_Seq], running: list[_Seq]) -> _Seq:
+        """Release the latest-admitted sequence's blocks; it waits at the head of the queue."""
+        victim = max(running, key=lambda s: s.admitted)
+        running.remove(victim)
+        self._free(victim)
+        victim.computed = victim.released = victim.ready = 0
+        waiting.appendleft(victim)
+        self.stats.preemptions += 1
+        return victim
+
+    def _prefill_step(
+        self, waiting: deque[_Seq], running: list[_Seq]
+    ) -> Iterator[tuple[int, GenerationResult]]:
+        """One prefill pass over up to ``prefill_tokens`` prompt tokens; sequences whose prompt
+        is now complete get their first token (a resumed one goes on from its last)."""
         budget = self.prefill_tokens
-        chunks: list[tuple[torch.Tensor, int, int]] = []
-        members: list[_Seq] = []
-        for seq in prefilling:
+        members: list[tuple[_Seq, int]] = []
+        for seq in sorted((s for s in running if s.computed < s.target), key=lambda s: s.admitted):
             if budget <= 0:
                 break
-            ids = seq.request.prompt_ids
-            n = min(len(ids) - seq.prompt_done, budget)
-            part = torch.tensor(list(ids[seq.prompt_done : seq.prompt_done + n]), dtype=torch.long)
-            chunks.append((part, seq.slot, seq.prompt_done))
-            members.append(seq)
-            seq.prompt_done += n
-            budget -= n
+            if seq.row < 0:
+                continue  # preempted for an earlier sequence's chunk
+            n = min(seq.target - seq.computed, budget)
+            while not self._ensure(seq, seq.computed + n):
+                if self._preempt(waiting, running) is seq:
+                    break
+            if seq.row >= 0:
+                members.append((seq, n))
+                budget -= n
+        members = [(s, n) for s, n in members if s.row >= 0]
+        if not members:
+            return
+        chunks = [
+            (torch.tensor(s.ids[s.computed : s.computed + n], dtype=torch.long), s.row, s.computed)
+            for s, n in members
+        ]
+        self.cache.flush()
         logits = self.model.prefill(chunks, self.cache)
-        done = [j for j, seq in enumerate(members) if seq.prompt_done == len(seq.request.prompt_ids)]
-        if not done:
-            return []
-        rows = torch.tensor(done, device=logits.device)
-        tokens = self.sampler(logits.index_select(0, rows), [members[j].slot for j in done])
-        for j, token in zip(done, tokens, strict=True):
-            members[j].generated.append(token)
-        return [members[j] for j in done]
+        self.stats.prefill_computed += sum(n for _, n in members)
+        first: list[tuple[int, _Seq]] = []
+        for j, (seq, n) in enumerate(members):
+            seq.computed += n
+            self._mark_ready(seq)
+            self._release_window(seq)
+            if seq.computed == seq.target and not seq.generated:
+                first.append((j, seq))
+        if not first:
+            return
+        rows = torch.tensor([j for j, _ in first], device=logits.device)
+        tokens = self.sampler(logits.index_select(0, rows), [s.row for _, s in first])
+        for (_, seq), token in zip(first, tokens, strict=True):
+            yield from self._append(seq, token, running)
 
-    def _decode_step(self, decoding: list[_Seq]) -> list[int]:
-        start = time.perf_counter()
-        tokens = [s.generated[-1] for s in decoding]
-        positions = [len(s.request.prompt_ids) + len(s.generated) - 1 for s in decoding]
-        slots = [s.slot for s in decoding]
-        logits = self.decode_logits(tokens, positions, slots)
-        chosen = self.sampler(logits, slots)  # returns host ints: the step is over on the device
+    def _decode_step(
+        self, waiting: deque[_Seq], running: list[_Seq]
+    ) -> Iterator[tuple[int, GenerationResult]]:
+        t0 = time.perf_counter()
+        for seq in sorted(running, key=lambda s: s.admitted):
+            if seq.row < 0 or seq.computed < seq.target:
+                continue
+            while not self._ensure(seq, len(seq.ids)):
+                if self._preempt(waiting, running) is seq:
+                    break
+        decoding = [s for s in running if s.row >= 0 and s.computed >= s.target]
+        if not decoding:
+            return
+        tokens = [s.ids[-1] for s in decoding]
+        positions = [len(s.ids) - 1 for s in decoding]
+        rows = [s.row for s in decoding]
+        self.cache.flush()
+        t1 = time.perf_counter()
+        logits = self.decode_logits(tokens, positions, rows)
+        if self.profile:
+            torch.cuda.synchronize() if logits.is_cuda else None
+        t2 = time.perf_counter()
+        chosen = self.sampler(logits, rows)  # host ints: the step is over on the device
+        t3 = time.perf_counter()
+        for seq, token in zip(decoding, chosen, strict=True):
+            seq.computed = len(seq.ids)
+            self._release_window(seq)
+            yield from self._append(seq, token, running)
+        t4 = time.perf_counter()
+        self.stats.decode_steps += 1
+        if self.profile:
+            self.stats.step_times.append((t2 - t1, t3 - t2, (t1 - t0) + (t4 - t3), len(decoding)))
         if self.step_log is not None:
-            self.step_log.append((time.perf_counter() - start, len(decoding)))
-        return chosen
+            self.step_log.append((t3 - t0, len(decoding)))
 
-    def decode_logits(self, tokens: list[int], positions: list[int], slots: list[int]) -> torch.Tensor:
+    def _append(self, seq: _Seq, token: int, running: list[_Seq]) -> Iterator[tuple[int, GenerationResult]]:
+        seq.generated.append(token)
+        seq.ids.append(token)
+        result = self._finished(seq)
+        if result is not None:
+            running.remove(seq)
+            self._free(seq)
+            yield seq.index, result
+
+    # ----------------------------------------------------------------- forward passes
+
+    def prompt_logits(self, ids: Sequence[int]) -> torch.Tensor:
+        """Float32 logits [len(ids), V] of every position of one prompt (scoring), through the
+        same prefill as generation, in blocks borrowed from the idle pool."""
+        if len(ids) > self.max_seq_len:
+            raise UsageError(f"{len(ids)} tokens exceed the fast engine's max_seq_len {self.max_seq_len}")
+        seq = _Seq(
+            -1, GenerationRequest(list(ids), SamplingParams(temperature=0.0)), list(ids), make_generator(0)
+        )
+        seq.row, seq.blocks = self._rows.pop(), [[] for _ in range(self._groups())]
+        if not self._ensure(seq, len(ids)):
+            raise UsageError(f"{len(ids)} tokens do not fit in the fast engine's KV cache")
+        try:
+            self.cache.flush()
+            with torch.inference_mode():
+                return self.model.prefill(
+                    [(torch.tensor(list(ids)), seq.row, 0)], self.cache, all_logits=True
+                )
+        finally:
+            self._free(seq)
+
+    def decode_logits(self, tokens: list[int], positions: list[int], rows: list[int]) -> torch.Tensor:
         """Logits [B, V] of one decode step (through a CUDA graph when enabled)."""
         dev = self.model.device
         b = len(tokens)
         if not self.cuda_graphs:
-            t = torch.tensor([tokens, positions, slots], dtype=torch.int32).to(dev)
+            t = torch.tensor([tokens, positions, rows], dtype=torch.int32).to(dev)
             return self.model.decode(t[0].long(), t[1], t[2], self.cache)
         bucket = next(x for x in self._buckets if x >= b)
         g = self._graphs.get(bucket) or self._capture(bucket)
         pad = bucket - b
         host = torch.tensor(
-            [tokens + [0] * pad, positions + [0] * pad, slots + [self.cache.scratch_slot] * pad],
+            [tokens + [0] * pad, positions + [0] * pad, rows + [self.cache.scratch_row] * pad],
             dtype=torch.int32,
         )
         g.inputs.copy_(host, non_blocking=False)
@@ -290,7 +548,7 @@ class FastEngine:
     def _capture(self, bucket: int) -> _Graph:
         dev = self.model.device
         inputs = torch.zeros((3, bucket), dtype=torch.int32, device=dev)
-        inputs[2].fill_(self.cache.scratch_slot)
+        inputs[2].fill_(self.cache.scratch_row)
 
         def step() -> torch.Tensor:
             return self.model.decode(inputs[0].long(), inputs[1], inputs[2], self.cache)

@@ -5,9 +5,9 @@ Same model as ``model.py`` (which stays the reference), organised for serving:
 - weights: q|k|v and gate|up fused into one linear each (one GEMV launch instead of three);
   GPTQ linears as ``W4Weight`` (codes as stored), dense ones as an ``[N, K]`` tensor, so a
   bf16 checkpoint runs through the same code (the bf16 baseline of the benchmark);
-- KV cache per *slot* (``SlotCache``), not per batch: a sequence keeps its slot from prefill
-  to its last token while others come and go (continuous batching); sliding layers keep a
-  ring buffer of the window, global layers the whole context;
+- KV cache in blocks (``PagedKVCache``): each sequence has a block table row, so memory
+  follows its actual length while others come and go (continuous batching); sliding layers
+  hold only the blocks of the window;
 - ``decode``: one token for each of B rows, every shape static, so the engine can capture
   it in a CUDA graph; ``prefill``: the prompts (or chunks of them) of several sequences in
   one pass, with their linears through dequantize + cuBLAS once there are many tokens.
@@ -27,6 +27,7 @@ from evalkit.runners.torch_int4.kernels import attention, glue, torch_ops, w4a16
 from evalkit.runners.torch_int4.kernels.attention import default_splits
 from evalkit.runners.torch_int4.kernels.w4a16 import W4Weight, pack_gptq
 from evalkit.runners.torch_int4.model import DecoderLayer, Exaone4LM, rope_inv_freq
+from evalkit.runners.torch_int4.paged_cache import PagedKVCache
 
 Linear = W4Weight | torch.Tensor  # a dense weight is [N, K], as nn.Linear keeps it
 # Rows at or above which a W4 linear is dequantized into a scratch buffer and run by cuBLAS.
@@ -92,49 +93,6 @@ def _from_module(module: torch.nn.Module, dtype: torch.dtype) -> Linear:
     weight = module.weight
     assert isinstance(weight, torch.Tensor)
     return weight.detach().to(dtype)
-
-
-class SlotCache:
-    """Keys and values for `slots` sequences of up to `max_len` tokens, per layer.
-
-    Global layers: [slots, max_len, Hkv, D]; sliding layers: [slots, min(W, max_len), Hkv, D]
-    (a ring buffer). The last slot is scratch, for the padding rows of a CUDA-graph batch.
-    """
-
-    def __init__(
-        self, cfg: Exaone4Config, slots: int, max_len: int, dtype: torch.dtype, device: torch.device
-    ):
-        self.slots, self.max_len = slots, max_len
-        self.keys: list[torch.Tensor] = []
-        self.values: list[torch.Tensor] = []
-        for kind in cfg.layer_types:
-            cap = self.capacity(cfg, kind == SLIDING, max_len)
-            shape = (slots + 1, cap, cfg.num_kv_heads, cfg.head_dim)
-            self.keys.append(torch.zeros(shape, dtype=dtype, device=device))
-            self.values.append(torch.zeros(shape, dtype=dtype, device=device))
-
-    @property
-    def scratch_slot(self) -> int:
-        return self.slots
-
-    @staticmethod
-    def capacity(cfg: Exaone4Config, sliding: bool, max_len: int) -> int:
-        if sliding and cfg.sliding_window is not None:
-            return min(cfg.sliding_window, max_len)
-        return max_len
-
-    @staticmethod
-    def bytes_needed(cfg: Exaone4Config, slots: int, max_len: int, dtype: torch.dtype) -> int:
-        """What the cache of `slots` sequences of `max_len` tokens allocates (scratch slot included)."""
-        per_token = 2 * cfg.num_kv_heads * cfg.head_dim * torch.finfo(dtype).bits // 8
-        caps = sum(SlotCache.capacity(cfg, t == SLIDING, max_len) for t in cfg.layer_types)
-        return (slots + 1) * caps * per_token
-
-    @staticmethod
-    def bytes_per_sequence(cfg: Exaone4Config, tokens: int, dtype: torch.dtype) -> int:
-        """KV bytes one sequence of `tokens` tokens holds (sliding layers capped at the window)."""
-        per_token = 2 * cfg.num_kv_heads * cfg.head_dim * torch.finfo(dtype).bits // 8
-        return sum(SlotCache.capacity(cfg, t == SLIDING, tokens) for t in cfg.layer_types) * per_token
 
 
 class FastExaone4:
@@ -334,17 +292,20 @@ class FastExaone4:
     # ----------------------------------------------------------------- decode
 
     def decode(
-        self, tokens: torch.Tensor, positions: torch.Tensor, slots: torch.Tensor, cache: SlotCache
+        self, tokens: torch.Tensor, positions: torch.Tensor, rows: torch.Tensor, cache: PagedKVCache
     ) -> torch.Tensor:
-        """Logits [B, V] float32 of one new token per row at `positions` [B] in `slots` [B]."""
+        """Logits [B, V] float32 of one new token per row at `positions` [B] of the sequences
+        in block-table `rows` [B] (int32). Every shape is static: the engine captures it."""
         cfg = self.cfg
         h = self.embed.index_select(0, tokens)
         sms = torch.cuda.get_device_properties(h.device).multi_processor_count if h.is_cuda else 8
+        dst = [cache.token_index(g, rows, positions) for g in range(cache.layout.groups)]
+        longest = cache.layout.max_blocks * cache.layout.block_size
         for i, layer in enumerate(self.layers):
-            kc, vc = cache.keys[i], cache.values[i]
-            q, _, _ = self._qkv(layer, h, positions, cache=(kc, vc, slots))
-            splits = default_splits(kc.shape[1], tokens.shape[0], cfg.num_kv_heads, sms)
-            attn = self._attention(q, kc, vc, slots, positions, splits=splits)
+            kc, vc, table, g, window = cache.layer_cache(i)
+            q, _, _ = self._qkv(layer, h, positions, cache=(kc, vc, dst[g]))
+            splits = default_splits(window or longest, tokens.shape[0], cfg.num_kv_heads, sms)
+            attn = self._attention(q, kc, vc, table, rows, positions, window=window, splits=splits)
             h = self._add_norm(self.linear(attn, layer.o), layer.post_attn_norm, cfg.rms_norm_eps, h)
             h = self._mlp(layer, h)
         return self._logits(h)
@@ -352,33 +313,50 @@ class FastExaone4:
     # ----------------------------------------------------------------- prefill
 
     def prefill(
-        self, chunks: Sequence[tuple[torch.Tensor, int, int]], cache: SlotCache, *, all_logits: bool = False
+        self,
+        chunks: Sequence[tuple[torch.Tensor, int, int]],
+        cache: PagedKVCache,
+        *,
+        all_logits: bool = False,
     ) -> torch.Tensor:
-        """Run prompt chunks ``(token_ids [n], slot, first_position)`` of several sequences in
-        one pass, writing their keys/values; logits [len(chunks), V] of each chunk's last token
-        (or, with `all_logits`, [total tokens, V] of every token).
+        """Run prompt chunks ``(token_ids [n], table row, first_position)`` of several sequences
+        in one pass, writing their keys/values into the blocks of their table rows (which must
+        already list a block for every position); logits [len(chunks), V] of each chunk's last
+        token (or, with `all_logits`, [total tokens, V] of every token).
 
-        A chunk continues whatever its slot's cache holds before `first_position`."""
-        cfg, dev = self.cfg, self.device
+        A chunk attends to whatever its row's blocks hold before `first_position` (an earlier
+        chunk, or blocks shared with another sequence of the same prefix)."""
+        cfg, dev, lay = self.cfg, self.device, cache.layout
         tokens = torch.cat([c[0] for c in chunks]).to(dev)
         positions = torch.cat(
             [torch.arange(p0, p0 + c.numel(), device=dev, dtype=torch.int32) for c, _, p0 in chunks]
         )
-        bounds: list[tuple[int, int, int, int]] = []  # (start, end, slot, first position)
+        rows = torch.cat([torch.full((c.numel(),), r, device=dev, dtype=torch.int32) for c, r, _ in chunks])
+        bounds: list[tuple[int, int, int, int]] = []  # (start, end, row, first position)
         at = 0
-        for ids, slot, p0 in chunks:
-            if p0 + ids.numel() > cache.max_len:
-                raise ValueError(f"slot {slot}: {p0 + ids.numel()} tokens exceed the cache's {cache.max_len}")
-            bounds.append((at, at + ids.numel(), slot, p0))
+        for ids, row, p0 in chunks:
+            if p0 + ids.numel() > lay.max_blocks * lay.block_size:
+                raise ValueError(f"row {row}: {p0 + ids.numel()} tokens exceed the cache's longest sequence")
+            bounds.append((at, at + ids.numel(), row, p0))
             at += ids.numel()
+        dst = [cache.token_index(g, rows, positions) for g in range(lay.groups)]
+        # Where each chunk's history sits, per group: tokens lo .. p0-1 (lo: the window's start).
+        history: list[list[torch.Tensor]] = []
+        for g in range(lay.groups):
+            per_chunk = []
+            for _, _, row, p0 in bounds:
+                lo = max(0, p0 - cfg.sliding_window + 1) if lay.group_sliding[g] and cfg.sliding_window else 0
+                hist = torch.arange(lo, p0, device=dev)
+                per_chunk.append(cache.token_index(g, torch.full_like(hist, row), hist))
+            history.append(per_chunk)
         h = self.embed.index_select(0, tokens)
         for i, layer in enumerate(self.layers):
-            q, k, v = self._qkv(layer, h, positions)
-            window = cfg.sliding_window if layer.sliding else None
+            kc, vc, _, g, window = cache.layer_cache(i)
+            q, k, v = self._qkv(layer, h, positions, cache=(kc, vc, dst[g]))
             attn = torch.cat(
                 [
-                    self._prefill_attention(q[a:b], k[a:b], v[a:b], cache, i, slot, p0, window)
-                    for a, b, slot, p0 in bounds
+                    self._prefill_attention(q[a:b], k[a:b], v[a:b], kc, vc, history[g][c], p0, window)
+                    for c, (a, b, _, p0) in enumerate(bounds)
                 ]
             )
             h = self._add_norm(self.linear(attn, layer.o), layer.post_attn_norm, cfg.rms_norm_eps, h)
@@ -393,21 +371,18 @@ class FastExaone4:
         q: torch.Tensor,
         k: torch.Tensor,
         v: torch.Tensor,
-        cache: SlotCache,
-        layer: int,
-        slot: int,
+        kc: torch.Tensor,
+        vc: torch.Tensor,
+        history: torch.Tensor,
         p0: int,
         window: int | None,
     ) -> torch.Tensor:
-        """One sequence's chunk: attend over its cached history and itself, then cache it."""
+        """One sequence's chunk: attend over its cached history (flat indices `history` into
+        the layer's blocks, positions p0 - len(history) .. p0-1) and itself."""
         n, dev = q.shape[0], q.device
-        kc, vc = cache.keys[layer], cache.values[layer]
-        cap = kc.shape[1]
-        lo = 0 if window is None else max(0, p0 - window + 1)
-        hist = torch.arange(lo, p0, device=dev) % cap
-        keys = torch.cat([kc[slot].index_select(0, hist), k])  # [S, Hkv, D]
-        values = torch.cat([vc[slot].index_select(0, hist), v])
-        kpos = torch.arange(lo, p0 + n, device=dev)
+        keys = torch.cat([kc.flatten(0, 1).index_select(0, history), k])  # [S, Hkv, D]
+        values = torch.cat([vc.flatten(0, 1).index_select(0, history), v])
+        kpos = torch.arange(p0 - history.numel(), p0 + n, device=dev)
         qpos = torch.arange(p0, p0 + n, device=dev)
         mask = kpos[None, :] <= qpos[:, None]
         if window is not None:
@@ -420,9 +395,4 @@ class FastExaone4:
             attn_mask=mask,
             scale=self.cfg.head_dim**-0.5,
         )
-        # Cache the chunk: its last `cap` tokens (a ring keeps only the window).
-        keep = min(n, cap)
-        idx = torch.arange(p0 + n - keep, p0 + n, device=dev) % cap
-        kc[slot].index_copy_(0, idx, k[n - keep :])
-        vc[slot].index_copy_(0, idx, v[n - keep :])
         return out[0].transpose(0, 1).reshape(n, -1)

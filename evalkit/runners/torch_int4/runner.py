@@ -29,10 +29,11 @@ class TorchInt4Runner(Runner):
     is float32 on CPU and bfloat16 on GPU. `cache_dequantized` (default: on for CPU)
     keeps a dense copy of every int4 weight instead of dequantizing on each call.
 
-    ``engine="auto"`` is the fast path on a GPU (Triton kernels, continuous batching over
-    ``max_batch_size`` KV slots of ``max_seq_len`` tokens, planned and allocated at load,
-    CUDA graphs) and the plain-PyTorch reference engine on a CPU; ``"fast"`` or
-    ``"reference"`` force one (the fast path on a CPU runs the kernels' torch twins).
+    ``engine="auto"`` is the fast path on a GPU (Triton kernels, a paged KV cache sized at
+    load from ``memory_fraction`` of the GPU, up to ``max_batch_size`` sequences at once of
+    up to ``max_seq_len`` tokens (default: the model's context), prompt sharing, CUDA graphs)
+    and the plain-PyTorch reference engine on a CPU; ``"fast"`` or ``"reference"`` force one
+    (the fast path on a CPU runs the kernels' torch twins).
     """
 
     name = "torch_int4"
@@ -48,6 +49,8 @@ class TorchInt4Runner(Runner):
         engine: str = "auto",
         max_seq_len: int | None = None,
         prefill_tokens: int = 8192,
+        memory_fraction: float = 0.9,
+        cache_blocks: int | None = None,
     ):
         self.model_name = model
         self.model_dir = resolve_model(model)
@@ -79,7 +82,7 @@ class TorchInt4Runner(Runner):
 
             self.fast = FastExaone4.from_reference(self.lm)  # takes the weights over
             self.max_seq_len = min(
-                max_seq_len or self._longest_that_fits(max_batch_size), self.cfg.max_position_embeddings
+                max_seq_len or self.cfg.max_position_embeddings, self.cfg.max_position_embeddings
             )
             self.engine = FastEngine(
                 self.fast,
@@ -88,6 +91,8 @@ class TorchInt4Runner(Runner):
                 max_batch_size=max_batch_size,
                 max_seq_len=self.max_seq_len,
                 prefill_tokens=prefill_tokens,
+                memory_fraction=memory_fraction,
+                cache_blocks=cache_blocks,
             )
             if self.device.type == "cuda":
                 self.engine.warmup()  # compile kernels, capture decode graphs: once, at load
@@ -97,25 +102,6 @@ class TorchInt4Runner(Runner):
                 self.lm, decode=self.decode, eos_ids=eos, max_batch_size=max_batch_size, pad_id=pad
             )
         self._fingerprint: str | None = None
-
-    def _longest_that_fits(self, slots: int) -> int:
-        """Without a max_seq_len setting: the model's whole context if the cache for `slots`
-        sequences fits in free GPU memory, else the longest that does (the plan reports it)."""
-        from evalkit.runners.torch_int4.fast_engine import DEFAULT_RESERVE_BYTES
-        from evalkit.runners.torch_int4.fast_model import SlotCache
-
-        longest = int(self.cfg.max_position_embeddings)
-        if self.device.type != "cuda":
-            return longest
-        room = torch.cuda.mem_get_info(self.device)[0] - DEFAULT_RESERVE_BYTES
-        lo, hi = 2, longest
-        while lo < hi:  # the largest length whose cache fits
-            mid = (lo + hi + 1) // 2
-            if SlotCache.bytes_needed(self.cfg, slots, mid, self.dtype) <= room:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
 
     def describe(self) -> dict[str, Any]:
         """Model fingerprint and the settings that change outputs."""
@@ -150,12 +136,13 @@ class TorchInt4Runner(Runner):
         return int(per_layer * cfg.num_layers)
 
     def kv_cache_budget_bytes(self) -> int | None:
-        """In ``kv_bytes_per_token`` units. Fast engine: its slots x max_seq_len tokens, so a plan
-        admits what the engine's preallocated cache holds (its ring buffers make the real bytes
-        fewer; the engine queues requests beyond its slots). Reference engine on a GPU: free
+        """In ``kv_bytes_per_token`` units. Fast engine: the bytes of its block pool, sized at
+        load (its sliding layers keep only the window, so long sequences take fewer bytes than
+        this unit says; the engine queues what does not fit). Reference engine on a GPU: free
         device memory. On a CPU: None (host memory is not planned)."""
         if self.fast is not None:
-            return self.engine.max_batch_size * self.max_seq_len * self.kv_bytes_per_token()
+            assert not isinstance(self.engine, Engine)
+            return self.engine.plan.cache_bytes
         if self.device.type == "cuda":
             return int(torch.cuda.mem_get_info(self.device)[0])
         return None
@@ -206,13 +193,8 @@ class TorchInt4Runner(Runner):
         if self.fast is not None:
             if hidden_states:
                 raise UsageError("hidden states come from the reference engine: run with engine=reference")
-            if len(ids) > self.max_seq_len:
-                raise UsageError(f"{len(ids)} tokens exceed the fast engine's max_seq_len {self.max_seq_len}")
-            from evalkit.runners.torch_int4.fast_model import SlotCache
-
-            slots = SlotCache(self.cfg, 1, len(ids), self.dtype, self.device)
-            with torch.inference_mode():
-                logits = self.fast.prefill([(torch.tensor(ids), 0, 0)], slots, all_logits=True)
+            assert not isinstance(self.engine, Engine)
+            logits = self.engine.prompt_logits(ids)
             return TokenLogits(token_ids=ids, prompt_len=len(prompt), logits=logits)
         captured: list[torch.Tensor] = []
         hooks = (

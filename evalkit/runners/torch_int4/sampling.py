@@ -25,16 +25,39 @@ def apply_presence_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: to
     return logits - penalty[:, None] * seen.to(logits.dtype)
 
 
+# Candidates taken per row before the exact top-k/top-p filter (rows it cannot settle are sorted).
+PREFILTER = 256
+
+
 def token_probs(
     logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor
 ) -> torch.Tensor:
     """The sampling distribution [B, V] after temperature, top-k (0 = off) and top-p (1 = off).
 
     top-k keeps every token tied with the k-th largest logit; top-p keeps the smallest
-    prefix of the sorted distribution whose mass reaches p (always at least one token).
+    prefix of the distribution sorted by logit (ties: lower token id first) whose mass reaches
+    p (always at least one token). A large vocabulary is not sorted whole: each row's top
+    ``PREFILTER`` candidates settle it whenever everything the filters keep lies strictly above
+    the smallest candidate (then no token outside them can be kept or tie); the other rows, and
+    rows with no filter at all (plain softmax), take the full path.
     """
-    vocab = logits.shape[-1]
     logits = logits / temperature[:, None]
+    vocab = logits.shape[-1]
+    if vocab <= 2 * PREFILTER:
+        return _sorted_probs(logits, top_k, top_p)
+    probs, exact = _candidate_probs(logits, top_k, top_p)
+    plain = ((top_k <= 0) | (top_k >= vocab)) & (top_p >= 1.0)
+    rest = ~exact & ~plain
+    if bool(plain.any()):
+        probs[plain] = logits[plain].softmax(dim=-1)
+    if bool(rest.any()):
+        probs[rest] = _sorted_probs(logits[rest], top_k[rest], top_p[rest])
+    return probs
+
+
+def _sorted_probs(logits: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
+    """The definition: one stable sort of the whole row."""
+    vocab = logits.shape[-1]
     sorted_logits, order = logits.sort(dim=-1, descending=True, stable=True)
     k = torch.where(top_k > 0, top_k, vocab).clamp(max=vocab)
     kth = sorted_logits.gather(1, (k - 1)[:, None])
@@ -47,6 +70,34 @@ def token_probs(
     sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
     filtered = torch.full_like(logits, float("-inf")).scatter(1, order, sorted_logits)
     return filtered.softmax(dim=-1)
+
+
+def _candidate_probs(
+    logits: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(probabilities [B, V], exact [B]): the filters applied to each row's top candidates."""
+    vocab = logits.shape[-1]
+    vals, idx = logits.topk(PREFILTER, dim=-1)
+    idx, perm = idx.sort(dim=-1)  # the stable order: logit descending, then token id ascending
+    vals, perm = vals.gather(1, perm).sort(dim=-1, descending=True, stable=True)
+    idx = idx.gather(1, perm)
+    floor = vals[:, -1]
+    k = torch.where(top_k > 0, top_k, vocab).clamp(max=vocab)
+    k_on = k <= PREFILTER
+    kth = vals.gather(1, (k.clamp(max=PREFILTER) - 1)[:, None])
+    keep = (vals >= kth) | ~k_on[:, None]
+    masked = vals.masked_fill(~keep, float("-inf"))
+    # top-p's mass is relative to what top-k kept: the candidates, or (top-k off) the whole row
+    lse = torch.where(k_on[:, None], masked.logsumexp(-1, keepdim=True), logits.logsumexp(-1, keepdim=True))
+    p = (masked - lse).exp()
+    mass_before = p.cumsum(dim=-1) - p
+    drop = (mass_before >= top_p[:, None]) & (top_p[:, None] < 1.0)
+    drop[:, 0] = False
+    keep &= ~drop
+    smallest_kept = vals.masked_fill(~keep, float("inf")).min(dim=-1).values
+    exact = (smallest_kept > floor) & (~k_on | (kth[:, 0] > floor))
+    final = vals.masked_fill(~keep, float("-inf")).softmax(dim=-1)
+    return torch.zeros_like(logits).scatter(1, idx, final), exact
 
 
 def draw(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:

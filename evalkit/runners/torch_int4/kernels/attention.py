@@ -1,17 +1,17 @@
-"""Decode attention over per-slot KV caches, split along the keys (flash-decoding).
+"""Decode attention over a paged KV cache (block tables), split along the keys (flash-decoding).
 
-A layer's cache is ``[slots, capacity, Hkv, D]``. A global layer's capacity is the longest
-sequence the engine admits and token p sits at index p; a sliding layer's capacity is the
-window W and token p sits at ``p % W``, a ring buffer: after writing token p it holds
-exactly tokens p-W+1..p, the keys the window lets token p see (HF: ``kv_idx > q_idx - W``).
-Keys are stored after norm and RoPE, and softmax does not care about order, so the ring
-needs no unrolling. Valid entries of a row: ``min(pos + 1, capacity)``.
+A layer's storage is ``[blocks, block_size, Hkv, D]``; row r of the layer's block table
+``[rows, cols]`` lists the blocks of one sequence: token p sits in block ``table[r, p // bs]`` at
+offset ``p % bs``. The keys a new token at position p sees: ``max(0, p - W + 1) .. p`` on a
+sliding layer (HF: ``kv_idx > q_idx - W``; the engine releases blocks wholly before the window,
+so their entries are never read), ``0 .. p`` on a global layer; keys are stored after norm and
+RoPE.
 
 Grid: (rows, KV heads, splits). Each program runs the query heads of one KV head (GQA,
-padded to 16 rows for the tensor cores) over its share of the keys with an online softmax
-and writes (output, log-sum-exp); a second kernel merges the splits. The split count is
-fixed when a CUDA graph is captured, so the share per split is computed on the device from
-the row's length, and splits past the end write an empty result.
+padded to 16 rows for the tensor cores) over its share of the row's keys, one block per
+iteration, with an online softmax and writes (output, log-sum-exp); a second kernel merges
+the splits. The split count is fixed when a CUDA graph is captured, so each row's share per
+split is computed on the device from its length, and splits past the end write an empty result.
 """
 
 from __future__ import annotations
@@ -23,18 +23,20 @@ import triton.language as tl
 
 @triton.jit
 def _decode_split_kernel(
-    q_ptr, k_ptr, v_ptr, slot_ptr, pos_ptr, o_ptr, lse_ptr, CAP, scale,
+    q_ptr, k_ptr, v_ptr, table_ptr, row_ptr, pos_ptr, o_ptr, lse_ptr, COLS, WINDOW, scale,
     H: tl.constexpr, HKV: tl.constexpr, GROUPS: tl.constexpr, GP: tl.constexpr, D: tl.constexpr,
-    BLOCK_S: tl.constexpr, SPLITS: tl.constexpr, FP32: tl.constexpr,
+    BS: tl.constexpr, SPLITS: tl.constexpr, FP32: tl.constexpr,
 ):  # fmt: skip
     b = tl.program_id(0)
     h = tl.program_id(1)
     sp = tl.program_id(2)
-    slot = tl.load(slot_ptr + b).to(tl.int64)
-    n_valid = tl.minimum(tl.load(pos_ptr + b) + 1, CAP)
-    per_split = tl.cdiv(tl.cdiv(n_valid, SPLITS), BLOCK_S) * BLOCK_S
-    start = sp * per_split
-    end = tl.minimum(start + per_split, n_valid)
+    row = tl.load(row_ptr + b).to(tl.int64)
+    pos = tl.load(pos_ptr + b)
+    lo = tl.maximum(pos - WINDOW + 1, 0)
+    first = (lo // BS) * BS
+    per_split = tl.cdiv(tl.cdiv(pos + 1 - first, SPLITS), BS) * BS
+    start = first + sp * per_split
+    end = tl.minimum(start + per_split, pos + 1)
     g = tl.arange(0, GP)
     d = tl.arange(0, D)
     gmask = g < GROUPS
@@ -42,10 +44,11 @@ def _decode_split_kernel(
     m = tl.full([GP], float("-inf"), dtype=tl.float32)
     lsum = tl.zeros([GP], dtype=tl.float32)
     acc = tl.zeros([GP, D], dtype=tl.float32)
-    for s0 in range(start, end, BLOCK_S):
-        s = s0 + tl.arange(0, BLOCK_S)
-        smask = s < end
-        off = ((slot * CAP + s) * HKV + h) * D
+    for s0 in range(start, end, BS):
+        block = tl.load(table_ptr + row * COLS + s0 // BS).to(tl.int64)
+        s = s0 + tl.arange(0, BS)
+        smask = (s < end) & (s >= lo)
+        off = ((block * BS + tl.arange(0, BS)) * HKV + h) * D
         k = tl.load(k_ptr + off[:, None] + d[None, :], mask=smask[:, None], other=0.0)
         if FP32:
             scores = tl.dot(q, tl.trans(k), input_precision="ieee") * scale
@@ -53,8 +56,10 @@ def _decode_split_kernel(
             scores = tl.dot(q, tl.trans(k)) * scale
         scores = tl.where(smask[None, :], scores, float("-inf"))
         m_new = tl.maximum(m, tl.max(scores, axis=1))
-        p = tl.exp(scores - m_new[:, None])
-        alpha = tl.exp(m - m_new)
+        # a window's first block can be fully masked for a split: keep exp() away from -inf - -inf
+        m_safe = tl.where(m_new > float("-inf"), m_new, 0.0)
+        p = tl.exp(scores - m_safe[:, None])
+        alpha = tl.exp(m - m_safe)
         lsum = lsum * alpha + tl.sum(p, axis=1)
         v = tl.load(v_ptr + off[:, None] + d[None, :], mask=smask[:, None], other=0.0)
         if FP32:
@@ -62,12 +67,12 @@ def _decode_split_kernel(
         else:
             acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
         m = m_new
-    row = (b * HKV + h) * SPLITS + sp
+    out_row = (b * HKV + h) * SPLITS + sp
     has = lsum > 0
     out = acc / tl.where(has, lsum, 1.0)[:, None]
     lse = tl.where(has, m + tl.log(tl.where(has, lsum, 1.0)), float("-inf"))
-    tl.store(o_ptr + (row * GP + g)[:, None] * D + d[None, :], out)
-    tl.store(lse_ptr + row * GP + g, lse)
+    tl.store(o_ptr + (out_row * GP + g)[:, None] * D + d[None, :], out)
+    tl.store(lse_ptr + out_row * GP + g, lse)
 
 
 @triton.jit
@@ -106,16 +111,17 @@ def decode_attention(
     q: torch.Tensor,
     keys: torch.Tensor,
     values: torch.Tensor,
-    slots: torch.Tensor,
+    table: torch.Tensor,
+    rows: torch.Tensor,
     positions: torch.Tensor,
     *,
+    window: int | None,
     splits: int,
-    block_s: int = 64,
 ) -> torch.Tensor:
-    """Attention of one new token per row: q [B, H, D] over the cached keys of each row's slot
-    (already holding the new token); returns [B, H * D] in q's dtype."""
+    """Attention of one new token per row: q [B, H, D] over the keys of table row ``rows[b]``
+    up to ``positions[b]`` (the cache already holds the new token); returns [B, H * D]."""
     b, h, d = q.shape
-    hkv = keys.shape[2]
+    bs, hkv = keys.shape[1], keys.shape[2]
     groups = h // hkv
     gp = max(16, triton.next_power_of_2(groups))
     mid = torch.empty((b, hkv, splits, gp, d), dtype=torch.float32, device=q.device)
@@ -123,8 +129,9 @@ def decode_attention(
     out = torch.empty((b, h, d), dtype=q.dtype, device=q.device)
     common = dict(H=h, HKV=hkv, GROUPS=groups, GP=gp, D=d)
     _decode_split_kernel[(b, hkv, splits)](
-        q, keys, values, slots, positions, mid, lse, keys.shape[1], d**-0.5,
-        BLOCK_S=block_s, SPLITS=splits, FP32=q.dtype == torch.float32, num_warps=4, **common,
+        q, keys, values, table, rows, positions, mid, lse, table.stride(0),
+        window if window is not None else 1 << 30, d**-0.5,
+        BS=bs, SPLITS=splits, FP32=q.dtype == torch.float32, num_warps=4, **common,
     )  # fmt: skip
     _decode_merge_kernel[(b, hkv)](mid, lse, out, SPLITS=splits, **common)
     return out.view(b, h * d)

@@ -4,8 +4,9 @@ Each one adds the split-K partial sums ``[S, T, N]`` of the linear before it (in
 order: reproducible) and does what the reference model does next, rounding to the
 activation dtype where the reference materialises a tensor in that dtype:
 
-- ``qkv_post``: per head, q/k RMSNorm, RoPE on sliding layers, and (decode) the key/value
-  write into the layer's cache at ``pos % capacity`` (a ring buffer on sliding layers);
+- ``qkv_post``: per head, q/k RMSNorm, RoPE on sliding layers, and the key/value write into
+  the layer's paged cache at each token's flat index ``block * block_size + offset`` (given by
+  the caller from the block table; a negative index skips the token);
 - ``add_norm``: ``h += RMSNorm(o)`` (the post-attention and post-feed-forward norms) or a
   plain RMSNorm (the final norm);
 - ``silu_mul``: ``silu(gate) * up`` from the fused gate/up projection.
@@ -30,7 +31,7 @@ def _sum_parts(ptr, S, stride_s, offs, mask):
 def _qkv_post_kernel(
     part_ptr, S, T, NQKV,
     q_ptr, k_ptr, v_ptr,
-    qn_ptr, kn_ptr, inv_freq_ptr, pos_ptr, slot_ptr, kc_ptr, vc_ptr, CAP, eps,
+    qn_ptr, kn_ptr, inv_freq_ptr, pos_ptr, dst_ptr, kc_ptr, vc_ptr, eps,
     H: tl.constexpr, HKV: tl.constexpr, D: tl.constexpr, ROPE: tl.constexpr, WRITE: tl.constexpr,
 ):  # fmt: skip
     t = tl.program_id(0)
@@ -77,11 +78,11 @@ def _qkv_post_kernel(
         tl.store(out + d, x1.to(dtype))
         tl.store(out + HALF + d, x2.to(dtype))
         if WRITE:
-            slot = tl.load(slot_ptr + t).to(tl.int64)
-            idx = tl.load(pos_ptr + t).to(tl.int64) % CAP
-            dst = cache + ((slot * CAP + idx) * HKV + kh) * D
-            tl.store(dst + d, x1.to(dtype))
-            tl.store(dst + HALF + d, x2.to(dtype))
+            idx = tl.load(dst_ptr + t).to(tl.int64)
+            dst = cache + (idx * HKV + kh) * D
+            keep = d < tl.where(idx >= 0, HALF, 0)
+            tl.store(dst + d, x1.to(dtype), mask=keep)
+            tl.store(dst + HALF + d, x2.to(dtype), mask=keep)
 
 
 def qkv_post(
@@ -100,9 +101,9 @@ def qkv_post(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """q [T, H, D], k, v [T, Hkv, D] from the q|k|v projection's partials [S, T, NQKV].
 
-    `inv_freq` None = no RoPE (global layers). `cache` = (keys, values, slots): the layer's
-    cache tensors [slots, capacity, Hkv, D] and each token's slot [T]; each token's k/v is
-    written at ``positions % capacity``.
+    `inv_freq` None = no RoPE (global layers). `cache` = (keys, values, dst): the layer's
+    paged storage [blocks, block_size, Hkv, D] and each token's flat index [T] into it
+    (``block * block_size + offset``; negative = not written).
     """
     s, t, nqkv = parts.shape
     dev = parts.device
@@ -110,13 +111,12 @@ def qkv_post(
     k = torch.empty((t, num_kv_heads, head_dim), dtype=dtype, device=dev)
     v = torch.empty((t, num_kv_heads, head_dim), dtype=dtype, device=dev)
     if cache is not None:
-        kc, vc, slots = cache
-        cap = kc.shape[1]
+        kc, vc, dst = cache
     else:
-        kc, vc, slots, cap = k, v, positions, 1
+        kc, vc, dst = k, v, positions
     freq = inv_freq if inv_freq is not None else q_norm
     _qkv_post_kernel[(t, num_heads + 2 * num_kv_heads)](
-        parts, s, t, nqkv, q, k, v, q_norm, k_norm, freq, positions, slots, kc, vc, cap, eps,
+        parts, s, t, nqkv, q, k, v, q_norm, k_norm, freq, positions, dst, kc, vc, eps,
         H=num_heads, HKV=num_kv_heads, D=head_dim, ROPE=inv_freq is not None, WRITE=cache is not None,
     )  # fmt: skip
     return q, k, v

@@ -77,10 +77,10 @@ def qkv_post(
         q, k = rope(q), rope(k)
     q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
     if cache is not None:
-        kc, vc, slots = cache
-        idx = positions.long() % kc.shape[1]
-        kc[slots.long(), idx] = k
-        vc[slots.long(), idx] = v
+        kc, vc, dst = cache
+        keep = dst >= 0
+        kc.flatten(0, 1)[dst[keep].long()] = k[keep]
+        vc.flatten(0, 1)[dst[keep].long()] = v[keep]
     return q, k, v
 
 
@@ -103,20 +103,23 @@ def decode_attention(
     q: torch.Tensor,
     keys: torch.Tensor,
     values: torch.Tensor,
-    slots: torch.Tensor,
+    table: torch.Tensor,
+    rows: torch.Tensor,
     positions: torch.Tensor,
     *,
+    window: int | None,
     splits: int,
-    block_s: int = 64,
 ) -> torch.Tensor:
     b, h, d = q.shape
+    bs = keys.shape[1]
     groups = h // keys.shape[2]
-    cap = keys.shape[1]
     out = torch.empty((b, h, d), dtype=q.dtype, device=q.device)
-    for row in range(b):
-        n = min(int(positions[row]) + 1, cap)
-        k = keys[int(slots[row]), :n].float().repeat_interleave(groups, dim=1)  # [n, H, D]
-        v = values[int(slots[row]), :n].float().repeat_interleave(groups, dim=1)
-        scores = torch.einsum("hd,nhd->hn", q[row].float(), k) * d**-0.5
-        out[row] = torch.einsum("hn,nhd->hd", scores.softmax(-1), v).to(q.dtype)
+    for r in range(b):
+        pos = int(positions[r])
+        kpos = torch.arange(0 if window is None else max(0, pos - window + 1), pos + 1, device=q.device)
+        flat = table[int(rows[r]), kpos // bs].long() * bs + kpos % bs
+        k = keys.flatten(0, 1)[flat].float().repeat_interleave(groups, dim=1)  # [n, H, D]
+        v = values.flatten(0, 1)[flat].float().repeat_interleave(groups, dim=1)
+        scores = torch.einsum("hd,nhd->hn", q[r].float(), k) * d**-0.5
+        out[r] = torch.einsum("hn,nhd->hd", scores.softmax(-1), v).to(q.dtype)
     return out.view(b, h * d)

@@ -1,0 +1,65 @@
+"""Sampling state per block-table row of the fast engine (``SlotSampler``).
+
+Same semantics as ``BatchSampler``: each request draws one uniform number per sampled token
+from its own generator, so its stream never depends on its neighbours, nor on preemption
+(the generator travels with the request, not with the row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from evalkit.records import SamplingParams
+from evalkit.runners.torch_int4.sampling import apply_presence_penalty, draw, token_probs
+
+
+class SlotSampler:
+    """Parameters, generator and generated-token set of the request in each row."""
+
+    def __init__(self, rows: int, vocab_size: int, device: torch.device):
+        self.greedy = [True] * rows
+        self.penalised = [False] * rows
+        self.temperature = torch.ones(rows, device=device)
+        self.top_k = torch.zeros(rows, dtype=torch.long, device=device)
+        self.top_p = torch.ones(rows, device=device)
+        self.presence = torch.zeros(rows, device=device)
+        self.generators: list[torch.Generator | None] = [None] * rows
+        self.seen = torch.zeros((rows, vocab_size), dtype=torch.bool, device=device)
+
+    def assign(
+        self, row: int, params: SamplingParams, generator: torch.Generator, generated: Sequence[int]
+    ) -> None:
+        """Row `row` now serves a request that has generated `generated` so far."""
+        self.greedy[row] = params.greedy
+        self.penalised[row] = params.presence_penalty != 0
+        self.temperature[row] = params.temperature if not params.greedy else 1.0
+        self.top_k[row] = params.top_k
+        self.top_p[row] = params.top_p
+        self.presence[row] = params.presence_penalty
+        self.generators[row] = generator
+        self.seen[row] = False
+        if generated:
+            self.seen[row, torch.tensor(list(generated), device=self.seen.device)] = True
+
+    def __call__(self, logits: torch.Tensor, rows: Sequence[int]) -> list[int]:
+        """One token per row of `logits` [len(rows), V]; host ints (the step is over)."""
+        idx = torch.tensor(list(rows), dtype=torch.long, device=logits.device)
+        if any(self.penalised[r] for r in rows):
+            logits = apply_presence_penalty(logits, self.seen[idx], self.presence[idx])
+        tokens = logits.argmax(dim=-1)
+        sampled = [j for j, r in enumerate(rows) if not self.greedy[r]]
+        if sampled:
+            at = torch.tensor(sampled, device=logits.device)
+            sl = idx[at]
+            probs = token_probs(logits[at], self.temperature[sl], self.top_k[sl], self.top_p[sl])
+            uniforms = torch.empty(len(sampled), dtype=torch.float64)
+            for n, j in enumerate(sampled):
+                gen = self.generators[rows[j]]
+                assert gen is not None
+                uniforms[n] = torch.rand((), generator=gen, dtype=torch.float64)
+            tokens[at] = draw(probs, uniforms)
+        self.seen[idx, tokens] = True
+        out: list[int] = tokens.tolist()
+        return out

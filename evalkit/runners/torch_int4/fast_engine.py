@@ -116,6 +116,7 @@ class EngineStats:
     prompt_tokens: int = 0  # prompt tokens requested
     prefill_computed: int = 0  # tokens run through prefill (recomputed ones included)
     prefix_hit_tokens: int = 0  # prompt tokens taken from shared blocks
+    prefill_seconds: float = 0.0  # wall time of the prefill passes (measured when ``profile`` is on)
     preemptions: int = 0
     peak_running: int = 0
     decode_steps: int = 0
@@ -444,8 +445,12 @@ class FastEngine:
             (torch.tensor(s.ids[s.computed : s.computed + n], dtype=torch.long), s.row, s.computed)
             for s, n in members
         ]
+        t0 = time.perf_counter()
         self.cache.flush()
         logits = self.model.prefill(chunks, self.cache)
+        if self.profile and logits.is_cuda:
+            torch.cuda.synchronize()
+        self.stats.prefill_seconds += time.perf_counter() - t0
         self.stats.prefill_computed += sum(n for _, n in members)
         first: list[tuple[int, _Seq]] = []
         for j, (seq, n) in enumerate(members):

@@ -7,6 +7,7 @@
 #   make gate | report | fidelity | gate-smoke    quantization gates, comparison reports (see docs/)
 #   make bench-math | bench-mmlu-pro | bench-client | bench-sandbox | bench-long   benchmarks (BENCHMARKS.md)
 #   make bench-int4 [OUT=dir] | bench-int4-check   the int4 runner on a CUDA GPU (docs/int4-runner.md)
+#   make bench-eval MODEL=ckpt [EVAL_RUNNER=ours|vllm|both] [SCALE=…] [OUT=file]   int4 runner vs vLLM, eval workloads
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -16,11 +17,11 @@ TASK   ?= kmmlu_pro
 RUNNER ?= torch-int4
 MODE   ?= non-reasoning
 
-.PHONY: help setup eval test lint list check-data gate gate-smoke report fidelity bench-math bench-mmlu-pro bench-client bench-sandbox bench-long bench-int4 bench-int4-check clean
+.PHONY: help setup eval test lint list check-data gate gate-smoke report fidelity bench-math bench-mmlu-pro bench-client bench-sandbox bench-long bench-int4 bench-int4-check bench-eval clean
 .DEFAULT_GOAL := help
 
 help:
-	@sed -n '1,8p' Makefile
+	@sed -n '1,10p' Makefile
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "setting up $(VENV) (log: $(VENV)/install.log)"
@@ -80,6 +81,11 @@ bench-int4: setup
 
 bench-int4-check: setup
 	$(BIN)/python bench/int4_gpu_check.py --out $(INT4_OUT)
+
+# W1-W3 of issue 14 on one GPU; ours and vLLM merge into one JSON (bench/results/<date>/bench_eval.json)
+bench-eval: setup
+	$(BIN)/python bench/bench_eval.py --runner $(or $(EVAL_RUNNER),both) $(if $(MODEL),--model "$(MODEL)") \
+	  $(if $(SCALE),--scale $(SCALE)) $(if $(OUT),--out "$(OUT)")
 
 bench-mmlu-pro: setup
 	$(BIN)/python bench/bench_score_mmlu_pro.py

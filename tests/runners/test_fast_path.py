@@ -361,7 +361,7 @@ def test_continuous_batching_with_preemption_equals_the_reference_engine(
     want = dict(Engine(reference, decode=dec, eos_ids=[], max_batch_size=3).generate(reqs))
     engine = FastEngine(
         fast, decode=dec, eos_ids=[], max_batch_size=3, max_seq_len=256, prefill_tokens=48,
-        block_size=16, cache_blocks=64,
+        block_size=16, cache_blocks=64, admit_horizon=0,
     )  # fmt: skip
     engine.warmup()  # runs in the scratch row: must not disturb any request
     engine.step_log = []
@@ -374,6 +374,13 @@ def test_continuous_batching_with_preemption_equals_the_reference_engine(
         assert got[i].token_ids == want[i].token_ids, f"request {i}"
         assert len(got[i].token_ids) == shapes[i][1]
     assert engine.pool.available == engine.plan.num_blocks  # every block came back
+    # reserving each sequence's growth at admission (the default) avoids the preemptions
+    planned = FastEngine(
+        fast, decode=dec, eos_ids=[], max_batch_size=3, max_seq_len=256, prefill_tokens=48,
+        block_size=16, cache_blocks=64,
+    )  # fmt: skip
+    assert {i: r.token_ids for i, r in planned.generate(reqs)} == {i: r.token_ids for i, r in got.items()}
+    assert planned.stats.preemptions == 0 and planned.stats.prefill_computed == planned.stats.prompt_tokens
     with pytest.raises(UsageError, match="exceeds the engine's max_seq_len of 256"):
         list(engine.generate([GenerationRequest([5] * 250, SamplingParams(max_new_tokens=10))]))
 

@@ -49,6 +49,8 @@ GRAPH_BUCKETS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256
 # Kept free beside the KV cache for activations, the dequant scratch and graph pools.
 DEFAULT_RESERVE_BYTES = 6 * 1024**3
 DEFAULT_MEMORY_FRACTION = 0.9
+# Tokens of growth the admission check reserves for every running sequence (see ``_admit``).
+ADMIT_HORIZON = 1024
 
 
 class MemoryPlanError(UsageError):
@@ -158,6 +160,8 @@ class FastEngine:
     `max_batch_size`: sequences at once (the largest decode batch); `max_seq_len`: the longest
     sequence (prompt + output) admitted. The pool holds `cache_blocks` blocks, or what
     `memory_fraction` of the GPU leaves (on a CPU: `max_batch_size` sequences of `max_seq_len`).
+    `admit_horizon`: tokens of growth reserved per sequence at admission (0: admit on what is
+    free now and rely on preemption).
     """
 
     def __init__(
@@ -175,6 +179,7 @@ class FastEngine:
         block_size: int = DEFAULT_BLOCK_SIZE,
         cache_blocks: int | None = None,
         prefix_sharing: bool = True,
+        admit_horizon: int = ADMIT_HORIZON,
     ):
         if max_batch_size < 1 or max_seq_len < 2 or prefill_tokens < 1:
             raise UsageError("max_batch_size, max_seq_len and prefill_tokens must be positive")
@@ -186,7 +191,7 @@ class FastEngine:
             max_seq_len,
             prefill_tokens,
         )
-        self.prefix_sharing = prefix_sharing
+        self.prefix_sharing, self.admit_horizon = prefix_sharing, admit_horizon
         dev = model.device
         if dev.type == "cuda":
             free, total = torch.cuda.mem_get_info(dev)
@@ -275,11 +280,6 @@ class FastEngine:
 
     def _groups(self) -> int:
         return self.plan.layout.groups
-
-    def _blocks_to_hold(self, seq: _Seq, tokens: int) -> int:
-        """Blocks `seq` still has to take to hold `tokens` tokens (steady state)."""
-        held = sum(b >= 0 for blocks in seq.blocks for b in blocks)
-        return max(0, self.plan.layout.blocks_for(tokens) - held)
 
     def _prefix_hit(self, seq: _Seq, inflight: set[int]) -> tuple[int, bool]:
         """(full blocks another sequence has computed for this prompt, whether the next one is
@@ -380,12 +380,20 @@ class FastEngine:
 
     # ----------------------------------------------------------------- scheduling
 
+    def _projected(self, seq: _Seq, tokens: int) -> int:
+        """Blocks `seq` will hold ``admit_horizon`` tokens from now (its budget allowing), at
+        `tokens` tokens so far."""
+        left = seq.request.params.max_new_tokens - len(seq.generated)
+        return self.plan.layout.blocks_for(tokens + min(left, self.admit_horizon))
+
     def _admit(self, waiting: deque[_Seq], running: list[_Seq]) -> None:
+        """Admit waiting sequences while the blocks the running ones and they will hold over
+        the next ``admit_horizon`` tokens fit in the pool (fewer preemptions than admitting on
+        what is free now), skipping those whose prompt another sequence is computing."""
         lay = self.plan.layout
         prefilling = [s for s in running if s.computed < s.target]
-        demand = sum(self._blocks_to_hold(s, s.target + 1) for s in prefilling)
         inflight = {h for s in prefilling for h in s.hashes[s.ready :]}
-        spare = max(lay.groups, self.plan.num_blocks // 100)  # room for decoding rows to grow
+        projected = sum(self._projected(s, max(s.target, len(s.ids))) for s in running)
         i = 0
         while i < len(waiting) and self._rows:
             seq = waiting[i]
@@ -393,11 +401,13 @@ class FastEngine:
             if pending:
                 i += 1
                 continue
-            need = lay.blocks_for(seq.target + 1) - lay.blocks_for(k * lay.block_size)
-            if need + demand + (spare if running else 0) > self.pool.available:
+            need = self._projected(seq, seq.target) - lay.blocks_for(k * lay.block_size)
+            if running and projected + need > self.plan.num_blocks:
                 break
+            if need > self.pool.available:
+                break
+            projected += need
             del waiting[i]
-            demand += need
             seq.row = self._rows.pop()
             seq.admitted = self._admitted
             self._admitted += 1

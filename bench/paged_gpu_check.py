@@ -65,7 +65,6 @@ def tiny_tokens(res: dict[str, Any]) -> None:
     engine2 = FastEngine(
         fm, decode=lambda ids: "", eos_ids=[], max_batch_size=512, max_seq_len=512, cache_blocks=8192
     )
-    engine2.warmup()
     engine2.profile = True
     out = dict(engine2.generate(big))
     res["tiny 512 rows at once: answered"] = f"{len(out)}/512, peak running {engine2.stats.peak_running}"

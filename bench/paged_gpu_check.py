@@ -63,7 +63,7 @@ def tiny_tokens(res: dict[str, Any]) -> None:
     }
     big = [GenerationRequest(prompts[i % 6], SamplingParams(max_new_tokens=4)) for i in range(512)]
     engine2 = FastEngine(
-        fm, decode=lambda ids: "", eos_ids=[], max_batch_size=512, max_seq_len=512, cache_blocks=8192
+        fm, decode=lambda ids: "", eos_ids=[], max_batch_size=512, max_seq_len=512, cache_blocks=20000
     )
     engine2.profile = True
     out = dict(engine2.generate(big))

@@ -90,9 +90,15 @@ def run_ours(args: argparse.Namespace, loads: dict[str, list[Request]], save: Ca
     from evalkit.runners.torch_int4.engine import GenerationRequest
     from evalkit.runners.torch_int4.fast_engine import FastEngine
 
+    cuda = args.device == "cuda"
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize()
+
     t0 = time.perf_counter()
     model = _load_ours(args)
-    torch.cuda.synchronize()
+    sync()
     load_s = time.perf_counter() - t0
     longest = max(len(r.prompt) + r.max_new_tokens for rs in loads.values() for r in rs)
     engine = FastEngine(
@@ -105,7 +111,7 @@ def run_ours(args: argparse.Namespace, loads: dict[str, list[Request]], save: Ca
         memory_fraction=args.memory_fraction,
     )
     engine.warmup()
-    torch.cuda.synchronize()
+    sync()
     start_s = time.perf_counter() - t0
     print(
         f"[ours] load {load_s:.1f} s, start (load + graphs) {start_s:.1f} s; {engine.plan.summary()}",
@@ -127,11 +133,12 @@ def run_ours(args: argparse.Namespace, loads: dict[str, list[Request]], save: Ca
             )
             for r in reqs
         ]
-        torch.cuda.reset_peak_memory_stats()
-        torch.cuda.synchronize()
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        sync()
         t = time.perf_counter()
         results = dict(engine.generate(batch))
-        torch.cuda.synchronize()
+        sync()
         wall = time.perf_counter() - t
         st = engine.stats
         assert sorted(results) == list(range(len(reqs)))
@@ -158,7 +165,7 @@ def run_ours(args: argparse.Namespace, loads: dict[str, list[Request]], save: Ca
                 "ours_prefill_s": round(st.prefill_seconds, 2),
                 "ours_preemptions": st.preemptions,
                 "ours_peak_running": st.peak_running,
-                "ours_peak_mem_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2),
+                "ours_peak_mem_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2) if cuda else None,
                 "ours_decode_steps": st.decode_steps,
                 "ours_profile_rows": f">= {min(256, st.peak_running)}" if big else "all",
                 "ours_step_ms": round(1e3 * total / max(1, len(steps)), 2),
@@ -174,12 +181,11 @@ def _load_ours(args: argparse.Namespace) -> Any:
 
     from evalkit.runners.torch_int4.fast_model import FastExaone4
 
+    dtype = torch.bfloat16 if args.device == "cuda" else torch.float32
     if args.model:
         from evalkit.runners.torch_int4.loader import load_model
 
-        lm = load_model(
-            args.model, device=torch.device("cuda"), dtype=torch.bfloat16, cache_dequantized=False
-        )
+        lm = load_model(args.model, device=torch.device(args.device), dtype=dtype, cache_dequantized=False)
         return FastExaone4.from_reference(lm)
     from bench.gptq_random import SHAPES, config_json, iter_state_groups
     from evalkit.runners.torch_int4.config import parse_config
@@ -188,13 +194,20 @@ def _load_ours(args: argparse.Namespace) -> Any:
     if args.layers:
         shape = replace(shape, num_layers=args.layers)
     cfg = parse_config(config_json(shape, bos=1, eos=2, pad=0), generation_config=None, source=Path("random"))
-    groups = iter_state_groups(shape, device="cuda", seed=args.seed)
-    return FastExaone4.from_gptq_groups(cfg, groups, group_size=shape.group_size, zero_offset=1)
+    groups = iter_state_groups(shape, device=args.device, seed=args.seed)
+    return FastExaone4.from_gptq_groups(cfg, groups, group_size=shape.group_size, zero_offset=1, dtype=dtype)
 
 
 def run_vllm(args: argparse.Namespace, loads: dict[str, list[Request]], save: Callable[..., None]) -> None:
     import torch
-    import vllm
+
+    try:
+        import vllm
+    except ImportError as e:
+        raise SystemExit(
+            f"vLLM is not importable ({e}); on the GPU machine unpack the bundle "
+            "(../shared/tools/build-vllm-bundle.sh) and put it on PYTHONPATH, or run --runner ours"
+        ) from e
 
     longest = max(len(r.prompt) + r.max_new_tokens for rs in loads.values() for r in rs)
     kwargs: dict[str, Any] = {
@@ -294,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workloads", default="W1,W2,W3")
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default=None, help="ours: cuda (default when present) or cpu (tests)")
     ap.add_argument("--max-seqs", type=int, default=512)
     ap.add_argument(
         "--max-seq-len", type=int, default=0, help="ours: longest sequence (default: the workloads')"
@@ -310,10 +324,11 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--runner vllm needs --model CKPT (a checkpoint directory)")
     import torch
 
+    args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     out = args.out or Path(__file__).parent / "results" / date / "bench_eval.json"
     loads = {n: workload(n, args.scale, args.seed) for n in args.workloads.split(",") if n}
-    gpu = torch.cuda.get_device_name(0)
+    gpu = torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu"
     meta = {
         "scale": args.scale,
         "seed": args.seed,
@@ -345,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
         run_ours(args, loads, save)
     if args.runner in ("vllm", "both"):
         gc.collect()
-        torch.cuda.empty_cache()
+        if args.device == "cuda":
+            torch.cuda.empty_cache()
         run_vllm(args, loads, save)
     print(f"wrote {out}")
     return 0

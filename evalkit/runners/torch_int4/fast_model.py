@@ -380,19 +380,26 @@ class FastExaone4:
         """One sequence's chunk: attend over its cached history (flat indices `history` into
         the layer's blocks, positions p0 - len(history) .. p0-1) and itself."""
         n, dev = q.shape[0], q.device
-        keys = torch.cat([kc.flatten(0, 1).index_select(0, history), k])  # [S, Hkv, D]
-        values = torch.cat([vc.flatten(0, 1).index_select(0, history), v])
-        kpos = torch.arange(p0 - history.numel(), p0 + n, device=dev)
-        qpos = torch.arange(p0, p0 + n, device=dev)
-        mask = kpos[None, :] <= qpos[:, None]
-        if window is not None:
-            mask &= kpos[None, :] > qpos[:, None] - window
         groups = self.cfg.num_heads // self.cfg.num_kv_heads
+        if history.numel() == 0 and (window is None or n <= window):
+            # A chunk that starts its sequence inside the window: plain causal attention, with
+            # no mask tensor, so SDPA can take its flash kernel (most evaluation prompts).
+            keys, values, mask, causal = k, v, None, True
+        else:
+            keys = torch.cat([kc.flatten(0, 1).index_select(0, history), k])  # [S, Hkv, D]
+            values = torch.cat([vc.flatten(0, 1).index_select(0, history), v])
+            kpos = torch.arange(p0 - history.numel(), p0 + n, device=dev)
+            qpos = torch.arange(p0, p0 + n, device=dev)
+            mask = kpos[None, :] <= qpos[:, None]
+            if window is not None:
+                mask &= kpos[None, :] > qpos[:, None] - window
+            causal = False
         out = F.scaled_dot_product_attention(
             q.transpose(0, 1)[None],
             keys.transpose(0, 1).repeat_interleave(groups, dim=0)[None],
             values.transpose(0, 1).repeat_interleave(groups, dim=0)[None],
             attn_mask=mask,
+            is_causal=causal,
             scale=self.cfg.head_dim**-0.5,
         )
         return out[0].transpose(0, 1).reshape(n, -1)

@@ -477,3 +477,25 @@ def test_fast_model_on_interpreted_triton_kernels(tiny_dir: Path, reference) -> 
         )[0]
     assert (first[0] - want[17]).abs().max() < 1e-4
     assert (torch.stack(steps) - want[18:20]).abs().max() < 3e-4  # fp32, logits of scale ~7
+
+
+def test_block_pool_keeps_released_prefixes_until_it_needs_the_room() -> None:
+    from evalkit.runners.torch_int4.paged_cache import BlockPool, prefix_hashes
+
+    pool = BlockPool(3)
+    h = prefix_hashes([1, 2, 3, 4], 2, 2)
+    assert h == prefix_hashes([1, 2, 3, 4, 9], 2, 2) and h[1] != prefix_hashes([1, 2, 3, 5], 2, 2)[1]
+    a, b = pool.take(), pool.take()
+    pool.register(h[0], 0, 1, a)
+    pool.register(h[1], 0, 1, b)
+    assert pool.lookup(h[0], 0) == a and pool.available == 1
+    pool.ready.add(a)  # a's keys/values are computed, b's are not
+    pool.release(a)
+    pool.release(b)
+    assert pool.available == 3 and pool.lookup(h[0], 0) == a  # a is kept for a later hit...
+    assert pool.lookup(h[1], 0) == -1  # ...b, never computed, is forgotten
+    pool.share(a)
+    assert pool.refs[a] == 1 and pool.available == 2
+    pool.release(a)
+    taken = [pool.take() for _ in range(3)]  # the free blocks first, then the cached one
+    assert taken[-1] == a and pool.lookup(h[0], 0) == -1 and pool.available == 0

@@ -351,6 +351,8 @@ class FastEngine:
         if window is None or not any(lay.group_sliding):
             return
         upto = max(0, seq.computed - window + 1) // lay.block_size
+        if upto <= seq.released:
+            return
         for j in range(seq.released, upto):
             for g, sliding in enumerate(lay.group_sliding):
                 if sliding and seq.blocks[g][j] >= 0:
@@ -480,9 +482,10 @@ class FastEngine:
         self, waiting: deque[_Seq], running: list[_Seq]
     ) -> Iterator[tuple[int, GenerationResult]]:
         t0 = time.perf_counter()
+        bs = self.plan.layout.block_size
         for seq in sorted(running, key=lambda s: s.admitted):
-            if seq.row < 0 or seq.computed < seq.target:
-                continue
+            if seq.row < 0 or seq.computed < seq.target or len(seq.ids) <= len(seq.blocks[0]) * bs:
+                continue  # (every group's list has one entry per logical block)
             while not self._ensure(seq, len(seq.ids)):
                 if self._preempt(waiting, running) is seq:
                     break
@@ -495,8 +498,8 @@ class FastEngine:
         self.cache.flush()
         t1 = time.perf_counter()
         logits = self.decode_logits(tokens, positions, rows)
-        if self.profile:
-            torch.cuda.synchronize() if logits.is_cuda else None
+        if self.profile and logits.is_cuda:
+            torch.cuda.synchronize()
         t2 = time.perf_counter()
         chosen = self.sampler(logits, rows)  # host ints: the step is over on the device
         t3 = time.perf_counter()

@@ -19,7 +19,9 @@ Usage (the checkpoint from ``bench/gptq_random.py``; vLLM from the bundle, see v
     python bench/bench_eval.py --runner vllm --model CKPT --out bench/results/DATE/bench_eval.json
     python bench/bench_eval.py --runner ours --shape exaone4-32b [--layers 16]   # weights made in memory
 
-Ours and vLLM can run in separate processes back to back: the JSON is merged (``ours_*`` and
+For vLLM use the environment of ``bench/vllm_baseline.py`` (``VLLM_USE_FLASHINFER_SAMPLER=0
+VLLM_ENABLE_V1_MULTIPROCESSING=0``, the bundle on ``PYTHONPATH``); its prefix caching stays on
+(its default), as our prompt sharing does. Ours and vLLM can run in separate processes back to back: the JSON is merged (``ours_*`` and
 ``vllm_*`` keys per workload, and ``ratio`` = ours / vLLM generated tok/s once both exist).
 The in-memory weights equal those ``gptq_random.py --device cuda --seed S`` writes.
 """

@@ -21,8 +21,9 @@ Usage (the checkpoint from ``bench/gptq_random.py``; vLLM from the bundle, see v
 
 For vLLM use the environment of ``bench/vllm_baseline.py`` (``VLLM_USE_FLASHINFER_SAMPLER=0
 VLLM_ENABLE_V1_MULTIPROCESSING=0``, the bundle on ``PYTHONPATH``); its prefix caching stays on
-(its default), as our prompt sharing does. Ours and vLLM can run in separate processes back to back: the JSON is merged (``ours_*`` and
-``vllm_*`` keys per workload, and ``ratio`` = ours / vLLM generated tok/s once both exist).
+(its default), as our prompt sharing does. Ours and vLLM can run in separate processes back to
+back: the JSON is merged (``ours_*`` and ``vllm_*`` keys per workload, and ``ratio`` = ours /
+vLLM generated tok/s once both exist).
 The in-memory weights equal those ``gptq_random.py --device cuda --seed S`` writes.
 """
 
@@ -309,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workloads", default="W1,W2,W3")
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cap-new-tokens", type=int, default=0, help="smoke runs: cap every output length")
     ap.add_argument("--device", default=None, help="ours: cuda (default when present) or cpu (tests)")
     ap.add_argument("--max-seqs", type=int, default=512)
     ap.add_argument(
@@ -330,9 +332,15 @@ def main(argv: list[str] | None = None) -> int:
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     out = args.out or Path(__file__).parent / "results" / date / "bench_eval.json"
     loads = {n: workload(n, args.scale, args.seed) for n in args.workloads.split(",") if n}
+    if args.cap_new_tokens:
+        loads = {
+            n: [replace(r, max_new_tokens=min(r.max_new_tokens, args.cap_new_tokens)) for r in rs]
+            for n, rs in loads.items()
+        }
     gpu = torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu"
     meta = {
         "scale": args.scale,
+        "cap_new_tokens": args.cap_new_tokens or None,
         "seed": args.seed,
         "checkpoint": str(args.model)
         if args.model

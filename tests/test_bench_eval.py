@@ -39,10 +39,10 @@ def test_ours_end_to_end_on_the_tiny_random_model(tmp_path: Path, capsys: pytest
     torch.set_num_threads(1)
     out = tmp_path / "r.json"
     argv = ["--runner", "ours", "--shape", "tiny", "--device", "cpu", "--workloads", "W1", "--scale", "0.002"]
-    assert bench_eval.main([*argv, "--max-seqs", "4", "--out", str(out)]) == 0
+    assert bench_eval.main([*argv, "--max-seqs", "4", "--cap-new-tokens", "40", "--out", str(out)]) == 0
     (w1,) = json.loads(out.read_text())["workloads"]
     reqs = bench_eval.workload("W1", 0.002)
-    assert w1["requests"] == 2 and w1["generated_tokens"] == sum(r.max_new_tokens for r in reqs)
+    assert w1["requests"] == 2 and w1["generated_tokens"] == sum(min(40, r.max_new_tokens) for r in reqs)
     assert w1["ours_prefill_requested_tokens"] == w1["ours_prefill_computed_tokens"] == w1["prompt_tokens"]
     assert w1["ours_tok_s"] > 0 and 0 <= w1["ours_sampling_share"] < 1
     assert "| W1 | 2 |" in capsys.readouterr().out

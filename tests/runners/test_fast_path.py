@@ -186,7 +186,7 @@ def test_add_norm_and_silu_mul_kernels() -> None:
     assert rel(glue.silu_mul(gu, torch.float32), torch_ops.silu_mul(gu, torch.float32)) < 1e-6
 
 
-@pytest.mark.parametrize("splits", [1, 3, 8])
+@pytest.mark.parametrize("splits", [1, 4])
 @pytest.mark.parametrize("window", [None, 40])
 def test_paged_decode_attention_kernel(splits: int, window: int | None) -> None:
     """Rows of 1, 26 and 96 keys in scattered 16-token blocks; a window of 40 starts mid-block

@@ -1,6 +1,7 @@
 # evalkit — every target installs what it needs into .venv on first use.
 #   make eval TASK=kmmlu_pro [MODEL=…] [RUNNER=…] [MODE=reasoning|non-reasoning] [LIMIT=…] [N=…]
 #             [MAX_NEW_TOKENS=…] [DATA=sample|hub|local|/copy] [SEED=…] [RUN_ID=…]
+#             [JUDGE=profile [JUDGE_MODEL=…]] [USER_SIM=profile [USER_SIM_MODEL=…]] [RUNNER_ARGS="k=v …"]
 #   make test        the test suite (what CI runs, with make lint)
 #   make lint        ruff + mypy
 #   make check-data  real-data and long checks (pytest -m slow), not part of make test
@@ -21,7 +22,7 @@ MODE   ?= non-reasoning
 .DEFAULT_GOAL := help
 
 help:
-	@sed -n '1,10p' Makefile
+	@sed -n '1,11p' Makefile
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "setting up $(VENV) (log: $(VENV)/install.log)"
@@ -33,11 +34,16 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
+# One command line, built here so that make echoes it on one line (no stray `\` lines);
+# EVALKIT_INTERFACE=make makes evalkit's messages name DATA= rather than --data.
+EVAL_ARGS = --runner $(RUNNER) --mode $(MODE) $(if $(MODEL),--model "$(MODEL)") \
+  $(if $(LIMIT),--limit $(LIMIT)) $(if $(N),--n $(N)) $(if $(MAX_NEW_TOKENS),--max-new-tokens $(MAX_NEW_TOKENS)) \
+  $(if $(DATA),--data "$(DATA)") $(if $(SEED),--seed $(SEED)) $(if $(RUN_ID),--run-id $(RUN_ID)) \
+  $(if $(JUDGE),--judge $(JUDGE)) $(if $(JUDGE_MODEL),--judge-model "$(JUDGE_MODEL)") \
+  $(if $(USER_SIM),--user-sim $(USER_SIM)) $(if $(USER_SIM_MODEL),--user-sim-model "$(USER_SIM_MODEL)") \
+  $(foreach a,$(RUNNER_ARGS),--runner-arg "$(a)")
 eval: setup
-	$(BIN)/evalkit run $(TASK) --runner $(RUNNER) --mode $(MODE) \
-	  $(if $(MODEL),--model "$(MODEL)") $(if $(LIMIT),--limit $(LIMIT)) $(if $(N),--n $(N)) \
-	  $(if $(MAX_NEW_TOKENS),--max-new-tokens $(MAX_NEW_TOKENS)) $(if $(DATA),--data "$(DATA)") \
-	  $(if $(SEED),--seed $(SEED)) $(if $(RUN_ID),--run-id $(RUN_ID))
+	EVALKIT_INTERFACE=make $(BIN)/evalkit run $(TASK) $(strip $(EVAL_ARGS))
 
 list: setup
 	$(BIN)/evalkit list
@@ -50,22 +56,21 @@ check-data: setup
 	$(BIN)/pytest -q -m slow
 
 GATE ?= gates/exaone-4.0-32b-gptq.yaml
+GATE_ARGS = $(if $(RUNS),--runs $(RUNS)) $(if $(REFERENCE),--reference $(REFERENCE)) \
+  $(if $(FIDELITY),--fidelity $(FIDELITY)) \
+  $(if $(SEQUENTIAL),--sequential --runner $(RUNNER) $(if $(MODEL),--model "$(MODEL)") $(if $(DATA),--data "$(DATA)"))
 gate: setup   ## make gate [GATE=…] [RUNS=…] [REFERENCE=…] [FIDELITY=f.json] [SEQUENTIAL=1 RUNNER=… MODEL=…]
-	$(BIN)/evalkit gate $(GATE) $(if $(RUNS),--runs $(RUNS)) $(if $(REFERENCE),--reference $(REFERENCE)) \
-	  $(if $(FIDELITY),--fidelity $(FIDELITY)) \
-	  $(if $(SEQUENTIAL),--sequential --runner $(RUNNER) $(if $(MODEL),--model "$(MODEL)") $(if $(DATA),--data "$(DATA)"))
+	EVALKIT_INTERFACE=make $(BIN)/evalkit gate $(GATE) $(strip $(GATE_ARGS))
 
 gate-smoke: setup
 	$(BIN)/evalkit fidelity --model tiny --out results/runs/fidelity-smoke/fidelity.json
 	$(BIN)/evalkit gate gates/tiny-smoke.yaml --fidelity results/runs/fidelity-smoke/fidelity.json
 
 report: setup
-	$(BIN)/evalkit report $(or $(RUNS),results/runs) --out $(or $(OUT),results/report) --html --plots \
-	  $(if $(BASELINE),--baseline $(BASELINE))
+	$(BIN)/evalkit report $(or $(RUNS),results/runs) --out $(or $(OUT),results/report) --html --plots $(if $(BASELINE),--baseline $(BASELINE))
 
 fidelity: setup
-	$(BIN)/evalkit fidelity --runner $(RUNNER) $(if $(MODEL),--model "$(MODEL)") \
-	  $(if $(REFERENCE_MODEL),--reference-model "$(REFERENCE_MODEL)")
+	$(BIN)/evalkit fidelity --runner $(RUNNER) $(strip $(if $(MODEL),--model "$(MODEL)") $(if $(REFERENCE_MODEL),--reference-model "$(REFERENCE_MODEL)"))
 
 bench-sandbox: setup
 	$(BIN)/python bench/bench_sandbox_grading.py
@@ -74,10 +79,10 @@ bench-long: setup
 	$(BIN)/python bench/long_prompt_gpu.py
 
 INT4_OUT = $(or $(OUT),results/bench-int4)
+INT4_RESULTS = $(wildcard $(addprefix $(INT4_OUT)/,torch_int4.json bf16.json dequant_matmul.json vllm_*.json))
 bench-int4: setup
 	$(BIN)/python bench/int4_engine.py --out $(INT4_OUT)
-	$(BIN)/python bench/int4_report.py --hw $(INT4_OUT)/ceilings.json --ours torch_int4 --engine \
-	  $(wildcard $(addprefix $(INT4_OUT)/,torch_int4.json bf16.json dequant_matmul.json vllm_*.json))
+	$(BIN)/python bench/int4_report.py --hw $(INT4_OUT)/ceilings.json --ours torch_int4 --engine $(INT4_RESULTS)
 
 bench-int4-check: setup
 	$(BIN)/python bench/int4_gpu_check.py --out $(INT4_OUT)

@@ -1,4 +1,15 @@
-"""Command line: evalkit list | run | score | generate | report (also `python -m evalkit`)."""
+"""evalkit: evaluate EXAONE 4.0 (and its GPTQ int4 checkpoint) against its model card.
+
+commands (`evalkit COMMAND --help` for each; also `python -m evalkit`):
+  list      the tasks (with their published figures) and the runner profiles
+  run       run one task end to end: results/runs/<run-id>/ (cached; reruns resume)
+  score     score responses produced elsewhere (JSONL in, JSONL verdicts out)
+  generate  print one completion of a prompt
+  report    re-render a run's report.md; with --out, compare many runs (md, csv, html, plots)
+  gate      judge runs against a gate policy (exit 0 pass, 1 fail, 2 cannot decide)
+  fidelity  KL and top-1 agreement of two runners' next-token distributions
+  serve     serve a runner over an OpenAI-compatible chat-completions API
+"""
 
 from __future__ import annotations
 
@@ -8,11 +19,18 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from evalkit.errors import EvalkitError
 
 EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error and a hint, instead of the whole usage before it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -45,6 +63,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from evalkit.pipeline import RunConfig, run_eval
     from evalkit.report import headline
+    from evalkit.runners.overrides import parse_pairs
 
     cfg = RunConfig(
         task=args.task,
@@ -58,6 +77,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         seed=args.seed,
         run_id=args.run_id,
         progress=not args.no_progress,
+        runner_args=parse_pairs(args.runner_arg or []),
     )
     if args.results_dir:
         cfg.results_dir = Path(args.results_dir)
@@ -184,8 +204,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="evalkit", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+    from evalkit import __version__
+
+    p = _Parser(
+        prog="evalkit",
+        description="evalkit: evaluate EXAONE 4.0 (and its GPTQ int4 checkpoint) against its model card.",
+        epilog="`evalkit COMMAND --help` describes each command. Runs are written to results/runs/<run-id> "
+        "(a rerun resumes); the embedded tiny model and file digests are cached under "
+        "~/.cache/evalkit (EVALKIT_CACHE).",
+    )
+    p.add_argument("--version", action="version", version=f"evalkit {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("list", help="list tasks and runner profiles").set_defaults(func=_cmd_list)
 
@@ -212,6 +241,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--user-sim", help="runner profile of the simulated user for agent tasks (tau-bench), e.g. openai"
     )
     r.add_argument("--user-sim-model", help="override the user-simulator profile's model (e.g. gpt-4o)")
+    r.add_argument(
+        "--runner-arg",
+        action="append",
+        metavar="KEY=VALUE",
+        help="change one of the runner profile's settings for this run (repeatable), e.g. "
+        "--runner-arg max_model_len=32768; checked against the runner's settings, recorded in run.json",
+    )
     r.set_defaults(func=_cmd_run)
 
     s = sub.add_parser("score", help="score responses produced elsewhere (JSONL in, JSONL verdicts out)")
@@ -299,7 +335,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # name the subcommand whose help lists the valid options
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.func(args))
     except EvalkitError as e:

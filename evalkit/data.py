@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import DataError, UsageError
+from evalkit.hub import offline_calls, offline_reason
 from evalkit.specs import TaskSpec
+from evalkit.wording import option
 
 
 @dataclass(frozen=True)
@@ -135,29 +137,45 @@ def _load_local(spec: TaskSpec, path: Path) -> list[dict[str, Any]]:
     return records
 
 
+def _hub_error(spec: TaskSpec, what: str, e: Exception, offline: str | None) -> UsageError:
+    """Why a hub load failed, naming what was tried and the option that avoids the hub."""
+    hub = spec.data.hub
+    assert hub is not None
+    copy = option("data", "/path/to/local/copy")
+    if offline:  # nothing was retried: only the local HF cache was read
+        return UsageError(
+            f"task {spec.name}: tried {what} of {hub.path}@{hub.revision or 'main'} from the local "
+            f"Hugging Face cache only ({offline}), and it is not there. Pass {copy}, "
+            f"or {option('data', 'sample')} for the bundled sample."
+        )
+    hint = " (gated dataset: accept its terms on the hub and set HF_TOKEN)" if hub.gated else ""
+    return UsageError(
+        f"task {spec.name}: cannot load {what} of {hub.path} from the Hugging Face hub{hint}: "
+        f"{type(e).__name__}: {e}. Pass {copy} to use a local copy."
+    )
+
+
 def _load_hub(spec: TaskSpec) -> tuple[list[dict[str, Any]], str]:
     hub = spec.data.hub
     if hub is None:
-        raise UsageError(f"task {spec.name} has no hub source; pass DATA=/path/to/local/copy")
+        raise UsageError(f"task {spec.name} has no hub source; pass {option('data', '/path/to/local/copy')}")
+    offline = offline_reason()
     if hub.files:
-        return _load_hub_files(spec), f"hub:{hub.path}@{hub.revision or 'main'}"
+        return _load_hub_files(spec, offline), f"hub:{hub.path}@{hub.revision or 'main'}"
     import datasets
 
     records: list[dict[str, Any]] = []
     for name in _hub_configs(spec):
         try:
-            ds = datasets.load_dataset(hub.path, name, split=hub.split, revision=hub.revision)
+            with offline_calls(offline is not None):
+                ds = datasets.load_dataset(hub.path, name, split=hub.split, revision=hub.revision)
         except Exception as e:
-            hint = " (gated dataset: accept its terms on the hub and set HF_TOKEN)" if hub.gated else ""
-            raise UsageError(
-                f"cannot load {hub.path} from the Hugging Face hub{hint}: {type(e).__name__}: {e}. "
-                "Pass DATA=/path/to/local/copy to use a local copy."
-            ) from e
+            raise _hub_error(spec, f"config {name}" if name else "the dataset", e, offline) from e
         records += _tag_config(_from_datasets(ds), spec, name)
     return records, f"hub:{hub.path}@{hub.revision or 'main'}"
 
 
-def _load_hub_files(spec: TaskSpec) -> list[dict[str, Any]]:
+def _load_hub_files(spec: TaskSpec, offline: str | None) -> list[dict[str, Any]]:
     """Download the spec's data files from the hub (cached by huggingface_hub) and read them."""
     from huggingface_hub import hf_hub_download
 
@@ -166,13 +184,10 @@ def _load_hub_files(spec: TaskSpec) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     for name in hub.files:
         try:
-            local = hf_hub_download(hub.path, name, repo_type="dataset", revision=hub.revision)
+            with offline_calls(offline is not None):
+                local = hf_hub_download(hub.path, name, repo_type="dataset", revision=hub.revision)
         except Exception as e:
-            hint = " (gated dataset: accept its terms on the hub and set HF_TOKEN)" if hub.gated else ""
-            raise UsageError(
-                f"cannot download {name} of {hub.path} from the Hugging Face hub{hint}: "
-                f"{type(e).__name__}: {e}. Pass DATA=/path/to/local/copy to use a local copy."
-            ) from e
+            raise _hub_error(spec, f"file {name}", e, offline) from e
         records += read_records(Path(local))
     return records
 
@@ -185,7 +200,7 @@ def local_default_path(spec: TaskSpec) -> Path | None:
 
 
 def default_source(spec: TaskSpec) -> str:
-    """Where a real-model run reads from when no DATA= is given: the spec's local copy if it
+    """Where a real-model run reads from when no DATA= / --data is given: the spec's local copy if it
     exists on this machine (e.g. ../shared/data), else the hub."""
     path = local_default_path(spec)
     return str(path) if path is not None and path.exists() else "hub"
@@ -222,7 +237,10 @@ def load_rows(spec: TaskSpec, source: str = "sample", limit: int | None = None) 
     synthetic = False
     if source == "sample":
         if not spec.data.sample:
-            raise UsageError(f"task {spec.name} bundles no sample; use DATA=hub or DATA=/path")
+            raise UsageError(
+                f"task {spec.name} bundles no sample; "
+                f"use {option('data', 'hub')} or {option('data', '/path')}"
+            )
         path = spec.tasks_dir / spec.data.sample
         records, label, synthetic = read_records(path), "sample", spec.data.sample_synthetic
         where = str(path)

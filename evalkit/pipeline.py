@@ -20,13 +20,14 @@ from evalkit.fingerprint import hash_obj
 from evalkit.jsonl import dumps_line
 from evalkit.longctx.planning import KVPlanner, planner_for
 from evalkit.longctx.tokens import load_tokenizer
-from evalkit.models import BUILD_MODEL, is_tiny
-from evalkit.records import Sample, SamplingParams
+from evalkit.models import BUILD_MODEL, check_model, is_tiny
+from evalkit.records import Completion, Sample, SamplingParams
 from evalkit.registry import REPO_ROOT, get_solver, get_task
 from evalkit.report import write_report
 from evalkit.runners.base import Runner
+from evalkit.runners.overrides import apply_runner_args
 from evalkit.runners.profiles import RunnerProfile, load_profile, make_runner
-from evalkit.scheduler import EpisodeKey, run_episodes
+from evalkit.scheduler import EpisodeKey, missing_role_error, run_episodes
 from evalkit.solvers import RUN_ROLES, Episode, EpisodeOutput
 from evalkit.specs import MODES, TaskSpec
 from evalkit.store import SampleStore
@@ -53,6 +54,8 @@ class RunConfig:
     # Items in a seeded random order before `limit` applies (sequential gates: each look's
     # items extend the previous look's, so their stored calls are reused). None: file order.
     order_seed: int | None = None
+    # `--runner-arg KEY=VALUE` (raw strings): the profile's settings changed for this run.
+    runner_args: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,24 +76,49 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 class _Progress:
-    """A progress bar with samples/s and ETA, and fresh-generation tokens/s."""
+    """A progress bar counted per model call (multi-turn tasks make many per episode), with its
+    ETA from an estimated total: calls so far plus the unfinished episodes' expected calls."""
 
-    def __init__(self, total: int, enabled: bool, desc: str):
+    def __init__(self, episodes: int, enabled: bool, desc: str):
         from tqdm import tqdm
 
         self.bar = tqdm(
-            total=total, unit="sample", desc=desc, disable=not enabled, file=sys.stderr, dynamic_ncols=True
+            total=episodes, unit="call", desc=desc, disable=not enabled, file=sys.stderr, dynamic_ncols=True
         )
         self.t0 = time.time()
         self.tokens = 0
+        self.episodes = episodes
+        self.finished = 0
+        self.calls = 0
+        self.calls_of_finished = 0
+        self.per_episode: dict[Any, int] = {}
 
-    def done(self, completion_tokens: int, cached: bool) -> None:
+    def call(self, key: Any, completion_tokens: int, cached: bool) -> None:
         if not cached:
             self.tokens += completion_tokens
-            self.bar.set_postfix_str(
-                f"{self.tokens / max(time.time() - self.t0, 1e-9):.1f} tok/s", refresh=False
-            )
-        self.bar.update(1)
+        self.calls += 1
+        self.per_episode[key] = self.per_episode.get(key, 0) + 1
+        self._update(1)
+
+    def episode_done(self, key: Any) -> None:
+        self.finished += 1
+        self.calls_of_finished += self.per_episode.pop(key, 0)
+        self._update(0)
+
+    def expected_total(self) -> int:
+        unfinished = self.episodes - self.finished
+        made = self.calls - self.calls_of_finished  # calls of the unfinished episodes so far
+        if self.finished:
+            guess = self.calls_of_finished / self.finished
+        else:
+            guess = max(self.per_episode.values(), default=1)  # as many as the busiest episode so far
+        return self.calls + max(round(guess * unfinished) - made, unfinished - len(self.per_episode), 0)
+
+    def _update(self, n: int) -> None:
+        self.bar.total = max(self.expected_total(), self.calls)
+        rate = self.tokens / max(time.time() - self.t0, 1e-9)
+        self.bar.set_postfix_str(f"{self.finished}/{self.episodes} episodes, {rate:.1f} tok/s", refresh=False)
+        self.bar.update(n)
 
     def close(self) -> None:
         self.bar.close()
@@ -108,9 +136,10 @@ class _Plan:
     params: SamplingParams
     capped: bool
     n: int
+    runner_args: dict[str, Any]
 
 
-def _plan(cfg: RunConfig) -> _Plan:
+def _plan(cfg: RunConfig, aux_roles: frozenset[str] = frozenset()) -> _Plan:
     """Everything decided before a model is loaded: bad input fails here, cheaply."""
     spec = get_task(cfg.task)
     if cfg.mode not in MODES:
@@ -118,8 +147,9 @@ def _plan(cfg: RunConfig) -> _Plan:
     if cfg.mode not in spec.modes:
         raise UsageError(f"task {spec.name} has no {cfg.mode} mode (it has {', '.join(spec.modes)})")
     settings = spec.settings(cfg.mode)
-    profile = load_profile(cfg.runner)
+    profile, runner_args = apply_runner_args(load_profile(cfg.runner), cfg.runner_args)
     model_name = cfg.model or profile.model
+    check_model(model_name)  # a missing model is named before any data is fetched
     loaded = load_rows(
         spec,
         cfg.data or ("sample" if is_tiny(model_name) else default_source(spec)),
@@ -147,6 +177,7 @@ def _plan(cfg: RunConfig) -> _Plan:
         presence_penalty=settings.presence_penalty,
         max_new_tokens=max_new,
     )
+    _check_roles(spec, samples[0], params, cfg.mode == "reasoning", frozenset({"model"}) | aux_roles)
     return _Plan(
         spec,
         family,
@@ -158,7 +189,26 @@ def _plan(cfg: RunConfig) -> _Plan:
         params,
         capped,
         cfg.n or settings.n,
+        runner_args,
     )
+
+
+def _check_roles(
+    spec: TaskSpec, sample: Sample, params: SamplingParams, reasoning: bool, roles: frozenset[str]
+) -> None:
+    """Start one episode up to its first request (no model involved): a task whose first call
+    goes to a role without a runner (tau-bench's simulated user) fails before the model loads."""
+    token = RUN_ROLES.set(roles)
+    try:
+        episode = get_solver(spec.solver)(sample, params, reasoning, repeat=0)
+        first = next(episode)
+    except StopIteration:
+        return
+    finally:
+        RUN_ROLES.reset(token)
+    episode.close()
+    if first.role not in roles:
+        raise missing_role_error(first.role, sorted(roles))
 
 
 def _kv_planner(spec: TaskSpec, model_name: str, runner: Runner) -> KVPlanner | None:
@@ -213,7 +263,7 @@ def run_eval(
     settings enter the run key like the model's.
     """
     t_start = time.time()
-    plan = _plan(cfg)
+    plan = _plan(cfg, frozenset(aux_runners or {}))
     spec, reasoning = plan.spec, cfg.mode == "reasoning"
     own_runner = runner is None
     runner = runner or make_runner(plan.profile, plan.model_name)
@@ -247,6 +297,9 @@ def run_eval(
             "data_source": plan.source,
             "params": plan.params.to_dict(),
             "seed": cfg.seed,
+            # --runner-arg overrides; those that change results also change runner.describe(),
+            # so they enter the run key and every call's cache key through it.
+            "runner_args": plan.runner_args,
             "evalkit_version": __version__,
         }
         kv_plan = planner.record() if planner else None
@@ -266,7 +319,10 @@ def run_eval(
 
         def on_done(key: EpisodeKey, out: EpisodeOutput, cached: bool) -> None:
             outputs[key] = out
-            progress.done(sum(c.completion_tokens for c in out.calls), cached)
+            progress.episode_done(key)
+
+        def on_call(key: EpisodeKey, role: str, completion: Completion, cached: bool) -> None:
+            progress.call(key, completion.completion_tokens, cached)
 
         t_gen = time.time()
         with SampleStore(run_dir / "generations.jsonl", run_key, meta) as store:
@@ -279,6 +335,7 @@ def run_eval(
                     store,
                     run_seed=cfg.seed,
                     on_done=on_done,
+                    on_call=on_call,
                     planners={"model": planner} if planner else None,
                 )
             finally:
@@ -307,6 +364,7 @@ def run_eval(
             "model": plan.model_name,
             "runner_profile": plan.profile.name,
             "runner": desc,
+            "runner_args": plan.runner_args,
             "aux_runners": meta["aux_runners"],
             "placeholder_model": runner.is_placeholder_model,
             "reference_size": plan.profile.reference_size,

@@ -21,9 +21,19 @@ from evalkit.records import ChatRequest, Completion
 from evalkit.runners.base import Runner
 from evalkit.solvers import Episode, EpisodeOutput
 from evalkit.store import SampleStore
+from evalkit.wording import option
 
-# The CLI option that supplies the runner of each auxiliary role.
-ROLE_FLAGS = {"user": "--user-sim", "judge": "--judge"}
+# The CLI option (make: evalkit.wording.MAKE_VARIABLES) that supplies each auxiliary role's runner.
+ROLE_FLAGS = {"user": "user-sim", "judge": "judge"}
+
+
+def missing_role_error(role: str, have: Sequence[str]) -> UsageError:
+    flag = ROLE_FLAGS.get(role)
+    hint = f"; give one with {option(flag, 'PROFILE')} (e.g. openai; see runners/)" if flag else ""
+    return UsageError(
+        f"this task sends {role!r} requests, which need a runner for that role "
+        f"(have: {', '.join(have)}){hint}"
+    )
 
 
 @dataclass(frozen=True)
@@ -82,8 +92,10 @@ def run_episodes(
     run_seed: int,
     on_done: Callable[[EpisodeKey, EpisodeOutput, bool], None],
     planners: Mapping[str, KVPlanner] | None = None,
+    on_call: Callable[[EpisodeKey, str, Completion, bool], None] | None = None,
 ) -> None:
-    """Run every episode to completion. `on_done(key, output, all_cached)` fires per episode.
+    """Run every episode to completion. `on_done(key, output, all_cached)` fires per episode,
+    `on_call(key, role, completion, cached)` per answered call (progress of multi-turn tasks).
 
     `runners` maps a request's role ("model", "judge", "user", ...) to the runner that
     answers it; a single runner answers the role "model". `planners` (per role) size each
@@ -105,12 +117,7 @@ def run_episodes(
         if completion is not None:
             st.call += 1
         if req.role not in by_role:
-            flag = ROLE_FLAGS.get(req.role)
-            hint = f"; give one with `evalkit run … {flag} PROFILE`" if flag else ""
-            raise UsageError(
-                f"this task sends {req.role!r} requests, which need a runner for that role "
-                f"(have: {', '.join(by_role)}){hint}"
-            )
+            raise missing_role_error(req.role, list(by_role))
         if req.params.seed is None:
             seed = derive_seed(run_seed, st.key.sample_id, st.key.repeat, st.call)
             req = dataclasses.replace(req, params=dataclasses.replace(req.params, seed=seed))
@@ -140,6 +147,8 @@ def run_episodes(
                     key = request_key(descs[req.role], prompt, req, st.key, st.call)
                     cached = store.get(key)
             if cached is not None:
+                if on_call is not None:
+                    on_call(st.key, req.role, cached, True)
                 advance(st, cached)
             else:
                 to_run.setdefault(req.role, []).append(_Pending(st, req, key, prompt, tokens))
@@ -147,7 +156,7 @@ def run_episodes(
             planner = planners.get(role)
             groups = planner.split([p.tokens for p in pending]) if planner else [list(range(len(pending)))]
             for group in groups:
-                _generate(by_role[role], role, [pending[i] for i in group], store, fresh, advance)
+                _generate(by_role[role], role, [pending[i] for i in group], store, fresh, advance, on_call)
 
 
 def _generate(
@@ -157,6 +166,7 @@ def _generate(
     store: SampleStore,
     fresh: dict[EpisodeKey, bool],
     advance: Callable[[_Live, Completion | None], None],
+    on_call: Callable[[EpisodeKey, str, Completion, bool], None] | None = None,
 ) -> None:
     """One generate() call: store each completion as it streams back, then move its episode on."""
     for j, completion in runner.generate([p.request for p in batch]):
@@ -173,4 +183,6 @@ def _generate(
             seed=req.params.seed,
             prompt_sha=hash_obj(prompt) if prompt is not None else None,
         )
+        if on_call is not None:
+            on_call(st.key, role, completion, False)
         advance(st, completion)

@@ -27,6 +27,7 @@ from evalkit.specs import TaskSpec
 from evalkit.tools.bfcl_board import CATEGORIES, LIVE, MULTI_TURN, NON_LIVE, CategoryScore, board
 from evalkit.tools.bfcl_schema import tools_for_prompt
 from evalkit.tools.bfcl_single import RELEVANCE_CATEGORIES, score_single_turn
+from evalkit.wording import plural
 
 if TYPE_CHECKING:
     from evalkit.families import ScoreContext
@@ -201,7 +202,7 @@ def aggregate(records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> 
         ]
     else:
         missing = [c for c in CATEGORIES if c not in cats]
-        out["metric"] = f"accuracy over the {len(cats)} categories run (not the leaderboard overall)"
+        out["metric"] = f"accuracy over the {plural(len(cats), 'category')} run (not the leaderboard overall)"
         out["bfcl_missing_categories"] = missing
     out["bfcl"] = {
         "parts": parts,

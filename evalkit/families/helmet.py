@@ -23,6 +23,7 @@ from evalkit.metrics import aggregate as default_aggregate
 from evalkit.records import Sample, Verdict
 from evalkit.solvers import EpisodeOutput
 from evalkit.specs import TaskSpec
+from evalkit.wording import plural
 
 # What differs from HELMET's runs whatever the settings (docs/long-context.md, "HELMET").
 PROTOCOL_DIFFERENCES = [
@@ -213,7 +214,7 @@ def aggregate(records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> 
         out["se"] = math.sqrt(sum((w[d] * groups[d]["se"]) ** 2 for d in per_dataset))
         out["ci95"] = [out["value"] - 1.96 * out["se"], out["value"] + 1.96 * out["se"]]
     off = {c: s for c, s in status.items() if c != "Cite" and s != "as HELMET"}
-    out["metric"] = f"mean of {len(cats)} HELMET category means ({', '.join(cats)})" + (
+    out["metric"] = f"mean of {plural(len(cats), 'HELMET category mean')} ({', '.join(cats)})" + (
         "; NOT comparable to the card's figure (6 categories without Cite): "
         + "; ".join(f"{c}: {s}" for c, s in off.items())
         if off

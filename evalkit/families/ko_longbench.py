@@ -26,6 +26,7 @@ from evalkit.prompts import render_prompt
 from evalkit.records import Sample, Verdict
 from evalkit.solvers import EpisodeOutput
 from evalkit.specs import TaskSpec
+from evalkit.wording import plural
 
 METRICS = ("subem", "char_f1")
 _PUNCT = set(string.punctuation) | set("·…“”‘’「」『』〈〉《》、。")
@@ -118,7 +119,7 @@ def aggregate(records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> 
     out["categories"] = cats
     if cats:
         out["value"] = sum(cats.values()) / len(cats)
-    out["metric"] = f"mean of {len(cats)} category means (evalkit's schema and metrics, not LG's)"
+    out["metric"] = f"mean of {plural(len(cats), 'category mean')} (evalkit's schema and metrics, not LG's)"
     out["reproducible"] = False
     out["note"] = (
         "The card's Ko-LongBench figure is from LG's in-house set; this score is on the data you "

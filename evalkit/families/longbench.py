@@ -17,6 +17,7 @@ from evalkit.metrics import aggregate as default_aggregate
 from evalkit.records import Sample, Verdict
 from evalkit.solvers import EpisodeOutput
 from evalkit.specs import TaskSpec
+from evalkit.wording import plural
 
 
 def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
@@ -73,7 +74,7 @@ def aggregate(records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> 
     }
     out["categories"] = cats
     out["value"] = sum(cats.values()) / len(cats)
-    out["metric"] = f"LongBench score, mean of {len(cats)} category means"
+    out["metric"] = f"LongBench score, mean of {plural(len(cats), 'category mean')}"
     out["middle_truncated_rate"] = sum(1 for r in records if r["details"].get("middle_truncated")) / len(
         records
     )

@@ -20,6 +20,7 @@ from evalkit.registry import get_task, list_tasks
 from evalkit.reporting.compare import measured_interval, paired_comparison
 from evalkit.reporting.runs import RunData
 from evalkit.stats import items_to_resolve, two_sided_level
+from evalkit.wording import plural
 
 
 @dataclass(frozen=True)
@@ -294,7 +295,7 @@ def check_task(
                 UNDECIDED,
                 tg.label,
                 "runs",
-                f"no candidate run ({policy.candidate.describe()}) among {len(runs)} runs",
+                f"no candidate run ({policy.candidate.describe()}) among {plural(len(runs), 'run')}",
                 reason="missing",
                 hint=f"run it: make eval TASK={_task_hint(tg)} MODE={tg.mode}"
                 + (f" RUNNER={policy.candidate.runner_profile}" if policy.candidate.runner_profile else ""),

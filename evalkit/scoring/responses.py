@@ -19,6 +19,7 @@ from evalkit.records import Sample
 from evalkit.registry import get_task
 from evalkit.solvers import EpisodeOutput
 from evalkit.stats import clustered_mean
+from evalkit.wording import plural
 
 
 def _inline_fields(spec_fields: dict[str, Any]) -> list[str]:
@@ -74,4 +75,4 @@ def score_responses(task: str, responses: Path, *, data: str | None, mode: str, 
         out.write(dumps_line(row))
         scores.append((str(rec["id"]), v.score))
     est = clustered_mean(scores)
-    return f"{task}: {len(scores)} responses, accuracy {100 * est.mean:.1f} ± {100 * est.se:.1f}"
+    return f"{task}: {plural(len(scores), 'response')}, accuracy {100 * est.mean:.1f} ± {100 * est.se:.1f}"

@@ -260,8 +260,37 @@ def run_eval(
     """Run one task end to end and write results/runs/<run-id>/. Resumes an interrupted run.
 
     `aux_runners` answer requests of other roles (a judge, a simulated user); their
-    settings enter the run key like the model's.
+    settings enter the run key like the model's. A run that stops on an error (or Ctrl-C)
+    says so in its run.json (`status`, `error`), so that reports list it as failed.
     """
+    started: list[Path] = []  # the run directory, once run.json is written
+    try:
+        return _run_eval(cfg, runner, aux_runners, started)
+    except BaseException as e:
+        if started:
+            _mark_stopped(started[0], e)
+        raise
+
+
+def _mark_stopped(run_dir: Path, e: BaseException) -> None:
+    path = run_dir / "run.json"
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    interrupted = isinstance(e, KeyboardInterrupt)
+    info["status"] = "interrupted" if interrupted else "failed"
+    info["error"] = "interrupted (Ctrl-C)" if interrupted else f"{type(e).__name__}: {e}"[:500]
+    info["stopped"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    _atomic_write(path, json.dumps(info, indent=2, ensure_ascii=False))
+
+
+def _run_eval(
+    cfg: RunConfig,
+    runner: Runner | None,
+    aux_runners: Mapping[str, Runner] | None,
+    started: list[Path],
+) -> RunResult:
     t_start = time.time()
     plan = _plan(cfg, frozenset(aux_runners or {}))
     spec, reasoning = plan.spec, cfg.mode == "reasoning"
@@ -303,10 +332,14 @@ def run_eval(
             "evalkit_version": __version__,
         }
         kv_plan = planner.record() if planner else None
+        planned = {"planned_items": len(plan.samples), "planned_repeats": plan.n, "status": "running"}
         _atomic_write(
             run_dir / "run.json",
-            json.dumps({**meta, "run_key": run_key, "kv_plan": kv_plan}, indent=2, ensure_ascii=False),
+            json.dumps(
+                {**meta, "run_key": run_key, "kv_plan": kv_plan, **planned}, indent=2, ensure_ascii=False
+            ),
         )
+        started.append(run_dir)
 
         solver = get_solver(spec.solver)
         episodes: list[tuple[EpisodeKey, Episode]] = [
@@ -387,4 +420,8 @@ def run_eval(
         }
     )
     _atomic_write(run_dir / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False))
+    run_info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    run_info.update(status="finished", finished=metrics["finished"])
+    run_info.pop("error", None)
+    _atomic_write(run_dir / "run.json", json.dumps(run_info, indent=2, ensure_ascii=False))
     return RunResult(run_dir=run_dir, metrics=metrics, report_path=write_report(run_dir, metrics))

@@ -6,8 +6,9 @@ import argparse
 from pathlib import Path
 
 from evalkit.errors import UsageError
-from evalkit.reporting.runs import discover_runs
+from evalkit.reporting.runs import discover_runs, discover_unfinished
 from evalkit.reporting.write import write_comparison
+from evalkit.wording import plural
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -17,13 +18,23 @@ def run_command(args: argparse.Namespace) -> int:
             raise UsageError("--html, --plots and --baseline write multi-run outputs: give --out DIR")
         return 0
     runs = discover_runs(args.runs)
+    unfinished = discover_unfinished(args.runs)
     baselines = discover_runs(args.baseline) if args.baseline else []
     if not runs:
-        raise UsageError("no finished runs found in " + ", ".join(args.runs))
+        extra = f" ({plural(len(unfinished), 'unfinished run')})" if unfinished else ""
+        raise UsageError("no finished runs found in " + ", ".join(args.runs) + extra)
     files = write_comparison(
-        runs, Path(args.out), baselines=baselines, html=args.html, plots=args.plots, level=args.level
+        runs,
+        Path(args.out),
+        baselines=baselines,
+        html=args.html,
+        plots=args.plots,
+        level=args.level,
+        unfinished=unfinished,
     )
-    print(f"comparison of {len(runs)} runs: {files.markdown}, {files.csv}")
+    print(f"comparison of {plural(len(runs), 'run')}: {files.markdown}, {files.csv}")
+    for u in unfinished:
+        print(f"not finished: {u.path} ({u.status}{': ' + u.error if u.error else ''})")
     if files.html:
         print(f"html: {files.html}")
     if files.plots:

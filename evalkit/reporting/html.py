@@ -9,26 +9,34 @@ from pathlib import Path
 
 from evalkit.reporting import format as fmt
 from evalkit.reporting.markdown import placeholder_note, synthetic_note
+from evalkit.reporting.runs import short_model
 from evalkit.reporting.table import OTHER, Comparison, Table
+from evalkit.wording import plural
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans CJK KR", sans-serif;
-       margin: 2em auto; max-width: 1200px; color: #1d1d1f; padding: 0 1em; }
+       margin: 1.5em 2em; color: #1d1d1f; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; }
-table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.88em; }
-th, td { border-top: 1px solid #d0d0d0; border-bottom: 1px solid #d0d0d0; padding: 0.35em 0.6em; }
-thead th { background: #f4f4f6; vertical-align: bottom; }
-thead tr.sizes th { font-weight: normal; color: #555; font-size: 0.9em; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.88em; width: 100%; }
+th, td { border-top: 1px solid #d0d0d0; border-bottom: 1px solid #d0d0d0; padding: 0.35em 0.6em;
+         vertical-align: top; overflow-wrap: break-word; }
+thead th { background: #f4f4f6; vertical-align: bottom; text-align: left; }
+th .size { font-weight: normal; color: #555; font-size: 0.9em; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { white-space: nowrap; overflow-wrap: normal; }
 td.cat { font-weight: 600; background: #fafafa; }
 th.measured, td.measured { background: #eef5ff; }
 th.subject, td.subject { background: #fff6e5; font-weight: 600; }
+td.peer, th.peer { color: #444; }
+tr.first td { border-top: 2px solid #9a9a9a; }
 .ci { color: #666; font-size: 0.85em; }
 .warn { border-left: 4px solid #b00020; background: #fdecee; padding: 0.6em 1em; }
 .note { border-left: 4px solid #c08a00; background: #fff8e1; padding: 0.6em 1em; }
 .small { color: #555; font-size: 0.85em; }
-.wide { overflow-x: auto; }
+.wide { overflow-x: auto; max-width: 100%; }
 figure { margin: 1.2em 0; } figure svg { max-width: 100%; height: auto; }
+code { overflow-wrap: anywhere; }
+.peer .size { white-space: nowrap; }
 """
 
 
@@ -36,56 +44,102 @@ def _e(s: object) -> str:
     return html.escape(str(s))
 
 
+def _spans(keys: list[str]) -> list[int]:
+    """Rowspan per position: the length of the run of equal keys starting there, 0 inside a run."""
+    out = [0] * len(keys)
+    i = 0
+    while i < len(keys):
+        j = i
+        while j < len(keys) and keys[j] == keys[i]:
+            j += 1
+        out[i] = j - i
+        i = j
+    return out
+
+
 def _card_table(t: Table, level: float) -> str:
+    """One row per measured run: category, benchmark, the run (named by what sets it apart),
+    its figure with the interval, items, then the published figure and the card's peers."""
     pct = round(100 * level)
     card = t.size != OTHER
-    h1 = ["<th rowspan=2>Category</th>", "<th rowspan=2>Benchmark</th>"]
-    h2: list[str] = []
-    for s in t.systems:
-        h1.append(f'<th class="measured num">{_e(s)}</th>')
-        h2.append(f'<th class="measured num">measured [{pct}% CI]</th>')
+    head = [
+        "<th>Category</th>" if card else "",
+        f"<th>{'Benchmark' if card else 'Task'}</th>",
+        "<th>Run</th>",
+        f'<th class="measured num">measured<br><span class="size">[{pct}% CI]</span></th>',
+        '<th class="num">items × N</th>',
+    ]
     if card:
-        h1.append(f'<th class="subject num">{_e(t.subject)}</th>')
-        h2.append('<th class="subject num">published</th>')
-        for name, size in t.peers:
-            h1.append(f'<th class="num">{_e(name)}</th>')
-            h2.append(f'<th class="num">{_e(size)}</th>')
+        head += [
+            f'<th class="subject num">{_e(t.subject)}<br><span class="size">published</span></th>',
+            '<th class="num">measured − published</th>',
+        ]
+        head += [
+            f'<th class="peer num">{_e(n)}<br><span class="size">{_e(sz)}</span></th>' for n, sz in t.peers
+        ]
+    lines = [(row, cell) for row in t.rows for cell in sorted(row.cells.values(), key=lambda c: c.label)]
+    cat_spans = _spans([row.category for row, _ in lines])
+    bench_spans = _spans([row.key for row, _ in lines])
     body: list[str] = []
-    cats = [r.category for r in t.rows]
-    for i, row in enumerate(t.rows):
+    for i, (row, cell) in enumerate(lines):
         tds: list[str] = []
-        if i == 0 or cats[i] != cats[i - 1]:
-            span = 1
-            while i + span < len(cats) and cats[i + span] == cats[i]:
-                span += 1
-            tds.append(f'<td class="cat" rowspan={span}>{_e(row.category)}</td>')
-        tds.append(f"<td>{_e(row.key)}</td>")
-        for s in t.systems:
-            cell = row.cells.get(s)
-            if cell is None:
-                tds.append('<td class="measured num">—</td>')
-                continue
-            lo, hi = cell.ci
-            tds.append(
-                f'<td class="measured num" data-task="{_e(row.task)}" data-system="{_e(s)}">'
-                f'<b>{fmt.num(cell.value)}</b> <span class="ci">[{fmt.num(lo)}, {fmt.num(hi)}]</span></td>'
-            )
+        b = bench_spans[i]
+        if card and cat_spans[i]:
+            tds.append(f'<td class="cat" rowspan={cat_spans[i]}>{_e(row.category)}</td>')
+        if b:
+            tds.append(f"<td rowspan={b}>{_e(row.key)}</td>")
+        lo, hi = cell.ci
+        m = cell.run.metrics
+        tds += [
+            f"<td>{_e(cell.label)}</td>",
+            f'<td class="measured num" data-task="{_e(row.task)}" data-system="{_e(cell.label)}">'
+            f'<b>{fmt.num(cell.value)}</b> <span class="ci">[{fmt.num(lo)}, {fmt.num(hi)}]</span></td>',
+            f'<td class="num">{m.get("n_items")} × {m.get("n_repeats")}</td>',
+        ]
         if card:
-            tds.append(
-                f'<td class="subject num">{fmt.num(row.published.value if row.published else None)}</td>'
-            )
-            by_name = {f.system: f.value for f in row.peers}
-            tds += [f'<td class="num">{fmt.num(by_name.get(n))}</td>' for n, _ in t.peers]
-        body.append("<tr>" + "".join(tds) + "</tr>")
-    foot = f"Measured: the task's metric in percent, with its {pct}% confidence interval."
+            if b:
+                tds.append(
+                    f'<td class="subject num" rowspan={b}>'
+                    f"{fmt.num(row.published.value if row.published else None)}</td>"
+                )
+            tds.append(f'<td class="num">{fmt.interval(cell.delta_published, True)}</td>')
+            if b:
+                by_name = {f.system: f.value for f in row.peers}
+                tds += [
+                    f'<td class="peer num" rowspan={b}>{fmt.num(by_name.get(n))}</td>' for n, _ in t.peers
+                ]
+        body.append(f"<tr{' class=first' if b and i else ''}>" + "".join(tds) + "</tr>")
+    foot = (
+        f"Measured: the task's metric in percent, with its {pct}% confidence interval; one row per run, "
+        "runs of one system told apart by the settings in which they differ."
+    )
     if t.source:
         foot += f" Published: {_e(t.source)}; the card's figures are for the unquantized model."
-    head = f'<thead><tr>{"".join(h1)}</tr><tr class="sizes">{"".join(h2)}</tr></thead>'
     rows = "\n".join(body)
     return (
-        f"<h2>{_e(t.title)}</h2>\n<div class=wide><table class=card>\n{head}\n<tbody>\n{rows}\n</tbody>"
-        f'</table></div>\n<p class="small">{foot}</p>\n'
+        f"<h2>{_e(t.title)}</h2>\n<div class=wide><table class=card>\n<thead><tr>{''.join(head)}</tr></thead>"
+        f'\n<tbody>\n{rows}\n</tbody></table></div>\n<p class="small">{foot}</p>\n'
     )
+
+
+def _unfinished_table(c: Comparison) -> list[str]:
+    if not c.unfinished:
+        return []
+    out = [
+        "<h2 id=unfinished>Unfinished or failed runs (not in the tables above)</h2>",
+        "<div class=wide><table><thead><tr><th>Run</th><th>Task</th><th>Mode</th><th>System</th>"
+        '<th>Status</th><th class="num">calls stored</th><th class="num">planned</th><th>Error</th>'
+        "</tr></thead><tbody>",
+    ]
+    for u in c.unfinished:
+        out.append(
+            f"<tr><td><code>{_e(u.run_id)}</code></td><td>{_e(u.task)}</td><td>{_e(u.mode)}</td>"
+            f"<td>{_e(short_model(u.model))} · {_e(u.runner_profile)}</td><td>{_e(u.status)}</td>"
+            f'<td class="num">{u.calls_stored}</td><td class="num">{_e(u.planned or "—")}</td>'
+            f"<td>{_e(u.error or '—')}</td></tr>"
+        )
+    out.append("</tbody></table></div>")
+    return out
 
 
 def _inline_svg(path: Path) -> str:
@@ -100,20 +154,30 @@ def render_html(c: Comparison, plots: list[Path] | None = None) -> str:
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>evalkit comparison: {len(c.runs)} runs</title>",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>evalkit comparison: {plural(len(c.runs), 'run')}</title>",
         f"<style>{CSS}</style></head><body>",
-        f"<h1>evalkit comparison: {len(c.runs)} runs, {len({r.task for r in c.runs})} tasks</h1>",
+        f"<h1>evalkit comparison: {plural(len(c.runs), 'run')}, "
+        f"{plural(len({r.task for r in c.runs}), 'task')}"
+        + (f" ({plural(len(c.unfinished), 'unfinished run')})" if c.unfinished else "")
+        + "</h1>",
     ]
     if c.any_placeholder:
         parts.append(f'<p class="warn" id="placeholder">{_md_bold(placeholder_note(c))}</p>')
     if c.any_synthetic:
         parts.append(f'<p class="note">{_md_bold(synthetic_note(c))}</p>')
+    if c.unfinished:
+        parts.append(
+            f'<p class="note"><a href="#unfinished">{plural(len(c.unfinished), "unfinished or failed run")}'
+            "</a> (no metrics.json) are listed at the end, not scored.</p>"
+        )
     parts += [_card_table(t, c.level) for t in c.tables]
 
     parts.append(f"<h2>Differences (percentage points, {pct}% confidence interval)</h2>")
     parts.append(
-        '<table><thead><tr><th>Benchmark</th><th>Mode</th><th>System</th><th class="num">measured − '
-        'published</th><th class="num">paired vs baseline</th><th>baseline</th><th class="num">paired '
+        "<div class=wide><table><thead><tr><th>Benchmark</th><th>Mode</th><th>System</th>"
+        '<th class="num">measured − published</th><th class="num">paired vs baseline</th>'
+        '<th>baseline</th><th class="num">paired '
         'items</th><th class="num">exact McNemar p</th></tr></thead><tbody>'
     )
     for t in c.tables:
@@ -128,12 +192,13 @@ def render_html(c: Comparison, plots: list[Path] | None = None) -> str:
                     f'<td class="num">{p.paired.n_items if p else "—"}</td>'
                     f'<td class="num">{f"{p.mcnemar.p_two_sided:.3g}" if p and p.mcnemar else "—"}</td></tr>'
                 )
-    parts.append("</tbody></table>")
+    parts.append("</tbody></table></div>")
 
     parts.append("<h2>Run health</h2>")
     parts.append(
-        '<table><thead><tr><th>System</th><th>Benchmark</th><th>Mode</th><th class="num">items × repeats'
-        '</th><th class="num">truncated</th><th class="num">no answer</th><th class="num">completion '
+        "<div class=wide><table><thead><tr><th>System</th><th>Benchmark</th><th>Mode</th>"
+        '<th class="num">items × repeats</th><th class="num">truncated</th><th class="num">no answer</th>'
+        '<th class="num">completion '
         'tokens mean / total</th><th class="num">generation time</th><th>device</th></tr></thead><tbody>'
     )
     for t in c.tables:
@@ -151,8 +216,9 @@ def render_html(c: Comparison, plots: list[Path] | None = None) -> str:
                     f'<td class="num">{fmt.seconds(m.get("generation_time_s"))}</td>'
                     f"<td>{_e(cell.run.device_type or '—')}</td></tr>"
                 )
-    parts.append("</tbody></table>")
+    parts.append("</tbody></table></div>")
 
+    parts += _unfinished_table(c)
     svgs = [p for p in plots or [] if p.suffix == ".svg"]
     if svgs:
         parts.append("<h2>Plots</h2>")

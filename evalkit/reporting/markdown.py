@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from evalkit.report import PLACEHOLDER_WARNING
 from evalkit.reporting import format as fmt
+from evalkit.reporting.runs import short_model
 from evalkit.reporting.table import OTHER, Comparison, Table
+from evalkit.wording import plural
 
 
 def placeholder_note(c: Comparison) -> str:
@@ -21,44 +23,78 @@ def synthetic_note(c: Comparison) -> str:
 
 
 def _card_table(t: Table, level: float) -> list[str]:
+    """One row per run: the measured figure and the published one first, then the card's peers."""
     pct = round(100 * level)
-    head = ["Category", "Benchmark", *[f"{s} (measured)" for s in t.systems]]
-    if t.size != OTHER:
-        head += [f"{t.subject} (published)", *[f"{n} ({sz})" for n, sz in t.peers]]
+    card = t.size != OTHER
+    head = ["Category", "Benchmark"] if card else ["Task"]
+    head += ["Run", f"measured [{pct}% CI]", "items × N"]
+    if card:
+        head += [f"{t.subject} (published)", "measured − published", *[f"{n} ({sz})" for n, sz in t.peers]]
+    lead = 4 if card else 3
     lines = [
         f"## {t.title}",
         "",
         "| " + " | ".join(head) + " |",
-        "|" + "---|" * 2 + "---:|" * (len(head) - 2),
+        "|" + "---|" * (lead - 1) + "---:|" * (len(head) - lead + 1),
     ]
     for row in t.rows:
-        cells = [row.category or "", row.key]
-        for s in t.systems:
-            cell = row.cells.get(s)
-            cells.append(
-                ""
-                if cell is None
-                else f"**{fmt.num(cell.value)}** [{fmt.num(cell.ci[0])}, {fmt.num(cell.ci[1])}]"
-            )
-        if t.size != OTHER:
-            cells.append(fmt.num(row.published.value if row.published else None))
-            by_name = {f.system: f.value for f in row.peers}
-            cells += [fmt.num(by_name.get(n)) for n, _ in t.peers]
-        lines.append("| " + " | ".join(cells) + " |")
+        for k, cell in enumerate(sorted(row.cells.values(), key=lambda c: c.label)):
+            first = k == 0  # benchmark, published and peers once per benchmark
+            cells = [row.category or "", row.key] if card else [row.key]
+            cells = cells if first else [""] * len(cells)
+            m = cell.run.metrics
+            cells += [
+                cell.label,
+                f"**{fmt.num(cell.value)}** [{fmt.num(cell.ci[0])}, {fmt.num(cell.ci[1])}]",
+                f"{m.get('n_items')} × {m.get('n_repeats')}",
+            ]
+            if card:
+                by_name = {f.system: f.value for f in row.peers}
+                pub = fmt.num(row.published.value if row.published else None)
+                peers = [fmt.num(by_name.get(n)) for n, _ in t.peers]
+                cells += [pub if first else "", fmt.interval(cell.delta_published, True)]
+                cells += peers if first else [""] * len(peers)
+            lines.append("| " + " | ".join(cells) + " |")
     lines += ["", f"Measured: the task's metric in percent, with its {pct}% confidence interval."]
     if t.source:
         lines.append(f"Published: {t.source}; the card's figures are for the unquantized model.")
     return [*lines, ""]
 
 
+def _unfinished(c: Comparison) -> list[str]:
+    if not c.unfinished:
+        return []
+    lines = [
+        "## Unfinished or failed runs (not in the tables above)",
+        "",
+        "| Run | Task | Mode | System | Status | calls stored | planned | Error |",
+        "|---|---|---|---|---|---:|---:|---|",
+    ]
+    for u in c.unfinished:
+        err = (u.error or "—").replace("|", "\\|").replace("\n", " ")
+        lines.append(
+            f"| `{u.run_id}` | {u.task} | {u.mode} | {short_model(u.model)} · {u.runner_profile} "
+            f"| {u.status} | {u.calls_stored} | {u.planned or '—'} | {err} |"
+        )
+    return [*lines, ""]
+
+
 def render_markdown(c: Comparison, plots: list[str] | None = None) -> str:
     """The whole report; `plots` are image paths relative to the report."""
     pct = round(100 * c.level)
-    lines = [f"# evalkit comparison: {len(c.runs)} runs, {len({r.task for r in c.runs})} tasks", ""]
+    title = (
+        f"# evalkit comparison: {plural(len(c.runs), 'run')}, {plural(len({r.task for r in c.runs}), 'task')}"
+    )
+    lines = [title, ""]
     if c.any_placeholder:
         lines += [f"> {placeholder_note(c)}", ""]
     if c.any_synthetic:
         lines += [f"> {synthetic_note(c)}", ""]
+    if c.unfinished:
+        lines += [
+            f"> {plural(len(c.unfinished), 'unfinished or failed run')}: listed at the end, not scored.",
+            "",
+        ]
     for t in c.tables:
         lines += _card_table(t, c.level)
 
@@ -103,6 +139,7 @@ def render_markdown(c: Comparison, plots: list[str] | None = None) -> str:
                     f"{fmt.seconds(m.get('generation_time_s'))} | {cell.run.device_type or '—'} |"
                 )
     lines.append("")
+    lines += _unfinished(c)
     if plots:
         lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     lines += ["## Runs", ""] + [

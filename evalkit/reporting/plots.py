@@ -1,11 +1,15 @@
-"""Report figures with matplotlib, each written as PNG and SVG.
+"""Report figures with matplotlib, each written as PNG and SVG, sized to be read.
 
-- measured_vs_published: every benchmark's measured score per system with its interval,
-  the published EXAONE 4.0 figure (black diamond) and the card's peers (grey).
-- paired_deltas: each system's paired difference from its baseline run, with intervals
-  (or, without baselines, measured − published: deltas_vs_published).
-- breakdown_<task>_<mode>: per-category scores (the task's breakdown field) per system.
+- measured_<size>_<mode>: one figure per report table: each benchmark a band of rows, one
+  row per run (its score with the interval), the published EXAONE 4.0 figure (black
+  diamond) and the card's peers (grey) on the same horizontal 0-100 axis.
+- paired_deltas: each run's paired difference from its baseline run, with intervals (or,
+  without baselines, measured − published: deltas_vs_published).
+- breakdown_<task>_<mode>: per-category scores (the task's breakdown field) per run.
 
+Figures are horizontal, so labels stack instead of colliding; their height grows with
+their rows, their width is fixed (about 1,000 px in the PNG). Constrained layout keeps
+every text inside the image, which `text_problems` checks (the report warns; tests assert).
 Figures are built on `matplotlib.figure.Figure` directly (no pyplot global state, no GUI
 backend); SVG text stays text, so an HTML report that inlines the SVG is searchable.
 """
@@ -13,124 +17,186 @@ backend); SVG text stays text, so an HTML report that inlines the SVG is searcha
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from evalkit.reporting.table import Comparison
+from evalkit.reporting.fonts import font_chain, missing_glyphs_note
+from evalkit.reporting.table import OTHER, Comparison, Table
 
 _COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
 PLACEHOLDER_TAG = "placeholder model: scores are meaningless"
+WIDTH_IN = 9.0
+PNG_DPI = 110
+ROW_IN = 0.3  # height of one plotted row
+
+
+@contextmanager
+def _style() -> Iterator[None]:
+    import matplotlib
+
+    with matplotlib.rc_context(
+        {
+            "font.family": font_chain(),
+            "svg.fonttype": "none",
+            "svg.hashsalt": "evalkit",
+            "axes.titlesize": 9,
+            "axes.labelsize": 9,
+            "xtick.labelsize": 8,
+            "ytick.labelsize": 8,
+            "legend.fontsize": 8,
+        }
+    ):
+        yield
 
 
 def _slug(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", s).strip("_").lower()
 
 
-def _save(fig: Any, out_dir: Path, name: str) -> list[Path]:
-    import matplotlib
+def _figure(height_in: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
+    fig = Figure(figsize=(WIDTH_IN, max(height_in, 2.4)), layout="constrained")
+    FigureCanvasAgg(fig)  # a renderer to measure text with (text_problems)
+    return fig
+
+
+def _texts(fig: Any) -> list[Any]:
+    """The texts a drawn figure shows (tick labels of ticks outside the view are never drawn)."""
+    from matplotlib.text import Text
+
+    hidden: set[int] = set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                if not lo - 1e-9 * (hi - lo) <= tick.get_loc() <= hi + 1e-9 * (hi - lo):
+                    hidden |= {id(tick.label1), id(tick.label2)}
+    return [
+        t for t in fig.findobj(Text) if t.get_visible() and str(t.get_text()).strip() and id(t) not in hidden
+    ]
+
+
+def _save(fig: Any, out_dir: Path, name: str) -> list[Path]:
     paths = []
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "evalkit"}):
-        for ext in ("png", "svg"):
-            p = out_dir / f"{name}.{ext}"
-            fig.savefig(p, dpi=130 if ext == "png" else None, bbox_inches="tight", metadata=_metadata(ext))
-            paths.append(p)
+    for ext in ("png", "svg"):
+        p = out_dir / f"{name}.{ext}"
+        # Fixed metadata: the same runs give byte-identical SVGs (no creation date).
+        fig.savefig(p, dpi=PNG_DPI if ext == "png" else None, metadata={"Date": None} if ext == "svg" else {})
+        paths.append(p)
     return paths
 
 
-def _metadata(ext: str) -> dict[str, Any]:
-    # Fixed metadata: the same runs give byte-identical SVGs (no creation date).
-    return {"Date": None} if ext == "svg" else {}
-
-
-def _title(ax: Any, text: str, placeholder: bool) -> None:
-    """Title, with the placeholder warning above the axes whenever a plotted run is a placeholder."""
-    ax.set_title(text, fontsize=11, loc="left", pad=18 if placeholder else 6)
+def _title(fig: Any, ax: Any, text: str, placeholder: bool) -> None:
+    """Title across the figure; the placeholder warning above the axes whenever a plotted run is one."""
+    fig.suptitle(text, x=0.01, ha="left", fontsize=11)
     if placeholder:
-        ax.text(0.0, 1.01, PLACEHOLDER_TAG, transform=ax.transAxes, color="#b00020", fontsize=8, va="bottom")
+        ax.set_title(PLACEHOLDER_TAG, loc="left", color="#b00020", fontsize=8)
+
+
+def _legend(fig: Any, n: int) -> None:
+    fig.legend(loc="outside lower center", ncols=1 if n <= 2 else 2, frameon=False)
 
 
 def _colors(c: Comparison) -> dict[str, str]:
-    """One colour per system, the same in every figure."""
-    systems = list(dict.fromkeys(s for t in c.tables for s in t.systems))
+    """One colour per run label, the same in every figure."""
+    systems = list(
+        dict.fromkeys(cell.label for t in c.tables for row in t.rows for cell in row.cells.values())
+    )
     return {s: _COLORS[k % len(_COLORS)] for k, s in enumerate(systems)}
 
 
-def measured_vs_published(c: Comparison, out_dir: Path) -> list[Path]:
-    from matplotlib.figure import Figure
+def _legend_rows(n: int) -> float:
+    return 0.2 * (n if n <= 2 else (n + 1) // 2)
 
-    rows = [(t, r) for t in c.tables for r in t.rows]
-    colors = _colors(c)
-    systems = list(colors)
-    fig = Figure(figsize=(max(6.0, 1.3 * len(rows) + 2), 4.6))
+
+def measured_figure(c: Comparison, t: Table, colors: dict[str, str]) -> Any:
+    """One table's benchmarks: a band per benchmark, a row per run, published and peers beside."""
+    card = t.size != OTHER
+    bands = [(row, sorted(row.cells.values(), key=lambda x: x.label)) for row in t.rows]
+    n_rows = sum(len(cells) + (1 if card else 0) for _, cells in bands) + 0.4 * len(bands)
+    shown = {cell.label for _, cells in bands for cell in cells}
+    fig = _figure(1.3 + ROW_IN * n_rows + _legend_rows(len(shown) + 2))
     ax = fig.add_subplot()
-    width = 0.7 / max(len(systems), 1)
+    y, centers, labelled = 0.0, [], set()
     peer_shown = pub_shown = False
-    labelled: set[str] = set()  # one legend entry per system
-    for x, (_t, row) in enumerate(rows):
-        for k, s in enumerate(systems):
-            cell = row.cells.get(s)
-            if cell is None:
-                continue
+    for row, cells in bands:
+        top = y
+        for cell in cells:
             lo, hi = cell.ci
             ax.errorbar(
-                [x - 0.35 + width * (k + 0.5)],
                 [cell.value],
-                yerr=[[cell.value - lo], [hi - cell.value]],
+                [y],
+                xerr=[[cell.value - lo], [hi - cell.value]],
                 fmt="o",
-                color=colors[s],
+                ms=5,
+                color=colors[cell.label],
                 capsize=3,
-                label=None if s in labelled else s,
+                label=None if cell.label in labelled else cell.label,
             )
-            labelled.add(s)
-        for f in row.peers:
-            if f.value is not None:
-                ax.plot(
-                    [x + 0.4],
-                    [f.value],
-                    "o",
-                    ms=3,
-                    color="#9a9a9a",
-                    label=None if peer_shown else "card peers",
-                )
-                peer_shown = True
+            labelled.add(cell.label)
+            y += 1
+        figures = [f for f in row.peers if f.value is not None]
         if row.published and row.published.value is not None:
-            ax.plot(
-                [x + 0.4],
-                [row.published.value],
-                "D",
-                ms=7,
-                color="black",
-                label=None if pub_shown else "published EXAONE 4.0",
-            )
-            pub_shown = True
-    ax.set_xticks(range(len(rows)))
-    ax.set_xticklabels([f"{r.key}\n({r.mode})" for _, r in rows], fontsize=8)
-    ax.set_ylabel("score (%)")
-    ax.set_ylim(-2, 102)
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    _title(ax, f"Measured ({round(100 * c.level)}% CI) vs published", c.any_placeholder)
-    return _save(fig, out_dir, "measured_vs_published")
+            figures.append(row.published)
+        if figures:  # the card's figures on a row of their own, under the runs
+            for f in row.peers:
+                if f.value is not None:
+                    ax.plot(
+                        [f.value],
+                        [y],
+                        "o",
+                        ms=3.5,
+                        color="#9a9a9a",
+                        label=None if peer_shown else "card peers",
+                    )
+                    peer_shown = True
+            if row.published and row.published.value is not None:
+                ax.plot(
+                    [row.published.value],
+                    [y],
+                    "D",
+                    ms=6,
+                    color="black",
+                    label=None if pub_shown else t.subject,
+                )
+                pub_shown = True
+            y += 1
+        centers.append((top + y - 1) / 2)
+        ax.axhspan(top - 0.5, y - 0.5, color="#f2f2f2" if len(centers) % 2 else "white", zorder=0)
+        y += 0.4
+    ax.set_yticks(centers)
+    ax.set_yticklabels([row.key for row, _ in bands])
+    ax.set_ylim(y - 0.4 - 0.5, -0.5)
+    ax.set_xlim(-2, 102)
+    ax.set_xlabel(f"score (%), {round(100 * c.level)}% CI")
+    ax.grid(axis="x", alpha=0.3)
+    _legend(fig, len(shown) + peer_shown + pub_shown)
+    what = "measured vs published" if card else "measured"
+    placeholder = any(cell.run.placeholder for _, cells in bands for cell in cells)
+    _title(fig, ax, f"{t.title}: {what}", placeholder)
+    return fig
 
 
-def deltas(c: Comparison, out_dir: Path) -> list[Path]:
+def deltas_figure(c: Comparison) -> tuple[str, Any] | None:
     """Paired differences from baselines where there are any, else measured − published."""
-    from matplotlib.figure import Figure
-
     paired = any(cell.delta_baseline is not None for cell in c.cells())
     lines = []
     placeholder = False
     for t in c.tables:
         for row in t.rows:
-            for cell in row.cells.values():
+            for cell in sorted(row.cells.values(), key=lambda x: x.label):
                 iv = cell.delta_baseline if paired else cell.delta_published
                 if iv is not None:
                     lines.append((f"{row.key} ({row.mode})\n{cell.label}", iv))
                     placeholder |= cell.run.placeholder or bool(cell.baseline and cell.baseline.placeholder)
     if not lines:
-        return []
-    fig = Figure(figsize=(7.0, 0.55 * len(lines) + 1.6))
+        return None
+    fig = _figure(1.4 + 2 * ROW_IN * len(lines))
     ax = fig.add_subplot()
     for y, (_label, iv) in enumerate(lines):
         color = "#d62728" if iv.high < 0 else "#2ca02c" if iv.low > 0 else "#1f77b4"
@@ -144,41 +210,38 @@ def deltas(c: Comparison, out_dir: Path) -> list[Path]:
         )
     ax.axvline(0.0, color="black", lw=0.8)
     ax.set_yticks(range(len(lines)))
-    ax.set_yticklabels([label for label, _ in lines], fontsize=8)
-    ax.invert_yaxis()
+    ax.set_yticklabels([label for label, _ in lines])
+    ax.set_ylim(len(lines) - 0.5, -0.5)
     ax.grid(axis="x", alpha=0.3)
     pct = round(100 * c.level)
     if paired:
         ax.set_xlabel("candidate − baseline (percentage points), paired on (item, repeat)")
-        _title(ax, f"Paired differences from the baseline run ({pct}% CI)", placeholder)
-        return _save(fig, out_dir, "paired_deltas")
+        _title(fig, ax, f"Paired differences from the baseline run ({pct}% CI)", placeholder)
+        return "paired_deltas", fig
     ax.set_xlabel("measured − published (percentage points)")
-    _title(ax, f"Measured − published ({pct}% CI of the measurement)", placeholder)
-    return _save(fig, out_dir, "deltas_vs_published")
+    _title(fig, ax, f"Measured − published ({pct}% CI of the measurement)", placeholder)
+    return "deltas_vs_published", fig
 
 
-def breakdowns(c: Comparison, out_dir: Path) -> list[Path]:
+def breakdown_figures(c: Comparison, colors: dict[str, str]) -> list[tuple[str, Any]]:
     """One figure per task and mode whose runs report two or more categories."""
-    from matplotlib.figure import Figure
-
     z = 1.959963984540054
-    colors = _colors(c)
-    paths: list[Path] = []
+    out: list[tuple[str, Any]] = []
     for t in c.tables:
         for row in t.rows:
-            per_system: dict[str, dict[str, Any]] = {}
-            for s, cell in row.cells.items():
+            per_run: dict[str, dict[str, Any]] = {}
+            for label, cell in sorted(row.cells.items()):
                 b = cell.run.metrics.get("breakdown")
                 if isinstance(b, dict) and len(b.get("groups", {})) > 1:
-                    per_system[s] = b
-            if not per_system:
+                    per_run[label] = b
+            if not per_run:
                 continue
-            groups = sorted({g for b in per_system.values() for g in b["groups"]})
-            field = next(iter(per_system.values())).get("field", "category")
-            fig = Figure(figsize=(7.0, 0.32 * len(groups) * max(1, len(per_system)) + 1.6))
+            groups = sorted({g for b in per_run.values() for g in b["groups"]})
+            field = next(iter(per_run.values())).get("field", "category")
+            fig = _figure(1.3 + ROW_IN * len(groups) * max(1, len(per_run)) + _legend_rows(len(per_run)))
             ax = fig.add_subplot()
-            h = 0.8 / len(per_system)
-            for k, (s, b) in enumerate(per_system.items()):
+            h = 0.8 / len(per_run)
+            for k, (label, b) in enumerate(per_run.items()):
                 ys, vals, errs = [], [], []
                 for i, g in enumerate(groups):
                     v = b["groups"].get(g)
@@ -188,24 +251,71 @@ def breakdowns(c: Comparison, out_dir: Path) -> list[Path]:
                     vals.append(100 * v["value"])
                     errs.append(_group_error(v, z))
                 xerr = [[e[0] for e in errs], [e[1] for e in errs]]
-                ax.barh(ys, vals, height=h, xerr=xerr, color=colors[s], label=s, capsize=2)
+                ax.barh(ys, vals, height=h, xerr=xerr, color=colors[label], label=label, capsize=2)
             ax.set_yticks(range(len(groups)))
-            ax.set_yticklabels(groups, fontsize=8)
-            ax.invert_yaxis()
-            ax.set_xlim(0, 100)
-            ax.set_xlabel("score (%)")
+            ax.set_yticklabels(groups)
+            ax.set_ylim(len(groups) - 0.5, -0.5)
+            ax.set_xlim(0, 102)
+            ax.set_xlabel("score (%), 95% CI")
             ax.grid(axis="x", alpha=0.3)
-            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-            placeholder = any(row.cells[s].run.placeholder for s in per_system)
-            _title(ax, f"{row.key} ({row.mode}) by {field} (95% CI)", placeholder)
-            paths += _save(fig, out_dir, f"breakdown_{_slug(row.task)}_{_slug(row.mode)}")
-    return paths
+            _legend(fig, len(per_run))
+            placeholder = any(row.cells[s].run.placeholder for s in per_run)
+            _title(fig, ax, f"{row.key} ({row.mode}) by {field}", placeholder)
+            out.append((f"breakdown_{_slug(row.task)}_{_slug(row.mode)}", fig))
+    return out
+
+
+def figures(c: Comparison) -> list[tuple[str, Any]]:
+    """Every figure of the report as (file stem, matplotlib Figure), not yet drawn."""
+    colors = _colors(c)
+    with _style():
+        out = [(f"measured_{_slug(t.size)}_{_slug(t.mode)}", measured_figure(c, t, colors)) for t in c.tables]
+        delta = deltas_figure(c)
+        out += [delta] if delta else []
+        out += breakdown_figures(c, colors)
+    return out
+
+
+def text_problems(fig: Any) -> list[str]:
+    """Texts of a figure that reach outside the image, or tick labels that overlap each other."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    w, h = fig.bbox.width, fig.bbox.height
+    problems = []
+    for text in _texts(fig):
+        bb = text.get_window_extent(renderer)
+        if bb.x0 < -1 or bb.y0 < -1 or bb.x1 > w + 1 or bb.y1 > h + 1:
+            problems.append(f"text {text.get_text()!r} reaches outside the {w:.0f}x{h:.0f} image")
+    for ax in fig.axes:
+        for ticks in (ax.get_xticklabels(), ax.get_yticklabels()):
+            boxes = [
+                (t.get_text(), t.get_window_extent(renderer))
+                for t in ticks
+                if t.get_visible() and t.get_text()
+            ]
+            for i in range(len(boxes)):
+                for j in range(i + 1, len(boxes)):
+                    if boxes[i][1].overlaps(boxes[j][1]):
+                        problems.append(f"tick labels {boxes[i][0]!r} and {boxes[j][0]!r} overlap")
+    return problems
 
 
 def make_plots(c: Comparison, out_dir: Path) -> list[Path]:
-    """Write every figure into `out_dir` (PNG and SVG); returns the paths."""
+    """Write every figure into `out_dir` (PNG and SVG); returns the paths. Warns on stderr when
+    Korean text has no font, or a figure's text would not fit."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    return measured_vs_published(c, out_dir) + deltas(c, out_dir) + breakdowns(c, out_dir)
+    paths: list[Path] = []
+    labels: list[str] = []
+    with _style():
+        for name, fig in figures(c):
+            for problem in text_problems(fig):
+                print(f"evalkit report: warning: {name}: {problem}", file=sys.stderr)
+            labels += [str(t.get_text()) for t in _texts(fig)]
+            paths += _save(fig, out_dir, name)
+    note = missing_glyphs_note(labels)
+    if note:
+        print(f"evalkit report: warning: {note}", file=sys.stderr)
+    return paths
 
 
 def _group_error(group: dict[str, Any], z: float) -> tuple[float, float]:

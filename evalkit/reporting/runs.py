@@ -109,6 +109,24 @@ class RunData:
         return int(self.metrics["n_items"])
 
     @property
+    def n_repeats(self) -> int:
+        return int(self.metrics["n_repeats"])
+
+    def settings(self) -> dict[str, str]:
+        """What a reader tells two runs of one model and task apart by (see `system_labels`)."""
+        params = self.metrics.get("params") or {}
+        out = {
+            "data": data_label(str(self.metrics.get("data_source") or "")),
+            "items": f"{self.n_items} items",
+            "N": f"N={self.n_repeats}",
+            "max_new_tokens": f"max_new_tokens={params.get('max_new_tokens')}",
+            "seed": f"seed {self.metrics.get('seed')}",
+        }
+        for k, v in sorted((self.metrics.get("runner_args") or {}).items()):
+            out[f"runner_arg {k}"] = f"{k}={v}"
+        return out
+
+    @property
     def has_samples(self) -> bool:
         return (self.path / "samples.jsonl").is_file()
 
@@ -179,6 +197,8 @@ def discover_runs(paths: Iterable[Path | str]) -> list[RunData]:
     for p in map(Path, paths):
         if (p / "metrics.json").is_file():
             candidates = [p]
+        elif (p / "run.json").is_file():  # an unfinished run: see discover_unfinished
+            candidates = []
         elif p.is_dir():
             candidates = sorted(d for d in p.iterdir() if (d / "metrics.json").is_file())
         else:
@@ -195,18 +215,98 @@ def short_model(name: str) -> str:
     return Path(name.rstrip("/")).name or name
 
 
+def data_label(source: str) -> str:
+    """'sample', 'hub', or a local copy's file or directory name."""
+    if source in ("", "sample", "test"):
+        return f"data {source or '?'}"
+    if source.startswith("hub:"):
+        return "data hub"
+    return f"data {Path(source).name or source}"
+
+
 def system_labels(runs: Sequence[RunData]) -> dict[str, str]:
     """A readable, unique label per run (by run_id): model · runner profile, tagged when a
-    placeholder, with the run id added where two runs would otherwise share a label."""
+    placeholder; runs of one system on one task and mode are told apart by the settings in
+    which they differ (data, item count, N, max_new_tokens, seed, runner args)."""
     base = {
         r.run_id: f"{short_model(r.model)} · {r.runner_profile}" + (" (placeholder)" if r.placeholder else "")
         for r in runs
     }
-    counts: dict[tuple[str, str, str], int] = defaultdict(int)
+    groups: dict[tuple[str, str, str], list[RunData]] = defaultdict(list)
     for r in runs:
-        counts[(base[r.run_id], r.task, r.mode)] += 1
-    return {
-        r.run_id: base[r.run_id]
-        + (f" [{r.run_id[-8:]}]" if counts[(base[r.run_id], r.task, r.mode)] > 1 else "")
-        for r in runs
-    }
+        groups[(base[r.run_id], r.task, r.mode)].append(r)
+    labels = dict(base)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        settings = [r.settings() for r in group]
+        differ = [k for k in settings[0] if len({s.get(k) for s in settings}) > 1]
+        named = {r.run_id: ", ".join(st[k] for k in differ) for r, st in zip(group, settings, strict=True)}
+        for r in group:
+            parts = named[r.run_id]
+            if not parts or list(named.values()).count(parts) > 1:  # same settings: the run id tells
+                parts = f"{parts}, run {r.run_id}" if parts else f"run {r.run_id}"
+            labels[r.run_id] = f"{base[r.run_id]} [{parts}]"
+    return labels
+
+
+@dataclass(frozen=True)
+class UnfinishedRun:
+    """A run directory without metrics.json: still running, interrupted, or stopped by an error."""
+
+    path: Path
+    task: str
+    mode: str
+    model: str
+    runner_profile: str
+    status: str  # "running" (or killed), "interrupted", "failed"
+    error: str
+    calls_stored: int
+    planned: str  # e.g. "40 items × 1", or "" where run.json does not say
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+
+def load_unfinished(path: Path) -> UnfinishedRun:
+    """What run.json and generations.jsonl say about a run that has no metrics.json."""
+    info: dict[str, Any] = {}
+    try:
+        raw = json.loads((path / "run.json").read_text(encoding="utf-8"))
+        info = raw if isinstance(raw, dict) else {}
+    except (OSError, ValueError):
+        pass
+    calls = 0
+    store = path / "generations.jsonl"
+    if store.is_file():
+        with store.open("rb") as fh:
+            calls = max(sum(1 for line in fh if line.strip()) - 1, 0)  # less the header line
+    status = str(info.get("status") or "running")
+    planned = ""
+    if info.get("planned_items"):
+        planned = f"{info['planned_items']} items × {info.get('planned_repeats', 1)}"
+    return UnfinishedRun(
+        path=path,
+        task=str(info.get("task", "?")),
+        mode=str(info.get("mode", "?")),
+        model=str(info.get("model", "?")),
+        runner_profile=str(info.get("runner_profile", "?")),
+        status="running or killed" if status == "running" else status,
+        error=str(info.get("error") or ""),
+        calls_stored=calls,
+        planned=planned,
+    )
+
+
+def discover_unfinished(paths: Iterable[Path | str]) -> list[UnfinishedRun]:
+    """Run directories among `paths` (or inside them) that hold run.json but no metrics.json."""
+    out: list[UnfinishedRun] = []
+    seen: set[Path] = set()
+    for p in map(Path, paths):
+        candidates = [p] if (p / "run.json").is_file() else sorted(p.iterdir()) if p.is_dir() else []
+        for d in candidates:
+            if (d / "run.json").is_file() and not (d / "metrics.json").is_file() and d.resolve() not in seen:
+                seen.add(d.resolve())
+                out.append(load_unfinished(d))
+    return out

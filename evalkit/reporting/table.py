@@ -21,7 +21,7 @@ import yaml
 from evalkit.errors import UsageError
 from evalkit.published import PUBLISHED_DIR, PublishedFigure, lookup
 from evalkit.reporting.compare import Measured, PairedComparison, measured_interval, paired_comparison
-from evalkit.reporting.runs import RunData, system_labels
+from evalkit.reporting.runs import RunData, UnfinishedRun, system_labels
 from evalkit.stats import Interval
 
 OTHER = "other"
@@ -88,6 +88,7 @@ class Comparison:
     labels: dict[str, str]  # run_id -> system label
     level: float
     baselines: list[RunData]
+    unfinished: list[UnfinishedRun] = field(default_factory=list)  # listed, not scored
 
     @property
     def any_placeholder(self) -> bool:
@@ -121,9 +122,14 @@ def _baseline_for(run: RunData, baselines: Sequence[RunData]) -> RunData | None:
 
 
 def build_comparison(
-    runs: Sequence[RunData], *, baselines: Sequence[RunData] = (), level: float = 0.95
+    runs: Sequence[RunData],
+    *,
+    baselines: Sequence[RunData] = (),
+    level: float = 0.95,
+    unfinished: Sequence[UnfinishedRun] = (),
 ) -> Comparison:
-    """Group runs into model-card tables, with intervals at `level` (two-sided)."""
+    """Group runs into model-card tables, with intervals at `level` (two-sided); `unfinished`
+    runs are carried along to be listed as such."""
     all_runs = list(runs) + [b for b in baselines if b.run_id not in {r.run_id for r in runs}]
     labels = system_labels(all_runs)
     card = _card_order()
@@ -191,7 +197,14 @@ def build_comparison(
             )
         )
     ordered = sorted(tables.values(), key=lambda t: (t.size == OTHER, t.size != "32B", t.mode != "reasoning"))
-    return Comparison(tables=ordered, runs=all_runs, labels=labels, level=level, baselines=list(baselines))
+    return Comparison(
+        tables=ordered,
+        runs=all_runs,
+        labels=labels,
+        level=level,
+        baselines=list(baselines),
+        unfinished=list(unfinished),
+    )
 
 
 def _pct_or_none(x: Any) -> float | None:

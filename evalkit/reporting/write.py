@@ -8,7 +8,7 @@ from pathlib import Path
 
 from evalkit.reporting.html import render_html
 from evalkit.reporting.markdown import render_markdown
-from evalkit.reporting.runs import RunData
+from evalkit.reporting.runs import RunData, UnfinishedRun
 from evalkit.reporting.table import build_comparison, comparison_records
 
 
@@ -28,12 +28,13 @@ def write_comparison(
     html: bool = False,
     plots: bool = False,
     level: float = 0.95,
+    unfinished: Sequence[UnfinishedRun] = (),
 ) -> ReportFiles:
     """Build the comparison of `runs` and write its files into `out_dir`."""
     import pandas as pd
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    c = build_comparison(runs, baselines=baselines, level=level)
+    c = build_comparison(runs, baselines=baselines, level=level, unfinished=unfinished)
     plot_paths: list[Path] = []
     if plots:
         from evalkit.reporting.plots import make_plots

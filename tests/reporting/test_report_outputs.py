@@ -1,7 +1,9 @@
-"""`evalkit report --out`: files, plots that are real images, and the HTML page in headless Chromium."""
+"""`evalkit report --out`: files, plots that are real images whose text fits and renders (Korean
+included), and the HTML page in headless Chromium, with no table wider than a 1,400 px window."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -11,9 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.text import Text
 from PIL import Image
 
 from evalkit.cli import main
+from evalkit.reporting import build_comparison, discover_runs, fonts
+from evalkit.reporting.fonts import INSTALL_HINT, cjk_families
+from evalkit.reporting.plots import _style, figures, text_problems
 from tests.reporting.fake_runs import binary_scores, degrade, write_run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,9 +50,22 @@ def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     runs = root / "runs"
     ref = binary_scores(300, 0.62, 1)
-    subjects = {k: ["law", "medicine", "accounting"][int(k) % 3] for k in ref}
+    # Subjects as the real KMMLU-Pro sample names them (Korean), and a Spanish one.
+    subjects = {k: ["민법", "회계원리", "Matemáticas (señales)"][int(k) % 3] for k in ref}
     write_run(runs, "bf16", ref, model="LGAI-EXAONE/EXAONE-4.0-32B", runner_profile="bf16", subjects=subjects)
     write_run(runs, "gptq", degrade(ref, 15, 6, 2), subjects=subjects)
+    # The same system on fewer items: a variant, named by what differs.
+    write_run(runs, "gptq-short", dict(list(degrade(ref, 15, 6, 2).items())[:120]), subjects=subjects)
+    # A run that stopped on an error, and one killed before it wrote anything but run.json.
+    for name, status in (
+        ("failed", {"status": "failed", "error": "RuntimeError: CUDA out of memory"}),
+        ("killed", {}),
+    ):
+        (runs / name).mkdir()
+        info = {"task": "ksm", "mode": "reasoning", "model": "tiny", "runner_profile": "torch-int4"}
+        (runs / name / "run.json").write_text(
+            json.dumps({**info, "planned_items": 40, "planned_repeats": 4, **status})
+        )
     rng = np.random.default_rng(3)
     write_run(
         runs,
@@ -80,8 +99,23 @@ def test_files_are_written(report):
     for name in ("comparison.md", "comparison.csv", "comparison.html"):
         assert (out / name).stat().st_size > 500, name
     names = {p.name for p in (out / "plots").iterdir()}
-    for stem in ("measured_vs_published", "paired_deltas", "breakdown_kmmlu_pro_non_reasoning"):
-        assert {f"{stem}.png", f"{stem}.svg"} <= names
+    stems = ("measured_32b_non_reasoning", "measured_32b_reasoning", "paired_deltas")
+    for stem in (*stems, "breakdown_kmmlu_pro_non_reasoning"):
+        assert {f"{stem}.png", f"{stem}.svg"} <= names, stem
+
+
+def test_variants_and_unfinished_runs_are_named(report):
+    md = (report["out"] / "comparison.md").read_text()
+    # Runs of one system on one task differ in their item count: the label says so, no hash.
+    assert "EXAONE-4.0-32B-GPTQ · exaone-4.0-32b-gptq [300 items]" in md
+    assert "EXAONE-4.0-32B-GPTQ · exaone-4.0-32b-gptq [120 items]" in md
+    assert not re.search(r"\[[0-9a-f]{8}\]", md)
+    assert "## Unfinished or failed runs" in md
+    assert (
+        "| `failed` | ksm | reasoning | tiny · torch-int4 | failed | 0 | 40 items × 4 | RuntimeError: CUDA"
+        in md
+    )
+    assert "| `killed` | ksm | reasoning | tiny · torch-int4 | running or killed |" in md
 
 
 def test_plots_are_non_trivial_images(report):
@@ -93,8 +127,55 @@ def test_plots_are_non_trivial_images(report):
         assert colors > 50, f"{png.name}: {colors} colours"
         non_white = np.mean(np.any(img < 240, axis=2))
         assert 0.02 < non_white < 0.9, f"{png.name}: {non_white:.3f} of the pixels drawn"
-    svg = (report["out"] / "plots" / "measured_vs_published.svg").read_text()
-    assert "KMMLU-Pro" in svg and "AIME 2025" in svg and "placeholder model" in svg
+        assert w <= 1100 and h <= 1600, f"{png.name}: {w}x{h} px"  # one screen wide, readable at 100 %
+    plots = report["out"] / "plots"
+    svg = (plots / "measured_32b_non_reasoning.svg").read_text()
+    assert "KMMLU-Pro" in svg and "placeholder model" in svg and "Qwen3" not in svg
+    assert "AIME 2025" in (plots / "measured_32b_reasoning.svg").read_text()
+    breakdown = (plots / "breakdown_kmmlu_pro_non_reasoning.svg").read_text()
+    assert "민법" in breakdown and "Matemáticas (señales)" in breakdown  # SVG text stays text
+    assert "Noto Sans CJK" in breakdown or not cjk_families()  # the font chain is named for browsers
+
+
+def test_every_plot_text_lies_inside_its_image(report):
+    c = build_comparison(
+        discover_runs([report["runs"]]), baselines=discover_runs([report["runs"] / "bf16"]), level=0.95
+    )
+    figs = figures(c)
+    assert len(figs) == 4
+    for name, fig in figs:
+        assert text_problems(fig) == [], name
+        texts = [t.get_text() for t in fig.findobj(Text)]
+        if name.startswith("measured"):  # the tiny run is in the non-reasoning table only
+            tagged = any("placeholder model" in t for t in texts)
+            assert tagged == (name == "measured_32b_non_reasoning"), name
+
+
+def _render_text(text: str) -> np.ndarray:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    with _style():
+        fig = Figure(figsize=(1.5, 0.5), dpi=100)
+        FigureCanvasAgg(fig)
+        fig.text(0.05, 0.3, text, fontsize=14)
+        fig.canvas.draw()
+        return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
+def test_korean_and_spanish_render_as_glyphs_not_boxes():
+    if not cjk_families():
+        pytest.skip(f"no CJK font installed ({INSTALL_HINT}; .ci/run installs it)")
+    # A font without Hangul draws every syllable as the same empty box: the images would match.
+    assert not np.array_equal(_render_text("민법"), _render_text("헌법"))
+    assert not np.array_equal(_render_text("señal"), _render_text("senal"))
+
+
+def test_a_missing_cjk_font_is_said_plainly(monkeypatch):
+    monkeypatch.setattr(fonts, "cjk_families", lambda: ())
+    note = fonts.missing_glyphs_note(["KMMLU-Pro", "회계원리"])
+    assert note and "'회계원리'" in note and "fonts-noto-cjk" in note
+    assert fonts.missing_glyphs_note(["only Latin, señal"]) is None
 
 
 def test_single_run_report_still_rerenders(report, capsys):
@@ -151,3 +232,62 @@ def test_html_renders_in_headless_chromium_with_every_figure(report):
             assert f"{v} [{lo}, {hi}]" in text, row["system"]
     m = json.loads((report["runs"] / "gptq" / "metrics.json").read_text())
     assert f"{100 * m['value']:.1f}" in text
+
+
+# Run in the page by the test only (the report itself has no scripts): how far each table
+# reaches, against the window's width.
+MEASURE = """<script>
+window.addEventListener("load", () => {
+  const width = document.documentElement.clientWidth;
+  const tables = [...document.querySelectorAll("table")].map((t, i) => ({
+    i, right: Math.ceil(t.getBoundingClientRect().right), scroll: t.scrollWidth,
+    box: Math.ceil(t.parentElement.getBoundingClientRect().width) }));
+  const out = document.createElement("pre"); out.id = "measure";
+  out.textContent = JSON.stringify({ width, page: document.documentElement.scrollWidth, tables });
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def test_no_table_overflows_a_1400px_window(report):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium; CI installs it in .ci/run)")
+    page = report["root"] / "measure.html"
+    page.write_text((report["out"] / "comparison.html").read_text().replace("</body>", MEASURE + "</body>"))
+    dom = subprocess.run(
+        [
+            chromium,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={report['root'] / 'chromium-profile-measure'}",
+            "--window-size=1400,1000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    found = re.search(r'<pre id="measure">(.*?)</pre>', dom, re.S)
+    assert found, dom[-2000:]
+    m = json.loads(html.unescape(found.group(1)))
+    assert m["width"] <= 1400 and m["page"] <= m["width"], m
+    assert len(m["tables"]) >= 5
+    for t in m["tables"]:
+        assert t["right"] <= m["width"] and t["scroll"] <= t["box"] + 1, t
+
+
+def test_text_problems_finds_clipped_and_colliding_labels():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(3, 2))  # no constrained layout: long tick labels run off the left edge
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.set_ylim(0, 1)
+    ax.set_yticks([0.5, 0.51])
+    ax.set_yticklabels(["a label far too long for this little figure", "its neighbour"])
+    problems = text_problems(fig)
+    assert any("reaches outside" in p for p in problems)
+    assert any("overlap" in p for p in problems)

@@ -22,7 +22,7 @@ from evalkit.longctx.planning import KVPlanner, planner_for
 from evalkit.longctx.tokens import load_tokenizer
 from evalkit.models import BUILD_MODEL, check_model, is_tiny
 from evalkit.records import Completion, Sample, SamplingParams
-from evalkit.registry import REPO_ROOT, get_solver, get_task
+from evalkit.registry import REPO_ROOT, get_solver, get_task, import_object
 from evalkit.report import write_report
 from evalkit.runners.base import Runner
 from evalkit.runners.overrides import apply_runner_args
@@ -149,7 +149,8 @@ def _plan(cfg: RunConfig, aux_roles: frozenset[str] = frozenset()) -> _Plan:
     settings = spec.settings(cfg.mode)
     profile, runner_args = apply_runner_args(load_profile(cfg.runner), cfg.runner_args)
     model_name = cfg.model or profile.model
-    check_model(model_name)  # a missing model is named before any data is fetched
+    if not getattr(import_object(profile.runner), "remote_model", False):
+        check_model(model_name)  # a missing model is named before any data is fetched
     loaded = load_rows(
         spec,
         cfg.data or ("sample" if is_tiny(model_name) else default_source(spec)),

@@ -38,6 +38,9 @@ class Runner(ABC):
     """
 
     name: str = "runner"
+    # True where the model is a name a server knows rather than files on this machine (the
+    # pipeline then does not look for it before the runner starts).
+    remote_model: bool = False
 
     @abstractmethod
     def describe(self) -> dict[str, Any]:

@@ -102,6 +102,7 @@ class OpenAIRunner(Runner):
     """Client runner for one model behind one or more OpenAI-compatible endpoints."""
 
     name = "openai"
+    remote_model = True  # a name the server knows
 
     def __init__(
         self,

@@ -6,6 +6,7 @@
 #   make lint        ruff + mypy
 #   make check-data  real-data and long checks (pytest -m slow), not part of make test
 #   make gate | report | fidelity | gate-smoke    quantization gates, comparison reports (see docs/)
+#   make report-deps  chromium and fonts-noto-cjk for the report's checks and Korean plot labels (apt, root)
 #   make bench-math | bench-mmlu-pro | bench-client | bench-sandbox | bench-long   benchmarks (BENCHMARKS.md)
 #   make bench-int4 [OUT=dir] | bench-int4-check   the int4 runner on a CUDA GPU (docs/int4-runner.md)
 #   make bench-eval MODEL=ckpt [EVAL_RUNNER=ours|vllm|both] [SCALE=…] [OUT=file]   int4 runner vs vLLM, eval workloads
@@ -18,11 +19,11 @@ TASK   ?= kmmlu_pro
 RUNNER ?= torch-int4
 MODE   ?= non-reasoning
 
-.PHONY: help setup eval test lint list check-data gate gate-smoke report fidelity bench-math bench-mmlu-pro bench-client bench-sandbox bench-long bench-int4 bench-int4-check bench-eval clean
+.PHONY: help setup eval test lint list check-data gate gate-smoke report report-deps fidelity bench-math bench-mmlu-pro bench-client bench-sandbox bench-long bench-int4 bench-int4-check bench-eval clean
 .DEFAULT_GOAL := help
 
 help:
-	@sed -n '1,11p' Makefile
+	@sed -n '1,12p' Makefile
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "setting up $(VENV) (log: $(VENV)/install.log)"
@@ -68,6 +69,11 @@ gate-smoke: setup
 
 report: setup
 	$(BIN)/evalkit report $(or $(RUNS),results/runs) --out $(or $(OUT),results/report) --html --plots $(if $(BASELINE),--baseline $(BASELINE))
+
+# What the HTML/plot checks and Korean plot labels need (Debian/Ubuntu, as root; .ci/run does the same).
+report-deps:
+	@command -v apt-get >/dev/null || { echo "install chromium and a CJK font (Noto Sans CJK) with your package manager"; exit 1; }
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk
 
 fidelity: setup
 	$(BIN)/evalkit fidelity --runner $(RUNNER) $(strip $(if $(MODEL),--model "$(MODEL)") $(if $(REFERENCE_MODEL),--reference-model "$(REFERENCE_MODEL)"))

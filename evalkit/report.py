@@ -125,7 +125,7 @@ def render_report(m: dict[str, Any]) -> str:
     if m.get("max_new_tokens_capped_by_profile"):
         lines += [
             f"The runner profile capped max_new_tokens at {m['params']['max_new_tokens']} "
-            "(set MAX_NEW_TOKENS= to override).",
+            "(set MAX_NEW_TOKENS= with make, --max-new-tokens with evalkit run, to override).",
             "",
         ]
     b = m.get("breakdown")

@@ -28,6 +28,7 @@ td.cat { font-weight: 600; background: #fafafa; }
 th.measured, td.measured { background: #eef5ff; }
 th.subject, td.subject { background: #fff6e5; font-weight: 600; }
 td.peer, th.peer { color: #444; }
+td.run { min-width: 12em; }
 tr.first td { border-top: 2px solid #9a9a9a; }
 .ci { color: #666; font-size: 0.85em; }
 .warn { border-left: 4px solid #b00020; background: #fdecee; padding: 0.6em 1em; }
@@ -91,7 +92,7 @@ def _card_table(t: Table, level: float) -> str:
         lo, hi = cell.ci
         m = cell.run.metrics
         tds += [
-            f"<td>{_e(cell.label)}</td>",
+            f'<td class="run">{_e(cell.label)}</td>',
             f'<td class="measured num" data-task="{_e(row.task)}" data-system="{_e(cell.label)}">'
             f'<b>{fmt.num(cell.value)}</b> <span class="ci">[{fmt.num(lo)}, {fmt.num(hi)}]</span></td>',
             f'<td class="num">{m.get("n_items")} × {m.get("n_repeats")}</td>',

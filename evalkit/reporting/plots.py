@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import sys
+import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,7 @@ PLACEHOLDER_TAG = "placeholder model: scores are meaningless"
 WIDTH_IN = 9.0
 PNG_DPI = 110
 ROW_IN = 0.3  # height of one plotted row
+LEGEND_CHARS = 150  # characters of 8 pt legend text across the figure, both columns together
 
 
 @contextmanager
@@ -98,8 +100,30 @@ def _title(fig: Any, ax: Any, text: str, placeholder: bool) -> None:
         ax.set_title(PLACEHOLDER_TAG, loc="left", color="#b00020", fontsize=8)
 
 
-def _legend(fig: Any, n: int) -> None:
-    fig.legend(loc="outside lower center", ncols=1 if n <= 2 else 2, frameon=False)
+def _legend_layout(labels: list[str]) -> tuple[int, list[str]]:
+    """(columns, wrapped labels): two columns while the labels are short, else one, with long
+    labels wrapped so that the legend stays inside the figure."""
+    ncols = 2 if len(labels) > 2 and max(map(len, labels), default=0) <= LEGEND_CHARS // 2 - 6 else 1
+    width = LEGEND_CHARS // ncols - 6
+    return ncols, [textwrap.fill(label, width, break_long_words=True) for label in labels]
+
+
+def _legend_height(labels: list[str]) -> float:
+    ncols, wrapped = _legend_layout(labels)
+    lines = [w.count("\n") + 1 for w in wrapped]
+    per_col = [sum(lines[i::ncols]) for i in range(ncols)]
+    return 0.25 + 0.17 * max(per_col, default=0)
+
+
+def _legend(fig: Any) -> None:
+    handles: list[Any] = []
+    labels: list[str] = []
+    for ax in fig.axes:
+        h, lab = ax.get_legend_handles_labels()
+        handles += h
+        labels += lab
+    ncols, wrapped = _legend_layout(labels)
+    fig.legend(handles, wrapped, loc="outside lower center", ncols=ncols, frameon=False)
 
 
 def _colors(c: Comparison) -> dict[str, str]:
@@ -110,17 +134,13 @@ def _colors(c: Comparison) -> dict[str, str]:
     return {s: _COLORS[k % len(_COLORS)] for k, s in enumerate(systems)}
 
 
-def _legend_rows(n: int) -> float:
-    return 0.2 * (n if n <= 2 else (n + 1) // 2)
-
-
 def measured_figure(c: Comparison, t: Table, colors: dict[str, str]) -> Any:
     """One table's benchmarks: a band per benchmark, a row per run, published and peers beside."""
     card = t.size != OTHER
     bands = [(row, sorted(row.cells.values(), key=lambda x: x.label)) for row in t.rows]
     n_rows = sum(len(cells) + (1 if card else 0) for _, cells in bands) + 0.4 * len(bands)
-    shown = {cell.label for _, cells in bands for cell in cells}
-    fig = _figure(1.3 + ROW_IN * n_rows + _legend_rows(len(shown) + 2))
+    shown = list(dict.fromkeys(cell.label for _, cells in bands for cell in cells))
+    fig = _figure(1.3 + ROW_IN * n_rows + _legend_height([*shown, "card peers", str(t.subject)]))
     ax = fig.add_subplot()
     y, centers, labelled = 0.0, [], set()
     peer_shown = pub_shown = False
@@ -175,7 +195,7 @@ def measured_figure(c: Comparison, t: Table, colors: dict[str, str]) -> Any:
     ax.set_xlim(-2, 102)
     ax.set_xlabel(f"score (%), {round(100 * c.level)}% CI")
     ax.grid(axis="x", alpha=0.3)
-    _legend(fig, len(shown) + peer_shown + pub_shown)
+    _legend(fig)
     what = "measured vs published" if card else "measured"
     placeholder = any(cell.run.placeholder for _, cells in bands for cell in cells)
     _title(fig, ax, f"{t.title}: {what}", placeholder)
@@ -238,7 +258,7 @@ def breakdown_figures(c: Comparison, colors: dict[str, str]) -> list[tuple[str, 
                 continue
             groups = sorted({g for b in per_run.values() for g in b["groups"]})
             field = next(iter(per_run.values())).get("field", "category")
-            fig = _figure(1.3 + ROW_IN * len(groups) * max(1, len(per_run)) + _legend_rows(len(per_run)))
+            fig = _figure(1.3 + ROW_IN * len(groups) * max(1, len(per_run)) + _legend_height(list(per_run)))
             ax = fig.add_subplot()
             h = 0.8 / len(per_run)
             for k, (label, b) in enumerate(per_run.items()):
@@ -251,14 +271,18 @@ def breakdown_figures(c: Comparison, colors: dict[str, str]) -> list[tuple[str, 
                     vals.append(100 * v["value"])
                     errs.append(_group_error(v, z))
                 xerr = [[e[0] for e in errs], [e[1] for e in errs]]
-                ax.barh(ys, vals, height=h, xerr=xerr, color=colors[label], label=label, capsize=2)
+                bars = ax.barh(ys, vals, height=h, xerr=xerr, color=colors[label], label=label, capsize=2)
+                # the value at the bar's base: a score of 0 is then visibly a 0, not a gap
+                ax.bar_label(
+                    bars, labels=[f"{v:.0f}" for v in vals], label_type="edge", padding=2, fontsize=6
+                )
             ax.set_yticks(range(len(groups)))
             ax.set_yticklabels(groups)
             ax.set_ylim(len(groups) - 0.5, -0.5)
             ax.set_xlim(0, 102)
             ax.set_xlabel("score (%), 95% CI")
             ax.grid(axis="x", alpha=0.3)
-            _legend(fig, len(per_run))
+            _legend(fig)
             placeholder = any(row.cells[s].run.placeholder for s in per_run)
             _title(fig, ax, f"{row.key} ({row.mode}) by {field}", placeholder)
             out.append((f"breakdown_{_slug(row.task)}_{_slug(row.mode)}", fig))

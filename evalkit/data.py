@@ -147,6 +147,7 @@ def _hub_error(spec: TaskSpec, what: str, e: Exception, offline: str | None) -> 
             f"task {spec.name}: tried {what} of {hub.path}@{hub.revision or 'main'} from the local "
             f"Hugging Face cache only ({offline}), and it is not there. Pass {copy}, "
             f"or {option('data', 'sample')} for the bundled sample."
+            + (" (Gated: with the hub reachable, accept its terms and set HF_TOKEN.)" if hub.gated else "")
         )
     hint = " (gated dataset: accept its terms on the hub and set HF_TOKEN)" if hub.gated else ""
     return UsageError(

@@ -109,8 +109,9 @@ def test_missing_path_and_hub_failure_are_usage_errors(spec, tmp_path, monkeypat
         load_rows(spec, str(tmp_path / "nope.jsonl"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    with pytest.raises(UsageError, match="HF_TOKEN"):
+    with pytest.raises(UsageError, match="HF_TOKEN") as e:
         load_rows(spec, "hub")
+    assert "from the local Hugging Face cache only (HF_HUB_OFFLINE is set)" in str(e.value)
 
 
 def test_csv_reader(tmp_path):

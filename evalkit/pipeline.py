@@ -149,8 +149,6 @@ def _plan(cfg: RunConfig, aux_roles: frozenset[str] = frozenset()) -> _Plan:
     settings = spec.settings(cfg.mode)
     profile, runner_args = apply_runner_args(load_profile(cfg.runner), cfg.runner_args)
     model_name = cfg.model or profile.model
-    if not getattr(import_object(profile.runner), "remote_model", False):
-        check_model(model_name)  # a missing model is named before any data is fetched
     loaded = load_rows(
         spec,
         cfg.data or ("sample" if is_tiny(model_name) else default_source(spec)),
@@ -293,6 +291,10 @@ def _run_eval(
     started: list[Path],
 ) -> RunResult:
     t_start = time.time()
+    if runner is None:  # the model is named before any data is fetched, if it cannot be there
+        profile = load_profile(cfg.runner)
+        if not getattr(import_object(profile.runner), "remote_model", False):
+            check_model(cfg.model or profile.model)
     plan = _plan(cfg, frozenset(aux_runners or {}))
     spec, reasoning = plan.spec, cfg.mode == "reasoning"
     own_runner = runner is None

@@ -87,7 +87,7 @@ def test_an_unreachable_hub_is_found_in_one_try(monkeypatch):
     ("args", "interface", "expected"),
     [
         (["max_batch_size=2.5"], "", "--runner-arg max_batch_size=2.5: max_batch_size of runner profile"),
-        (["nope=1"], "", "has no setting 'nope' (it has: cache_dequantized, device, dtype, engine"),
+        (["nope=1"], "", "runner profile 'torch-int4' (TorchInt4Runner) has no setting 'nope' (it has: "),
         (["max_batch_size=x"], "make", 'RUNNER_ARGS="max_batch_size=x": max_batch_size of runner profile'),
     ],
 )

@@ -63,11 +63,14 @@ class DecodeError(ValueError):
     """The output is not a list of function calls (BFCL's `ast_decoder:decoder_failed`)."""
 
 
-def decode_calls(text: str) -> list[dict[Any, Any]]:
+def decode_calls(text: str, json_string_arguments: bool = False) -> list[dict[Any, Any]]:
     """BFCL's decoded form `[{name: {param: value}}, …]`; raises DecodeError like the handler.
 
     No block at all decodes to `[]` (no call); a block whose JSON is not an object with a
     `name` and an `arguments` object makes the whole output undecodable.
+    `json_string_arguments`: also accept `arguments` given as a string holding a JSON object,
+    as BFCL's executable conversion (`convert_to_function_call`, used for the multi-turn
+    categories) does with `json.loads`; its AST decoding (single-turn) does not.
     """
     parsed = parse_tool_call_blocks(text)
     out: list[dict[Any, Any]] = []
@@ -77,6 +80,11 @@ def decode_calls(text: str) -> list[dict[Any, Any]]:
         if "name" not in v or "arguments" not in v:
             raise DecodeError(f"a tool call lacks 'name' or 'arguments': {v!r:.80}")
         args = v["arguments"]
+        if json_string_arguments and isinstance(args, str):
+            try:
+                args = json.loads(args)
+            except json.JSONDecodeError as e:
+                raise DecodeError(f"'arguments' is a string but not JSON: {args!r:.80}") from e
         if not isinstance(args, dict):
             raise DecodeError(f"'arguments' is not an object: {args!r:.80}")
         try:

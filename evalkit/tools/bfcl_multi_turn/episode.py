@@ -24,6 +24,7 @@ from evalkit.errors import DataError
 from evalkit.records import ChatRequest, Completion, Message, Sample, SamplingParams
 from evalkit.solvers import EpisodeOutput
 from evalkit.tools.bfcl_multi_turn.apis import CLASSES, function_docs
+from evalkit.tools.bfcl_multi_turn.shared import SharedDefaults
 from evalkit.tools.bfcl_multi_turn.world import Call, World, parse_call_string
 from evalkit.tools.bfcl_schema import tools_for_prompt
 from evalkit.tools.calls import DecodeError, decode_calls
@@ -76,13 +77,13 @@ def _answer(c: Completion, reasoning_mode: bool) -> str:
     return split_completion(c.text, c.reasoning_content, reasoning_mode=reasoning_mode).answer or ""
 
 
-def _step_calls(text: str) -> list[Call] | None:
+def step_calls(text: str) -> list[Call] | None:
     """The calls of one step (None: no usable call, which ends the turn)."""
     try:
-        decoded = decode_calls(text)
+        decoded = decode_calls(text, json_string_arguments=True)
     except DecodeError:
         return None
-    calls = [Call(str(name), (), args) for item in decoded for name, args in item.items()]
+    calls = [Call(name, (), args) for item in decoded for name, args in item.items()]
     return calls or None
 
 
@@ -104,18 +105,18 @@ def run_episode(
             )
             calls.append(c)
             steps += 1
-            step_calls = _step_calls(_answer(c, enable_thinking))
-            if step_calls is None:
+            made = step_calls(_answer(c, enable_thinking))
+            if made is None:
                 history.append({"role": "assistant", "content": c.text})
                 break
             history.append(
                 {
                     "role": "assistant",
                     "content": "",
-                    "tool_calls": [{"name": k.name, "arguments": k.kwargs} for k in step_calls],
+                    "tool_calls": [{"name": k.name, "arguments": k.kwargs} for k in made],
                 }
             )
-            for result in world.run_all(step_calls):
+            for result in world.run_all(made):
                 history.append({"role": "tool", "content": result})
             if steps > MAX_STEPS:
                 forced = True
@@ -173,7 +174,7 @@ def score_episode(
     for n in steps:
         turn_steps = []
         for c in output.calls[k : k + n]:
-            step = _step_calls(_answer(c, reasoning_mode))
+            step = step_calls(_answer(c, reasoning_mode))
             if step:
                 turn_steps.append(step)
         decoded.append(turn_steps)
@@ -181,8 +182,9 @@ def score_episode(
     shown = [[[f"{c.name}({c.kwargs})" for c in step] for step in turn] for turn in decoded]
     if len(decoded) != len(answers):
         return False, "multi_turn:force_terminated", {"calls": shown, "turns_done": len(decoded)}
-    model = World(meta["initial_config"], meta["involved_classes"], meta["long_context"])
-    truth = World(meta["initial_config"], meta["involved_classes"], meta["long_context"])
+    shared = SharedDefaults()  # BFCL's two instances share some objects (see shared.py)
+    model = World(meta["initial_config"], meta["involved_classes"], meta["long_context"], shared)
+    truth = World(meta["initial_config"], meta["involved_classes"], meta["long_context"], shared)
     model_results: list[str] = []
     for t, (turn_steps, gt) in enumerate(zip(decoded, answers, strict=True)):
         for step in turn_steps:

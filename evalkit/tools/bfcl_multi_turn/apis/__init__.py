@@ -8,6 +8,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from evalkit.tools.bfcl_multi_turn.shared import SharedDefaults
+
 _DOCS = Path(__file__).resolve().parent.parent / "func_doc"
 
 # class name -> (module in this package, its function-doc file)
@@ -22,12 +24,13 @@ CLASSES: dict[str, tuple[str, str]] = {
     "VehicleControlAPI": ("vehicle_control", "vehicle_control.json"),
 }
 STATELESS = frozenset({"MathAPI"})  # loads no scenario
+SHARING = frozenset({"TwitterAPI", "TravelAPI"})  # take the entry's SharedDefaults
 
 
-def new_instance(class_name: str) -> Any:
+def new_instance(class_name: str, shared: SharedDefaults | None = None) -> Any:
     module, _ = CLASSES[class_name]
     cls = getattr(importlib.import_module(f"{__name__}.{module}"), class_name)
-    return cls()
+    return cls(shared) if class_name in SHARING else cls()
 
 
 @cache

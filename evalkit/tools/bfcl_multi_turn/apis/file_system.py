@@ -96,7 +96,8 @@ class GorillaFileSystem:
         parts = path.strip("/").split("/")
         node = self.root if path.startswith("/") else self._cwd
         for part in parts:
-            nxt = node.contents.get(part)
+            # A "." segment stays where it is (BFCL's `_get_item`): `cd(folder='./X')` works.
+            nxt = node if part == "." else node.contents.get(part)
             if not isinstance(nxt, Directory):
                 return {"error": f"cd: '{path}': No such file or directory"}
             node = nxt

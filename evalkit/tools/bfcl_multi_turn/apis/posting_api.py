@@ -1,15 +1,16 @@
 """TwitterAPI: posting, retweeting, commenting and following, behaving as in BFCL v3.
 
-One deliberate difference: BFCL's post_tweet shares one default list between tweets posted
-without tags or mentions (a mutable default), so `mention` on one such tweet changes the
-others too, and the effect carries over between entries of a run. Here each tweet gets its
-own lists.
+As in BFCL, tweets posted without tags or mentions share one default list (BFCL's mutable
+default argument), so `mention` on one such tweet changes the others too, the ground
+truth's included; see `shared.py` for the scope of the sharing.
 """
 
 from __future__ import annotations
 
 import copy
 from typing import Any
+
+from evalkit.tools.bfcl_multi_turn.shared import SharedDefaults
 
 _DEFAULTS: dict[str, Any] = {
     "username": "john",
@@ -23,8 +24,12 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
+_UNSET: Any = object()  # "argument not given" (None, when given, is stored as given)
+
+
 class TwitterAPI:
-    def __init__(self) -> None:
+    def __init__(self, shared: SharedDefaults | None = None) -> None:
+        self._shared = shared or SharedDefaults()
         self._load_scenario({})
 
     def _load_scenario(self, scenario: dict[str, Any], long_context: bool = False) -> None:
@@ -53,7 +58,7 @@ class TwitterAPI:
         return {"login_status": bool(self.authenticated)}
 
     def post_tweet(
-        self, content: str, tags: list[str] | None = None, mentions: list[str] | None = None
+        self, content: str, tags: list[str] = _UNSET, mentions: list[str] = _UNSET
     ) -> dict[str, Any]:
         if err := self._need_login("posting"):
             return err
@@ -61,8 +66,8 @@ class TwitterAPI:
             "id": self.tweet_counter,
             "username": self.username,
             "content": content,
-            "tags": [] if tags is None else tags,
-            "mentions": [] if mentions is None else mentions,
+            "tags": self._shared.tweet_tags if tags is _UNSET else tags,
+            "mentions": self._shared.tweet_mentions if mentions is _UNSET else mentions,
         }
         self.tweets[self.tweet_counter] = tweet
         self.tweet_counter += 1

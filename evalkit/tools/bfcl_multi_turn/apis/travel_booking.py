@@ -1,9 +1,11 @@
 """TravelAPI: flight booking with a bearer token, credit cards, invoices and insurance, as in BFCL v3.
 
-The gorilla state the data comes from (cd9429c) documents `book_flight` without a cost
-argument: the cost is looked up, as in the later BFCL code this follows (`nvidia-bfcl`'s
-older copy still takes `travel_cost` and expires the token after two calls). Token,
-card, booking and insurance ids come from a seeded generator.
+Behaves as gorilla's TravelAPI at cd9429c, the commit the data comes from: `book_flight`
+looks the cost up (no cost argument), every call with a wrong access token uses up one of
+the token's uses (and fails on `None - 1` before any login), exchange rates are not
+converted to float, and the long-context filler cards are shared with the other instances
+of the entry (see shared.py). Token, card, booking and insurance ids come from a seeded
+generator.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import random
 from datetime import datetime
 from typing import Any
 
-from evalkit.tools.bfcl_multi_turn.long_context import fresh
+from evalkit.tools.bfcl_multi_turn.shared import SharedDefaults
 
 # (from, to, base cost in USD), in the order BFCL lists them (the long-context answer lists all).
 _ROUTES: list[tuple[str, str, int]] = [
@@ -203,7 +205,8 @@ _DEFAULTS: dict[str, Any] = {
 
 
 class TravelAPI:
-    def __init__(self) -> None:
+    def __init__(self, shared: SharedDefaults | None = None) -> None:
+        self._shared = shared or SharedDefaults()
         self._load_scenario({})
 
     def _load_scenario(self, scenario: dict[str, Any], long_context: bool = False) -> None:
@@ -223,15 +226,23 @@ class TravelAPI:
         self.long_context = long_context
         self._cost_lookup: dict[str, float] = {}
         if long_context:  # many more cards and bookings, existing ones kept
-            for card_id, card in fresh("CREDIT_CARD_EXTENSION").items():
+            # BFCL puts its module-level filler records themselves into every instance, so the
+            # model's and the ground truth's instances share them: a charge to a filler card
+            # shows in both. `shared` holds the one copy the instances of a scored entry share.
+            filler = self._shared.travel_filler()
+            for card_id, card in filler["CREDIT_CARD_EXTENSION"].items():
                 self.credit_card_list.setdefault(card_id, card)
-            for booking_id, booking in fresh("BOOKING_RECORD_EXTENSION").items():
+            for booking_id, booking in filler["BOOKING_RECORD_EXTENSION"].items():
                 self.booking_record.setdefault(booking_id, booking)
 
     def _token_error(self, access_token: str) -> str | None:
         if self.token_expires_in == 0:
             return "Token expired"
         if access_token != self.access_token:
+            # As at cd9429c: every wrong token costs one use of the real one, and before any
+            # login (no token, `token_expires_in` None) the subtraction itself fails with
+            # "unsupported operand type(s) for -=: 'NoneType' and 'int'".
+            self.token_expires_in -= 1  # type: ignore[operator]
             return "Invalid access token"
         return None
 
@@ -411,12 +422,11 @@ class TravelAPI:
         del self.booking_record[booking_id]
         return {"cancel_status": True}
 
-    def compute_exchange_rate(
-        self, base_currency: str, target_currency: str, value: float
-    ) -> dict[str, float]:
+    def compute_exchange_rate(self, base_currency: str, target_currency: str, value: float) -> dict[str, Any]:
         for a, b, rate in _RATES:
             if (base_currency, target_currency) == (a, b):
-                return {"exchanged_value": float(value * rate)}
+                # Not converted to float: an integer value at an integer rate stays an integer.
+                return {"exchanged_value": value * rate}
             if (base_currency, target_currency) == (b, a):
                 return {"exchanged_value": round(value / rate, 2)}
         raise ValueError("No available exchange rate for the given currencies.")

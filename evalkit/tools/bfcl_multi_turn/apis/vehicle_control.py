@@ -157,7 +157,11 @@ class VehicleControlAPI:
     ) -> dict[str, Any]:
         if not 0 <= fanSpeed <= 100:
             return {"error": "Fan speed must be between 0 and 100."}
-        self.acTemperature = (temperature - 32) * 5 / 9 if unit == "fahrenheit" else temperature
+        # The temperature is stored before the conversion, which may then fail (a string
+        # temperature in fahrenheit): the failed call has still changed the state.
+        self.acTemperature = temperature
+        if unit == "fahrenheit":
+            self.acTemperature = (temperature - 32) * 5 / 9
         self.fanSpeed = fanSpeed
         self.acMode = mode
         return {"currentACTemperature": temperature, "climateMode": mode, "humidityLevel": self.humidityLevel}
@@ -242,6 +246,10 @@ class VehicleControlAPI:
         return {"brakePedalStatus": "released", "brakePedalForce": 0.0}
 
     def setCruiseControl(self, speed: float, activate: bool, distanceToNextVehicle: float) -> dict[str, Any]:
+        # As at cd9429c: both numbers become floats first (so 60 is reported as 60.0, and a
+        # string that is no number fails before anything else).
+        distanceToNextVehicle = float(distanceToNextVehicle)
+        speed = float(speed)
         if self.engine_state == "stopped":
             return {"error": "Start the engine before activating the cruise control."}
         self.distanceToNextVehicle = distanceToNextVehicle

@@ -10,6 +10,7 @@
 #   make bench-math | bench-mmlu-pro | bench-client | bench-sandbox | bench-long   benchmarks (BENCHMARKS.md)
 #   make bench-int4 [OUT=dir] | bench-int4-check   the int4 runner on a CUDA GPU (docs/int4-runner.md)
 #   make bench-eval MODEL=ckpt [EVAL_RUNNER=ours|vllm|both] [SCALE=…] [OUT=file]   int4 runner vs vLLM, eval workloads
+#   make bench-bfcl-mt GORILLA=/path/to/gorilla/clone   BFCL multi-turn against gorilla's own code
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -19,11 +20,11 @@ TASK   ?= kmmlu_pro
 RUNNER ?= torch-int4
 MODE   ?= non-reasoning
 
-.PHONY: help setup eval test lint list check-data gate gate-smoke report report-deps fidelity bench-math bench-mmlu-pro bench-client bench-sandbox bench-long bench-int4 bench-int4-check bench-eval clean
+.PHONY: help setup eval test lint list check-data gate gate-smoke report report-deps fidelity bench-math bench-mmlu-pro bench-client bench-sandbox bench-long bench-int4 bench-int4-check bench-eval bench-bfcl-mt clean
 .DEFAULT_GOAL := help
 
 help:
-	@sed -n '1,12p' Makefile
+	@sed -n '1,13p' Makefile
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "setting up $(VENV) (log: $(VENV)/install.log)"
@@ -104,6 +105,10 @@ bench-mmlu-pro: setup
 bench-math: setup
 	$(BIN)/python bench/math_agreement.py
 	$(BIN)/python bench/math_checker.py
+
+bench-bfcl-mt: setup
+	@test -n "$(GORILLA)" || { echo "GORILLA=<clone of github.com/ShishirPatil/gorilla> is required"; exit 2; }
+	TZ=UTC $(BIN)/python bench/bfcl_multi_turn_diff.py $(GORILLA)
 
 bench-client: setup
 	$(BIN)/python bench/bench_openai_client.py

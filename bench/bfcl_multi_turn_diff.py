@@ -1,6 +1,7 @@
 """evalkit's BFCL multi-turn simulations and checker against gorilla's own, on generated calls.
 
-    python bench/bfcl_multi_turn_diff.py GORILLA_GIT_DIR [--seed 0] [--probes 3] [--every 1]
+    TZ=UTC python bench/bfcl_multi_turn_diff.py GORILLA_GIT_DIR [--seed 0] [--every 1]
+        [--probes 3] [--trajectories 2] [--no-reset] [--builtins]
         [--record tests/data/bfcl/multi_turn_probes.jsonl.gz --record-every 8]
 
 GORILLA_GIT_DIR: a clone (or bare git directory) of github.com/ShishirPatil/gorilla that has
@@ -15,7 +16,11 @@ Prints two sets of figures over the 800 multi-turn entries of ../shared/data/bfc
    `multi_turn_checker` (driven as its eval_runner drives it) and by evalkit's
    `score_episode`; agreement on (valid, error_type), per kind.
 `--record` writes the sequences, gorilla's result and state hashes, and gorilla's verdicts
-for every `--record-every`-th entry, for tests/tools/test_bfcl_multi_turn_probes.py.
+for every `--record-every`-th entry used, for tests/tools/test_bfcl_multi_turn_probes.py
+(recorded with `--every 4 --probes 2 --trajectories 2 --record-every 2`).
+`--no-reset` lets the objects BFCL shares process-wide carry over between entries, as in
+its own runs (evalkit starts each entry afresh): the figures then measure that deviation.
+`--builtins` adds calls of Python builtins, which BFCL evaluates and evalkit does not.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import bfcl_mt_cases as cases
 from bench.bfcl_mt_cases import MISTAKES, load_entries, probe_sequence, trajectory
 from bench.bfcl_official import Official, forget_instances, load_official, reset_shared
 from evalkit.records import Completion, Sample
@@ -203,9 +209,12 @@ def main() -> None:
     ap.add_argument("--record-every", type=int, default=8)
     ap.add_argument("--show", type=int, default=15)
     ap.add_argument("--no-reset", action="store_true", help="measure the effect of BFCL's carry-over")
+    ap.add_argument("--builtins", action="store_true", help="also probe Python builtins (BFCL runs them)")
     a = ap.parse_args()
     global RESET
     RESET = not a.no_reset
+    if a.builtins:
+        cases.PROBE_NAMES += ["print", "len", "sorted"]
     faulthandler.register(signal.SIGUSR1)
     off = load_official(a.gorilla)
     entries = load_entries()[:: a.every]

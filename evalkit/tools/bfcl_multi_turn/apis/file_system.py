@@ -238,6 +238,10 @@ class GorillaFileSystem:
         return {"last_lines": "\n".join(all_lines[-n:])}
 
     def diff(self, file_name1: str, file_name2: str) -> dict[str, str]:
+        # Both names are looked up before either item (an unusable second name is not reached
+        # when the first is missing).
+        if not (file_name1 in self._cwd.contents and file_name2 in self._cwd.contents):
+            return {"error": f"diff: {file_name1} or {file_name2}: No such file or directory"}
         f1, f2 = self._file(file_name1), self._file(file_name2)
         if f1 is None or f2 is None:
             return {"error": f"diff: {file_name1} or {file_name2}: No such file or directory"}

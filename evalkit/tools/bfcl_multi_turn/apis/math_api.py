@@ -129,7 +129,9 @@ class MathAPI:
         try:
             if number < 0:
                 return {"error": "Cannot calculate square root of a negative number"}
-            return {"result": Context(prec=precision).sqrt(Decimal(number))}
+            context = Context()
+            context.prec = precision  # set as BFCL sets it, so None or 1.5 fail with TypeError
+            return {"result": context.sqrt(Decimal(number))}
         except (TypeError, InvalidOperation):
             return {"error": "Input must be a number or computation resulted in an invalid operation"}
 

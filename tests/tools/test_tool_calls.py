@@ -46,6 +46,18 @@ def test_malformed_calls_make_the_output_undecodable(text: str) -> None:
         decode_calls(text)
 
 
+def test_json_string_arguments_only_where_bfcl_json_loads_them() -> None:
+    """BFCL's executable conversion (multi-turn) json.loads a string `arguments`; AST decoding does not."""
+    text = '<tool_call>{"name": "cd", "arguments": "{\\"folder\\": \\"x\\"}"}</tool_call>'
+    with pytest.raises(DecodeError):
+        decode_calls(text)
+    assert decode_calls(text, json_string_arguments=True) == [{"cd": {"folder": "x"}}]
+    for bad in ('"{\\"folder\\": "', '"[1]"', '"5"'):
+        with pytest.raises(DecodeError):
+            block = f'<tool_call>{{"name": "cd", "arguments": {bad}}}</tool_call>'
+            decode_calls(block, json_string_arguments=True)
+
+
 def test_no_block_is_no_call() -> None:
     assert decode_calls("I can't do that.") == [] and is_empty_call_list([])
 

@@ -305,7 +305,8 @@ class TravelAPI:
     ) -> dict[str, Any]:
         if (travel_from, travel_to) not in _COSTS:
             raise ValueError("No available route for the given airports.")
-        if travel_class not in _CLASS_FACTOR:
+        # Compared, not looked up (BFCL's chain of ==): a list is an invalid class too.
+        if not any(travel_class == c for c in _CLASS_FACTOR):
             raise ValueError("Invalid travel class. Options are: economy, business, first.")
         # Dates whose digits sum to an even number cost double.
         multiplier = 2 if sum(int(c) for c in travel_date if c.isdigit()) % 2 == 0 else 1

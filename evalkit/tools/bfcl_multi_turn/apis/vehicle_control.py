@@ -208,7 +208,8 @@ class VehicleControlAPI:
             },
             "engine": {"engineState": self.engine_state},
         }
-        status.update(views.get(option, {"error": "Invalid option"}))
+        # Compared, not looked up (BFCL's chain of ==): a list or an object is an invalid option.
+        status.update(next((v for k, v in views.items() if option == k), {"error": "Invalid option"}))
         return status
 
     def activateParkingBrake(self, mode: str) -> dict[str, Any]:
@@ -291,7 +292,8 @@ class VehicleControlAPI:
         return out
 
     def get_zipcode_based_on_city(self, city: str) -> dict[str, str]:
-        return {"zipcode": _ZIPCODES.get(city, "00000")}
+        # Compared, not looked up (BFCL's chain of ==): a list or an object is just unknown.
+        return {"zipcode": next((z for c, z in _ZIPCODES.items() if city == c), "00000")}
 
     def set_navigation(self, destination: str) -> dict[str, str]:
         self.destination = destination

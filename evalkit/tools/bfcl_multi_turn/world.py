@@ -15,6 +15,10 @@ Python's repr when JSON cannot hold it), anything else through `str`; a failure 
 Deliberate deviation (security): evalkit never evaluates model output. A name that is no
 API method is "name '…' is not defined", even where BFCL's `eval` would find a Python
 builtin (`print(...)`) or a global of its executor module (`json.dumps(...)`).
+Not reproduced either: before evaluating, BFCL prefixes every `word(` of the text with its
+instance's name, inside string arguments too, so a model that writes "ls(" into a file
+stores the prefixed text. The prefix holds the model's registry name; no ground-truth
+string contains such a pattern, so no verdict of the data depends on it.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@ plain-PyTorch twins, and the fast model/engine (on the twins) against the refere
 
 The same comparisons at EXAONE-4.0-32B shapes, compiled on an H200, are in
 bench/int4_gpu_check.py (figures in BENCHMARKS.md). Triton's interpreter computes bf16 dot
-products wrongly (it reinterprets the bits), so the bf16 GEMM is checked on the GPU only.
+products wrongly (it reinterprets the bits), so the bf16 GEMM is checked on the GPU only; the
+large-M GEMM's bf16 tests widen the operands first (``interpreter_bf16_dot``).
 """
 
 from __future__ import annotations
@@ -120,6 +121,77 @@ def test_gemm_kernel(dtype: torch.dtype, tol: float, act_order: bool) -> None:
     assert parts.shape == (1, 5, 64)
     assert int(w4a16._counters(CPU, 1).abs().sum()) == 0
     assert rel(parts.sum(0), x.double() @ ref.double()) < tol
+
+
+@pytest.fixture
+def interpreter_bf16_dot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make Triton's interpreter compute bf16 as the GPU does. It multiplies bf16 dot operands
+    as their raw uint16 bits (see the module docstring): widen them to fp32 first, which is
+    exact, as the tensor cores' products are. And it truncates fp32 -> bf16 casts: round them
+    to nearest even (torch's rounding, and the GPU's)."""
+    import triton.language as tl
+    from triton.runtime import interpreter
+
+    builder = interpreter.InterpreterBuilder
+    dot, cast = builder.create_dot, builder.cast_impl
+
+    def create_dot(self: Any, a: Any, b: Any, d: Any, *args: Any) -> Any:
+        a, b = (cast(self, t, tl.float32) if t.dtype.scalar == tl.bfloat16 else t for t in (a, b))
+        return dot(self, a, b, d, *args)
+
+    def cast_impl(self: Any, src: Any, dst_type: Any) -> Any:
+        if src.dtype.scalar == tl.float32 and dst_type.scalar == tl.bfloat16:
+            bf = torch.from_numpy(src.data.copy()).to(torch.bfloat16).view(torch.int16).numpy()
+            return interpreter.TensorHandle(bf.view("uint16"), tl.bfloat16)
+        return cast(self, src, dst_type)
+
+    monkeypatch.setattr(builder, "create_dot", create_dot)
+    monkeypatch.setattr(builder, "cast_impl", cast_impl)
+
+
+@pytest.mark.usefixtures("interpreter_bf16_dot")
+@pytest.mark.parametrize(("dtype", "swap"), [(torch.bfloat16, True), (torch.float16, True), (torch.bfloat16, False)])
+@pytest.mark.parametrize("act_order", [False, True])
+def test_large_m_gemm_kernel(dtype: torch.dtype, swap: bool, act_order: bool) -> None:
+    """37 rows (not a multiple of BLOCK_M), 80 columns (not of BLOCK_N), 2 groups of 128 in two
+    splits: the weight is s (q - z) rounded once to the activation dtype, so the result is the
+    dense weight of that dtype times x up to fp32 accumulation, and bitwise repeatable."""
+    w, ref = random_linear(256, 80, 128, seed=8, act_order=act_order)
+    x = torch.randn(37, 256).to(dtype)
+    cfg = w4a16.TcConfig(16, 32, 1, 4, 1, swap)
+    out = torch.full((1, 37, 80), float("nan"))
+    parts = w4a16.w4_matmul(x, w, tc=cfg, out=out)
+    assert parts.shape == (1, 37, 80)
+    assert int(w4a16._counters(CPU, 1).abs().sum()) == 0
+    assert rel(parts.sum(0), x.double() @ ref.double()) < (4e-3 if dtype == torch.bfloat16 else 5e-4)
+    xp = x if w.perm is None else x[:, w.perm]
+    rounded = xp.double() @ torch_ops.dense_weight(w, dtype).double().t()
+    assert rel(parts.sum(0), rounded) < 1e-6
+    assert torch.equal(w4a16.w4_matmul(x, w, tc=cfg), parts)
+    one_split = w4a16.w4_matmul(x, w, tc=w4a16.TcConfig(32, 64, 2, 4, 1, swap))
+    assert rel(one_split.sum(0), rounded) < 1e-6
+
+
+def test_large_m_gemm_is_taken_only_where_tuned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TUNED_TC is empty by default: w4_matmul and the fast model's linear keep the GEMM and
+    dequantize + cuBLAS. With an entry, both take the large-M GEMM for bf16/fp16 at <= 512 rows."""
+    from evalkit.runners.torch_int4.fast_model import takes_dequant_matmul
+
+    w, _ = random_linear(256, 80, 128, seed=9, act_order=False)
+    x = torch.randn(20, 256).half()
+    assert w4a16.tc_config(w, 300, torch.bfloat16) is None
+    assert takes_dequant_matmul(300, w, torch.bfloat16) and not takes_dequant_matmul(255, w, torch.bfloat16)
+    cfg = w4a16.TcConfig(16, 32, 1, 4, 1)
+    monkeypatch.setitem(w4a16.TUNED_TC, (32, 80, 256), cfg)
+    monkeypatch.setitem(w4a16.TUNED_TC, (512, 80, 256), cfg)
+    assert w4a16.tc_config(w, 20, torch.float16) == cfg
+    assert w4a16.tc_config(w, 20, torch.float32) is None
+    assert w4a16.tc_config(w, 513, torch.bfloat16) is None
+    assert not takes_dequant_matmul(300, w, torch.bfloat16)
+    assert takes_dequant_matmul(600, w, torch.bfloat16) and takes_dequant_matmul(300, w, torch.float32)
+    assert torch.equal(w4a16.w4_matmul(x, w), w4a16.w4_matmul(x, w, tc=cfg))
+    with pytest.raises(ValueError, match="bf16 or fp16"):
+        w4a16.w4_matmul(x.float(), w, tc=cfg)
 
 
 def test_tuned_configs_cover_the_32b_shapes() -> None:

@@ -30,8 +30,15 @@ from evalkit.runners.torch_int4.model import DecoderLayer, Exaone4LM, rope_inv_f
 from evalkit.runners.torch_int4.paged_cache import PagedKVCache
 
 Linear = W4Weight | torch.Tensor  # a dense weight is [N, K], as nn.Linear keeps it
-# Rows at or above which a W4 linear is dequantized into a scratch buffer and run by cuBLAS.
+# Rows at or above which a W4 linear is dequantized into a scratch buffer and run by cuBLAS
+# (unless the large-M GEMM has a measured config for them: `takes_dequant_matmul`).
 DEQUANT_MATMUL_ROWS = 256
+
+
+def takes_dequant_matmul(rows: int, w: W4Weight, dtype: torch.dtype) -> bool:
+    """Whether `rows` rows of `w` run as dequantize + cuBLAS rather than a fused kernel: from
+    DEQUANT_MATMUL_ROWS rows on, except where ``w4a16.TUNED_TC`` holds a config for them."""
+    return rows >= DEQUANT_MATMUL_ROWS and w4a16.tc_config(w, rows, dtype) is None
 
 
 @dataclass
@@ -247,7 +254,7 @@ class FastExaone4:
         """Partial sums [S, T, N] of ``x [T, K] @ w`` (S = 1 for cuBLAS paths)."""
         if isinstance(w, torch.Tensor):
             return F.linear(x, w)[None]
-        if x.shape[0] >= DEQUANT_MATMUL_ROWS and self.triton_kernels:
+        if self.triton_kernels and takes_dequant_matmul(x.shape[0], w, x.dtype):
             need = w.out_features * w.in_features
             if self._scratch is None or self._scratch.numel() < need:
                 self._scratch = torch.empty(need, dtype=x.dtype, device=x.device)

@@ -287,6 +287,86 @@ def _gemm_kernel(
 
 
 @triton.jit
+def _gemm_tc_kernel(
+    x_ptr,
+    qw_ptr,
+    qz_ptr,
+    s_ptr,
+    out_ptr,
+    part_ptr,
+    cnt_ptr,
+    M,
+    N,
+    num_groups,
+    stride_xm,
+    GROUPS_PER_SPLIT,
+    num_splits,
+    GROUP: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    ZERO_OFFSET: tl.constexpr,
+    SWAP: tl.constexpr,  # out^T = W^T x^T: the dequantized weight is the dot's first operand
+    FP16: tl.constexpr,  # fp16 activations (else bf16)
+):
+    """The large-M GEMM (64..512 rows): one CTA covers BLOCK_M rows (up to 256), so each
+    weight tile is dequantized once per M tile. The group's scale is folded into the weight
+    in fp32, ``s (2^23 + q - (2^23 + z))``, rounded once to the activation dtype (as
+    dequantize + cuBLAS rounds it), and the groups are chained through one accumulator,
+    ``acc = dot(a, b, acc)``, which Hopper can keep in a chain of wgmma instructions.
+
+    SWAP computes the transposed tile [BLOCK_N, BLOCK_M] = W^T[BLOCK_N, G] . x^T[G, BLOCK_M]:
+    the weight, produced in registers, is the operand wgmma may read from registers, and x
+    (loaded as is) the one it reads from shared memory. Split-K uses ``_finish``'s ordered
+    fix-up, so results are bitwise reproducible."""
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    pid_k = tl.program_id(2)
+    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    rk = tl.arange(0, GROUP)
+    ROWS: tl.constexpr = GROUP // 8
+    rr = tl.arange(0, ROWS)
+    shifts = tl.arange(0, 8) * 4
+    mmask = rm < M
+    nmask = rn < N
+    dt = tl.float16 if FP16 else tl.bfloat16
+    if SWAP:
+        acc = tl.zeros([BLOCK_N, BLOCK_M], dtype=tl.float32)
+    else:
+        acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
+    g0 = pid_k * GROUPS_PER_SPLIT
+    for g in range(g0, tl.minimum(g0 + GROUPS_PER_SPLIT, num_groups)):
+        zw = tl.load(qz_ptr + g * (N // 8) + rn // 8, mask=nmask, other=0)
+        zoff = (8388608 + ((zw >> ((rn % 8) * 4)) & 0xF) + ZERO_OFFSET).to(tl.float32)
+        s = tl.load(s_ptr + g * N + rn, mask=nmask, other=0.0).to(tl.float32)
+        if SWAP:
+            # [BLOCK_N, ROWS] words -> [BLOCK_N, GROUP] codes: column r*8 + j is code j of word r
+            w = tl.load(qw_ptr + (g * ROWS + rr)[None, :] * N + rn[:, None], mask=nmask[:, None], other=0)
+            q = tl.reshape((w[:, :, None] >> shifts[None, None, :]) & 0xF, (BLOCK_N, GROUP))
+            wt = (((q | 0x4B000000).to(tl.float32, bitcast=True) - zoff[:, None]) * s[:, None]).to(dt)
+            xt = tl.load(
+                x_ptr + rm[None, :] * stride_xm + (g * GROUP + rk)[:, None], mask=mmask[None, :], other=0.0
+            )
+            acc = tl.dot(wt, xt.to(dt), acc)
+        else:
+            w = tl.load(qw_ptr + (g * ROWS + rr)[:, None] * N + rn[None, :], mask=nmask[None, :], other=0)
+            q = tl.reshape((w[:, None, :] >> shifts[None, :, None]) & 0xF, (GROUP, BLOCK_N))
+            wq = (((q | 0x4B000000).to(tl.float32, bitcast=True) - zoff[None, :]) * s[None, :]).to(dt)
+            x = tl.load(
+                x_ptr + rm[:, None] * stride_xm + (g * GROUP + rk)[None, :], mask=mmask[:, None], other=0.0
+            )
+            acc = tl.dot(x.to(dt), wq, acc)
+    tile = pid_m * tl.num_programs(1) + pid_n
+    if SWAP:
+        offs = rm[None, :] * N + rn[:, None]
+        mask = mmask[None, :] & nmask[:, None]
+    else:
+        offs = rm[:, None] * N + rn[None, :]
+        mask = mmask[:, None] & nmask[None, :]
+    _finish(acc, part_ptr, out_ptr, cnt_ptr, tile, offs, mask, pid_k, num_splits, M * N)
+
+
+@triton.jit
 def _gemv_lop3_kernel(
     x_ptr,
     qw_ptr,
@@ -443,6 +523,18 @@ class GemmConfig:
     num_stages: int
 
 
+@dataclass(frozen=True)
+class TcConfig:
+    """A launch of the large-M GEMM (``_gemm_tc_kernel``), bf16/fp16 activations only."""
+
+    block_m: int
+    block_n: int
+    groups_per_split: int
+    num_warps: int
+    num_stages: int
+    swap: bool = True  # out^T = W^T x^T (the dequantized weight as the dot's first operand)
+
+
 GEMV_VARIANTS = ("dn", "lop3", "classic", "2d")
 
 # Measured best configs, keyed by (N, K) for the GEMV and (M bucket, N, K) for the GEMM, at the
@@ -470,6 +562,12 @@ TUNED_GEMM: dict[tuple[int, int, int], GemmConfig] = {
     (64, 54784, 5120): GemmConfig(64, 64, 20, 4, 3),
     (64, 5120, 27392): GemmConfig(64, 64, 26, 4, 3),
 }
+# The large-M GEMM, keyed like TUNED_GEMM: (M bucket, N, K) -> config. Empty until a GPU sweep
+# (bench/w4a16_sweep.py --only-tc) measures it faster than the GEMM and dequantize + cuBLAS;
+# while a key is absent, M < DEQUANT_MATMUL_ROWS takes the GEMM and more rows dequantize + cuBLAS.
+TUNED_TC: dict[tuple[int, int, int], TcConfig] = {}
+# Rows above which the large-M GEMM is never chosen (prefill: dequantize + cuBLAS wins there).
+TC_MAX_ROWS = 512
 _SMS: dict[int, int] = {}
 
 
@@ -519,6 +617,13 @@ def gemm_config(w: W4Weight, m: int, device: torch.device) -> GemmConfig:
     return GemmConfig(block_m, block_n, _split(num_groups, tiles, _num_sms(device)), 4, 2)
 
 
+def tc_config(w: W4Weight, m: int, dtype: torch.dtype) -> TcConfig | None:
+    """The measured large-M GEMM config for `m` rows of `dtype`, or None (take another path)."""
+    if dtype not in (torch.bfloat16, torch.float16) or not 2 <= m <= TC_MAX_ROWS:
+        return None
+    return TUNED_TC.get((_m_bucket(m), w.out_features, w.in_features))
+
+
 # --------------------------------------------------------------------------- entry points
 
 
@@ -553,21 +658,29 @@ def w4_matmul(
     *,
     gemv: GemvConfig | None = None,
     gemm: GemmConfig | None = None,
+    tc: TcConfig | None = None,
     out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``x [M, K] @ W`` in float32, shaped [1, M, N] (the partial-sums interface of the glue
     kernels, with its K slices already added by the kernel itself).
 
     One row takes the GEMV, more rows the tensor-core GEMM (bf16, fp16, or fp32 with
-    IEEE products for reference numerics, after x's dtype).
+    IEEE products for reference numerics, after x's dtype), or the large-M GEMM where
+    ``TUNED_TC`` has a config for these rows (or `tc` is given; bf16/fp16 only).
     """
     if x.dim() != 2 or x.shape[1] != w.in_features:
         raise ValueError(f"x must be [M, {w.in_features}], got {list(x.shape)}")
+    if tc is not None and x.dtype not in (torch.bfloat16, torch.float16):
+        raise ValueError(f"the large-M GEMM takes bf16 or fp16 activations, got {x.dtype}")
     if w.perm is not None:
         x = x.index_select(1, w.perm)
     x = x.contiguous()
     m, n = x.shape[0], w.out_features
     num_groups = w.in_features // w.group_size
+    if tc is None and gemv is None and gemm is None:
+        tc = tc_config(w, m, x.dtype)
+    if tc is not None:
+        return _gemm_tc(x, w, tc, out)
     if m == 1 and gemm is None:
         cfg = gemv or gemv_config(w, x.device)
         splits = triton.cdiv(num_groups, cfg.groups_per_split)
@@ -626,6 +739,41 @@ def w4_matmul(
         MODE=_mode(x.dtype),
         num_warps=gcfg.num_warps,
         num_stages=gcfg.num_stages,
+    )
+    return out
+
+
+def _gemm_tc(x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | None) -> torch.Tensor:
+    """Launch the large-M GEMM on x (already in ``perm`` order, contiguous)."""
+    m, n = x.shape[0], w.out_features
+    num_groups = w.in_features // w.group_size
+    splits = triton.cdiv(num_groups, cfg.groups_per_split)
+    if out is None:
+        out = torch.empty((1, m, n), dtype=torch.float32, device=x.device)
+    part = torch.empty((splits, m, n), dtype=torch.float32, device=x.device) if splits > 1 else out
+    grid = (triton.cdiv(m, cfg.block_m), triton.cdiv(n, cfg.block_n), splits)
+    _gemm_tc_kernel[grid](
+        x,
+        w.qweight,
+        w.qzeros,
+        w.scales,
+        out,
+        part,
+        _counters(x.device, grid[0] * grid[1]),
+        m,
+        n,
+        num_groups,
+        x.stride(0),
+        cfg.groups_per_split,
+        splits,
+        GROUP=w.group_size,
+        BLOCK_M=cfg.block_m,
+        BLOCK_N=cfg.block_n,
+        ZERO_OFFSET=w.zero_offset,
+        SWAP=cfg.swap,
+        FP16=x.dtype == torch.float16,
+        num_warps=cfg.num_warps,
+        num_stages=cfg.num_stages,
     )
     return out
 

@@ -235,6 +235,8 @@ def kernel_table(best: dict[str, Any]) -> str:
     def kind(cfg: str) -> str:
         if cfg.startswith("GemvConfig"):
             return "GEMV " + cfg.split("variant='")[1].rstrip("')")
+        if cfg.startswith("TcConfig"):
+            return "large-M GEMM"
         return "GEMM" if cfg.startswith("GemmConfig") else cfg
 
     for key, b in best.items():

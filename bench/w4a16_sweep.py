@@ -1,7 +1,12 @@
 """W4A16 kernels at the EXAONE-4.0-32B linear shapes on one GPU: correctness, then a sweep.
 
     python bench/w4a16_sweep.py --out DIR [--ms 1,2,4,...] [--shapes qkv,o,gate_up,down]
-                                [--budget-s S] [--copy-mb MB]
+                                [--budget-s S] [--copy-mb MB] [--only-tc]
+
+``--only-tc``: only the large-M GEMM (``TcConfig``) against what runs today (the GEMM at M <
+256, dequantize + cuBLAS from 256 rows) and the other of the two, at M = 64, 128, 256, 512
+unless --ms says otherwise; prints the ``TUNED_TC`` lines to paste into w4a16.py (only where
+the large-M GEMM won) and checks the best large-M config of each (shape, M) even where it lost.
 
 1. Sweep: for M = 1 .. 512 and each shape, the kernels before this change (the classic GEMV
    and GEMM at their 2026-11-29 tuned configs, dequantize + cuBLAS at M >= 256) and the new
@@ -36,11 +41,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import int4_report
 from evalkit.runners.torch_int4.kernels import torch_ops, w4a16
-from evalkit.runners.torch_int4.kernels.w4a16 import GemmConfig, GemvConfig, W4Weight
+from evalkit.runners.torch_int4.kernels.w4a16 import GemmConfig, GemvConfig, TcConfig, W4Weight
 
 GB = 1e9
 SHAPES = {"qkv": (5120, 7168), "o": (5120, 5120), "gate_up": (5120, 54784), "down": (27392, 5120)}
 MS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+TC_MS = (64, 128, 256, 512)
 # The configs the kernels ran with before (bench/results/int4_h200_2026-11-29/kernels.json).
 BEFORE_GEMV = {
     (7168, 5120): GemvConfig(256, 1, 4, 3, "classic"),
@@ -132,6 +138,51 @@ def gemm_candidates(m: int, n: int, k: int, sms: int) -> list[GemmConfig]:
     return cands
 
 
+# (block_m, block_n, warps, stages, swap) of the large-M GEMM per M bucket. One CTA holds
+# block_m x block_n fp32 accumulators (128 a thread at 256 x 128 on 8 warps); x's tile takes
+# block_m x 128 x 2 bytes of shared memory per stage, so 256-row tiles get 2 stages (3 would
+# need ~216 KB with the weight tiles). Few shapes, shared between buckets: each is one compile.
+TC_SHAPES = {
+    64: [(64, 128, 4, 3, True), (64, 128, 4, 3, False), (64, 256, 8, 3, True), (128, 128, 8, 3, True)],
+    128: [(128, 128, 8, 3, True), (128, 128, 8, 3, False), (64, 128, 4, 3, True), (128, 256, 8, 3, True)],
+    256: [
+        (256, 128, 8, 2, True),
+        (256, 128, 8, 2, False),
+        (128, 128, 8, 3, True),
+        (128, 256, 8, 3, True),
+        (256, 64, 8, 3, True),
+    ],
+}
+TC_SHAPES[512] = TC_SHAPES[256]
+
+
+def tc_candidates(m: int, n: int, k: int, sms: int) -> list[TcConfig]:
+    """Large-M GEMM configs: each tile shape without split-K, and split so that the tiles with
+    their K slices make about one wave where the tiles alone do not (q|k|v, o and down)."""
+    groups = k // 128
+    cands = []
+    for bm, bn, nw, st, swap in TC_SHAPES.get(w4a16._m_bucket(m), TC_SHAPES[64]):
+        tiles = math.ceil(m / bm) * math.ceil(n / bn)
+        for gps in sorted({groups, *gps_options(groups, tiles, sms, (1,))}, reverse=True):
+            cands.append(TcConfig(bm, bn, gps, nw, st, swap))
+    return cands
+
+
+def tc_paste_lines(best: dict[str, Any]) -> list[str]:
+    """``TUNED_TC`` entries where the large-M GEMM beat every other candidate of its (shape, M)."""
+    lines = []
+    for b in best.values():
+        tc, other = b.get("best_tc"), b.get("best_other")
+        if tc is None or (other is not None and tc["us"] >= other["us"]):
+            continue
+        vs = f"{other['us']:.1f} us {other['cfg']}" if other else "no other candidate"
+        lines.append(
+            f"    ({w4a16._m_bucket(b['M'])}, {b['N']}, {b['K']}): {tc['cfg']},  "
+            f"# M={b['M']}: {tc['us']:.1f} us, {tc['tflops']:.0f} TFLOP/s (vs {vs})"
+        )
+    return lines
+
+
 class Timer:
     """Time f(w) over copies of a weight as one CUDA graph; seconds per call (median replay)."""
 
@@ -194,6 +245,8 @@ def check(w: W4Weight, x: torch.Tensor, cfg: GemvConfig | GemmConfig | str | Non
         kw["gemv"] = cfg
     elif isinstance(cfg, GemmConfig):
         kw["gemm"] = cfg
+    elif isinstance(cfg, TcConfig):
+        kw["tc"] = cfg
     outs = []
     for _ in range(2):
         out = torch.full((1, x.shape[0], w.out_features), float("nan"), device=x.device)
@@ -205,7 +258,12 @@ def check(w: W4Weight, x: torch.Tensor, cfg: GemvConfig | GemmConfig | str | Non
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--ms", default=",".join(map(str, MS)))
+    ap.add_argument("--ms", default=None, help=f"rows (default {MS}; with --only-tc {TC_MS})")
+    ap.add_argument(
+        "--only-tc",
+        action="store_true",
+        help="only the large-M GEMM against the GEMM and dequantize + cuBLAS",
+    )
     ap.add_argument("--shapes", default=",".join(SHAPES))
     ap.add_argument("--copy-mb", type=float, default=300.0, help="weight bytes per timed graph")
     ap.add_argument("--budget-s", type=float, default=1e9, help="sweep no new M after this many seconds")
@@ -213,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     dev = torch.device("cuda")
     sms = w4a16._num_sms(dev)
-    ms = [int(v) for v in args.ms.split(",")]
+    ms = [int(v) for v in args.ms.split(",")] if args.ms else list(TC_MS if args.only_tc else MS)
     shapes = {s: SHAPES[s] for s in args.shapes.split(",")}
     t_start = time.time()
     import triton
@@ -262,10 +320,15 @@ def main(argv: list[str] | None = None) -> int:
             x = torch.randn(m, k, device=dev, dtype=torch.bfloat16)
             flops = 2.0 * m * k * n
             cands: list[Any] = [before_config(m, n, k, dev)]
-            if m == 1:
+            if args.only_tc:
+                # today's two paths (the GEMM at its tuned or heuristic config), then the new one
+                gemm_now = w4a16.gemm_config(ws[0], m, dev)
+                cands += [c for c in (gemm_now, "dequant+cublas") if c not in cands]
+                cands += tc_candidates(m, n, k, sms) if m > 1 else []
+            elif m == 1:
                 cands += gemv_candidates(n, k, sms)
             else:
-                cands += gemm_candidates(m, n, k, sms)
+                cands += gemm_candidates(m, n, k, sms) + (tc_candidates(m, n, k, sms) if m >= 64 else [])
                 if m >= 64 and "dequant+cublas" not in cands:
                     cands.append("dequant+cublas")
             # compile every kernel variant before timing (Triton compiles on the first call)
@@ -294,6 +357,11 @@ def main(argv: list[str] | None = None) -> int:
             top = timed[0]
             key = f"{name} M={m}"
             best[key] = {"K": k, "N": n, "M": m, "best": top, "before": before}
+            tcs = [r for r in timed if r["cfg"].startswith("TcConfig")]
+            others = [r for r in timed if not r["cfg"].startswith("TcConfig")]
+            if tcs:
+                best[key]["best_tc"] = tcs[0]
+                best[key]["best_other"] = others[0] if others else None
             results.append({"shape": name, "K": k, "N": n, "M": m, "copies": len(ws), "rows": rows})
             print(
                 f"[sweep] {key:>14}: before {before.get('us', float('nan')):8.1f} us "
@@ -313,10 +381,13 @@ def main(argv: list[str] | None = None) -> int:
                 entry = best.get(f"{name} M={m}")
                 if entry is None:
                     continue
-                cfg = parse_cfg(entry["best"]["cfg"])
-                for dt in (torch.bfloat16, torch.float16) if m in (1, 16) else (torch.bfloat16,):
-                    x = torch.randn(m, k, device=dev).to(dt)
-                    checks[f"{name} M={m} {str(dt)[6:]} act_order={act} {cfg}"] = check(w, x, cfg)
+                cfgs = [parse_cfg(entry["best"]["cfg"])]
+                if "best_tc" in entry and entry["best_tc"]["cfg"] != entry["best"]["cfg"]:
+                    cfgs.append(parse_cfg(entry["best_tc"]["cfg"]))  # checked even where it lost
+                for cfg in cfgs:
+                    for dt in (torch.bfloat16, torch.float16) if m in (1, 16) else (torch.bfloat16,):
+                        x = torch.randn(m, k, device=dev).to(dt)
+                        checks[f"{name} M={m} {str(dt)[6:]} act_order={act} {cfg}"] = check(w, x, cfg)
             del w
             torch_ops._DENSE.clear()
         bad = {kk: v for kk, v in checks.items() if not (v["rel_err"] < 1e-2 and v["bitwise_repeat"] == 1.0)}
@@ -332,6 +403,11 @@ def main(argv: list[str] | None = None) -> int:
     print("TUNED (paste):")
     for key, b in best.items():
         print(f"  {key}: {b['best']['cfg']}")
+    paste = tc_paste_lines(best)
+    if any("best_tc" in b for b in best.values()):
+        print("TUNED_TC (paste into w4a16.TUNED_TC; an (M bucket, N, K) key serves M up to its bucket):")
+        print("\n".join(paste) if paste else "    (none: the large-M GEMM lost everywhere)")
+        (args.out / "tuned_tc.txt").write_text("\n".join(paste) + "\n")
     print(int4_report.kernel_table(best))
     print(f"total {time.time() - t_start:.0f}s")
     return 0
@@ -340,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
 def parse_cfg(s: str) -> Any:
     if s == "dequant+cublas":
         return s
-    return eval(s, {"GemvConfig": GemvConfig, "GemmConfig": GemmConfig})  # our own repr
+    return eval(s, {"GemvConfig": GemvConfig, "GemmConfig": GemmConfig, "TcConfig": TcConfig})  # our own repr
 
 
 def first_call(x: torch.Tensor, w: W4Weight, c: Any) -> None:
@@ -357,6 +433,8 @@ def run_one(x: torch.Tensor, w: W4Weight, c: Any) -> torch.Tensor:
         return dequant_cublas(x, w)
     if isinstance(c, GemvConfig):
         return w4a16.w4_matmul(x, w, gemv=c)
+    if isinstance(c, TcConfig):
+        return w4a16.w4_matmul(x, w, tc=c)
     return w4a16.w4_matmul(x, w, gemm=c)
 
 

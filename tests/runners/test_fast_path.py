@@ -150,7 +150,9 @@ def interpreter_bf16_dot(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("interpreter_bf16_dot")
-@pytest.mark.parametrize(("dtype", "swap"), [(torch.bfloat16, True), (torch.float16, True), (torch.bfloat16, False)])
+@pytest.mark.parametrize(
+    ("dtype", "swap"), [(torch.bfloat16, True), (torch.float16, True), (torch.bfloat16, False)]
+)
 @pytest.mark.parametrize("act_order", [False, True])
 def test_large_m_gemm_kernel(dtype: torch.dtype, swap: bool, act_order: bool) -> None:
     """37 rows (not a multiple of BLOCK_M), 80 columns (not of BLOCK_N), 2 groups of 128 in two
@@ -168,7 +170,8 @@ def test_large_m_gemm_kernel(dtype: torch.dtype, swap: bool, act_order: bool) ->
     rounded = xp.double() @ torch_ops.dense_weight(w, dtype).double().t()
     assert rel(parts.sum(0), rounded) < 1e-6
     assert torch.equal(w4a16.w4_matmul(x, w, tc=cfg), parts)
-    one_split = w4a16.w4_matmul(x, w, tc=w4a16.TcConfig(32, 64, 2, 4, 1, swap))
+    # one split, the group in two dots of 64 inputs
+    one_split = w4a16.w4_matmul(x, w, tc=w4a16.TcConfig(32, 64, 2, 4, 1, swap, block_k=64))
     assert rel(one_split.sum(0), rounded) < 1e-6
 
 

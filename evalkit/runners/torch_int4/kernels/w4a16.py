@@ -304,9 +304,9 @@ def _gemm_tc_kernel(
     GROUP: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,  # divides GROUP: 64 halves the dequantized tile held in registers
     ZERO_OFFSET: tl.constexpr,
     SWAP: tl.constexpr,  # out^T = W^T x^T: the dequantized weight is the dot's first operand
-    FP16: tl.constexpr,  # fp16 activations (else bf16)
 ):
     """The large-M GEMM (64..512 rows): one CTA covers BLOCK_M rows (up to 256), so each
     weight tile is dequantized once per M tile. The group's scale is folded into the weight
@@ -323,39 +323,41 @@ def _gemm_tc_kernel(
     pid_k = tl.program_id(2)
     rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    rk = tl.arange(0, GROUP)
-    ROWS: tl.constexpr = GROUP // 8
+    rk = tl.arange(0, BLOCK_K)
+    ROWS: tl.constexpr = BLOCK_K // 8
+    STEPS: tl.constexpr = GROUP // BLOCK_K
     rr = tl.arange(0, ROWS)
     shifts = tl.arange(0, 8) * 4
     mmask = rm < M
     nmask = rn < N
-    dt = tl.float16 if FP16 else tl.bfloat16
+    dt = x_ptr.dtype.element_ty  # bf16 or fp16: the dot's dtype
     if SWAP:
         acc = tl.zeros([BLOCK_N, BLOCK_M], dtype=tl.float32)
     else:
         acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
     g0 = pid_k * GROUPS_PER_SPLIT
-    for g in range(g0, tl.minimum(g0 + GROUPS_PER_SPLIT, num_groups)):
+    for kb in range(g0 * STEPS, tl.minimum(g0 + GROUPS_PER_SPLIT, num_groups) * STEPS):
+        g = kb // STEPS
         zw = tl.load(qz_ptr + g * (N // 8) + rn // 8, mask=nmask, other=0)
         zoff = (8388608 + ((zw >> ((rn % 8) * 4)) & 0xF) + ZERO_OFFSET).to(tl.float32)
         s = tl.load(s_ptr + g * N + rn, mask=nmask, other=0.0).to(tl.float32)
         if SWAP:
-            # [BLOCK_N, ROWS] words -> [BLOCK_N, GROUP] codes: column r*8 + j is code j of word r
-            w = tl.load(qw_ptr + (g * ROWS + rr)[None, :] * N + rn[:, None], mask=nmask[:, None], other=0)
-            q = tl.reshape((w[:, :, None] >> shifts[None, None, :]) & 0xF, (BLOCK_N, GROUP))
+            # [BLOCK_N, ROWS] words -> [BLOCK_N, BLOCK_K] codes: column r*8 + j is code j of word r
+            w = tl.load(qw_ptr + (kb * ROWS + rr)[None, :] * N + rn[:, None], mask=nmask[:, None], other=0)
+            q = tl.reshape((w[:, :, None] >> shifts[None, None, :]) & 0xF, (BLOCK_N, BLOCK_K))
             wt = (((q | 0x4B000000).to(tl.float32, bitcast=True) - zoff[:, None]) * s[:, None]).to(dt)
             xt = tl.load(
-                x_ptr + rm[None, :] * stride_xm + (g * GROUP + rk)[:, None], mask=mmask[None, :], other=0.0
+                x_ptr + rm[None, :] * stride_xm + (kb * BLOCK_K + rk)[:, None], mask=mmask[None, :], other=0.0
             )
-            acc = tl.dot(wt, xt.to(dt), acc)
+            acc = tl.dot(wt, xt, acc)
         else:
-            w = tl.load(qw_ptr + (g * ROWS + rr)[:, None] * N + rn[None, :], mask=nmask[None, :], other=0)
-            q = tl.reshape((w[:, None, :] >> shifts[None, :, None]) & 0xF, (GROUP, BLOCK_N))
+            w = tl.load(qw_ptr + (kb * ROWS + rr)[:, None] * N + rn[None, :], mask=nmask[None, :], other=0)
+            q = tl.reshape((w[:, None, :] >> shifts[None, :, None]) & 0xF, (BLOCK_K, BLOCK_N))
             wq = (((q | 0x4B000000).to(tl.float32, bitcast=True) - zoff[None, :]) * s[None, :]).to(dt)
             x = tl.load(
-                x_ptr + rm[:, None] * stride_xm + (g * GROUP + rk)[None, :], mask=mmask[:, None], other=0.0
+                x_ptr + rm[:, None] * stride_xm + (kb * BLOCK_K + rk)[None, :], mask=mmask[:, None], other=0.0
             )
-            acc = tl.dot(x.to(dt), wq, acc)
+            acc = tl.dot(x, wq, acc)
     tile = pid_m * tl.num_programs(1) + pid_n
     if SWAP:
         offs = rm[None, :] * N + rn[:, None]
@@ -533,6 +535,7 @@ class TcConfig:
     num_warps: int
     num_stages: int
     swap: bool = True  # out^T = W^T x^T (the dequantized weight as the dot's first operand)
+    block_k: int = 128  # inputs per dot (at most the group size: fewer live registers)
 
 
 GEMV_VARIANTS = ("dn", "lop3", "classic", "2d")
@@ -769,9 +772,9 @@ def _gemm_tc(x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | No
         GROUP=w.group_size,
         BLOCK_M=cfg.block_m,
         BLOCK_N=cfg.block_n,
+        BLOCK_K=min(cfg.block_k, w.group_size),
         ZERO_OFFSET=w.zero_offset,
         SWAP=cfg.swap,
-        FP16=x.dtype == torch.float16,
         num_warps=cfg.num_warps,
         num_stages=cfg.num_stages,
     )

@@ -138,19 +138,32 @@ def gemm_candidates(m: int, n: int, k: int, sms: int) -> list[GemmConfig]:
     return cands
 
 
-# (block_m, block_n, warps, stages, swap) of the large-M GEMM per M bucket. One CTA holds
-# block_m x block_n fp32 accumulators (128 a thread at 256 x 128 on 8 warps); x's tile takes
-# block_m x 128 x 2 bytes of shared memory per stage, so 256-row tiles get 2 stages (3 would
-# need ~216 KB with the weight tiles). Few shapes, shared between buckets: each is one compile.
+# (block_m, block_n, warps, stages, swap, block_k) of the large-M GEMM per M bucket. One CTA
+# holds block_m x block_n fp32 accumulators (128 a thread at 256 x 128 on 8 warps); x's tile
+# takes block_m x block_k x 2 bytes of shared memory per stage, so 256-row tiles get 2 stages.
+# Mostly swap=False: compiled for sm_90 (Triton 3.9, on the CPU machine) the swapped form's
+# loop counts about twice the instructions (1,900 against 925 per thread and 128-deep step at
+# 128 x 128 on 8 warps: its scales and zeros are loaded per element in the wgmma register-
+# operand layout). Few shapes, shared between buckets: each is one compile.
 TC_SHAPES = {
-    64: [(64, 128, 4, 3, True), (64, 128, 4, 3, False), (64, 256, 8, 3, True), (128, 128, 8, 3, True)],
-    128: [(128, 128, 8, 3, True), (128, 128, 8, 3, False), (64, 128, 4, 3, True), (128, 256, 8, 3, True)],
+    64: [
+        (64, 128, 4, 3, False, 128),
+        (64, 128, 4, 3, True, 128),
+        (64, 256, 8, 3, False, 128),
+        (128, 128, 8, 3, False, 128),
+    ],
+    128: [
+        (128, 128, 8, 3, False, 128),
+        (128, 128, 8, 3, True, 128),
+        (64, 128, 4, 3, False, 128),
+        (128, 256, 8, 3, False, 64),
+    ],
     256: [
-        (256, 128, 8, 2, True),
-        (256, 128, 8, 2, False),
-        (128, 128, 8, 3, True),
-        (128, 256, 8, 3, True),
-        (256, 64, 8, 3, True),
+        (256, 128, 8, 2, False, 128),
+        (256, 128, 8, 2, False, 64),
+        (128, 128, 8, 3, False, 128),
+        (128, 256, 8, 3, False, 64),
+        (256, 128, 8, 2, True, 64),
     ],
 }
 TC_SHAPES[512] = TC_SHAPES[256]
@@ -161,10 +174,10 @@ def tc_candidates(m: int, n: int, k: int, sms: int) -> list[TcConfig]:
     their K slices make about one wave where the tiles alone do not (q|k|v, o and down)."""
     groups = k // 128
     cands = []
-    for bm, bn, nw, st, swap in TC_SHAPES.get(w4a16._m_bucket(m), TC_SHAPES[64]):
+    for bm, bn, nw, st, swap, bk in TC_SHAPES.get(w4a16._m_bucket(m), TC_SHAPES[64]):
         tiles = math.ceil(m / bm) * math.ceil(n / bn)
         for gps in sorted({groups, *gps_options(groups, tiles, sms, (1,))}, reverse=True):
-            cands.append(TcConfig(bm, bn, gps, nw, st, swap))
+            cands.append(TcConfig(bm, bn, gps, nw, st, swap, bk))
     return cands
 
 

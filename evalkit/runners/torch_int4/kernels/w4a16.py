@@ -346,10 +346,11 @@ def _gemm_tc_kernel(
             w = tl.load(qw_ptr + (kb * ROWS + rr)[None, :] * N + rn[:, None], mask=nmask[:, None], other=0)
             q = tl.reshape((w[:, :, None] >> shifts[None, None, :]) & 0xF, (BLOCK_N, BLOCK_K))
             wt = (((q | 0x4B000000).to(tl.float32, bitcast=True) - zoff[:, None]) * s[:, None]).to(dt)
-            xt = tl.load(
-                x_ptr + rm[None, :] * stride_xm + (kb * BLOCK_K + rk)[:, None], mask=mmask[None, :], other=0.0
+            # x loaded as stored (vector loads along K) and transposed in shared memory
+            x = tl.load(
+                x_ptr + rm[:, None] * stride_xm + (kb * BLOCK_K + rk)[None, :], mask=mmask[:, None], other=0.0
             )
-            acc = tl.dot(wt, xt, acc)
+            acc = tl.dot(wt, tl.trans(x), acc)
         else:
             w = tl.load(qw_ptr + (kb * ROWS + rr)[:, None] * N + rn[None, :], mask=nmask[None, :], other=0)
             q = tl.reshape((w[:, None, :] >> shifts[None, :, None]) & 0xF, (BLOCK_K, BLOCK_N))
@@ -534,7 +535,7 @@ class TcConfig:
     groups_per_split: int
     num_warps: int
     num_stages: int
-    swap: bool = True  # out^T = W^T x^T (the dequantized weight as the dot's first operand)
+    swap: bool = False  # out^T = W^T x^T (the dequantized weight as the dot's first operand)
     block_k: int = 128  # inputs per dot (at most the group size: fewer live registers)
 
 

@@ -182,16 +182,19 @@ def tc_candidates(m: int, n: int, k: int, sms: int) -> list[TcConfig]:
 
 
 def tc_paste_lines(best: dict[str, Any]) -> list[str]:
-    """``TUNED_TC`` entries where the large-M GEMM beat every other candidate of its (shape, M)."""
+    """``TUNED_TC`` entries where the large-M GEMM beat every other candidate of its (shape, M),
+    each under a comment with its figures (lines short enough for ruff)."""
     lines = []
     for b in best.values():
         tc, other = b.get("best_tc"), b.get("best_other")
         if tc is None or (other is not None and tc["us"] >= other["us"]):
             continue
-        vs = f"{other['us']:.1f} us {other['cfg']}" if other else "no other candidate"
+        c = parse_cfg(tc["cfg"])
+        vs = f"{other['us']:.1f} us {other['cfg'].split('(')[0]}" if other else "none"
+        lines.append(f"    # M={b['M']}: {tc['us']:.1f} us, {tc['tflops']:.0f} TFLOP/s (best other: {vs})")
         lines.append(
-            f"    ({w4a16._m_bucket(b['M'])}, {b['N']}, {b['K']}): {tc['cfg']},  "
-            f"# M={b['M']}: {tc['us']:.1f} us, {tc['tflops']:.0f} TFLOP/s (vs {vs})"
+            f"    ({w4a16._m_bucket(b['M'])}, {b['N']}, {b['K']}): TcConfig({c.block_m}, {c.block_n}, "
+            f"{c.groups_per_split}, {c.num_warps}, {c.num_stages}, {c.swap}, {c.block_k}),"
         )
     return lines
 

@@ -426,3 +426,38 @@ def test_kernel_table_from_the_h200_sweep(tmp_path: Path) -> None:
         int4_report.main([])
     with pytest.raises(SystemExit):
         int4_report.main(["--engine", str(out)])
+
+
+def test_w4a16_sweep_large_m_candidates_and_paste_lines() -> None:
+    """--only-tc's candidates stay few per (shape, M), and its TUNED_TC lines parse back into
+    the table, only where the large-M GEMM won."""
+    from bench import w4a16_sweep
+    from evalkit.runners.torch_int4.kernels.w4a16 import TcConfig
+
+    for k, n in w4a16_sweep.SHAPES.values():
+        for m in w4a16_sweep.TC_MS:
+            cands = w4a16_sweep.tc_candidates(m, n, k, 132)
+            assert 4 <= len(cands) <= 10 and len(set(cands)) == len(cands)
+            assert all(c.block_m <= 256 and 1 <= c.groups_per_split <= k // 128 for c in cands)
+    won, lost = TcConfig(256, 128, 14, 8, 2), TcConfig(128, 128, 40, 8, 3)
+    best = {
+        "qkv M=256": {
+            "K": 5120,
+            "N": 7168,
+            "M": 256,
+            "best_tc": {"cfg": str(won), "us": 40.0, "tflops": 470.0},
+            "best_other": {"cfg": "dequant+cublas", "us": 66.4},
+        },
+        "o M=512": {
+            "K": 5120,
+            "N": 5120,
+            "M": 512,
+            "best_tc": {"cfg": str(lost), "us": 70.0, "tflops": 1.0},
+            "best_other": {"cfg": "dequant+cublas", "us": 60.0},
+        },
+    }
+    lines = w4a16_sweep.tc_paste_lines(best)
+    assert all(len(line) <= 110 for line in lines)
+    table: dict[str, object] = {"TcConfig": TcConfig}
+    exec("T = {\n" + "\n".join(lines) + "\n}", table)
+    assert table["T"] == {(256, 7168, 5120): won}

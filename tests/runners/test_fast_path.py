@@ -92,7 +92,8 @@ def test_gemv_kernels(variant: str, dtype: torch.dtype, tol: float, act_order: b
     # 12 groups of 32, one per split: the last split to arrive adds all twelve (two batches of
     # loads in the fix-up) and resets its tile's counter
     w, ref = random_linear(384, 64, 32, seed=2, act_order=act_order)
-    x = torch.randn(1, 384).to(dtype)
+    # seeded: fp32 accumulation error depends on the draw (an unseeded x sat at the tolerance)
+    x = torch.randn(1, 384, generator=torch.Generator().manual_seed(3)).to(dtype)
     out = torch.full((1, 1, 64), float("nan"))
     parts = w4a16.w4_matmul(x, w, gemv=w4a16.GemvConfig(32, 1, 1, 1, variant), out=out)
     assert parts.shape == (1, 1, 64)

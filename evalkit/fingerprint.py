@@ -19,7 +19,9 @@ def canonical_json(obj: Any) -> str:
 
 
 def hash_obj(obj: Any) -> str:
-    return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()
+    # surrogatepass: a lone surrogate of model output (a multi-turn prompt quotes it) still
+    # hashes; every other text encodes exactly as plain UTF-8, so no existing key changes.
+    return hashlib.sha256(canonical_json(obj).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _cache_path() -> Path:

@@ -138,7 +138,9 @@ class MathChecker:
             rid = self._next
             self._next += 1
             self._waiting[rid] = (proc, w)
-            line = json.dumps({**request, "id": rid, "timeout": timeout_s}, ensure_ascii=False) + "\n"
+            # ASCII JSON (escapes), here and in the worker: a lone surrogate of model output
+            # travels as "\\ud800" instead of failing to encode as UTF-8.
+            line = json.dumps({**request, "id": rid, "timeout": timeout_s}) + "\n"
             try:
                 assert proc.stdin is not None
                 proc.stdin.write(line.encode())

@@ -188,7 +188,7 @@ def _checker_main(inp: int, out: int) -> None:
         with os.fdopen(inp, "rb") as reader:
             for line in reader:
                 reply = {**_answer(json.loads(line)), "id": json.loads(line).get("id")}
-                data = memoryview((json.dumps(reply, ensure_ascii=False) + "\n").encode())
+                data = memoryview((json.dumps(reply) + "\n").encode())
                 while data:
                     data = data[os.write(out, data) :]
     finally:
@@ -245,7 +245,7 @@ def _fork_checker() -> _Checker:
 
 
 def _reply(obj: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()
 
 
@@ -297,7 +297,7 @@ def serve(max_checkers: int = 2) -> None:
             idle.request, idle.started = req, time.monotonic()
             idle.deadline = idle.started + float(req.get("timeout", 5.0))
             try:
-                os.write(idle.to_fd, (json.dumps(req, ensure_ascii=False) + "\n").encode())
+                os.write(idle.to_fd, (json.dumps(req) + "\n").encode())
             except OSError:  # it died while idle: answer from a fresh one
                 queue.insert(0, req)
                 idle.request = None

@@ -158,6 +158,9 @@ def _list_of_dicts_check(param: str, value: list[Any], accepted: list[Any]) -> C
     return last
 
 
+_FLOAT_MAX = 2**1024  # float(int) raises OverflowError from here on
+
+
 def _convert(
     value: Any, declared: str, schema: dict[str, Any], language: str
 ) -> tuple[Any, type, type | None] | Check:
@@ -182,8 +185,8 @@ def _convert(
     want = PYTHON_TYPES[declared]
     if declared in _PY_NESTED:
         nested = PYTHON_TYPES[schema["items"]["type"]]
-    if declared == "float" and type(value) == int:  # noqa: E721 - Python widens int to float
-        value = float(value)
+    if declared == "float" and type(value) == int and abs(value) < _FLOAT_MAX:  # noqa: E721
+        value = float(value)  # Python widens int to float; one past float's range stays an int (wrong type)
     return value, want, nested
 
 

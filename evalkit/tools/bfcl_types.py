@@ -53,6 +53,15 @@ class UnsupportedType(ValueError):
     """A declared type the converters do not handle (BFCL raises; the call is then invalid)."""
 
 
+def _int_or_text(text: str) -> Any:
+    """int(text); the text itself past Python's 4300-digit limit (never a value any answer
+    accepts, so the type check then fails instead of the scorer crashing)."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
 def _number(text: str) -> Any:
     """int, else float, else the text itself."""
     try:
@@ -71,7 +80,7 @@ def java_literal(text: str) -> Any:
     if text.startswith('"') and text.endswith('"'):
         return text[1:-1]
     if _JAVA_LONG.match(text):
-        return int(text[:-1])
+        return _int_or_text(text[:-1])
     if _JAVA_FLOAT.match(text):
         return float(text[:-1])
     return _number(text)
@@ -125,13 +134,13 @@ def _java_hashmap(text: str) -> Any:
 def java_value(text: str, declared: str, nested: str | None = None) -> Any:
     """The Python value of a Java argument string of the declared type."""
     if declared in ("byte", "short", "integer"):
-        return int(text) if _INT.match(text) else text
+        return _int_or_text(text) if _INT.match(text) else text
     if declared == "float":
         return float(text[:-1]) if _JAVA_FLOAT.match(text) else text
     if declared == "double":
         return float(text) if _JAVA_DOUBLE.match(text) else text
     if declared == "long":
-        return int(text[:-1]) if _JAVA_LONG.match(text) else text
+        return _int_or_text(text[:-1]) if _JAVA_LONG.match(text) else text
     if declared == "boolean":
         return text == "true" if text in ("true", "false") else text
     if declared in ("char", "String", "any"):
@@ -221,11 +230,11 @@ def js_value(text: str, declared: str, nested: str | None = None) -> Any:
         )
         return text[1:-1] if quoted else text
     if declared == "integer":
-        return int(text) if _INT.match(text) else text
+        return _int_or_text(text) if _INT.match(text) else text
     if declared == "float":
         return float(text) if re.match(r"^-?\d+(\.\d+)?$", text) else text
     if declared == "Bigint":
-        return int(text[:-1]) if re.match(r"^-?\d+n$", text) else text
+        return _int_or_text(text[:-1]) if re.match(r"^-?\d+n$", text) else text
     if declared == "Boolean":
         return text == "true" if text in ("true", "false") else text
     if declared in ("dict", "array"):

@@ -4,7 +4,10 @@ The chat template tells the model to emit one such block per call. Parsing follo
 BFCL EXAONE 4.0 handler (gorilla da7f73a8, `exaone4_fc.py`) and vLLM's hermes parser: the
 text between the tags is JSON; a block that does not parse is retried up to the brace that
 closes its first object (trailing text after the object is forgiven), and skipped if that
-fails too. Model output is untrusted: nothing here raises on malformed text.
+fails too. Model output is untrusted: nothing here raises on malformed text. A block that
+cannot become a value Python can handle (nested deeper than MAX_DEPTH, which recursive
+checkers and `json.dumps` cannot walk; an integer beyond Python's 4300-digit limit) counts
+as unparseable, like any other bad JSON.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
+# Far beyond any real call's arguments (BFCL's deepest accepted answer nests 6 levels), far
+# below the interpreter's recursion limit.
+MAX_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,29 @@ def _first_object(text: str) -> str | None:
     return None
 
 
+def _depth(value: Any) -> int:
+    """How deep lists and objects nest in a decoded JSON value (iteratively: no recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict | list):
+            deepest = max(deepest, d)
+            if d <= MAX_DEPTH:
+                stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return deepest
+
+
+def _loads(text: str) -> Any:
+    """json.loads, with every way hostile text can fail it raised as ValueError."""
+    try:
+        value = json.loads(text)
+    except RecursionError as e:  # json's C decoder recurses once per level
+        raise ValueError("nested too deep") from e
+    if _depth(value) > MAX_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
 def parse_tool_call_blocks(text: str) -> ParsedCalls:
     """Every `<tool_call>` block of `text`, JSON-decoded where possible."""
     values: list[Any] = []
@@ -45,15 +74,15 @@ def parse_tool_call_blocks(text: str) -> ParsedCalls:
     for body in _BLOCK.findall(text):
         body = body.strip()
         try:
-            values.append(json.loads(body))
+            values.append(_loads(body))
             continue
-        except json.JSONDecodeError:
+        except ValueError:  # JSONDecodeError, the 4300-digit integer limit, depth
             pass
         head = _first_object(body)
         try:
             if head is None:
                 raise ValueError("unclosed object")
-            values.append(json.loads(head))
+            values.append(_loads(head))
         except ValueError:
             skipped += 1
     return ParsedCalls(values, skipped)

@@ -37,6 +37,22 @@ class _Shown:
         return self.text
 
 
+# Hostile-input bounds (BFCL's own MathAPI runs these forever): an integer power beyond this
+# many bits, a precision beyond this many digits, is an error the model sees, not a hang.
+_MAX_POWER_BITS = 1 << 16
+_MAX_PRECISION = 10_000
+
+
+def _too_big_power(base: Any, exponent: Any) -> bool:
+    if not (isinstance(base, int) and isinstance(exponent, int)) or abs(base) < 2 or exponent <= 0:
+        return False
+    return exponent * abs(base).bit_length() > _MAX_POWER_BITS
+
+
+def _bad_precision(precision: Any) -> bool:
+    return isinstance(precision, int) and abs(precision) > _MAX_PRECISION
+
+
 def _numbers_op(numbers: list[Any], empty: str, op: Any) -> dict[str, Any]:
     if not numbers:
         return {"error": empty}
@@ -50,6 +66,8 @@ class MathAPI:
     def logarithm(self, value: float, base: float, precision: int) -> dict[str, Any]:
         import mpmath
 
+        if _bad_precision(precision):
+            return {"error": f"precision beyond {_MAX_PRECISION} digits"}
         try:
             with mpmath.workdps(precision):
                 result = mpmath.log(value) / mpmath.log(base)
@@ -120,12 +138,16 @@ class MathAPI:
             return {"error": "Both inputs must be numbers"}
 
     def power(self, base: float, exponent: float) -> dict[str, Any]:
+        if _too_big_power(base, exponent):
+            return {"error": "result too large to compute"}
         try:
             return {"result": base**exponent}
         except TypeError:
             return {"error": "Both inputs must be numbers"}
 
     def square_root(self, number: float, precision: int) -> dict[str, Any]:
+        if _bad_precision(precision):
+            return {"error": f"precision beyond {_MAX_PRECISION} digits"}
         try:
             if number < 0:
                 return {"error": "Cannot calculate square root of a negative number"}

@@ -14,6 +14,8 @@ from typing import Any, Literal
 import yaml
 
 from evalkit.errors import DataError
+from evalkit.schema import validate
+from evalkit.spec_schema import TaskSpecSchema
 
 Mode = Literal["reasoning", "non-reasoning"]
 MODES: tuple[Mode, ...] = ("reasoning", "non-reasoning")
@@ -119,6 +121,7 @@ def load_spec(path: Path) -> TaskSpec:
         raise DataError(path, None, None, f"invalid YAML: {e}") from e
     if not isinstance(raw, dict):
         raise DataError(path, None, None, "a task spec must be a mapping")
+    validate(TaskSpecSchema, raw, path)  # types, ranges, unknown keys (evalkit.spec_schema)
     unknown = set(raw) - _TOP_KEYS
     if unknown:
         raise DataError(path, None, sorted(unknown)[0], "unknown key")

@@ -53,7 +53,7 @@ def test_minimal_spec_loads(tmp_path):
         (lambda s: s + "    colour: blue\n", "colour"),
         (lambda s: s.replace("    family: multiple_choice\n", ""), "family"),
         (lambda s: s.replace("non-reasoning:", "fast:"), "modes.fast"),
-        (lambda s: s.replace("temperature: 0.0", "temp: 0.0"), "modes.non-reasoning"),
+        (lambda s: s.replace("temperature: 0.0", "temp: 0.0"), "modes.non-reasoning.temp"),
         (lambda s: s.replace(", source: test", ""), "prompt.source"),
     ],
 )

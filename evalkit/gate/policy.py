@@ -16,9 +16,11 @@ from typing import Any
 import yaml
 
 from evalkit.errors import DataError
+from evalkit.gate.policy_schema import PolicySchema
 from evalkit.published import BENCHMARKS
 from evalkit.registry import REPO_ROOT, list_tasks
 from evalkit.reporting.compare import MEASURED_METHODS, PAIRED_METHODS
+from evalkit.schema import validate
 from evalkit.specs import MODES
 
 ON_INCONCLUSIVE = ("undecided", "pass", "fail")
@@ -195,6 +197,7 @@ def load_policy(path: Path) -> GatePolicy:
         raise DataError(path, None, None, f"invalid YAML: {e}") from e
     if not isinstance(raw, dict):
         raise DataError(path, None, None, "a gate policy must be a mapping")
+    validate(PolicySchema, raw, path, rows="tasks")  # types, ranges, unknown keys (policy_schema)
     unknown = set(raw) - _TOP
     if unknown:
         raise DataError(path, None, sorted(unknown)[0], "unknown key")

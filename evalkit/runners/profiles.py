@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ import yaml
 from evalkit.errors import DataError, UsageError
 from evalkit.registry import import_object, runners_dir
 from evalkit.runners.base import Runner
+from evalkit.runners.profile_schema import RUNNER_SETTINGS, ProfileSchema
+from evalkit.schema import validate
 
 
 @dataclass(frozen=True)
@@ -33,9 +36,14 @@ def load_profile(name: str) -> RunnerProfile:
     path = Path(name) if name.endswith(".yaml") else runners_dir() / f"{name}.yaml"
     if not path.is_file():
         raise UsageError(f"unknown runner profile {name!r} (known: {', '.join(list_profiles())})")
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise DataError(path, None, None, f"invalid YAML: {e}") from e
     if not isinstance(raw, dict):
         raise DataError(path, None, None, "a runner profile must be a mapping")
+    validate(ProfileSchema, raw, path)  # types, ranges, unknown keys (evalkit.runners.profile_schema)
+    check_settings(str(raw["runner"]), raw.get("settings") or {}, path)
     for key in ("runner", "model"):
         if not raw.get(key):
             raise DataError(path, None, key, "missing required key")
@@ -53,9 +61,21 @@ def load_profile(name: str) -> RunnerProfile:
     )
 
 
+def check_settings(runner: str, settings: dict[str, Any], where: str | Path) -> None:
+    """A DataError naming `settings.<key>` when the runner class's schema refuses a setting."""
+    schema = RUNNER_SETTINGS.get(runner)
+    if schema is not None:
+        validate(schema, settings, where, prefix="settings.")
+
+
 def make_runner(profile: RunnerProfile, model: str | None = None) -> Runner:
     """Instantiate the profile's runner (importing its backend only now)."""
+    check_settings(profile.runner, profile.settings, f"runner profile {profile.name}")
     cls = import_object(profile.runner)
+    try:  # a runner class without a schema: its constructor's signature is the schema
+        inspect.signature(cls).bind(model or profile.model, **profile.settings)
+    except TypeError as e:
+        raise UsageError(f"runner profile {profile.name}: settings do not fit {profile.runner}: {e}") from e
     runner = cls(model or profile.model, **profile.settings)
     if not isinstance(runner, Runner):
         raise UsageError(f"{profile.runner} is not an evalkit Runner")

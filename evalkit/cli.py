@@ -33,6 +33,26 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
+def positive_int(make_var: str | None = None) -> Any:
+    """An argparse type: a positive integer, else exit 2 naming the flag (argparse puts
+    "argument --limit:" first) and, for `make eval LIMIT=…` (the Makefile sets
+    EVALKIT_INTERFACE=make), the make variable the user actually typed."""
+    from evalkit.wording import via_make
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            value = 0
+        if value < 1:
+            via = f" (make variable {make_var}={text})" if make_var and via_make() else ""
+            raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}{via}")
+        return value
+
+    parse.__name__ = "positive integer"  # what argparse calls the type in its messages
+    return parse
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from evalkit.published import lookup
     from evalkit.registry import get_task, list_tasks
@@ -223,9 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--runner", default="torch-int4", help="a profile in runners/ (default torch-int4)")
     r.add_argument("--model", help="override the profile's model: a path, a hub id, or an embedded 'tiny*'")
     r.add_argument("--mode", default="non-reasoning", choices=["reasoning", "non-reasoning"])
-    r.add_argument("--limit", type=int, help="evaluate only the first N items")
-    r.add_argument("--n", type=int, help="repeats per item (default: the task's protocol)")
-    r.add_argument("--max-new-tokens", type=int)
+    r.add_argument("--limit", type=positive_int("LIMIT"), help="evaluate only the first N items")
+    r.add_argument("--n", type=positive_int("N"), help="repeats per item (default: the task's protocol)")
+    r.add_argument("--max-new-tokens", type=positive_int("MAX_NEW_TOKENS"))
     r.add_argument("--data", help="'sample', 'hub', 'local' (the spec's copy), or a path to a copy")
     r.add_argument("--seed", type=int, default=1234)
     r.add_argument(
@@ -268,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--runner", default="torch-int4")
     g.add_argument("--mode", default="non-reasoning", choices=["reasoning", "non-reasoning"])
     g.add_argument("--prompt", required=True)
-    g.add_argument("--max-new-tokens", type=int, default=256)
+    g.add_argument("--max-new-tokens", type=positive_int(), default=256)
     g.add_argument("--greedy", action="store_true")
     g.add_argument("--temperature", type=float)
     g.add_argument("--seed", type=int, default=0)
@@ -301,8 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     gt.add_argument("--reference-runner", help="--sequential: run this reference profile alongside")
     gt.add_argument("--reference-model", help="--sequential: the reference profile's model override")
     gt.add_argument("--data", help="--sequential: 'sample', 'hub' or a local copy")
-    gt.add_argument("--n", type=int, help="--sequential: repeats per item")
-    gt.add_argument("--max-new-tokens", type=int)
+    gt.add_argument("--n", type=positive_int("N"), help="--sequential: repeats per item")
+    gt.add_argument("--max-new-tokens", type=positive_int("MAX_NEW_TOKENS"))
     gt.add_argument("--seed", type=int, default=1234)
     gt.add_argument("--results-dir")
     gt.set_defaults(func=_cmd_gate)
@@ -313,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     fd.add_argument("--reference-runner", help="the reference's runner profile (default: --runner)")
     fd.add_argument("--reference-model", help="the reference model (default for tiny models: tiny-fp32)")
     fd.add_argument("--texts", help="a JSONL text set (default: the bundled one, evalkit/fidelity/texts)")
-    fd.add_argument("--limit", type=int, help="only the first N texts")
+    fd.add_argument("--limit", type=positive_int("LIMIT"), help="only the first N texts")
     fd.add_argument("--no-hidden-states", action="store_true", help="skip the per-layer hidden-state errors")
     fd.add_argument("--out", help="where to write the result JSON (default under results/runs)")
     fd.set_defaults(func=_cmd_fidelity)
@@ -324,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--served-model-name", help="the name clients send as 'model' (default: the model)")
-    sv.add_argument("--max-batch-size", type=int, help="requests batched per engine call")
+    sv.add_argument("--max-batch-size", type=positive_int(), help="requests batched per engine call")
     sv.add_argument(
         "--reasoning-field",
         action="store_true",

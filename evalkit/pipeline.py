@@ -141,6 +141,10 @@ class _Plan:
 
 def _plan(cfg: RunConfig, aux_roles: frozenset[str] = frozenset()) -> _Plan:
     """Everything decided before a model is loaded: bad input fails here, cheaply."""
+    for flag, value in (("--limit", cfg.limit), ("--n", cfg.n), ("--max-new-tokens", cfg.max_new_tokens)):
+        # bool is an int; 0 would read as "not given" below, a negative limit as a slice
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise UsageError(f"{flag} must be a positive integer, got {value!r}")
     spec = get_task(cfg.task)
     if cfg.mode not in MODES:
         raise UsageError(f"mode must be one of {', '.join(MODES)}, got {cfg.mode!r}")
@@ -164,7 +168,7 @@ def _plan(cfg: RunConfig, aux_roles: frozenset[str] = frozenset()) -> _Plan:
         samples = sorted(samples, key=lambda s: hash_obj([cfg.order_seed, s.id]))[: cfg.limit]
     if not samples:
         raise UsageError(f"no rows to evaluate in {loaded.path}")
-    max_new = cfg.max_new_tokens or settings.max_new_tokens
+    max_new = cfg.max_new_tokens if cfg.max_new_tokens is not None else settings.max_new_tokens
     capped = False
     if cfg.max_new_tokens is None and "max_new_tokens" in profile.limits:
         capped = int(profile.limits["max_new_tokens"]) < max_new
@@ -187,7 +191,7 @@ def _plan(cfg: RunConfig, aux_roles: frozenset[str] = frozenset()) -> _Plan:
         loaded.synthetic,
         params,
         capped,
-        cfg.n or settings.n,
+        cfg.n if cfg.n is not None else settings.n,
         runner_args,
     )
 

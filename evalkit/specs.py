@@ -113,6 +113,20 @@ def _req(d: dict[str, Any], key: str, path: Path, where: str) -> Any:
     return d[key]
 
 
+def _check_template(template: str, path: Path) -> None:
+    """A template Jinja cannot compile fails here, naming the spec, not at the first sample."""
+    import jinja2
+
+    from evalkit.prompts import _compile
+
+    try:
+        _compile(template)
+    except jinja2.TemplateSyntaxError as e:
+        raise DataError(
+            path, None, "prompt.template", f"invalid Jinja template (line {e.lineno}): {e.message}"
+        ) from e
+
+
 def load_spec(path: Path) -> TaskSpec:
     """Read and validate one task spec; errors name the file and the offending key."""
     try:
@@ -175,6 +189,7 @@ def load_spec(path: Path) -> TaskSpec:
     prompt = _req(raw, "prompt", path, "")
     _req(prompt, "template", path, "prompt.")
     _req(prompt, "source", path, "prompt.")
+    _check_template(prompt["template"], path)
     return TaskSpec(
         name=name,
         title=raw.get("title", name),

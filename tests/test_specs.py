@@ -55,6 +55,9 @@ def test_minimal_spec_loads(tmp_path):
         (lambda s: s.replace("non-reasoning:", "fast:"), "modes.fast"),
         (lambda s: s.replace("temperature: 0.0", "temp: 0.0"), "modes.non-reasoning.temp"),
         (lambda s: s.replace(", source: test", ""), "prompt.source"),
+        (lambda s: s.replace("{{ question }}", "{{ question }"), "prompt.template"),
+        (lambda s: s.replace("{id_field: null}", "{id_field: null, sampel: x.jsonl}"), "data.sampel"),
+        (lambda s: s.replace("temperature: 0.0", "temperature: -1"), "modes.non-reasoning.temperature"),
     ],
 )
 def test_bad_specs_name_the_field(tmp_path, mutation, field):

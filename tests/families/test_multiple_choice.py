@@ -431,7 +431,10 @@ def test_the_ok_subset_is_one_uncommented_line(tmp_path):
 @pytest.mark.parametrize(
     ("edit", "field"),
     [
-        (lambda s: s.replace("  # filter: {error_type: [ok]}", "  filter: {error_type: ok}"), "data.filter.error_type"),
+        (
+            lambda s: s.replace("  # filter: {error_type: [ok]}", "  filter: {error_type: ok}"),
+            "data.filter.error_type",
+        ),
         (lambda s: s.replace("    config_field: subject", ""), "data.hub.config_field"),
     ],
 )

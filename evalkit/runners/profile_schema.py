@@ -24,6 +24,8 @@ class TorchInt4Settings(Strict):
     engine: Literal["auto", "fast", "reference"] = "auto"
     max_seq_len: PositiveInt | None = None
     prefill_tokens: PositiveInt = 8192
+    memory_fraction: float = Field(0.9, gt=0, le=1)  # of the GPU's memory, for weights and KV cache
+    cache_blocks: PositiveInt | None = None
 
 
 class OpenAISettings(Strict):

@@ -167,7 +167,7 @@ def test_command_line_numbers_must_be_positive(argv, flag, capsys):
 
 
 def test_make_variables_are_named_as_typed(capsys, monkeypatch):
-    monkeypatch.setenv("EVALKIT_VIA_MAKE", "1")  # the Makefile's eval target sets it
+    monkeypatch.setenv("EVALKIT_INTERFACE", "make")  # the Makefile's eval target sets it
     with pytest.raises(SystemExit):
         main(["run", "kmmlu_pro", "--limit", "-1"])
     assert "make variable LIMIT=-1" in capsys.readouterr().err

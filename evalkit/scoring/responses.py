@@ -28,6 +28,22 @@ def _inline_fields(spec_fields: dict[str, Any]) -> list[str]:
     return [q] if isinstance(q, str) else list(q)
 
 
+def _refuse_duplicates(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Each (id, repeat) once: a response given twice would be scored twice."""
+    seen: dict[tuple[str, str], list[int]] = {}
+    for i, rec in enumerate(rows, 1):
+        if "id" in rec and rec["id"] not in (None, ""):
+            seen.setdefault((str(rec["id"]), str(rec.get("repeat", ""))), []).append(i)
+    dups = [(k, lines) for k, lines in seen.items() if len(lines) > 1]
+    if dups:
+        named = "; ".join(
+            f"id {rid!r}{f' repeat {rep}' if rep else ''} (rows {', '.join(map(str, lines))})"
+            for (rid, rep), lines in dups[:10]
+        )
+        more = f" and {len(dups) - 10} more" if len(dups) > 10 else ""
+        raise DataError(path, None, "id", f"duplicate responses: {named}{more}; give each (id, repeat) once")
+
+
 def score_responses(task: str, responses: Path, *, data: str | None, mode: str, out: TextIO) -> str:
     """Write one verdict row per response to `out`; return a one-line summary."""
     spec = get_task(task)
@@ -35,6 +51,9 @@ def score_responses(task: str, responses: Path, *, data: str | None, mode: str, 
     if not responses.is_file():
         raise DataError(responses, None, None, "file not found")
     rows = read_records(responses)
+    if not rows:
+        raise DataError(responses, None, None, "no responses in the file: nothing to score")
+    _refuse_duplicates(responses, rows)
     marker = _inline_fields(spec.data.fields)
 
     samples: list[Sample] = []

@@ -210,3 +210,33 @@ def test_retry_after_parsing():
     assert retry_after_seconds(email.utils.formatdate(now + 9999, usegmt=True), 60, now) == 60.0
     for junk in (None, "", "soon", "nan", "Mon, 99 Foo 2026"):
         assert retry_after_seconds(junk, 60, now) is None
+
+
+def test_evalkit_serve_passes_a_runner_failure_on_as_an_error(tmp_path):
+    import socket
+
+    import uvicorn
+
+    from evalkit.serve import build_app
+    from tests.fakes import FlakyRunner
+
+    runner = FlakyRunner(lambda r: "Answer: B", failing={0, 1})  # fails twice, then answers
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(build_app(runner, "m"), host="127.0.0.1", port=port, log_level="error")
+    )
+    t = threading.Thread(target=server.run, daemon=True)
+    t.start()
+    try:
+        deadline = time.time() + 30
+        while not server.started and time.time() < deadline:
+            time.sleep(0.05)
+        failed = ask(f"http://127.0.0.1:{port}/v1", max_retries=0)
+        assert failed.finish_reason == "error" and "HTTP 502" in (failed.error or "")
+        assert "HTTP 503 on request 0" in (failed.error or "")  # the runner's own reason
+        assert ask(f"http://127.0.0.1:{port}/v1", max_retries=1).text == "Answer: B"  # 502 is retried
+    finally:
+        server.should_exit = True
+        t.join(10)

@@ -213,16 +213,21 @@ def test_evalkit_score_rows(tmp_path: Path) -> None:
     s = next(x for x in _samples() if x.metadata["category"] == "parallel")
     p = tmp_path / "r.jsonl"
     rows = [
-        {"id": s.id, "response": _right_answer(s)},
-        {"id": s.id, "response": "<tool_call>{broken</tool_call>"},
+        {"id": s.id, "repeat": 0, "response": _right_answer(s)},
+        {"id": s.id, "repeat": 1, "response": "<tool_call>{broken</tool_call>"},
     ]
     p.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     out = io.StringIO()
     score_responses("bfcl_v3", p, data="sample", mode="non-reasoning", out=out)
     got = [json.loads(x) for x in out.getvalue().splitlines()]
     assert got == [
-        {"id": s.id, "valid": True, "error_type": ""},
-        {"id": s.id, "valid": False, "error_type": "parallel_function_checker_no_order:wrong_count"},
+        {"id": s.id, "repeat": 0, "valid": True, "error_type": ""},
+        {
+            "id": s.id,
+            "repeat": 1,
+            "valid": False,
+            "error_type": "parallel_function_checker_no_order:wrong_count",
+        },
     ]
 
 

@@ -482,7 +482,8 @@ def _run_eval(
     )
     _atomic_write(run_dir / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False))
     run_info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    run_info.update(status="finished", finished=metrics["finished"])
+    # "finished" even when some samples failed: metrics.json (and the report) then say incomplete
+    run_info.update(status="finished", finished=metrics["finished"], incomplete=bool(errors))
     run_info.pop("error", None)
     _atomic_write(run_dir / "run.json", json.dumps(run_info, indent=2, ensure_ascii=False))
     return RunResult(run_dir=run_dir, metrics=metrics, report_path=write_report(run_dir, metrics))

@@ -35,6 +35,8 @@ def test_failed_samples_are_kept_apart_counted_and_retried(tmp_path):
     report = (d / "report.md").read_text()
     assert "Incomplete run: 2 of 4 samples failed" in report and "HTTP 503" in report
     assert json.loads((d / "metrics.json").read_text())["errors"]["failed_samples"] == 2
+    info = json.loads((d / "run.json").read_text())  # the run ended: finished, incomplete
+    assert info["status"] == "finished" and info["incomplete"] and "error" not in info
 
     healthy = ScriptedRunner(answer_a)
     again = run_eval(cfg, runner=healthy)
@@ -43,6 +45,7 @@ def test_failed_samples_are_kept_apart_counted_and_retried(tmp_path):
     assert again.metrics["n_samples"] == 4 and again.metrics["calls_reused_from_store"] == 2
     assert not (d / "errors.jsonl").exists()
     assert "INCOMPLETE" not in headline(again.metrics)
+    assert not json.loads((d / "run.json").read_text())["incomplete"]
 
 
 def client_profile(tmp_path: Path, url: str) -> Path:
@@ -61,7 +64,7 @@ def client_profile(tmp_path: Path, url: str) -> Path:
     return p
 
 
-def test_a_run_with_failed_requests_exits_non_zero_unless_allowed(tmp_path, capsys):
+def test_a_run_with_failed_requests_exits_non_zero_unless_allowed(tmp_path, capsys, monkeypatch):
     server = ScriptedServer([Reply(body={"choices": [{"message": "not an object"}]})])
     try:
         args = ["run", "kmmlu_pro", "--runner", str(client_profile(tmp_path, server.url)), "--limit", "3"]
@@ -70,6 +73,10 @@ def test_a_run_with_failed_requests_exits_non_zero_unless_allowed(tmp_path, caps
         out, err = capsys.readouterr()
         assert "INCOMPLETE: 3 of 3 samples failed" in out
         assert "3 of 3 samples failed" in err and "--allow-errors" in err
+        monkeypatch.setenv("EVALKIT_INTERFACE", "make")  # make's users are told its variable
+        assert main(args) == EXIT_INCOMPLETE
+        assert "pass ALLOW_ERRORS=1 to accept" in capsys.readouterr().err
+        monkeypatch.delenv("EVALKIT_INTERFACE")
         (run_dir,) = (tmp_path / "runs").iterdir()
         assert "'choices[0].message' is a string" in (run_dir / "errors.jsonl").read_text()
 

@@ -1,6 +1,6 @@
 # evalkit — every target installs what it needs into .venv on first use.
 #   make eval TASK=kmmlu_pro [MODEL=…] [RUNNER=…] [MODE=reasoning|non-reasoning] [LIMIT=…] [N=…]
-#             [MAX_NEW_TOKENS=…] [DATA=sample|hub|local|/copy] [SEED=…] [RUN_ID=…]
+#             [MAX_NEW_TOKENS=…] [DATA=sample|hub|local|/copy] [SEED=…] [RUN_ID=…] [ALLOW_ERRORS=1]
 #             [JUDGE=profile [JUDGE_MODEL=…]] [USER_SIM=profile [USER_SIM_MODEL=…]] [RUNNER_ARGS="k=v …"]
 #   make test        the test suite (what CI runs, with make lint)
 #   make lint        ruff + mypy
@@ -43,7 +43,7 @@ EVAL_ARGS = --runner $(RUNNER) --mode $(MODE) $(if $(MODEL),--model "$(MODEL)") 
   $(if $(DATA),--data "$(DATA)") $(if $(SEED),--seed $(SEED)) $(if $(RUN_ID),--run-id $(RUN_ID)) \
   $(if $(JUDGE),--judge $(JUDGE)) $(if $(JUDGE_MODEL),--judge-model "$(JUDGE_MODEL)") \
   $(if $(USER_SIM),--user-sim $(USER_SIM)) $(if $(USER_SIM_MODEL),--user-sim-model "$(USER_SIM_MODEL)") \
-  $(foreach a,$(RUNNER_ARGS),--runner-arg "$(a)")
+  $(foreach a,$(RUNNER_ARGS),--runner-arg "$(a)") $(if $(filter 1,$(ALLOW_ERRORS)),--allow-errors)
 eval: setup
 	EVALKIT_INTERFACE=make $(BIN)/evalkit run $(TASK) $(strip $(EVAL_ARGS))
 

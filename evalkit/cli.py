@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 from evalkit.errors import EvalkitError
 
 EXIT_USAGE = 2
+EXIT_INCOMPLETE = 3  # the run finished, but some samples failed (errors, not answers)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -82,8 +83,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from evalkit.pipeline import RunConfig, run_eval
-    from evalkit.report import headline
+    from evalkit.report import failed_text, headline
     from evalkit.runners.overrides import parse_pairs
+    from evalkit.wording import option
 
     cfg = RunConfig(
         task=args.task,
@@ -115,6 +117,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
             r.close()
     print(headline(res.metrics))
     print(f"report: {res.report_path}")
+    if res.metrics.get("incomplete"):
+        what = (
+            f"{failed_text(res.metrics)} (their model calls returned errors; see {res.run_dir}/errors.jsonl)"
+        )
+        if args.allow_errors:
+            print(f"evalkit: warning: {what}; the figure is incomplete", file=sys.stderr)
+        else:
+            print(
+                f"evalkit: error: {what}; the figure is incomplete. Rerun the same command to retry "
+                f"them, or pass {option('allow-errors')} to accept an incomplete run",
+                file=sys.stderr,
+            )
+            return EXIT_INCOMPLETE
     return 0
 
 
@@ -253,6 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--results-dir")
     r.add_argument("--no-progress", action="store_true")
+    r.add_argument(
+        "--allow-errors",
+        action="store_true",
+        help="exit 0 even when some model calls failed (the figure is then marked incomplete)",
+    )
     r.add_argument(
         "--judge", help="runner profile of the judge model for LLM-judged tasks (e.g. openai; see runners/)"
     )

@@ -30,7 +30,8 @@ from evalkit.runners.profiles import RunnerProfile, load_profile, make_runner
 from evalkit.scheduler import EpisodeKey, missing_role_error, run_episodes
 from evalkit.solvers import RUN_ROLES, Episode, EpisodeOutput
 from evalkit.specs import MODES, TaskSpec
-from evalkit.store import SampleStore
+from evalkit.store import SampleStore, find_stores
+from evalkit.wording import option
 
 DEFAULT_RESULTS = REPO_ROOT / "results" / "runs"
 
@@ -255,12 +256,50 @@ def _record(s: Sample, r: int, out: EpisodeOutput, family: Family, ctx: ScoreCon
     }
 
 
+def _error_record(k: EpisodeKey, out: EpisodeOutput) -> dict[str, Any]:
+    return {
+        "id": k.sample_id,
+        "repeat": k.repeat,
+        "error": out.final.error or "the runner gave no reason",
+        "n_calls": len(out.calls),  # the failed one included
+    }
+
+
+def _error_summary(errors: list[dict[str, Any]], planned: int) -> dict[str, Any]:
+    """metrics.json's account of failed samples: how many of how many, and the first reasons."""
+    return {
+        "failed_samples": len(errors),
+        "planned_samples": planned,
+        "examples": [{k: e[k] for k in ("id", "repeat", "error")} for e in errors[:5]],
+    }
+
+
+def _refuse_other_result_set(run_dir: Path, result_key: str, n_items: int, n: int) -> None:
+    """A run directory holds one result set: another (other items or repeats) never overwrites it."""
+    try:
+        old = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # a new directory, or one from before result keys (its store key still guards it)
+    if isinstance(old, dict) and old.get("result_key") not in (None, result_key):
+        raise UsageError(
+            f"{run_dir} holds another run ({old.get('planned_items')} items x {old.get('planned_repeats')} "
+            f"repeats; this one: {n_items} x {n}); it is left as it is: choose another {option('run-id')}"
+        )
+
+
 def run_eval(
     cfg: RunConfig,
     runner: Runner | None = None,
     aux_runners: Mapping[str, Runner] | None = None,
 ) -> RunResult:
     """Run one task end to end and write results/runs/<run-id>/. Resumes an interrupted run.
+
+    The default run id names the result set (task, mode, model, runner settings, data, sampling
+    params, seed, and which items with how many repeats): another LIMIT or N is another run
+    directory, which copies the calls it shares with earlier runs from their stores instead of
+    making them again, and leaves those runs as they are. Samples whose model calls failed are
+    written to errors.jsonl, left out of every figure, and retried by the next run; the metrics
+    then say `incomplete`.
 
     `aux_runners` answer requests of other roles (a judge, a simulated user); their
     settings enter the run key like the model's. A run that stops on an error (or Ctrl-C)
@@ -317,10 +356,15 @@ def _run_eval(
                 "seed": cfg.seed,
             }
         )
+        # The result set: which items, how many repeats. A run of another set is another run
+        # (its own directory); calls it shares with one are copied from that run's store.
+        result_key = hash_obj({"run_key": run_key, "items": [s.id for s in plan.samples], "n": plan.n})
         run_id = (
-            cfg.run_id or f"{spec.name}-{cfg.mode}-{_slug(plan.model_name)}-{plan.profile.name}-{run_key[:8]}"
+            cfg.run_id
+            or f"{spec.name}-{cfg.mode}-{_slug(plan.model_name)}-{plan.profile.name}-{result_key[:8]}"
         )
         run_dir = cfg.results_dir / run_id
+        _refuse_other_result_set(run_dir, result_key, len(plan.samples), plan.n)
         run_dir.mkdir(parents=True, exist_ok=True)
         planner = _kv_planner(spec, plan.model_name, runner)
         meta = {
@@ -343,7 +387,9 @@ def _run_eval(
         _atomic_write(
             run_dir / "run.json",
             json.dumps(
-                {**meta, "run_key": run_key, "kv_plan": kv_plan, **planned}, indent=2, ensure_ascii=False
+                {**meta, "run_key": run_key, "result_key": result_key, "kv_plan": kv_plan, **planned},
+                indent=2,
+                ensure_ascii=False,
             ),
         )
         started.append(run_dir)
@@ -365,8 +411,8 @@ def _run_eval(
             progress.call(key, completion.completion_tokens, cached)
 
         t_gen = time.time()
-        with SampleStore(run_dir / "generations.jsonl", run_key, meta) as store:
-            reused = len(store)
+        siblings = find_stores(cfg.results_dir, run_key, exclude=run_dir / "generations.jsonl")
+        with SampleStore(run_dir / "generations.jsonl", run_key, meta, reuse_from=siblings) as store:
             roles_token = RUN_ROLES.set(frozenset(runners))  # solvers with optional judge calls
             try:
                 run_episodes(
@@ -380,6 +426,7 @@ def _run_eval(
                 )
             finally:
                 RUN_ROLES.reset(roles_token)
+            reused = store.hits
         progress.close()
         gen_time = time.time() - t_gen
     finally:
@@ -387,16 +434,27 @@ def _run_eval(
             runner.close()
 
     ctx = ScoreContext(spec=spec, reasoning_mode=reasoning)
+    keys = [EpisodeKey(s.id, r) for s in plan.samples for r in range(plan.n)]
+    by_id = {s.id: s for s in plan.samples}
+    failed = [k for k in keys if outputs[k].final.finish_reason == "error"]
     records = [
-        _record(s, r, outputs[EpisodeKey(s.id, r)], plan.family, ctx)
-        for s in plan.samples
-        for r in range(plan.n)
+        _record(by_id[k.sample_id], k.repeat, outputs[k], plan.family, ctx)
+        for k in keys
+        if outputs[k].final.finish_reason != "error"
     ]
     _atomic_write(run_dir / "samples.jsonl", "".join(dumps_line(x) for x in records))
+    # Failed samples are not answers: listed apart, left out of every figure, retried by a rerun.
+    errors = [_error_record(k, outputs[k]) for k in failed]
+    if errors:
+        _atomic_write(run_dir / "errors.jsonl", "".join(dumps_line(x) for x in errors))
+    else:
+        (run_dir / "errors.jsonl").unlink(missing_ok=True)
 
     metrics = plan.family.aggregate(records, plan.n, spec)
     metrics.update(
         {
+            "incomplete": bool(errors),
+            "errors": _error_summary(errors, len(keys)),
             "task": spec.name,
             "title": spec.title,
             "benchmark": spec.published_benchmark,
@@ -428,7 +486,8 @@ def _run_eval(
     )
     _atomic_write(run_dir / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False))
     run_info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    run_info.update(status="finished", finished=metrics["finished"])
+    # "finished" even when some samples failed: metrics.json (and the report) then say incomplete
+    run_info.update(status="finished", finished=metrics["finished"], incomplete=bool(errors))
     run_info.pop("error", None)
     _atomic_write(run_dir / "run.json", json.dumps(run_info, indent=2, ensure_ascii=False))
     return RunResult(run_dir=run_dir, metrics=metrics, report_path=write_report(run_dir, metrics))

@@ -29,7 +29,30 @@ def headline(m: dict[str, Any]) -> str:
         else "no published figure"
     )
     tag = "  [placeholder model: meaningless]" if m.get("placeholder_model") else ""
+    if m.get("incomplete"):
+        tag += f"  [INCOMPLETE: {failed_text(m)}, not scored]"
     return f"{m['title']} ({m['mode']}): {meas} measured ({m['metric']}, {m['n_items']} items) vs {ref}{tag}"
+
+
+def failed_text(m: dict[str, Any]) -> str:
+    """'3 of 16 samples failed' from a run's metrics (0 for runs from before errors were counted)."""
+    e = m.get("errors") or {}
+    return f"{e.get('failed_samples', 0)} of {e.get('planned_samples', m.get('n_samples', 0))} samples failed"
+
+
+def _incomplete_note(m: dict[str, Any]) -> list[str]:
+    if not m.get("incomplete"):
+        return []
+    examples = (m.get("errors") or {}).get("examples") or []
+    first = ""
+    if examples:  # one line, whatever the server sent
+        first = f" First: item {examples[0]['id']!r}: {' '.join(str(examples[0]['error']).split())[:200]}"
+    return [
+        f"> **Incomplete run: {failed_text(m)}** (the model call returned an error, not an answer). "
+        "They are left out of every figure below, which covers only the samples answered; "
+        f"errors.jsonl lists them. Rerun the same command to retry them.{first}",
+        "",
+    ]
 
 
 def published_value(m: dict[str, Any]) -> float | None:
@@ -55,6 +78,7 @@ def render_report(m: dict[str, Any]) -> str:
     lines: list[str] = [f"# {m['title']} — {m['mode']} — {m['model']} ({m['runner_profile']})", ""]
     if m.get("placeholder_model"):
         lines += [f"> {PLACEHOLDER_WARNING}", ""]
+    lines += _incomplete_note(m)
     if m.get("synthetic_data"):
         lines += [
             "> **Synthetic data.** The rows are the task's bundled sample, written for evalkit in the "
@@ -65,10 +89,12 @@ def render_report(m: dict[str, Any]) -> str:
         lines += [f"> **Data.** {m['data_note']}", ""]
     lo, hi = m["ci95"]
     pub = published_value(m)
+    incomplete = " (incomplete)" if m.get("incomplete") else ""
     lines += [
         "| | value |",
         "|---|---|",
-        f"| measured {m['metric']} | **{pct(m['value'])}** ± {pct(m['se'])} (95% CI {pct(lo)}–{pct(hi)}) |",
+        f"| measured {m['metric']}{incomplete} | **{pct(m['value'])}** ± {pct(m['se'])} "
+        f"(95% CI {pct(lo)}–{pct(hi)}) |",
         f"| items × repeats | {m['n_items']} × {m['n_repeats']} = {m['n_samples']} samples |",
     ]
     if m.get("maj@n"):  # repeated-sampling estimates (math tasks)
@@ -108,6 +134,7 @@ def render_report(m: dict[str, Any]) -> str:
         "| | value |",
         "|---|---|",
         f"| truncated (hit max_new_tokens = {p['max_new_tokens']}) | {pct(m['truncation_rate'])}% |",
+        f"| failed samples (errors, not scored) | {failed_text(m)} |",
         f"| no answer extracted | {pct(m['no_answer_rate'])}% |",
         *(
             [f"| of which the think block never closed | {pct(m['unclosed_think_rate'])}% |"]

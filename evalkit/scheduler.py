@@ -3,7 +3,8 @@
 Each round collects the pending request of every live episode, answers those already
 in the store at once, and sends the rest to the runner as one batch, or, where a role has a
 KV-cache plan (evalkit.longctx.planning), as the calls that fit its memory; completions are
-stored as they stream back, and the episode they belong to moves on.
+stored as they stream back, and the episode they belong to moves on. A call that failed
+(finish_reason "error") ends its episode, whose output is then that error, never an answer.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class _Live:
     gen: Episode
     call: int = 0
     request: ChatRequest | None = None
+    calls: list[Completion] = dataclasses.field(default_factory=list)
 
 
 @dataclass
@@ -109,6 +111,14 @@ def run_episodes(
     fresh: dict[EpisodeKey, bool] = {}
 
     def advance(st: _Live, completion: Completion | None) -> None:
+        if completion is not None:
+            st.calls.append(completion)
+        if completion is not None and completion.finish_reason == "error":
+            # A failed call is not an answer: the episode stops here and is reported as failed
+            # (the store keeps the error but never reuses it, so a rerun retries the call).
+            st.gen.close()
+            on_done(st.key, EpisodeOutput(calls=st.calls, final=completion), False)
+            return
         try:
             req = next(st.gen) if completion is None else st.gen.send(completion)
         except StopIteration as stop:

@@ -167,6 +167,9 @@ def build_app(
         except ValueError as e:
             return JSONResponse({"error": {"message": str(e), "type": "invalid_request"}}, 400)
         completion = await batcher.submit(req)
+        if completion.finish_reason == "error":  # the runner failed it: no answer to send
+            msg = completion.error or "the runner failed this request"
+            return JSONResponse({"error": {"message": msg, "type": "runner_error"}}, 502)
         return response_body(
             served_model_name,
             completion,

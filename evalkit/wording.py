@@ -24,7 +24,10 @@ MAKE_VARIABLES = {
     "user-sim": "USER_SIM",
     "user-sim-model": "USER_SIM_MODEL",
     "runner-arg": "RUNNER_ARGS",
+    "allow-errors": "ALLOW_ERRORS",
 }
+# Options that take no value: set with VAR=1 under make.
+MAKE_FLAGS = {"allow-errors"}
 
 
 def via_make() -> bool:
@@ -35,6 +38,8 @@ def option(name: str, value: str | None = None) -> str:
     """`--data /path` for the CLI, `DATA=/path` under make (`name` is the CLI option, no dashes)."""
     var = MAKE_VARIABLES.get(name)
     if via_make() and var:
+        if name in MAKE_FLAGS:
+            return f"{var}=1"
         if name == "runner-arg" and value:
             return f'{var}="{value}"'
         return f"{var}={value or ''}" if value else f"{var}="

@@ -37,3 +37,20 @@ class ScriptedRunner(Runner):
                     text=text, finish_reason="stop", prompt_tokens=10, completion_tokens=len(text.split())
                 ),
             )
+
+
+class FlakyRunner(ScriptedRunner):
+    """A ScriptedRunner whose requests number `failing` (counted from 0 over every generate()
+    call) come back as failed calls (finish_reason "error"), as a server would after its retries."""
+
+    def __init__(self, script: Callable[[ChatRequest], str], failing: set[int], tag: str = "v1"):
+        super().__init__(script, tag)
+        self.failing = failing
+        self.seen = 0
+
+    def generate(self, requests: Sequence[ChatRequest]) -> Iterator[tuple[int, Completion]]:
+        for i, c in super().generate(requests):
+            self.seen += 1
+            if self.seen - 1 in self.failing:
+                c = Completion(text="", finish_reason="error", error=f"HTTP 503 on request {self.seen - 1}")
+            yield i, c

@@ -121,3 +121,30 @@ def test_generate_prints_a_completion():
     )
     assert "finish_reason=" in out.stderr and "completion_tokens=" in out.stderr
     assert out.stdout.strip() != "" or "completion_tokens=0" not in out.stderr
+
+
+@pytest.mark.parametrize("content", ["", "\n\n"])
+def test_score_refuses_an_empty_responses_file(tmp_path, capsys, content):
+    resp = tmp_path / "r.jsonl"
+    resp.write_text(content)
+    assert main(["score", "kmmlu_pro", "--responses", str(resp), "--data", "sample"]) == 2
+    err = capsys.readouterr().err
+    assert "r.jsonl: no responses in the file" in err and "nan" not in err
+
+
+def test_score_refuses_duplicate_ids_naming_them(tmp_path, capsys):
+    resp = tmp_path / "r.jsonl"
+    rows = [
+        {"id": "0", "response": "정답: B"},
+        {"id": "1", "response": "정답: C"},
+        {"id": "0", "response": "정답: A"},
+        {"id": "2", "repeat": 0, "response": "A"},
+        {"id": "2", "repeat": 1, "response": "B"},  # another repeat: fine
+        {"id": "2", "repeat": 1, "response": "C"},
+    ]
+    resp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    out = tmp_path / "v.jsonl"
+    assert main(["score", "kmmlu_pro", "--responses", str(resp), "--data", "sample", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "field 'id': duplicate responses: id '0' (rows 1, 3); id '2' repeat 1 (rows 5, 6)" in err
+    assert out.read_text() == ""

@@ -162,6 +162,7 @@ def test_make_echoes_each_command_on_one_line():
             "USER_SIM_MODEL=gpt-4o",
             "JUDGE=openai",
             "RUNNER_ARGS=max_model_len=8192 enforce_eager=true",
+            "ALLOW_ERRORS=1",
         ],
         cwd=REPO,
         capture_output=True,
@@ -174,6 +175,7 @@ def test_make_echoes_each_command_on_one_line():
         '--user-sim openai --user-sim-model "gpt-4o"',
         "--judge openai",
         '--runner-arg "max_model_len=8192" --runner-arg "enforce_eager=true"',
+        "--allow-errors",
     ):
         assert part in line
     assert not [x for x in out if x.rstrip().endswith("\\")]
@@ -182,10 +184,11 @@ def test_make_echoes_each_command_on_one_line():
 def test_words():
     assert plural(1, "category") == "1 category" and plural(3, "category") == "3 categories"
     assert plural(2, "run") == "2 runs" and plural(0, "item") == "0 items"
-    assert option("data", "/x") == "--data /x"
+    assert option("data", "/x") == "--data /x" and option("allow-errors") == "--allow-errors"
 
 
 def test_words_under_make(monkeypatch):
     monkeypatch.setenv("EVALKIT_INTERFACE", "make")
     assert option("data", "/x") == "DATA=/x" and option("user-sim") == "USER_SIM="
     assert option("runner-arg", "a=1") == 'RUNNER_ARGS="a=1"'
+    assert option("allow-errors") == "ALLOW_ERRORS=1"

@@ -122,3 +122,28 @@ def test_a_role_without_runner_is_a_clear_error(tmp_path):
         pytest.raises(UsageError, match=r"'judge' requests.*--judge PROFILE"),
     ):
         run_episodes(eps, ScriptedRunner(lambda r: "x"), store, run_seed=1, on_done=lambda *a: None)
+
+
+def test_a_failed_call_ends_its_episode_and_is_retried_by_a_rerun(tmp_path):
+    from tests.fakes import FlakyRunner
+
+    p = tmp_path / "g.jsonl"
+    sent_back: list[Completion] = []
+
+    def watching(sample: Sample, params: SamplingParams, thinking: bool) -> Episode:
+        out = yield from two_turn(sample, params, thinking)
+        sent_back.extend(out.calls)
+        return out
+
+    flaky = FlakyRunner(echo, failing={0, 7})  # a first turn, then a second turn
+    done = run(p, flaky, watching, k=3, repeats=2)
+    failed = {k: o for k, (o, _) in done.items() if o.final.finish_reason == "error"}
+    assert len(done) == 6 and len(failed) == 2
+    assert sorted(len(o.calls) for o in failed.values()) == [1, 2]  # stopped at the failed call
+    assert all(c.finish_reason != "error" for c in sent_back)  # no solver ever saw an error
+    assert len(flaky.calls) == 6 + 5  # 6 first turns; 5 second turns (one episode had stopped)
+
+    healthy = ScriptedRunner(echo)
+    again = run(p, healthy, two_turn, k=3, repeats=2)
+    assert len(healthy.calls) == 3  # the failed first turn (then its second) and the failed second turn
+    assert all(o.final.finish_reason == "stop" for o, _ in again.values())

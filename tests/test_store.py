@@ -88,3 +88,36 @@ def test_unicode_line_separators_in_model_text_survive_a_reopen(tmp_path):
     with SampleStore(p, "run1") as s:
         assert s.get("k1").text == text
     assert len(p.read_text(encoding="utf-8").splitlines()) == 2  # any reader sees one line per record
+
+
+@pytest.mark.parametrize("keep", [0.0, 0.5, 0.99])
+def test_cut_header_recovers_in_one_reopen(tmp_path, keep):
+    p = tmp_path / "g.jsonl"
+    SampleStore(p, "run1", {"task": "t"}).close()
+    whole = p.read_bytes()
+    p.write_bytes(whole[: int(len(whole) * keep)] or b"{")  # killed while writing the header
+    with SampleStore(p, "run1") as s:
+        assert s.dropped_partial_line and len(s) == 0
+        s.put("k1", comp("x"))
+    with SampleStore(p, "run1") as s:
+        assert s.get("k1").text == "x"
+    header = json.loads(p.read_text().splitlines()[0])
+    assert header["evalkit_store"] == 1 and header["run_key"] == "run1"
+
+
+def test_calls_of_a_sibling_store_are_copied_not_redone(tmp_path):
+    from evalkit.store import find_stores
+
+    a, b, c = (tmp_path / d / "generations.jsonl" for d in ("a", "b", "c"))
+    with SampleStore(a, "run1") as s:
+        s.put("k1", comp("x"))
+        s.put("k2", Completion(text="", finish_reason="error", error="503"))
+    SampleStore(c, "other").close()
+    assert find_stores(tmp_path, "run1", exclude=b) == [a]
+    before = a.read_bytes()
+    with SampleStore(b, "run1", reuse_from=[a]) as s:
+        assert s.get("k1").text == "x" and s.get("k2") is None and s.hits == 1
+    assert a.read_bytes() == before  # only read
+    with SampleStore(b, "run1") as s:  # the copy is this store's own now
+        assert s.get("k1").text == "x"
+    assert json.loads(b.read_text().splitlines()[1])["copied_from"] == "a"

@@ -17,6 +17,7 @@ from evalkit.gate.policy import DropLimit, FidelityLimits, GatePolicy, RunFilter
 from evalkit.gate.verdicts import FAIL, PASS, UNDECIDED, GateResult, Verdict, apply_on_inconclusive, judge
 from evalkit.published import lookup
 from evalkit.registry import get_task, list_tasks
+from evalkit.report import failed_text
 from evalkit.reporting.compare import measured_interval, paired_comparison
 from evalkit.reporting.runs import RunData
 from evalkit.stats import items_to_resolve, two_sided_level
@@ -97,6 +98,24 @@ def placeholder_block(tg: TaskGate, run: RunData, criterion: str) -> Verdict | N
         hint="run the real model on the real data (or set allow_placeholder: true to exercise the gate)",
         runs=[run.run_id],
     )
+
+
+def incomplete_block(tg: TaskGate, criterion: str, *runs: RunData | None) -> Verdict | None:
+    """An incomplete run (some samples failed: errors, not answers) decides nothing."""
+    for run in runs:
+        if run is None or not run.metrics.get("incomplete"):
+            continue
+        return Verdict(
+            UNDECIDED,
+            tg.label,
+            criterion,
+            f"run {run.run_id} is incomplete: {failed_text(run.metrics)} (errors, not answers)",
+            reason="incomplete",
+            hint="rerun the same command to retry the failed requests (its errors.jsonl lists them)",
+            numbers=dict(run.metrics.get("errors") or {}),
+            runs=[r.run_id for r in runs if r is not None],
+        )
+    return None
 
 
 def _too_few(tg: TaskGate, n_items: int, criterion: str, runs: list[str]) -> Verdict | None:
@@ -225,6 +244,9 @@ def vs_reference(
             reason="missing",
             runs=[cand.run_id, ref.run_id],
         )
+    blocked = incomplete_block(tg, crit, cand, ref)
+    if blocked:
+        return blocked
     try:
         pc = paired_comparison(cand, ref, two_sided_level(limit.confidence), limit.method)
     except UsageError as e:
@@ -301,6 +323,9 @@ def check_task(
                 + (f" RUNNER={policy.candidate.runner_profile}" if policy.candidate.runner_profile else ""),
             )
         ]
+    blocked = incomplete_block(tg, "runs", cand)
+    if blocked:
+        return [blocked]
     out: list[Verdict] = []
     if tg.max_truncation_rate is not None:
         out.append(truncation(tg, cand))

@@ -24,6 +24,7 @@ from evalkit.fidelity import FidelityResult
 from evalkit.gate.decide import (
     DropBounds,
     check_fidelity,
+    incomplete_block,
     placeholder_block,
     published_figure,
     select_run,
@@ -227,7 +228,7 @@ def _gate_task(
     for v in current:
         if v.reason == "inconclusive":
             v.hint = f"stopped after {items} items ({why}); " + v.hint
-    if tg.max_truncation_rate is not None:
+    if tg.max_truncation_rate is not None and not cand.metrics.get("incomplete"):
         current.insert(0, truncation(tg, cand))
     return [apply_on_inconclusive(v, policy) for v in current]
 
@@ -235,6 +236,9 @@ def _gate_task(
 def _judge_look(
     tg: TaskGate, cand: RunData, ref: RunData | None, look: int, policy: GatePolicy
 ) -> list[Verdict]:
+    blocked = incomplete_block(tg, "runs", cand, ref)
+    if blocked:  # more items cannot settle it: the look stops here
+        return [blocked]
     out: list[Verdict] = []
     if tg.vs_published is not None:
         limit = tg.vs_published

@@ -34,7 +34,8 @@ class Verdict:
     subject: str  # "kmmlu_pro (non-reasoning)" or "fidelity"
     criterion: str  # "vs published", "vs reference", "truncation", "runs", "mean KL", "top-1"
     message: str
-    # Why a verdict is undecided: "missing", "too few items", "placeholder", "inconclusive".
+    # Why a verdict is undecided: "missing", "too few items", "placeholder", "incomplete"
+    # (a run with failed samples), "inconclusive".
     reason: str = ""
     hint: str = ""
     numbers: dict[str, Any] = field(default_factory=dict)

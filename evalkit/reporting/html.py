@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from evalkit.reporting import format as fmt
-from evalkit.reporting.markdown import placeholder_note, synthetic_note
+from evalkit.reporting.markdown import incomplete_note, placeholder_note, synthetic_note
 from evalkit.reporting.runs import short_model
 from evalkit.reporting.table import OTHER, Comparison, Table
 from evalkit.wording import plural
@@ -165,6 +165,8 @@ def render_html(c: Comparison, plots: list[Path] | None = None) -> str:
     ]
     if c.any_placeholder:
         parts.append(f'<p class="warn" id="placeholder">{_md_bold(placeholder_note(c))}</p>')
+    if c.any_incomplete:
+        parts.append(f'<p class="warn" id="incomplete">{_md_bold(incomplete_note(c))}</p>')
     if c.any_synthetic:
         parts.append(f'<p class="note">{_md_bold(synthetic_note(c))}</p>')
     if c.unfinished:

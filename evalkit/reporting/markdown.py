@@ -14,6 +14,14 @@ def placeholder_note(c: Comparison) -> str:
     return f"{PLACEHOLDER_WARNING} Systems concerned: {', '.join(names)}."
 
 
+def incomplete_note(c: Comparison) -> str:
+    runs = "; ".join(f"{c.labels[r.run_id]}, {r.task}: {r.failed_text}" for r in c.runs if r.incomplete)
+    return (
+        "**Incomplete runs.** Some samples of these runs failed (their model calls returned errors, "
+        f"listed in the run's errors.jsonl); their figures cover only the samples answered: {runs}."
+    )
+
+
 def synthetic_note(c: Comparison) -> str:
     tasks = sorted({r.task for r in c.runs if r.synthetic_data})
     return (
@@ -88,6 +96,8 @@ def render_markdown(c: Comparison, plots: list[str] | None = None) -> str:
     lines = [title, ""]
     if c.any_placeholder:
         lines += [f"> {placeholder_note(c)}", ""]
+    if c.any_incomplete:
+        lines += [f"> {incomplete_note(c)}", ""]
     if c.any_synthetic:
         lines += [f"> {synthetic_note(c)}", ""]
     if c.unfinished:

@@ -18,6 +18,7 @@ import numpy as np
 
 from evalkit.errors import DataError, UsageError
 from evalkit.jsonl import iter_jsonl
+from evalkit.report import failed_text
 
 # metrics.json keys every report and gate relies on (the pipeline writes many more).
 REQUIRED_METRICS = (
@@ -84,6 +85,15 @@ class RunData:
     @property
     def synthetic_data(self) -> bool:
         return bool(self.metrics.get("synthetic_data"))
+
+    @property
+    def incomplete(self) -> bool:
+        """Some samples failed (their model calls returned errors): the figure covers the rest."""
+        return bool(self.metrics.get("incomplete"))
+
+    @property
+    def failed_text(self) -> str:
+        return failed_text(self.metrics)
 
     @property
     def finished(self) -> str:
@@ -227,7 +237,8 @@ def data_label(source: str) -> str:
 def system_labels(runs: Sequence[RunData]) -> dict[str, str]:
     """A readable, unique label per run (by run_id): model · runner profile, tagged when a
     placeholder; runs of one system on one task and mode are told apart by the settings in
-    which they differ (data, item count, N, max_new_tokens, seed, runner args)."""
+    which they differ (data, item count, N, max_new_tokens, seed, runner args), and by the run
+    id where none differs; a run with failed samples is tagged incomplete."""
     base = {
         r.run_id: f"{short_model(r.model)} · {r.runner_profile}" + (" (placeholder)" if r.placeholder else "")
         for r in runs
@@ -247,6 +258,9 @@ def system_labels(runs: Sequence[RunData]) -> dict[str, str]:
             if not parts or list(named.values()).count(parts) > 1:  # same settings: the run id tells
                 parts = f"{parts}, run {r.run_id}" if parts else f"run {r.run_id}"
             labels[r.run_id] = f"{base[r.run_id]} [{parts}]"
+    for r in runs:
+        if r.incomplete:
+            labels[r.run_id] += " (incomplete)"
     return labels
 
 

@@ -95,6 +95,10 @@ class Comparison:
         return any(r.placeholder for r in self.runs)
 
     @property
+    def any_incomplete(self) -> bool:
+        return any(r.incomplete for r in self.runs)
+
+    @property
     def any_synthetic(self) -> bool:
         return any(r.synthetic_data for r in self.runs)
 

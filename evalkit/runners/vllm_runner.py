@@ -186,6 +186,14 @@ class VLLMRunner(Runner):
     def _completion(self, out: Any, n_prompt: int) -> Completion:
         seq = out.outputs[0]
         ids = list(seq.token_ids)
+        if seq.finish_reason not in ("stop", "length"):  # "abort" (or unfinished): no answer
+            return Completion(
+                text="",
+                finish_reason="error",
+                prompt_tokens=n_prompt,
+                completion_tokens=len(ids),
+                error=f"vLLM finished the request with {seq.finish_reason!r}",
+            )
         finish: FinishReason = "length" if seq.finish_reason == "length" else "stop"
         text = self.codec.decode(ids)
         if finish == "stop" and seq.stop_reason is not None and isinstance(seq.stop_reason, str):

@@ -8,6 +8,7 @@ Every row is validated before anything is scored, so a bad row costs nothing.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -28,6 +29,21 @@ def _inline_fields(spec_fields: dict[str, Any]) -> list[str]:
     return [q] if isinstance(q, str) else list(q)
 
 
+def _refuse_duplicates(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Each (id, repeat) once: a response given twice would be scored twice."""
+    seen: dict[tuple[str, str], list[int]] = {}
+    for i, rec in enumerate(rows, 1):  # a row without `repeat` is repeat 0
+        seen.setdefault((str(rec["id"]), json.dumps(rec.get("repeat", 0))), []).append(i)
+    dups = [(k, lines) for k, lines in seen.items() if len(lines) > 1]
+    if dups:
+        named = "; ".join(
+            f"id {rid!r}{f' repeat {rep}' if rep != '0' else ''} (rows {', '.join(map(str, lines))})"
+            for (rid, rep), lines in dups[:10]
+        )
+        more = f" and {len(dups) - 10} more" if len(dups) > 10 else ""
+        raise DataError(path, None, "id", f"duplicate responses: {named}{more}; give each (id, repeat) once")
+
+
 def score_responses(task: str, responses: Path, *, data: str | None, mode: str, out: TextIO) -> str:
     """Write one verdict row per response to `out`; return a one-line summary."""
     spec = get_task(task)
@@ -35,6 +51,8 @@ def score_responses(task: str, responses: Path, *, data: str | None, mode: str, 
     if not responses.is_file():
         raise DataError(responses, None, None, "file not found")
     rows = read_records(responses)
+    if not rows:
+        raise DataError(responses, None, None, "no responses in the file: nothing to score")
     marker = _inline_fields(spec.data.fields)
 
     samples: list[Sample] = []
@@ -64,6 +82,7 @@ def score_responses(task: str, responses: Path, *, data: str | None, mode: str, 
             )
         samples.append(family.build_sample(items[rid], spec, item_where))
 
+    _refuse_duplicates(responses, rows)
     ctx = ScoreContext(spec=spec, reasoning_mode=mode == "reasoning")
     scores = []
     for rec, sample, output in zip(rows, samples, outputs, strict=True):

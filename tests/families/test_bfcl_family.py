@@ -180,9 +180,9 @@ def test_evalkit_score_replays_multi_turn_responses(tmp_path: Path) -> None:
         turns.append([first, "Done."] if first != "Done." else ["Done."])
     p = tmp_path / "r.jsonl"
     p.write_text(
-        json.dumps({"id": s.id, "responses": turns})
+        json.dumps({"id": s.id, "repeat": 0, "responses": turns})
         + "\n"
-        + json.dumps({"id": s.id, "responses": [["Done."]] * 4})
+        + json.dumps({"id": s.id, "repeat": 1, "responses": [["Done."]] * 4})
         + "\n",
         encoding="utf-8",
     )
@@ -190,8 +190,8 @@ def test_evalkit_score_replays_multi_turn_responses(tmp_path: Path) -> None:
     score_responses("bfcl_v3", p, data="sample", mode="non-reasoning", out=out)
     got = [json.loads(x) for x in out.getvalue().splitlines()]
     assert got == [
-        {"id": s.id, "valid": True, "error_type": ""},
-        {"id": s.id, "valid": False, "error_type": "multi_turn:empty_turn_model_response"},
+        {"id": s.id, "repeat": 0, "valid": True, "error_type": ""},
+        {"id": s.id, "repeat": 1, "valid": False, "error_type": "multi_turn:empty_turn_model_response"},
     ]
 
 
@@ -213,16 +213,21 @@ def test_evalkit_score_rows(tmp_path: Path) -> None:
     s = next(x for x in _samples() if x.metadata["category"] == "parallel")
     p = tmp_path / "r.jsonl"
     rows = [
-        {"id": s.id, "response": _right_answer(s)},
-        {"id": s.id, "response": "<tool_call>{broken</tool_call>"},
+        {"id": s.id, "repeat": 0, "response": _right_answer(s)},
+        {"id": s.id, "repeat": 1, "response": "<tool_call>{broken</tool_call>"},
     ]
     p.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     out = io.StringIO()
     score_responses("bfcl_v3", p, data="sample", mode="non-reasoning", out=out)
     got = [json.loads(x) for x in out.getvalue().splitlines()]
     assert got == [
-        {"id": s.id, "valid": True, "error_type": ""},
-        {"id": s.id, "valid": False, "error_type": "parallel_function_checker_no_order:wrong_count"},
+        {"id": s.id, "repeat": 0, "valid": True, "error_type": ""},
+        {
+            "id": s.id,
+            "repeat": 1,
+            "valid": False,
+            "error_type": "parallel_function_checker_no_order:wrong_count",
+        },
     ]
 
 

@@ -136,8 +136,8 @@ def test_letter_frequency_counts_the_character_asked_for() -> None:
 
 def test_evalkit_score_writes_the_reference_row_shape(tmp_path: Path) -> None:
     rows = [
-        {"id": 1051, "response": "dear friend, please go and vote. it matters."},
-        {"id": 1051, "response": "Dear Friend, Vote!"},
+        {"id": 1051, "repeat": 0, "response": "dear friend, please go and vote. it matters."},
+        {"id": 1051, "repeat": 1, "response": "Dear Friend, Vote!"},
     ]
     p = tmp_path / "responses.jsonl"
     p.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -145,7 +145,7 @@ def test_evalkit_score_writes_the_reference_row_shape(tmp_path: Path) -> None:
     summary = score_responses("ifeval", p, data="sample", mode="non-reasoning", out=out)
     got = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [set(g) for g in got] == [
-        {"id", "prompt_level_strict", "prompt_level_loose", "inst_level_strict", "inst_level_loose"}
+        {"id", "repeat", "prompt_level_strict", "prompt_level_loose", "inst_level_strict", "inst_level_loose"}
     ] * 2
     assert got[0]["inst_level_strict"] == [True] and got[1]["inst_level_strict"] == [False]
     assert "2 responses" in summary

@@ -150,9 +150,9 @@ def test_evalkit_score_takes_one_response_per_turn(tmp_path: Path) -> None:
     s = _samples()[0]
     p = tmp_path / "r.jsonl"
     p.write_text(
-        json.dumps({"id": s.id, "responses": ["a", "b", "c"]})
+        json.dumps({"id": s.id, "repeat": 0, "responses": ["a", "b", "c"]})
         + "\n"
-        + json.dumps({"id": s.id, "responses": ["only one"]})
+        + json.dumps({"id": s.id, "repeat": 1, "responses": ["only one"]})
         + "\n",
         encoding="utf-8",
     )

@@ -179,7 +179,7 @@ def test_gpqa_score_rederives_or_takes_the_permutation(tmp_path, capsys):
         + "\n"
         + json.dumps({"id": s.id, "response": "Answer: C", "permutation": [3, 1, 2, 0]})
         + "\n"
-        + json.dumps({"id": s.id, "repeat": 1, "response": f"Answer: {other}"})
+        + json.dumps({"id": s.id, "repeat": 2, "response": f"Answer: {other}", "permutation": list(perm1)})
         + "\n"
     )
     assert main(["score", "gpqa_diamond", "--responses", str(resp), "--data", "sample"]) == 0

@@ -213,3 +213,44 @@ def test_cli_exit_codes_json_and_markdown(tmp_path, capsys):
     assert "| ❌ fail | kmmlu_pro (non-reasoning) | vs reference |" in md.read_text()
     assert main(["gate", str(tmp_path / "absent.yaml")]) == EXIT_UNDECIDED  # a usage error exits 2 too
     assert load_run(tmp_path / "ref" / "bf16").n_items == 1000
+
+
+def mark_incomplete(run_dir, failed: int) -> None:
+    """What the pipeline writes for a run some of whose samples failed (errors, not answers)."""
+    path = run_dir / "metrics.json"
+    m = json.loads(path.read_text())
+    m["incomplete"] = True
+    m["errors"] = {"failed_samples": failed, "planned_samples": m["n_samples"] + failed, "examples": []}
+    path.write_text(json.dumps(m))
+
+
+def test_an_incomplete_run_is_undecided_whatever_its_figure(tmp_path, capsys):
+    ref = binary_scores(1000, 0.7, seed=3)
+    refdir = write_run(tmp_path / "ref", "bf16", ref, runner_profile="bf16")
+    cand = write_run(tmp_path / "runs", "close", degrade(ref, 12, 8, seed=1), runner_profile="gptq")
+    f = tmp_path / "policy.yaml"
+    f.write_text(
+        "policy: t\nversion: 1\ncandidate: {runner_profile: gptq}\ntasks:\n"
+        "  - {task: kmmlu_pro, mode: non-reasoning, vs_reference: {max_drop: 2},"
+        " vs_published: {max_drop: 30}, max_truncation_rate: 0.5}\n"
+    )
+    args = ["gate", str(f), "--runs", str(tmp_path / "runs"), "--reference", str(tmp_path / "ref")]
+    assert main(args) == EXIT_PASS  # complete: it passes
+    capsys.readouterr()
+
+    mark_incomplete(refdir, 3)  # the reference lost samples: the paired comparison decides nothing
+    res = evaluate_gate(load_policy(f), discover_runs([tmp_path / "runs"]), discover_runs([tmp_path / "ref"]))
+    by = {v.criterion: v for v in res.verdicts}
+    assert by["vs reference"].status == "undecided" and by["vs reference"].reason == "incomplete"
+    assert "run bf16 is incomplete: 3 of 1003 samples failed" in by["vs reference"].message
+    assert res.exit_code == EXIT_UNDECIDED
+
+    mark_incomplete(cand, 5)  # the candidate lost samples: every criterion of the task is open
+    assert main(args) == EXIT_UNDECIDED
+    out = capsys.readouterr().out
+    assert (
+        "run close is incomplete: 5 of 1005 samples failed" in out
+        and "0 passed, 0 failed, 1 undecided" in out
+    )
+    (v,) = evaluate_gate(load_policy(f), discover_runs([tmp_path / "runs"]), []).verdicts
+    assert (v.status, v.reason, v.criterion) == ("undecided", "incomplete", "runs")

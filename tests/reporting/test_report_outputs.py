@@ -55,7 +55,11 @@ def report(tmp_path_factory):
     write_run(runs, "bf16", ref, model="LGAI-EXAONE/EXAONE-4.0-32B", runner_profile="bf16", subjects=subjects)
     write_run(runs, "gptq", degrade(ref, 15, 6, 2), subjects=subjects)
     # The same system on fewer items: a variant, named by what differs.
-    write_run(runs, "gptq-short", dict(list(degrade(ref, 15, 6, 2).items())[:120]), subjects=subjects)
+    short = write_run(runs, "gptq-short", dict(list(degrade(ref, 15, 6, 2).items())[:120]), subjects=subjects)
+    # ... whose 2 other samples failed (errors, not answers): scored on the 120 answered.
+    m = json.loads((short / "metrics.json").read_text())
+    m.update(incomplete=True, errors={"failed_samples": 2, "planned_samples": 122, "examples": []})
+    (short / "metrics.json").write_text(json.dumps(m))
     # A run that stopped on an error, and one killed before it wrote anything but run.json.
     for name, status in (
         ("failed", {"status": "failed", "error": "RuntimeError: CUDA out of memory"}),
@@ -108,7 +112,10 @@ def test_variants_and_unfinished_runs_are_named(report):
     md = (report["out"] / "comparison.md").read_text()
     # Runs of one system on one task differ in their item count: the label says so, no hash.
     assert "EXAONE-4.0-32B-GPTQ · exaone-4.0-32b-gptq [300 items]" in md
-    assert "EXAONE-4.0-32B-GPTQ · exaone-4.0-32b-gptq [120 items]" in md
+    assert "EXAONE-4.0-32B-GPTQ · exaone-4.0-32b-gptq [120 items] (incomplete)" in md
+    assert "**Incomplete runs.**" in md
+    assert "[120 items] (incomplete), kmmlu_pro: 2 of 122 samples failed" in md
+    assert "[300 items] (incomplete)" not in md
     assert not re.search(r"\[[0-9a-f]{8}\]", md)
     assert "## Unfinished or failed runs" in md
     assert (

@@ -43,3 +43,23 @@ def test_sampling_params_map_one_to_one():
         4,
     )
     assert p.stop == ["x"] and p.n == 1
+
+
+def test_an_aborted_request_is_an_error_not_an_empty_answer():
+    from types import SimpleNamespace
+
+    from evalkit.runners.vllm_runner import VLLMRunner
+
+    runner = object.__new__(VLLMRunner)  # _completion needs only the codec
+    runner.codec = SimpleNamespace(decode=lambda ids: "".join(map(str, ids)))  # type: ignore[assignment]
+
+    def out(reason: str | None) -> SimpleNamespace:
+        return SimpleNamespace(
+            outputs=[SimpleNamespace(token_ids=[1, 2], finish_reason=reason, stop_reason=None)]
+        )
+
+    for reason in ("abort", None):
+        c = runner._completion(out(reason), 5)
+        assert (c.finish_reason, c.text) == ("error", "") and repr(reason) in (c.error or "")
+    assert runner._completion(out("length"), 5).finish_reason == "length"
+    assert runner._completion(out("stop"), 5).text == "12"

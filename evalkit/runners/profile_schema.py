@@ -36,6 +36,7 @@ class OpenAISettings(Strict):
     max_retries: NonNegativeInt = 8
     backoff_base: NonNegativeFloat = 0.5
     backoff_max: NonNegativeFloat = 30.0
+    retry_after_max: NonNegativeFloat = 120.0  # a server's Retry-After is honoured up to this
     extra_body: dict[str, Any] | None = None
     model_fingerprint: str | None = None
 

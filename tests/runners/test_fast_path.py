@@ -517,7 +517,7 @@ def test_runner_fast_engine_on_cpu_equals_reference_engine(tiny_dir: Path) -> No
     ]
     ref = TorchInt4Runner(str(tiny_dir), device="cpu", max_batch_size=2)
     fast = TorchInt4Runner(str(tiny_dir), device="cpu", max_batch_size=2, engine="fast", max_seq_len=512)
-    assert "engine" not in ref.describe() and fast.describe()["engine"] == "fast"
+    assert "engine" not in ref.describe() and fast.describe()["engine"] == "fast-paged"
     a, b = dict(ref.generate(reqs)), dict(fast.generate(reqs))
     assert [a[i].text for i in range(3)] == [b[i].text for i in range(3)]
     la = ref.next_token_logits(reqs[0], " 네")

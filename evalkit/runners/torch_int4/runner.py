@@ -116,8 +116,10 @@ class TorchInt4Runner(Runner):
         }
         if self.fast is not None:
             # Same model, other kernels (rounding differs): a separate cache key. The reference
-            # engine's key stays as it was, so stored reference runs remain valid.
-            described["engine"] = "fast"
+            # engine's key stays as it was, so stored reference runs remain valid. "fast-paged":
+            # the paged cache's prefill attention rounds differently from the 11-29 slot engine,
+            # whose stored runs must not be reused as if they came from this one.
+            described["engine"] = "fast-paged"
         return described
 
     @property

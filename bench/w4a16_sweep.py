@@ -240,6 +240,8 @@ def dequant_cublas(x: torch.Tensor, w: W4Weight) -> torch.Tensor:
     if buf is None or buf.numel() < need:
         buf = _SCRATCH["s"] = torch.empty(need, dtype=x.dtype, device=x.device)
     dense = w4a16.dequantize(w, x.dtype, out=buf[:need].view(w.out_features, w.in_features))
+    if w.perm is not None:  # the dense rows are in act-order: permute x as the engine does
+        x = x.index_select(1, w.perm)
     return F.linear(x, dense)[None]
 
 

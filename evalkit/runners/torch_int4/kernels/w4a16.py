@@ -547,10 +547,12 @@ GEMV_VARIANTS = ("dn", "lop3", "classic", "2d")
 # confirmed best among the candidates on 2026-12-02. Other shapes use the heuristics below.
 # The "dn" GEMV is not in the table yet: it was written after the only GPU sweep of the day.
 TUNED_GEMV: dict[tuple[int, int], GemvConfig] = {
-    (7168, 5120): GemvConfig(512, 1, 4, 1, "lop3"),  # q|k|v: 16.8 us (before 18.0)
-    (5120, 5120): GemvConfig(512, 1, 2, 1, "lop3"),  # o: 14.0 us (15.3)
-    (54784, 5120): GemvConfig(1024, 1, 8, 1, "lop3"),  # gate|up: 69.1 us (76.3)
-    (5120, 27392): GemvConfig(1024, 3, 8, 1, "lop3"),  # down: 43.7 us (47.9)
+    # H200, 2026-12-02, third sweep (bench/results/kernels_h200_2026-12-02/sweep3_m1*): "dn" where
+    # it won; o stays on the 2-D GEMV (lop3 measured 14.0 us in the first sweep: within noise)
+    (7168, 5120): GemvConfig(512, 1, 1, 1, "dn"),  # q|k|v: 15.4 us (classic 17.7)
+    (5120, 5120): GemvConfig(256, 1, 4, 3, "2d"),  # o: 14.3 us (14.3)
+    (54784, 5120): GemvConfig(1024, 1, 4, 1, "dn"),  # gate|up: 53.2 us (75.1), 65 % of copy BW
+    (5120, 27392): GemvConfig(1024, 2, 2, 1, "dn"),  # down: 40.2 us (48.9)
 }
 _GEMM_16 = {
     (7168, 5120): GemmConfig(16, 128, 10, 4, 3),

@@ -6,6 +6,7 @@ the same way, so that raw texts (and therefore scores) are comparable across run
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,9 @@ from evalkit.records import ChatRequest
 # Markers the scorers read from the raw text; they must survive decoding even if a
 # tokenizer marks them special (EXAONE's does not, but the split must not depend on it).
 VISIBLE_MARKERS = (THINK_OPEN, THINK_CLOSE, "<tool_call>", "</tool_call>")
+# Lone surrogates (from another model's output, quoted into a later turn) cannot be encoded as
+# UTF-8, so the tokenizer would raise; the model sees U+FFFD in their place.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ChatCodec:
@@ -38,7 +42,7 @@ class ChatCodec:
 
     def encode(self, text: str) -> list[int]:
         """Token ids of a rendered prompt; the template already holds every special token."""
-        ids: list[int] = self.tokenizer.encode(text, add_special_tokens=False)
+        ids: list[int] = self.tokenizer.encode(_SURROGATE.sub("\ufffd", text), add_special_tokens=False)
         return ids
 
     def decode(self, ids: Sequence[int]) -> str:

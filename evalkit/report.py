@@ -22,7 +22,10 @@ def pct(x: float | None) -> str:
 def headline(m: dict[str, Any]) -> str:
     """One line: measured figure with its SE beside the published one."""
     pub = published_value(m)
-    meas = f"{pct(m['value'])} ± {pct(m['se'])}"
+    ci = m.get("ci95")
+    # the interval, not ± SE: at 0 % or 100 % the SE is 0 while the interval is not (issue 17)
+    value = pct(m["value"])
+    meas = f"{value} (95% CI {pct(ci[0])}–{pct(ci[1])})" if ci else f"{value} ± {pct(m['se'])}"
     ref = (
         f"{pub:.1f} published (EXAONE 4.0 {m['reference_size']}, {m['mode']})"
         if pub is not None
@@ -93,8 +96,8 @@ def render_report(m: dict[str, Any]) -> str:
     lines += [
         "| | value |",
         "|---|---|",
-        f"| measured {m['metric']}{incomplete} | **{pct(m['value'])}** ± {pct(m['se'])} "
-        f"(95% CI {pct(lo)}–{pct(hi)}) |",
+        f"| measured {m['metric']}{incomplete} | **{pct(m['value'])}** (95% CI {pct(lo)}–{pct(hi)}; "
+        f"SE {pct(m['se'])}) |",
         f"| items × repeats | {m['n_items']} × {m['n_repeats']} = {m['n_samples']} samples |",
     ]
     if m.get("maj@n"):  # repeated-sampling estimates (math tasks)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from evalkit.cli import main
-from evalkit.report import render_report
+from evalkit.report import headline, render_report
 from evalkit.reporting import discover_runs, measured_interval, paired_comparison
 from tests.reporting.fake_runs import write_run
 
@@ -44,7 +44,8 @@ def test_metrics_and_report_md_show_0_to_84_percent(runs):
     root, _ = runs
     m = json.loads((root / "cand" / "metrics.json").read_text())
     assert m["value"] == 0 and m["ci95"][0] == 0 and m["ci95"][1] == pytest.approx(0.8419, abs=1e-4)
-    assert "(95% CI 0.0–84.2)" in render_report(m)
+    assert "**0.0** (95% CI 0.0–84.2; SE 0.0)" in render_report(m)
+    assert "0.0 (95% CI 0.0–84.2) measured" in headline(m)
     m_ref = json.loads((root / "ref" / "metrics.json").read_text())
     assert m_ref["ci95"][0] == pytest.approx(1 - 0.8419, abs=1e-4) and m_ref["ci95"][1] == 1
 

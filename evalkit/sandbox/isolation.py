@@ -142,6 +142,11 @@ def _touch(path: str) -> None:
 def _build_root(libc: ctypes.CDLL, root: str, view: View, limits: Limits, uid: int) -> None:
     """Assemble the program's root under `root` (a directory only the evaluator can reach)."""
     _mount(libc, "tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+    # The private /tmp first: an interpreter or venv that lives under the host's /tmp (a CI clone
+    # there, say) is then bound inside it, read-only, instead of being hidden by it.
+    os.makedirs(root + WORKDIR, exist_ok=True)
+    opts = f"size={limits.disk_bytes},mode=0700,uid={uid},gid={uid}"
+    _mount(libc, "tmpfs", root + WORKDIR, "tmpfs", MS_NOSUID | MS_NODEV, opts)
     for src in view.binds:
         dst = root + src
         if os.path.isdir(src):
@@ -163,9 +168,6 @@ def _build_root(libc: ctypes.CDLL, root: str, view: View, limits: Limits, uid: i
     os.mkdir(root + "/proc", 0o555)
     # The new PID namespace's /proc: this process is its pid 1, so only the program's tree shows.
     _mount(libc, "proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
-    os.makedirs(root + WORKDIR, exist_ok=True)
-    opts = f"size={limits.disk_bytes},mode=0700,uid={uid},gid={uid}"
-    _mount(libc, "tmpfs", root + WORKDIR, "tmpfs", MS_NOSUID | MS_NODEV, opts)
     os.mkdir(root + "/.old")
     if PIVOT_ROOT is not None and libc.syscall(PIVOT_ROOT, root.encode(), (root + "/.old").encode()) == 0:
         os.chdir("/")

@@ -22,32 +22,12 @@ from evalkit.data import read_records
 from evalkit.records import Completion, Sample
 from evalkit.solvers import EpisodeOutput
 from evalkit.tools.bfcl_multi_turn.episode import multi_turn_metadata, score_episode
+from evalkit.tools.bfcl_multi_turn.state import canonical, canonical_state
 from evalkit.tools.bfcl_multi_turn.world import Call, World, parse_call_string
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "tests" / "data" / "bfcl" / "multi_turn_cases.jsonl.gz"
 ENTRIES = ROOT / "tasks" / "samples" / "bfcl_v3.full.jsonl.gz"
-
-
-def canonical(o: Any) -> Any:
-    """A JSON form of a public state in which equal states are equal (dicts and sets unordered)."""
-    kind = type(o).__name__
-    if kind == "Directory":
-        return {"dir": o.name, "contents": canonical(o.contents)}
-    if kind == "File":
-        return {"file": o.name, "content": o.content}
-    if o is Ellipsis:
-        return {"ellipsis": True}
-    if isinstance(o, dict):
-        pairs = [[canonical(k), canonical(v)] for k, v in o.items()]
-        return {"d": sorted(pairs, key=lambda kv: json.dumps(kv, sort_keys=True))}
-    if isinstance(o, set | frozenset):
-        return {"s": sorted(json.dumps(canonical(x), sort_keys=True) for x in o)}
-    if isinstance(o, list | tuple):
-        return [canonical(x) for x in o]
-    if isinstance(o, float):
-        return {"f": repr(o)}
-    return o
 
 
 def _h(text: str) -> str:
@@ -77,10 +57,7 @@ def _check(rows: list[dict[str, Any]], entries: dict[str, dict[str, Any]]) -> li
             if results != row["result_hashes"][t]:
                 diffs.append(f"{row['id']} {row['kind']} turn {t}: results differ")
                 break
-            state = {
-                c: {k: canonical(v) for k, v in vars(o).items() if not k.startswith("_")}
-                for c, o in world.instances.items()
-            }
+            state = canonical_state(world.instances)
             if _h(json.dumps(canonical(state), sort_keys=True)) != row["state_hashes"][t]:
                 diffs.append(f"{row['id']} {row['kind']} turn {t}: state differs")
                 break

@@ -9,8 +9,8 @@ import datetime
 import sys
 import time
 
-from evalkit.code.lcb_grade import grade
-from evalkit.code.lcb_problems import Problem, TestCase
+from evalkit.benchmarks.livecodebench.grade import grade
+from evalkit.benchmarks.livecodebench.problems import Problem, TestCase
 from evalkit.sandbox import Sandbox
 
 PUBLIC = (TestCase("1 2\n", "3\n", "stdin"),)

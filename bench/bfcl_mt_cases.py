@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.tools.bfcl_multi_turn.apis import function_docs, new_instance
-from evalkit.tools.bfcl_multi_turn.world import parse_call_string
+from evalkit.benchmarks.bfcl.multi_turn.apis import function_docs, new_instance
+from evalkit.benchmarks.bfcl.multi_turn.world import parse_call_string
 
 DATA = Path("/work/shared/data/bfcl_v3")
 CATEGORIES = ("base", "miss_func", "miss_param", "long_context")

@@ -43,11 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import bfcl_mt_cases as cases
 from bench.bfcl_mt_cases import MISTAKES, load_entries, probe_sequence, trajectory
 from bench.bfcl_official import Official, forget_instances, load_official, reset_shared
+from evalkit.benchmarks.bfcl.multi_turn.episode import multi_turn_metadata, score_episode, step_calls
+from evalkit.benchmarks.bfcl.multi_turn.state import canonical_state
+from evalkit.benchmarks.bfcl.multi_turn.world import World
 from evalkit.records import Completion, Sample
 from evalkit.solvers import EpisodeOutput
-from evalkit.tools.bfcl_multi_turn.episode import multi_turn_metadata, score_episode, step_calls
-from evalkit.tools.bfcl_multi_turn.state import canonical_state
-from evalkit.tools.bfcl_multi_turn.world import World
 
 RESET = True  # --no-reset: let BFCL's shared objects carry over between entries, as in its runs
 _SET_MSG = re.compile(r"(Must be one of )\{([^}]*)\}")

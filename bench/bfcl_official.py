@@ -117,7 +117,7 @@ _SHARED_FILLER = ("CREDIT_CARD_EXTENSION", "BOOKING_RECORD_EXTENSION")
 def reset_shared(off: Official) -> None:
     """Undo what earlier runs did to the objects BFCL shares process-wide: the long-context
     TravelAPI filler records and TwitterAPI.post_tweet's default lists. evalkit starts each
-    entry from fresh ones (see evalkit/tools/bfcl_multi_turn/shared.py)."""
+    entry from fresh ones (see evalkit/benchmarks/bfcl/multi_turn/shared.py)."""
     lc = sys.modules["bfcl_eval.eval_checker.multi_turn_eval.func_source_code.long_context"]
     for k in _SHARED_FILLER:
         target = getattr(lc, k)

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.bfcl_mt_cases import call_text, gt_call_texts, load_entries
 from bench.bfcl_multi_turn_diff import OfficialRun, official_verdict
 from bench.bfcl_official import DATA_COMMIT, HANDLER_COMMIT, load_official, reset_shared
-from evalkit.tools.bfcl_multi_turn.state import canonical
+from evalkit.benchmarks.bfcl.multi_turn.state import canonical
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "bfcl" / "multi_turn_differences.json"
 FILLER_CARD, FILLER_BOOKING = "1234567812345678", "booking_901"

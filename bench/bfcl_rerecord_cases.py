@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.bfcl_mt_cases import call_text, load_entries
 from bench.bfcl_multi_turn_diff import OfficialRun, h, official_verdict
 from bench.bfcl_official import load_official, reset_shared
-from evalkit.tools.bfcl_multi_turn.state import canonical, canonical_state
+from evalkit.benchmarks.bfcl.multi_turn.state import canonical, canonical_state
 
 CASES = Path(__file__).resolve().parent.parent / "tests" / "data" / "bfcl" / "multi_turn_cases.jsonl.gz"
 

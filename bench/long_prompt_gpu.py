@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from evalkit.longctx.planning import plan_batch_size
+from evalkit.kv_planning import plan_batch_size
 from evalkit.records import ChatRequest, SamplingParams
 from evalkit.runners.torch_int4.runner import TorchInt4Runner
 
@@ -94,7 +94,7 @@ def main() -> None:
             f"KV cache of this sequence {kv / 2**30:.3f} GiB; "
             f"GPU free {free / 2**30:.1f} of {total / 2**30:.1f} GiB"
         )
-        budget = runner.kv_cache_budget_bytes()  # what a run plans with (evalkit.longctx.planning)
+        budget = runner.kv_cache_budget_bytes()  # what a run plans with (evalkit.kv_planning)
         source = "the runner's KV-cache budget" if budget else "free memory (the runner reports no budget)"
         budget = budget or free
         bs = plan_batch_size(runner.kv_bytes_per_token(), c.prompt_tokens + c.completion_tokens, budget, 1024)

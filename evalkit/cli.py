@@ -83,7 +83,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from evalkit.pipeline import RunConfig, run_eval
-    from evalkit.report import failed_text, headline
+    from evalkit.reporting.run_report import failed_text, headline
     from evalkit.runners.overrides import parse_pairs
     from evalkit.wording import option
 
@@ -180,7 +180,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from evalkit.report import headline, write_report
+    from evalkit.reporting.run_report import headline, write_report
 
     if args.out or args.html or args.plots or args.baseline:  # the multi-run comparison
         from evalkit.reporting.command import run_command

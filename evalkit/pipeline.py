@@ -18,12 +18,12 @@ from evalkit.errors import UsageError
 from evalkit.families import Family, ScoreContext, load_family
 from evalkit.fingerprint import hash_obj
 from evalkit.jsonl import dumps_line
-from evalkit.longctx.planning import KVPlanner, planner_for
+from evalkit.kv_planning import KVPlanner, planner_for
 from evalkit.longctx.tokens import load_tokenizer
 from evalkit.models import BUILD_MODEL, check_model, is_tiny
 from evalkit.records import Completion, Sample, SamplingParams
 from evalkit.registry import REPO_ROOT, get_solver, get_task, import_object
-from evalkit.report import write_report
+from evalkit.reporting.run_report import write_report
 from evalkit.runners.base import Runner
 from evalkit.runners.overrides import apply_runner_args
 from evalkit.runners.profiles import RunnerProfile, load_profile, make_runner

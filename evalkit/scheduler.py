@@ -2,7 +2,7 @@
 
 Each round collects the pending request of every live episode, answers those already
 in the store at once, and sends the rest to the runner as one batch, or, where a role has a
-KV-cache plan (evalkit.longctx.planning), as the calls that fit its memory; completions are
+KV-cache plan (evalkit.kv_planning), as the calls that fit its memory; completions are
 stored as they stream back, and the episode they belong to moves on. A call that failed
 (finish_reason "error") ends its episode, whose output is then that error, never an answer.
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 from evalkit.errors import UsageError
 from evalkit.fingerprint import hash_obj
-from evalkit.longctx.planning import KVPlanner
+from evalkit.kv_planning import KVPlanner
 from evalkit.records import ChatRequest, Completion
 from evalkit.runners.base import Runner
 from evalkit.solvers import Episode, EpisodeOutput

@@ -15,7 +15,7 @@ import pytest
 
 from evalkit.chat import render_chat
 from evalkit.errors import UsageError
-from evalkit.longctx.planning import KVPlanner, planner_for
+from evalkit.kv_planning import KVPlanner, planner_for
 from evalkit.longctx.tokens import load_tokenizer
 from evalkit.pipeline import RunConfig, run_eval
 from evalkit.records import ChatRequest, Completion, Sample, SamplingParams

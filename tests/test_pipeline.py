@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.pipeline import RunConfig, run_eval
-from evalkit.report import PLACEHOLDER_WARNING
+from evalkit.reporting.run_report import PLACEHOLDER_WARNING
 
 REPO = Path(__file__).resolve().parent.parent
 

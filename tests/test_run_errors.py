@@ -7,7 +7,7 @@ from pathlib import Path
 
 from evalkit.cli import EXIT_INCOMPLETE, main
 from evalkit.pipeline import RunConfig, run_eval
-from evalkit.report import headline
+from evalkit.reporting.run_report import headline
 from tests.fakes import FlakyRunner, ScriptedRunner
 from tests.runners.test_openai_errors import OK, Reply, ScriptedServer
 

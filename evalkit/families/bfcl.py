@@ -2,11 +2,11 @@
 
 Single-turn categories: the item's functions go to the model through the chat template's
 `tools=`, the `<tool_call>` blocks of its answer are decoded and checked against the
-accepted answers by BFCL's rules (evalkit.tools.bfcl_ast), or for (ir)relevance only
+accepted answers by BFCL's rules (evalkit.benchmarks.bfcl.ast_check), or for (ir)relevance only
 whether it called anything. Multi-turn categories run the model against executable
-simulations of BFCL's APIs (evalkit.tools.bfcl_multi_turn) and compare end states and
+simulations of BFCL's APIs (evalkit.benchmarks.bfcl.multi_turn) and compare end states and
 results with those of the ground-truth calls. The run's figure is the leaderboard's
-overall (evalkit.tools.bfcl_board); every category is reported.
+overall (evalkit.benchmarks.bfcl.board); every category is reported.
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ from collections import defaultdict
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
+from evalkit.benchmarks.bfcl.board import CATEGORIES, LIVE, MULTI_TURN, NON_LIVE, CategoryScore, board
+from evalkit.benchmarks.bfcl.schema import tools_for_prompt
+from evalkit.benchmarks.bfcl.single import RELEVANCE_CATEGORIES, score_single_turn
 from evalkit.data import Row
 from evalkit.errors import DataError
 from evalkit.metrics import aggregate as default_aggregate
 from evalkit.records import ChatRequest, Completion, Message, Sample, SamplingParams, Verdict
-from evalkit.report import pct
+from evalkit.reporting.run_report import pct
 from evalkit.solvers import EpisodeOutput
 from evalkit.specs import TaskSpec
-from evalkit.tools.bfcl_board import CATEGORIES, LIVE, MULTI_TURN, NON_LIVE, CategoryScore, board
-from evalkit.tools.bfcl_schema import tools_for_prompt
-from evalkit.tools.bfcl_single import RELEVANCE_CATEGORIES, score_single_turn
 from evalkit.wording import plural
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
         raise DataError(where, row.index + 1, "question", "expected a non-empty list of turns")
     answers = _field(row, "ground_truth", where)
     if category in MULTI_TURN:
-        from evalkit.tools.bfcl_multi_turn.episode import multi_turn_metadata
+        from evalkit.benchmarks.bfcl.multi_turn.episode import multi_turn_metadata
 
         try:
             meta = multi_turn_metadata(row.fields, question, answers)
@@ -99,7 +99,7 @@ def solve(
 ) -> Generator[ChatRequest, Completion, EpisodeOutput]:
     """Single-turn: one call. Multi-turn: the model works each user turn with the simulated APIs."""
     if sample.metadata["category"] in MULTI_TURN:
-        from evalkit.tools.bfcl_multi_turn.episode import run_episode
+        from evalkit.benchmarks.bfcl.multi_turn.episode import run_episode
 
         out: EpisodeOutput = yield from run_episode(sample, params, enable_thinking)
         return out
@@ -112,7 +112,7 @@ def solve(
 def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
     category = sample.metadata["category"]
     if category in MULTI_TURN:
-        from evalkit.tools.bfcl_multi_turn.episode import score_episode
+        from evalkit.benchmarks.bfcl.multi_turn.episode import score_episode
 
         valid, error_type, detail = score_episode(sample, output, ctx.reasoning_mode)
         return Verdict(
@@ -144,7 +144,7 @@ def output_from_response(rec: dict[str, Any], where: str, row: int) -> EpisodeOu
     """A single-turn row has `response` (the model's text). A multi-turn row has `responses`:
     per user turn, the model's outputs step by step (tool results are recomputed by replay)."""
     if isinstance(rec.get("responses"), list):
-        from evalkit.tools.bfcl_multi_turn.episode import output_from_turn_texts
+        from evalkit.benchmarks.bfcl.multi_turn.episode import output_from_turn_texts
 
         return output_from_turn_texts(rec["responses"], where, row)
     if not isinstance(rec.get("response"), str):

@@ -3,7 +3,7 @@ the same schema), prompts and metrics of princeton-nlp/HELMET @4526dfb for Recal
 Re-rank, ICL, LongQA and Summ, the LLM-judged scores of LongQA's NarrativeQA and of Summ through
 the run's judge (`--judge PROFILE`), and the overall score as the unweighted mean of category
 means. The metrics say per category whether it was scored as HELMET scores it (Cite is left
-out, as in EXAONE's figure). The pieces live in evalkit.longctx.helmet."""
+out, as in EXAONE's figure). The pieces live in evalkit.benchmarks.helmet."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import math
 from functools import cache
 from typing import Any
 
+from evalkit.benchmarks.helmet import metrics as M
+from evalkit.benchmarks.helmet.datasets import CATEGORIES, DATASETS, HelmetDataset
+from evalkit.benchmarks.helmet.fit import fit, model_tokenizer
+from evalkit.benchmarks.helmet.judge import CARD_JUDGE, score_longqa, score_summ
+from evalkit.benchmarks.helmet.release import gold_ranking, passages, rerank_passages
 from evalkit.data import Row
 from evalkit.errors import DataError
 from evalkit.families import ScoreContext
-from evalkit.longctx.helmet import metrics as M
-from evalkit.longctx.helmet.datasets import CATEGORIES, DATASETS, HelmetDataset
-from evalkit.longctx.helmet.fit import fit, model_tokenizer
-from evalkit.longctx.helmet.judge import CARD_JUDGE, score_longqa, score_summ
-from evalkit.longctx.helmet.release import gold_ranking, passages, rerank_passages
 from evalkit.metrics import aggregate as default_aggregate
 from evalkit.records import Sample, Verdict
 from evalkit.solvers import EpisodeOutput

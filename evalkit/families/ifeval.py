@@ -12,15 +12,15 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from evalkit.benchmarks.ifeval import ArgError, Dialect, Instruction, check_response, parse_instructions
+from evalkit.benchmarks.ifeval.figures import FIGURES, Figure, Scored, ifeval_figures
 from evalkit.chat import split_completion
 from evalkit.data import Row
 from evalkit.errors import DataError
-from evalkit.instructions import ArgError, Dialect, Instruction, check_response, parse_instructions
-from evalkit.instructions.figures import FIGURES, Figure, Scored, ifeval_figures
 from evalkit.metrics import aggregate as default_aggregate
 from evalkit.prompts import render_prompt
 from evalkit.records import Message, Sample, Verdict
-from evalkit.report import pct
+from evalkit.reporting.run_report import pct
 from evalkit.specs import TaskSpec
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """LiveCodeBench code generation: the official chat prompt, the last fenced block, graded in the sandbox.
 
-Rows are `livecodebench/code_generation_lite` problems (evalkit.code.lcb_problems); the
-program is run on public + private tests by evalkit.code.lcb_grade with the official
+Rows are `livecodebench/code_generation_lite` problems (evalkit.benchmarks.livecodebench.problems); the
+program is run on public + private tests by evalkit.benchmarks.livecodebench.grade with the official
 runner's rules, inside evalkit.sandbox. A sample is correct iff every test passes; the
 metric is pass@1 averaged over the n samples of each problem (the official pass@1 with
 k=1 is exactly c/n), with pass@k for the other k the repeats allow.
@@ -12,9 +12,9 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from evalkit.code.extract import last_fenced_block
-from evalkit.code.lcb_grade import DEFAULT_TIMEOUT_S, grade
-from evalkit.code.lcb_problems import Problem, parse_problem
+from evalkit.benchmarks.livecodebench.extract import last_fenced_block
+from evalkit.benchmarks.livecodebench.grade import DEFAULT_TIMEOUT_S, grade
+from evalkit.benchmarks.livecodebench.problems import Problem, parse_problem
 from evalkit.data import Row
 from evalkit.families import ScoreContext
 from evalkit.metrics import aggregate as default_aggregate

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from evalkit.benchmarks.longbench import metrics as M
+from evalkit.benchmarks.longbench.prompts import max_new_tokens, prompts
 from evalkit.data import Row
 from evalkit.errors import DataError
 from evalkit.families import ScoreContext
-from evalkit.longctx.longbench import metrics as M
-from evalkit.longctx.longbench.prompts import max_new_tokens, prompts
 from evalkit.longctx.tokens import build_tokenizer
 from evalkit.longctx.truncation import middle_truncate
 from evalkit.metrics import aggregate as default_aggregate

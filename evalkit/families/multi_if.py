@@ -19,15 +19,15 @@ import math
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
+from evalkit.benchmarks.ifeval import Dialect, Instruction, check_response
+from evalkit.benchmarks.ifeval.figures import FIGURES, Figure, Scored, item_sums, jackknife, ratios
 from evalkit.chat import split_completion
 from evalkit.data import Row
 from evalkit.errors import DataError
 from evalkit.families.ifeval import FIGURE_TITLES, instructions_of
-from evalkit.instructions import Dialect, Instruction, check_response
-from evalkit.instructions.figures import FIGURES, Figure, Scored, item_sums, jackknife, ratios
 from evalkit.metrics import aggregate as default_aggregate
 from evalkit.records import ChatRequest, Completion, Message, Sample, SamplingParams, Verdict
-from evalkit.report import pct
+from evalkit.reporting.run_report import pct
 from evalkit.solvers import EpisodeOutput
 from evalkit.specs import TaskSpec
 

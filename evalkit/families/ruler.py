@@ -9,12 +9,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from evalkit.benchmarks.ruler import metrics
+from evalkit.benchmarks.ruler.samples import generated
+from evalkit.benchmarks.ruler.tasks import TASKS
 from evalkit.data import Row
 from evalkit.errors import DataError
 from evalkit.families import ScoreContext
-from evalkit.longctx.ruler import metrics
-from evalkit.longctx.ruler.samples import generated
-from evalkit.longctx.ruler.tasks import TASKS
 from evalkit.longctx.tokens import build_tokenizer
 from evalkit.metrics import aggregate as default_aggregate
 from evalkit.records import Sample, Verdict

@@ -3,7 +3,7 @@
 The agent's system prompt is the domain policy (wiki.md) alone and its tools are the
 domain's function schemas, sent through the chat template's `tools=`; the model calls
 them with `<tool_call>{"name": …, "arguments": {…}}</tool_call>` blocks (parsed by
-evalkit.tools.calls). As in tau-bench's ToolCallingAgent (@59a200c): only the first call
+evalkit.toolcalls). As in tau-bench's ToolCallingAgent (@59a200c): only the first call
 of a turn runs, a turn without a call is a message to the user, the episode ends when
 the user says ###STOP###, the agent transfers to a human, or after 30 agent steps (then
 the reward stays 0). The user is another model (requests with role="user", answered by
@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from evalkit.agents.tau_env import (
+from evalkit.benchmarks.tau_bench.env import (
     TERMINATE_TOOLS,
     TauEnv,
     load_db,
@@ -39,7 +39,7 @@ from evalkit.records import ChatRequest, Completion, Message, Sample, SamplingPa
 from evalkit.registry import REPO_ROOT
 from evalkit.solvers import Episode, EpisodeOutput
 from evalkit.specs import TaskSpec
-from evalkit.tools.calls import parse_tool_call_blocks
+from evalkit.toolcalls import parse_tool_call_blocks
 
 MAX_STEPS = 30
 STOP = "###STOP###"

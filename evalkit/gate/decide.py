@@ -17,8 +17,8 @@ from evalkit.gate.policy import DropLimit, FidelityLimits, GatePolicy, RunFilter
 from evalkit.gate.verdicts import FAIL, PASS, UNDECIDED, GateResult, Verdict, apply_on_inconclusive, judge
 from evalkit.published import lookup
 from evalkit.registry import get_task, list_tasks
-from evalkit.report import failed_text
 from evalkit.reporting.compare import measured_interval, paired_comparison
+from evalkit.reporting.run_report import failed_text
 from evalkit.reporting.runs import RunData
 from evalkit.stats import items_to_resolve, two_sided_level
 from evalkit.wording import plural

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from evalkit.report import PLACEHOLDER_WARNING
 from evalkit.reporting import format as fmt
+from evalkit.reporting.run_report import PLACEHOLDER_WARNING
 from evalkit.reporting.runs import short_model
 from evalkit.reporting.table import OTHER, Comparison, Table
 from evalkit.wording import plural

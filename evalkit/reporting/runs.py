@@ -18,7 +18,7 @@ import numpy as np
 
 from evalkit.errors import DataError, UsageError
 from evalkit.jsonl import iter_jsonl
-from evalkit.report import failed_text
+from evalkit.reporting.run_report import failed_text
 
 # metrics.json keys every report and gate relies on (the pipeline writes many more).
 REQUIRED_METRICS = (

@@ -5,7 +5,7 @@ The child gets an empty private working directory, a scrubbed environment, the l
 are regular files in a directory only the evaluator can reach: RLIMIT_FSIZE then caps what
 the program can write, and the evaluator needs no reader threads. A program that is driven
 step by step gets one end of a socket pair (its number in $EVALKIT_CHANNEL_FD), and the
-evaluator's `talk` function the other end as a `Channel` (see evalkit.code.lcb_grade). At the
+evaluator's `talk` function the other end as a `Channel` (see evalkit.benchmarks.livecodebench.grade). At the
 end every process of the program is killed: its process group, every other process still
 running under the program's uid (a program that calls setsid() leaves its group, not its
 uid), and so its PID namespace's pid 1, whose exit takes the rest of the namespace with it.

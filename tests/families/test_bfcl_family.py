@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 
+from evalkit.benchmarks.bfcl.board import CategoryScore, board
+from evalkit.benchmarks.bfcl.multi_turn.apis import new_instance
+from evalkit.benchmarks.bfcl.multi_turn.world import parse_call_string
 from evalkit.data import Row, load_rows
 from evalkit.errors import DataError
 from evalkit.families import ScoreContext, load_family
@@ -19,9 +22,6 @@ from evalkit.records import ChatRequest, Completion, SamplingParams
 from evalkit.registry import get_task
 from evalkit.scoring.responses import score_responses
 from evalkit.solvers import EpisodeOutput
-from evalkit.tools.bfcl_board import CategoryScore, board
-from evalkit.tools.bfcl_multi_turn.apis import new_instance
-from evalkit.tools.bfcl_multi_turn.world import parse_call_string
 from tests.fakes import ScriptedRunner
 
 SPEC = get_task("bfcl_v3")

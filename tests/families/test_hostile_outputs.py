@@ -186,14 +186,14 @@ def _doc(ptype: str) -> list[dict]:
     ],
 )
 def test_bfcl_hostile_arguments_are_wrong_answers(category, ptype, args):
-    from evalkit.tools.bfcl_single import score_single_turn
+    from evalkit.benchmarks.bfcl.single import score_single_turn
 
     check, _ = score_single_turn(category, _doc(ptype), _call("f", args), [{"f": {"x": [1]}}])
     assert not check.valid and check.error_type
 
 
 def test_tau_bench_calculator_refuses_powers_instead_of_hanging():
-    from evalkit.agents.tau_common import ToolError, calculate
+    from evalkit.benchmarks.tau_bench.common import ToolError, calculate
 
     assert calculate({}, "(2 + 3) * 4 / 8") == "2.5"
     for expression in ("9**9**9**9", "9 ** 9 ** 9", "(" * 100_000 + "1" + ")" * 100_000, "9" * 5_000):
@@ -202,7 +202,7 @@ def test_tau_bench_calculator_refuses_powers_instead_of_hanging():
 
 
 def test_bfcl_math_api_refuses_unbounded_work():
-    from evalkit.tools.bfcl_multi_turn.apis.math_api import MathAPI
+    from evalkit.benchmarks.bfcl.multi_turn.apis.math_api import MathAPI
 
     api = MathAPI()
     assert api.power(2, 10) == {"result": 1024} and api.power(2, -2) == {"result": 0.25}

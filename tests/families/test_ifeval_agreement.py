@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from evalkit.instructions import check_response, parse_instructions
-from evalkit.instructions.figures import Scored, ifeval_figures
+from evalkit.benchmarks.ifeval import check_response, parse_instructions
+from evalkit.benchmarks.ifeval.figures import Scored, ifeval_figures
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "ifeval"
 IFEVAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "ifeval" / "input_data.jsonl"

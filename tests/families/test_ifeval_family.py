@@ -9,11 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from evalkit.benchmarks.ifeval import (
+    INSTRUCTION_IDS,
+    Dialect,
+    check_response,
+    loose_variants,
+    parse_instructions,
+)
+from evalkit.benchmarks.ifeval.text import count_sentences, word_tokens
 from evalkit.data import Row, load_rows
 from evalkit.errors import DataError
 from evalkit.families import ScoreContext, load_family
-from evalkit.instructions import INSTRUCTION_IDS, Dialect, check_response, loose_variants, parse_instructions
-from evalkit.instructions.text import count_sentences, word_tokens
 from evalkit.records import Completion
 from evalkit.registry import get_task
 from evalkit.scoring.responses import score_responses

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.code.extract import last_fenced_block
-from evalkit.code.lcb_grade import grade
-from evalkit.code.lcb_problems import parse_problem, safe_unpickle
+from evalkit.benchmarks.livecodebench.extract import last_fenced_block
+from evalkit.benchmarks.livecodebench.grade import grade
+from evalkit.benchmarks.livecodebench.problems import parse_problem, safe_unpickle
 from evalkit.errors import DataError
 from evalkit.sandbox import Sandbox, SandboxUnavailable
 

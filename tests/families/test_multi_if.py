@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from evalkit.benchmarks.ifeval import Dialect, check_response
 from evalkit.data import load_rows
 from evalkit.families import ScoreContext, load_family
-from evalkit.instructions import Dialect, check_response
 from evalkit.records import ChatRequest, Completion, SamplingParams
 from evalkit.registry import get_task
 from evalkit.scoring.responses import score_responses
@@ -94,7 +94,7 @@ def test_scoring_uses_the_multi_if_dialect() -> None:
     s = _samples()[0]
     ins = s.metadata["turns"][0]["instructions"]
     # Multi-IF accepts curly quotes as quotation marks; IFEval does not.
-    from evalkit.instructions import parse_instructions
+    from evalkit.benchmarks.ifeval import parse_instructions
 
     q = parse_instructions(["startend:quotation"], [{}])
     assert check_response("“quoted”", q, Dialect.MULTI_IF).strict == [True]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.agents.tau_env import TauEnv, gold_state, load_db, parse_task, reward
+from evalkit.benchmarks.tau_bench.env import TauEnv, gold_state, load_db, parse_task, reward
 from evalkit.pipeline import RunConfig, run_eval
 from evalkit.records import ChatRequest
 from tests.fakes import ScriptedRunner

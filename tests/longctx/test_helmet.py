@@ -10,9 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from evalkit.benchmarks.helmet.metrics import (
+    parse_output,
+    ruler_recall,
+    subem_with_parse,
+    substring_exact_match,
+)
+from evalkit.benchmarks.helmet.release import read_release, shuffle_order
 from evalkit.errors import UsageError
-from evalkit.longctx.helmet.metrics import parse_output, ruler_recall, subem_with_parse, substring_exact_match
-from evalkit.longctx.helmet.release import read_release, shuffle_order
 from evalkit.pipeline import RunConfig, run_eval
 from evalkit.registry import get_task
 from evalkit.specs import TaskSpec
@@ -50,7 +55,7 @@ def _spec(**extra: object) -> TaskSpec:
 
 def _release(tmp_path: Path) -> Path:
     """A folder in HELMET's release layout: every file the task reads, rows from the sample."""
-    from evalkit.longctx.helmet.datasets import DATASETS
+    from evalkit.benchmarks.helmet.datasets import DATASETS
 
     root = tmp_path / "helmet" / "data"
     by_name = {r["dataset"]: r for r in SAMPLE}
@@ -170,7 +175,7 @@ def test_missing_release_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_rerank_parse_and_ndcg_worked_example() -> None:
-    from evalkit.longctx.helmet.metrics import ndcg_at_k, parse_rankings
+    from evalkit.benchmarks.helmet.metrics import ndcg_at_k, parse_rankings
 
     assert parse_rankings("Ranking: [ID: 13] > [ID: 11] > [ID: 12]\nthanks") == {"13": 3, "11": 2, "12": 1}
     assert parse_rankings("7 > 7 > 2") == {"7": 3, "2": 1}  # first occurrence kept

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.longctx.helmet import books, icl, judge
-from evalkit.longctx.helmet import metrics as M
-from evalkit.longctx.helmet.fit import fit
+from evalkit.benchmarks.helmet import books, icl, judge
+from evalkit.benchmarks.helmet import metrics as M
+from evalkit.benchmarks.helmet.fit import fit
 from tests.data.helmet.layout import build
 
 
@@ -29,7 +29,7 @@ def layout(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def llama2(layout: Path):  # the character-level stand-in in the Llama-2 slot
-    from evalkit.longctx.helmet.hub import tokenizer
+    from evalkit.benchmarks.helmet.hub import tokenizer
 
     return tokenizer(layout / "hf", "meta-llama/Llama-2-7b-hf")
 

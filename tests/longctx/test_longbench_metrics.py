@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.longctx.longbench import metrics as M
+from evalkit.benchmarks.longbench import metrics as M
 
 CASES = json.loads((Path(__file__).parents[1] / "data" / "longbench" / "worked_examples.json").read_text())
 

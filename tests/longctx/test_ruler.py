@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.longctx.ruler import metrics
-from evalkit.longctx.ruler.generate import generate_task
-from evalkit.longctx.ruler.keys import PairList
+from evalkit.benchmarks.ruler import metrics
+from evalkit.benchmarks.ruler.generate import generate_task
+from evalkit.benchmarks.ruler.keys import PairList
 from evalkit.longctx.tokens import chat_overhead, count_tokens, load_tokenizer
 from evalkit.pipeline import RunConfig, run_eval
 from tests.fakes import ScriptedRunner

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from evalkit.benchmarks.ruler.corpora import english_words
+from evalkit.benchmarks.ruler.generate import generate_task
 from evalkit.errors import UsageError
-from evalkit.longctx.ruler.corpora import english_words
-from evalkit.longctx.ruler.generate import generate_task
 from evalkit.longctx.tokens import chat_overhead, count_tokens, load_tokenizer
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "ruler"

@@ -4,7 +4,7 @@ must give the same prompt text, answer prefix and answers. qa_2 is compared on 2
 4K and 3 at 8K: at 4K the official script never finishes its third HotpotQA sample with the
 tiny model's tokenizer (its step down goes below the question's own 10 documents,
 `random.sample` raises inside a bare `except`, and it retries forever; see `_QA` in
-evalkit/longctx/ruler/generate.py).
+evalkit/benchmarks/ruler/generate.py).
 
 Needs EVALKIT_RULER_REFERENCE=<python of the reference venv>:<RULER checkout>/scripts/data
 (with the corpora in synthetic/json/); skipped otherwise. Marked slow.
@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evalkit.longctx.ruler.generate import generate_task
-from evalkit.longctx.ruler.tasks import KINDS, TASKS
+from evalkit.benchmarks.ruler.generate import generate_task
+from evalkit.benchmarks.ruler.tasks import KINDS, TASKS
 from evalkit.longctx.tokens import chat_overhead, count_tokens, load_tokenizer
 from evalkit.models import resolve_model
 

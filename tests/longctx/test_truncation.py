@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from evalkit.errors import UsageError
-from evalkit.longctx.planning import plan_batch_size
+from evalkit.kv_planning import plan_batch_size
 from evalkit.longctx.tokens import load_tokenizer
 from evalkit.longctx.truncation import check_fits, middle_truncate
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from evalkit.cli import main
-from evalkit.report import headline, render_report
 from evalkit.reporting import discover_runs, measured_interval, paired_comparison
+from evalkit.reporting.run_report import headline, render_report
 from tests.reporting.fake_runs import write_run
 
 

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from evalkit.errors import UsageError
-from evalkit.longctx.planning import plan_batch_size
+from evalkit.kv_planning import plan_batch_size
 from evalkit.records import SamplingParams
 from evalkit.runners.torch_int4.config import parse_config
 from evalkit.runners.torch_int4.engine import Engine, GenerationRequest

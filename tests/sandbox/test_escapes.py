@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.code.lcb_grade import grade
-from evalkit.code.lcb_problems import Problem, TestCase
+from evalkit.benchmarks.livecodebench.grade import grade
+from evalkit.benchmarks.livecodebench.problems import Problem, TestCase
 from evalkit.sandbox import Limits, Sandbox, SandboxUnavailable, detect
 from evalkit.sandbox.limits import GiB, MiB
 

@@ -6,8 +6,8 @@ import datetime
 
 import pytest
 
-from evalkit.code.lcb_grade import grade
-from evalkit.code.lcb_problems import Problem, TestCase
+from evalkit.benchmarks.livecodebench.grade import grade
+from evalkit.benchmarks.livecodebench.problems import Problem, TestCase
 from evalkit.sandbox import OPT_OUT_ENV, Sandbox, SandboxUnavailable, detect, isolation
 
 TESTS = (TestCase("1 2\n", "3\n", "stdin"),), (TestCase("5 7\n", "12\n", "stdin"),)

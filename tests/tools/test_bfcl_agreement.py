@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from evalkit.benchmarks.bfcl.single import score_single_turn
 from evalkit.data import read_records
-from evalkit.tools.bfcl_single import score_single_turn
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "tests" / "data" / "bfcl" / "single_turn_cases.jsonl.gz"

@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
+from evalkit.benchmarks.bfcl.multi_turn.episode import multi_turn_metadata, score_episode
+from evalkit.benchmarks.bfcl.multi_turn.state import canonical, canonical_state
+from evalkit.benchmarks.bfcl.multi_turn.world import Call, World, parse_call_string
 from evalkit.data import read_records
 from evalkit.records import Completion, Sample
 from evalkit.solvers import EpisodeOutput
-from evalkit.tools.bfcl_multi_turn.episode import multi_turn_metadata, score_episode
-from evalkit.tools.bfcl_multi_turn.state import canonical, canonical_state
-from evalkit.tools.bfcl_multi_turn.world import Call, World, parse_call_string
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "tests" / "data" / "bfcl" / "multi_turn_cases.jsonl.gz"

@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
+from evalkit.benchmarks.bfcl.multi_turn.episode import multi_turn_metadata, score_episode, step_calls
+from evalkit.benchmarks.bfcl.multi_turn.shared import SharedDefaults
+from evalkit.benchmarks.bfcl.multi_turn.state import canonical
+from evalkit.benchmarks.bfcl.multi_turn.world import World
 from evalkit.data import read_records
 from evalkit.records import Completion, Sample
 from evalkit.solvers import EpisodeOutput
-from evalkit.tools.bfcl_multi_turn.episode import multi_turn_metadata, score_episode, step_calls
-from evalkit.tools.bfcl_multi_turn.shared import SharedDefaults
-from evalkit.tools.bfcl_multi_turn.state import canonical
-from evalkit.tools.bfcl_multi_turn.world import World
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = json.loads((ROOT / "tests" / "data" / "bfcl" / "multi_turn_differences.json").read_text())

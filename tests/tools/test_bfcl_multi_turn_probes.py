@@ -22,12 +22,12 @@ from typing import Any
 
 import pytest
 
+from evalkit.benchmarks.bfcl.multi_turn.episode import multi_turn_metadata, score_episode, step_calls
+from evalkit.benchmarks.bfcl.multi_turn.state import canonical_state
+from evalkit.benchmarks.bfcl.multi_turn.world import World
 from evalkit.data import read_records
 from evalkit.records import Completion, Sample
 from evalkit.solvers import EpisodeOutput
-from evalkit.tools.bfcl_multi_turn.episode import multi_turn_metadata, score_episode, step_calls
-from evalkit.tools.bfcl_multi_turn.state import canonical_state
-from evalkit.tools.bfcl_multi_turn.world import World
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBES = ROOT / "tests" / "data" / "bfcl" / "multi_turn_probes.jsonl.gz"

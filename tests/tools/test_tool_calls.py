@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from evalkit.tools.bfcl_ast import check_calls, normalize_string
-from evalkit.tools.bfcl_types import java_value, js_value
-from evalkit.tools.calls import DecodeError, decode_calls, is_empty_call_list, parse_tool_call_blocks
+from evalkit.benchmarks.bfcl.arg_types import java_value, js_value
+from evalkit.benchmarks.bfcl.ast_check import check_calls, normalize_string
+from evalkit.toolcalls import DecodeError, decode_calls, is_empty_call_list, parse_tool_call_blocks
 
 
 def test_blocks_are_parsed_in_order_with_whitespace_and_prose_around() -> None:

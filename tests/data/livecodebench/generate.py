@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from evalkit.code.lcb_problems import encode_private_tests
+from evalkit.benchmarks.livecodebench.problems import encode_private_tests
 
 HERE = Path(__file__).parent
 

@@ -94,7 +94,7 @@ def render(results: list[EngineResult], hw: HwCeilings, facts: ModelFacts, *, ou
     """The Markdown section: ceilings, model bytes, absolute figures, fractions, targets."""
     w = facts.decode_weight_bytes()
     stored = facts.decode_weight_bytes(as_stored=True)
-    per_token = 2 * facts.num_kv_heads * facts.head_dim * facts.kv_dtype_bytes  # K and V, one layer
+    per_token = facts.kv_shape().layer_token_bytes()  # K and V, one layer
     lines = [
         f"Device: **{hw.device}**; measured copy bandwidth **{hw.copy_gbs / 1e3:.2f} TB/s** "
         f"(read + write, {hw.copy_bytes / 2**20:,.0f} MiB buffers), bf16 matmul "

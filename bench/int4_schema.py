@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from evalkit.kv_planning import KVShape
+
 # Scenario field -> (batch size, prompt context in tokens).
 SCENARIOS: dict[str, tuple[int, int]] = {
     "batch1_1k_tok_s": (1, 1024),
@@ -234,10 +236,18 @@ class ModelFacts:
 
     def kv_bytes(self, context: float) -> float:
         """KV cache bytes one sequence holds (and a decode step reads) at ``context`` tokens."""
-        per_layer_token = 2 * self.num_kv_heads * self.head_dim * self.kv_dtype_bytes
-        n_sliding = self.num_layers - self.num_global_layers
-        window_part = context if self.sliding_window is None else min(context, self.sliding_window)
-        return per_layer_token * (self.num_global_layers * context + n_sliding * window_part)
+        return self.kv_shape().sequence_bytes(context)
+
+    def kv_shape(self) -> KVShape:
+        """The KV cache's shape (evalkit's one KV-size formula)."""
+        return KVShape(
+            num_layers=self.num_layers,
+            num_kv_heads=self.num_kv_heads,
+            head_dim=self.head_dim,
+            dtype_bytes=self.kv_dtype_bytes,
+            sliding_layers=self.num_layers - self.num_global_layers,
+            sliding_window=self.sliding_window,
+        )
 
     def decode_roofline_tok_s(self, batch: int, context: float, bw_gbs: float, *, kv: bool = True) -> float:
         """Upper bound on decode tokens/s (summed over the batch) at bandwidth ``bw_gbs`` (1e9 B/s)."""

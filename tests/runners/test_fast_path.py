@@ -20,7 +20,7 @@ from evalkit.errors import UsageError
 from evalkit.kv_planning import plan_batch_size
 from evalkit.records import SamplingParams
 from evalkit.runners.torch_int4.config import parse_config
-from evalkit.runners.torch_int4.engine import Engine, GenerationRequest
+from evalkit.runners.torch_int4.engine import GenerationRequest, ReferenceEngine
 from evalkit.runners.torch_int4.fast_engine import FastEngine, MemoryPlanError, admission_order, plan_cache
 from evalkit.runners.torch_int4.fast_model import FastExaone4
 from evalkit.runners.torch_int4.gptq import dequantize_gptq
@@ -434,7 +434,7 @@ def test_continuous_batching_with_preemption_equals_the_reference_engine(
     chunks; greedy and seeded sampling: every token equals the reference engine's."""
     shapes = [(30, 64), (100, 20), (7, 40), (150, 64), (64, 70)]
     reqs = requests_of(shapes)
-    want = dict(Engine(reference, decode=dec, eos_ids=[], max_batch_size=3).generate(reqs))
+    want = dict(ReferenceEngine(reference, decode=dec, eos_ids=[], max_batch_size=3).generate(reqs))
     engine = FastEngine(
         fast, decode=dec, eos_ids=[], max_batch_size=3, max_seq_len=256, prefill_tokens=48,
         block_size=16, cache_blocks=64, admit_horizon=0,

@@ -14,7 +14,7 @@ Per decode scenario (batch B, prompt T, N new tokens; mean context T + N/2):
   bf16 lm_head + norms + one embedding row; ``ModelFacts.decode_weight_bytes``);
 - % copy BW = weight GB/s / measured copy bandwidth (the issue's batch-1 target);
 - KV-incl. GB/s = tok/s / B · (W + B · KV(T + N/2)), and % roofline = that / copy bandwidth, i.e.
-  tok/s over the KV-inclusive roofline ``B · BW / (W + B · KV)`` (reference §3.1).
+  tok/s over the KV-inclusive roofline ``B · BW / (W + B · KV)`` (docs/exaone4-architecture.md#roofline).
 Prefill: TFLOP/s (useful causal FLOPs) and its fraction of the measured bf16 matmul rate.
 
 Kernels (``--kernels``, the best.json of bench/w4a16_sweep.py): per linear shape and rows M,

@@ -13,11 +13,11 @@ measured over ``decode_tokens`` new tokens after a prompt of the scenario's cont
 (1K = 1024, 32K = 32768, 4K = 4096 tokens). ``prefill_tok_s`` is prompt tokens per second for
 prompts of ``prefill_prompt_len`` tokens. Memory in GB = 1e9 bytes. Missing figures are null.
 
-Roofline (reference §3.1): a decode step at batch B and context T reads the weights once and
-each sequence's KV cache, ``KV(T) = 65,536·T + 196,608·min(T, 4096)`` bytes for EXAONE-4.0-32B
-(16 global layers keep every token, 48 sliding layers the last 4096, 4 KiB per token per layer),
-so ``tok/s <= B · BW / (W + B · KV(T))``. ``W``, the weight bytes a decode step streams, is
-computed from the checkpoint's own tensors (:class:`ModelFacts`).
+Roofline (docs/exaone4-architecture.md#roofline): a decode step at batch B and context T reads the
+weights once and each sequence's KV cache, ``KV(T) = 65,536·T + 196,608·min(T, 4096)`` bytes for
+EXAONE-4.0-32B (16 global layers keep every token, 48 sliding layers the last 4096, 4 KiB per token
+per layer), so ``tok/s <= B · BW / (W + B · KV(T))``. ``W``, the weight bytes a decode step streams,
+is computed from the checkpoint's own tensors (:class:`ModelFacts`).
 """
 
 from __future__ import annotations

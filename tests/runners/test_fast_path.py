@@ -386,7 +386,8 @@ def test_cache_layout_of_exaone_32b_holds_only_the_window_on_sliding_layers() ->
     assert lay.groups == 4 and lay.members == 16 and lay.group_sliding == (False, True, True, True)
     assert lay.group_of_layer[3] == 0 and lay.group_of_layer[0] == 1 and lay.group_of_layer[63] == 0
     assert lay.bytes_per_block == 32 * 65536  # 32 tokens x 16 layers x K and V x 8 heads x 128 x bf16
-    # reference §3.1: KV(T) = 65,536 T + 196,608 min(T, 4096); blocks round up, a window is 129 blocks
+    # docs/exaone4-architecture.md#kv-cache-size: KV(T) = 65,536 T + 196,608 min(T, 4096);
+    # blocks round up, a window is 129 blocks
     for t in (1024, 32768, 131072):
         want = 65536 * t + 196608 * min(t, 4096)
         assert want <= lay.bytes_for(t) <= want + 196608 * 64 + 65536 * 32

@@ -1,8 +1,9 @@
 """A GPTQ checkpoint with RANDOM weights at the EXAONE-4.0-32B shape: in memory, and on disk.
 
-Shape (reference §1.6, §2.1): hidden 5120, intermediate 27392, 64 layers, 40 query heads,
-8 KV heads, head_dim 128, vocab 102400, sliding window 4096 with pattern 4 (layers 3, 7, .., 63
-global), llama3 RoPE (theta 1e6, factor 16), max_position_embeddings 131072, untied bf16 lm_head.
+Shape (docs/gptq-format.md#shapes-of-the-32b-model, docs/exaone4-architecture.md#config): hidden
+5120, intermediate 27392, 64 layers, 40 query heads, 8 KV heads, head_dim 128, vocab 102400, sliding
+window 4096 with pattern 4 (layers 3, 7, .., 63 global), llama3 RoPE (theta 1e6, factor 16),
+max_position_embeddings 131072, untied bf16 lm_head.
 Every decoder linear is GPTQ v1, sym, 4-bit, g128, desc_act False, exactly as stored by
 AutoGPTQ / GPTQModel (``qweight [K/8, N]``, ``qzeros`` all ``0x77777777``, fp16 ``scales``,
 ``g_idx = arange(K) // 128``); embedding, norms and lm_head are bf16, as in a real export.

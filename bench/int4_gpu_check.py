@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.gptq_random import EXAONE4_32B, random_gptq_linear, write_checkpoint
 from evalkit.models import resolve_model
 from evalkit.records import SamplingParams
-from evalkit.runners.torch_int4.engine import Engine, GenerationRequest
+from evalkit.runners.torch_int4.engine import GenerationRequest, ReferenceEngine
 from evalkit.runners.torch_int4.fast_engine import FastEngine
 from evalkit.runners.torch_int4.fast_model import FastExaone4
 from evalkit.runners.torch_int4.kernels import attention, glue, torch_ops, w4a16
@@ -143,7 +143,7 @@ def tiny(steps: int = 64) -> dict[str, Any]:
     def dec(ids: Any) -> str:
         return ""
 
-    want = dict(Engine(ref, decode=dec, eos_ids=[], max_batch_size=4).generate(reqs))
+    want = dict(ReferenceEngine(ref, decode=dec, eos_ids=[], max_batch_size=4).generate(reqs))
     for dt in (torch.float32, torch.bfloat16):
         lm = load_model(d, device=torch.device("cuda"), dtype=dt, cache_dequantized=False)
         fm = FastExaone4.from_reference(lm)

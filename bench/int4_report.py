@@ -14,7 +14,7 @@ Per decode scenario (batch B, prompt T, N new tokens; mean context T + N/2):
   bf16 lm_head + norms + one embedding row; ``ModelFacts.decode_weight_bytes``);
 - % copy BW = weight GB/s / measured copy bandwidth (the issue's batch-1 target);
 - KV-incl. GB/s = tok/s / B · (W + B · KV(T + N/2)), and % roofline = that / copy bandwidth, i.e.
-  tok/s over the KV-inclusive roofline ``B · BW / (W + B · KV)`` (reference §3.1).
+  tok/s over the KV-inclusive roofline ``B · BW / (W + B · KV)`` (docs/exaone4-architecture.md#roofline).
 Prefill: TFLOP/s (useful causal FLOPs) and its fraction of the measured bf16 matmul rate.
 
 Kernels (``--kernels``, the best.json of bench/w4a16_sweep.py): per linear shape and rows M,
@@ -94,7 +94,7 @@ def render(results: list[EngineResult], hw: HwCeilings, facts: ModelFacts, *, ou
     """The Markdown section: ceilings, model bytes, absolute figures, fractions, targets."""
     w = facts.decode_weight_bytes()
     stored = facts.decode_weight_bytes(as_stored=True)
-    per_token = 2 * facts.num_kv_heads * facts.head_dim * facts.kv_dtype_bytes  # K and V, one layer
+    per_token = facts.kv_shape().layer_token_bytes()  # K and V, one layer
     lines = [
         f"Device: **{hw.device}**; measured copy bandwidth **{hw.copy_gbs / 1e3:.2f} TB/s** "
         f"(read + write, {hw.copy_bytes / 2**20:,.0f} MiB buffers), bf16 matmul "

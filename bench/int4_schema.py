@@ -13,11 +13,11 @@ measured over ``decode_tokens`` new tokens after a prompt of the scenario's cont
 (1K = 1024, 32K = 32768, 4K = 4096 tokens). ``prefill_tok_s`` is prompt tokens per second for
 prompts of ``prefill_prompt_len`` tokens. Memory in GB = 1e9 bytes. Missing figures are null.
 
-Roofline (reference §3.1): a decode step at batch B and context T reads the weights once and
-each sequence's KV cache, ``KV(T) = 65,536·T + 196,608·min(T, 4096)`` bytes for EXAONE-4.0-32B
-(16 global layers keep every token, 48 sliding layers the last 4096, 4 KiB per token per layer),
-so ``tok/s <= B · BW / (W + B · KV(T))``. ``W``, the weight bytes a decode step streams, is
-computed from the checkpoint's own tensors (:class:`ModelFacts`).
+Roofline (docs/exaone4-architecture.md#roofline): a decode step at batch B and context T reads the
+weights once and each sequence's KV cache, ``KV(T) = 65,536·T + 196,608·min(T, 4096)`` bytes for
+EXAONE-4.0-32B (16 global layers keep every token, 48 sliding layers the last 4096, 4 KiB per token
+per layer), so ``tok/s <= B · BW / (W + B · KV(T))``. ``W``, the weight bytes a decode step streams,
+is computed from the checkpoint's own tensors (:class:`ModelFacts`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ import struct
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from evalkit.kv_planning import KVShape
 
 # Scenario field -> (batch size, prompt context in tokens).
 SCENARIOS: dict[str, tuple[int, int]] = {
@@ -234,10 +236,18 @@ class ModelFacts:
 
     def kv_bytes(self, context: float) -> float:
         """KV cache bytes one sequence holds (and a decode step reads) at ``context`` tokens."""
-        per_layer_token = 2 * self.num_kv_heads * self.head_dim * self.kv_dtype_bytes
-        n_sliding = self.num_layers - self.num_global_layers
-        window_part = context if self.sliding_window is None else min(context, self.sliding_window)
-        return per_layer_token * (self.num_global_layers * context + n_sliding * window_part)
+        return self.kv_shape().sequence_bytes(context)
+
+    def kv_shape(self) -> KVShape:
+        """The KV cache's shape (evalkit's one KV-size formula)."""
+        return KVShape(
+            num_layers=self.num_layers,
+            num_kv_heads=self.num_kv_heads,
+            head_dim=self.head_dim,
+            dtype_bytes=self.kv_dtype_bytes,
+            sliding_layers=self.num_layers - self.num_global_layers,
+            sliding_window=self.sliding_window,
+        )
 
     def decode_roofline_tok_s(self, batch: int, context: float, bw_gbs: float, *, kv: bool = True) -> float:
         """Upper bound on decode tokens/s (summed over the batch) at bandwidth ``bw_gbs`` (1e9 B/s)."""

@@ -25,7 +25,7 @@ import torch
 
 from evalkit.models import resolve_model
 from evalkit.records import SamplingParams
-from evalkit.runners.torch_int4.engine import Engine, GenerationRequest
+from evalkit.runners.torch_int4.engine import GenerationRequest, ReferenceEngine
 from evalkit.runners.torch_int4.fast_engine import FastEngine
 from evalkit.runners.torch_int4.fast_model import FastExaone4
 from evalkit.runners.torch_int4.kernels import attention, torch_ops
@@ -43,7 +43,7 @@ def tiny_tokens(res: dict[str, Any]) -> None:
     prompts = [torch.randint(5, 4000, (n,), generator=g).tolist() for n in (30, 100, 7, 150, 64, 200)]
     prompts += [prompts[1]] * 3  # repeats: shared prompt blocks
     reqs = [GenerationRequest(p, SamplingParams(max_new_tokens=64, temperature=0.0)) for p in prompts]
-    want = dict(Engine(ref, decode=lambda ids: "", eos_ids=[], max_batch_size=4).generate(reqs))
+    want = dict(ReferenceEngine(ref, decode=lambda ids: "", eos_ids=[], max_batch_size=4).generate(reqs))
     fm = FastExaone4.from_reference(load_model(d, device=torch.device("cuda"), dtype=torch.float32))
     engine = FastEngine(
         fm, decode=lambda ids: "", eos_ids=[], max_batch_size=512, max_seq_len=512, prefill_tokens=96,

@@ -10,7 +10,7 @@ round's requests into generate() calls whose KV cache fits the budget.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,55 @@ Render = Callable[[ChatRequest], "str | None"]
 # The task protocol's cut: the request with a prompt of at most `max_prompt_tokens` rendered
 # tokens, or None when it cannot be cut that short.
 Cut = Callable[[ChatRequest, int], "ChatRequest | None"]
+
+
+@dataclass(frozen=True)
+class KVShape:
+    """What sizes a model's KV cache: the one formula every runner, engine and benchmark uses.
+
+    One token takes keys and values (2) x `num_kv_heads` x `head_dim` elements of `dtype_bytes`
+    in each layer. Of the `num_layers`, `sliding_layers` attend over the last `sliding_window`
+    tokens only (docs/exaone4-architecture.md#layer-types), so an engine that drops what the
+    window has left behind holds ``sequence_bytes(T)`` for a sequence of T tokens; an engine
+    that keeps every token in every layer holds ``bytes_per_token() x T``, the upper bound.
+    """
+
+    num_layers: int
+    num_kv_heads: int
+    head_dim: int
+    dtype_bytes: int
+    sliding_layers: int = 0
+    sliding_window: int | None = None
+
+    @classmethod
+    def from_hf_config(cls, config: Mapping[str, Any], dtype_bytes: int) -> KVShape:
+        """From a config.json dict (HF names; a ``text_config`` inside wins). Raises KeyError,
+        TypeError or ValueError when the fields are missing or malformed. Sliding layers are not
+        counted here (callers that need them build the shape from the model's layer types)."""
+        cfg = config.get("text_config", config)
+        heads = int(cfg["num_attention_heads"])
+        return cls(
+            num_layers=int(cfg["num_hidden_layers"]),
+            num_kv_heads=int(cfg.get("num_key_value_heads") or heads),
+            head_dim=int(cfg.get("head_dim") or cfg["hidden_size"] // heads),
+            dtype_bytes=dtype_bytes,
+        )
+
+    def layer_token_bytes(self) -> int:
+        """Keys and values of one token in one layer."""
+        return 2 * self.num_kv_heads * self.head_dim * self.dtype_bytes
+
+    def bytes_per_token(self) -> int:
+        """Keys and values of one token in every layer, sliding ones counted in full (an upper
+        bound for an engine that keeps only the window): the unit of ``Runner.kv_bytes_per_token``."""
+        return self.layer_token_bytes() * self.num_layers
+
+    def sequence_bytes(self, tokens: float) -> float:
+        """KV(T): the cache one sequence of `tokens` tokens holds when sliding layers keep only
+        their window, ``layer_token_bytes x (global layers x T + sliding layers x min(T, window))``."""
+        window = tokens if self.sliding_window is None else min(tokens, self.sliding_window)
+        full = self.num_layers - self.sliding_layers
+        return self.layer_token_bytes() * (full * tokens + self.sliding_layers * window)
 
 
 def plan_batch_size(

@@ -65,7 +65,7 @@ def test_real_shape_is_exaone4_32b() -> None:
     s = gr.EXAONE4_32B
     assert [i for i, t in enumerate(s.layer_types) if t == "full_attention"] == list(range(3, 64, 4))
     assert s.linear_shapes()["mlp.down_proj"] == (27392, 5120)
-    assert 64 * s.linear_params_per_layer() == 30_953_963_520  # reference §3.1
+    assert 64 * s.linear_params_per_layer() == 30_953_963_520  # docs/exaone4-architecture.md#roofline
     cfg = gr.config_json(s, bos=1, eos=2, pad=0)
     q = cfg["quantization_config"]
     assert (q["quant_method"], q["bits"], q["group_size"], q["sym"], q["desc_act"]) == (
@@ -157,7 +157,7 @@ def test_hw_ceilings_runs_on_cpu() -> None:
 
 def test_model_facts_reproduce_the_reference_roofline() -> None:
     f = ModelFacts.from_config(exaone4_32b_config())
-    assert f.decode_weight_bytes() == 17_010_577_408  # ≈ 17.011 GB (reference §3.1)
+    assert f.decode_weight_bytes() == 17_010_577_408  # ≈ 17.011 GB (docs/exaone4-architecture.md#roofline)
     assert f.decode_weight_bytes(as_stored=True) == 17_146_368_000
     assert f.total_bytes == 18_194_933_760
     for t in (1, 1024, 4096, 32768, 131072):

@@ -14,6 +14,7 @@ from typing import Any
 from evalkit.chat import render_chat
 from evalkit.errors import UsageError
 from evalkit.fingerprint import fingerprint_dir
+from evalkit.kv_planning import KVShape
 from evalkit.models import is_tiny, resolve_model
 from evalkit.records import ChatRequest, Completion, FinishReason
 from evalkit.runners.base import Runner, TokenLogits
@@ -73,11 +74,8 @@ class TransformersRunner(Runner):
         in full: an upper bound)."""
         import torch
 
-        cfg = self.model.config
-        heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
-        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-        bits = torch.finfo(getattr(torch, self.dtype)).bits
-        return int(2 * cfg.num_hidden_layers * heads * head_dim * bits // 8)
+        width = torch.finfo(getattr(torch, self.dtype)).bits // 8
+        return KVShape.from_hf_config(self.model.config.to_dict(), width).bytes_per_token()
 
     def kv_cache_budget_bytes(self) -> int | None:
         """Free CUDA memory on the model's device now (torch.cuda.mem_get_info); None on CPU."""

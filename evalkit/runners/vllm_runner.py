@@ -15,6 +15,7 @@ from typing import Any
 
 from evalkit.errors import UsageError
 from evalkit.fingerprint import fingerprint_dir
+from evalkit.kv_planning import KVShape
 from evalkit.models import is_tiny, resolve_model
 from evalkit.records import ChatRequest, Completion, FinishReason, SamplingParams
 from evalkit.runners.base import Runner
@@ -147,18 +148,15 @@ class VLLMRunner(Runner):
     def kv_bytes_per_token(self) -> int | None:
         """Keys and values of every layer, in the KV-cache dtype (the model's unless
         kv_cache_dtype says otherwise), from the checkpoint's config.json."""
-        cfg = json.loads((self.model_dir / "config.json").read_text())
-        cfg = cfg.get("text_config", cfg)
-        try:
-            heads = int(cfg.get("num_key_value_heads") or cfg["num_attention_heads"])
-            head_dim = int(cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"])
-            layers = int(cfg["num_hidden_layers"])
-        except (KeyError, TypeError, ValueError):
-            return None
+        config = json.loads((self.model_dir / "config.json").read_text())
+        cfg = config.get("text_config", config)
         width = _dtype_bytes(getattr(self._engine_config("cache_config"), "cache_dtype", None))
         if width is None:  # "auto": the model's dtype
             width = _dtype_bytes(self.settings.get("dtype")) or _dtype_bytes(cfg.get("torch_dtype")) or 2
-        return 2 * layers * heads * head_dim * width
+        try:
+            return KVShape.from_hf_config(config, width).bytes_per_token()
+        except (KeyError, TypeError, ValueError):
+            return None
 
     def kv_cache_budget_bytes(self) -> int | None:
         """The KV cache vLLM allocated, as tokens x `kv_bytes_per_token()`: tokens from its cache

@@ -1,7 +1,7 @@
 """Round-to-nearest 4-bit quantization into the GPTQ checkpoint layout, and the bit packing it uses.
 
 The layout is the one AutoGPTQ / GPTQModel / optimum write and vLLM / transformers read
-(shared/reference/gptq_exaone4_and_performance.md §1). For one ``nn.Linear`` with
+(docs/gptq-format.md#tensors). For one ``nn.Linear`` with
 ``weight [N, K]`` (N = out_features, K = in_features) and group size G:
 
 =========  =======  ===============  ==================================================

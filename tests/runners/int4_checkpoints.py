@@ -1,10 +1,10 @@
 """Small EXAONE 4 checkpoints for the torch_int4 tests, written from random weights.
 
-The layout is the HF/GPTQ one (reference §1, §2): HF tensor names, config.json with a
-``quantization_config``, and per quantized linear ``qweight``/``qzeros``/``scales``/``g_idx``
-packed low-nibble-first (qweight along K, qzeros along N), quantized round-to-nearest
-with AutoGPTQ's sym/asym rules. Shapes follow the project's tiny model: hidden 256,
-4 layers (3 sliding + 1 global), 4 heads, 2 KV heads, head_dim 64, window 64, llama3 RoPE.
+The layout is the HF/GPTQ one (docs/gptq-format.md, docs/exaone4-architecture.md): HF tensor names,
+config.json with a ``quantization_config``, and per quantized linear
+``qweight``/``qzeros``/``scales``/``g_idx`` packed low-nibble-first (qweight along K, qzeros along
+N), quantized round-to-nearest with AutoGPTQ's sym/asym rules. Shapes follow the project's tiny
+model: hidden 256, 4 layers (3 sliding + 1 global), 4 heads, 2 KV heads, head_dim 64, window 64, llama3 RoPE.
 Everything is written by this file, independently of the runner's loader, so the
 loader is tested against the format rather than against itself.
 """

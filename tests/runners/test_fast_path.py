@@ -20,7 +20,7 @@ from evalkit.errors import UsageError
 from evalkit.kv_planning import plan_batch_size
 from evalkit.records import SamplingParams
 from evalkit.runners.torch_int4.config import parse_config
-from evalkit.runners.torch_int4.engine import Engine, GenerationRequest
+from evalkit.runners.torch_int4.engine import GenerationRequest, ReferenceEngine
 from evalkit.runners.torch_int4.fast_engine import FastEngine, MemoryPlanError, admission_order, plan_cache
 from evalkit.runners.torch_int4.fast_model import FastExaone4
 from evalkit.runners.torch_int4.gptq import dequantize_gptq
@@ -386,7 +386,8 @@ def test_cache_layout_of_exaone_32b_holds_only_the_window_on_sliding_layers() ->
     assert lay.groups == 4 and lay.members == 16 and lay.group_sliding == (False, True, True, True)
     assert lay.group_of_layer[3] == 0 and lay.group_of_layer[0] == 1 and lay.group_of_layer[63] == 0
     assert lay.bytes_per_block == 32 * 65536  # 32 tokens x 16 layers x K and V x 8 heads x 128 x bf16
-    # reference §3.1: KV(T) = 65,536 T + 196,608 min(T, 4096); blocks round up, a window is 129 blocks
+    # docs/exaone4-architecture.md#kv-cache-size: KV(T) = 65,536 T + 196,608 min(T, 4096);
+    # blocks round up, a window is 129 blocks
     for t in (1024, 32768, 131072):
         want = 65536 * t + 196608 * min(t, 4096)
         assert want <= lay.bytes_for(t) <= want + 196608 * 64 + 65536 * 32
@@ -434,7 +435,7 @@ def test_continuous_batching_with_preemption_equals_the_reference_engine(
     chunks; greedy and seeded sampling: every token equals the reference engine's."""
     shapes = [(30, 64), (100, 20), (7, 40), (150, 64), (64, 70)]
     reqs = requests_of(shapes)
-    want = dict(Engine(reference, decode=dec, eos_ids=[], max_batch_size=3).generate(reqs))
+    want = dict(ReferenceEngine(reference, decode=dec, eos_ids=[], max_batch_size=3).generate(reqs))
     engine = FastEngine(
         fast, decode=dec, eos_ids=[], max_batch_size=3, max_seq_len=256, prefill_tokens=48,
         block_size=16, cache_blocks=64, admit_horizon=0,

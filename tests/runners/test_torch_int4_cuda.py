@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from evalkit.records import SamplingParams
-from evalkit.runners.torch_int4.engine import Engine, GenerationRequest
+from evalkit.runners.torch_int4.engine import GenerationRequest, ReferenceEngine
 from evalkit.runners.torch_int4.loader import load_model
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -39,7 +39,7 @@ def test_cuda_fp32_matches_cpu_with_on_the_fly_dequant(
     ]
 
     def run(model: object) -> dict[int, list[int]]:
-        engine = Engine(model, decode=lambda ids: "", eos_ids=())  # type: ignore[arg-type]
+        engine = ReferenceEngine(model, decode=lambda ids: "", eos_ids=())  # type: ignore[arg-type]
         return {i: r.token_ids for i, r in engine.generate(requests)}
 
     # The random stream lives on the CPU, so a seeded request draws the same tokens on either device.
@@ -49,7 +49,7 @@ def test_cuda_fp32_matches_cpu_with_on_the_fly_dequant(
 @torch.inference_mode()
 def test_cuda_bf16_generates(checkpoint: Callable[[str], Path]) -> None:
     model = load_model(checkpoint("gptq"), device=CUDA, dtype=torch.bfloat16, cache_dequantized=True)
-    engine = Engine(model, decode=lambda ids: "", eos_ids=(), max_batch_size=4)
+    engine = ReferenceEngine(model, decode=lambda ids: "", eos_ids=(), max_batch_size=4)
     requests = [GenerationRequest(list(range(1, n)), SamplingParams(max_new_tokens=16)) for n in (5, 80, 30)]
     results = dict(engine.generate(requests))
     assert all(len(r.token_ids) == 16 for r in results.values())

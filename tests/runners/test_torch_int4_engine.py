@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from evalkit.records import SamplingParams
-from evalkit.runners.torch_int4.engine import Engine, GenerationRequest, GenerationResult
+from evalkit.runners.torch_int4.engine import GenerationRequest, GenerationResult, ReferenceEngine
 from evalkit.runners.torch_int4.loader import load_model
 from evalkit.runners.torch_int4.model import Exaone4LM
 
@@ -32,7 +32,7 @@ def prompts(n: int = len(LENGTHS)) -> list[list[int]]:
 
 
 def run(model: Exaone4LM, requests: list[GenerationRequest], **kw: object) -> dict[int, GenerationResult]:
-    engine = Engine(model, decode=letters, eos_ids=(), **kw)  # type: ignore[arg-type]
+    engine = ReferenceEngine(model, decode=letters, eos_ids=(), **kw)  # type: ignore[arg-type]
     return dict(engine.generate(requests))
 
 
@@ -81,7 +81,7 @@ def test_eos_stops_with_reason_stop_and_is_not_in_the_text(model: Exaone4LM) -> 
     free = run(model, [request])[0].token_ids
     eos = free[6]
     cut = free.index(eos)
-    engine = Engine(model, decode=letters, eos_ids=(eos,))
+    engine = ReferenceEngine(model, decode=letters, eos_ids=(eos,))
     [(_, result)] = engine.generate([request])
     assert result.finish_reason == "stop"
     assert result.token_ids == free[: cut + 1]  # the EOS token is reported...
@@ -89,7 +89,7 @@ def test_eos_stops_with_reason_stop_and_is_not_in_the_text(model: Exaone4LM) -> 
 
 
 def test_eos_ids_default_to_the_config(model: Exaone4LM) -> None:
-    assert Engine(model, decode=letters).eos_ids == frozenset(model.cfg.eos_token_ids)
+    assert ReferenceEngine(model, decode=letters).eos_ids == frozenset(model.cfg.eos_token_ids)
 
 
 def test_stop_string_cuts_text_and_reports_stop(model: Exaone4LM) -> None:
@@ -127,10 +127,10 @@ def test_results_stream_in_finishing_order(model: Exaone4LM) -> None:
         GenerationRequest(p[1], SamplingParams(max_new_tokens=2)),
         GenerationRequest(p[2], SamplingParams(max_new_tokens=5)),
     ]
-    engine = Engine(model, decode=letters, eos_ids=())
+    engine = ReferenceEngine(model, decode=letters, eos_ids=())
     assert [i for i, _ in engine.generate(requests)] == [1, 2, 0]
 
 
 def test_empty_prompt_is_rejected(model: Exaone4LM) -> None:
     with pytest.raises(ValueError, match="empty prompt"):
-        list(Engine(model, decode=letters).generate([GenerationRequest([], SamplingParams())]))
+        list(ReferenceEngine(model, decode=letters).generate([GenerationRequest([], SamplingParams())]))

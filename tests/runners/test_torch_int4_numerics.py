@@ -20,7 +20,7 @@ import torch
 from int4_checkpoints import tiny_variants, write_safetensors
 
 from evalkit.records import SamplingParams
-from evalkit.runners.torch_int4.engine import Engine, GenerationRequest
+from evalkit.runners.torch_int4.engine import GenerationRequest, ReferenceEngine
 from evalkit.runners.torch_int4.gptq import QuantLinear
 from evalkit.runners.torch_int4.loader import load_model
 from evalkit.runners.torch_int4.model import Exaone4LM
@@ -97,7 +97,7 @@ def test_matches_transformers(variant: str, checkpoint: Callable[[str], Path], t
     our_argmax = [int(s.argmax()) for s in step_logits]
 
     # 3) the engine's own greedy loop (no EOS so all 64 tokens are compared)
-    engine = Engine(ours, decode=lambda ids: "", eos_ids=())
+    engine = ReferenceEngine(ours, decode=lambda ids: "", eos_ids=())
     [(_, result)] = engine.generate(
         [GenerationRequest(prompt[0].tolist(), SamplingParams(max_new_tokens=NEW_TOKENS))]
     )

@@ -99,7 +99,8 @@ def test_config_loads_as_exaone4(built: dict[str, Path], variant: str) -> None:
 
 
 def test_llama3_rope_frequencies_are_what_transformers_computes(built: dict[str, Path]) -> None:
-    """Independent §2.4 formula vs transformers' llama3 init on our config."""
+    """Independent llama3 formula (docs/exaone4-architecture.md#rope) vs transformers' llama3
+    init on our config."""
     cfg = AutoConfig.from_pretrained(str(built["fp32"]))
     inv_freq, attention_scaling = ROPE_INIT_FUNCTIONS["llama3"](cfg, "cpu")
     dim, theta, factor, low, high, orig = 64, 1e6, 16.0, 1.0, 4.0, 8192

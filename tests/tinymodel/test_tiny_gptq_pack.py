@@ -48,7 +48,8 @@ def ref_unpack_cols(qzeros: np.ndarray) -> np.ndarray:
 
 
 def ref_dequant_v1(t: dict[str, np.ndarray]) -> np.ndarray:
-    """§1.3: w[n, k] = scales[g, n] * (q[k, n] - (stored_zero[g, n] + 1)), g = g_idx[k]; returns [N, K]."""
+    """w[n, k] = scales[g, n] * (q[k, n] - (stored_zero[g, n] + 1)), g = g_idx[k]; returns [N, K]
+    (docs/gptq-format.md#dequantization-and-zero-points)."""
     q = ref_unpack_rows(t["qweight"])
     z = ref_unpack_cols(t["qzeros"]) + 1
     g = t["g_idx"].astype(np.int64)

@@ -9,7 +9,8 @@ Layout, one concern per module:
 - ``model``: the EXAONE 4 forward pass, gpt-fast style.
 - ``kv_cache``: per-layer key/value tensors for a left-padded batch.
 - ``sampling``: greedy and seeded sampling (temperature, top-k, top-p, presence penalty).
-- ``engine``: batched prefill + decode with EOS, stop strings and length limits.
+- ``engine_api``: the ``Engine`` protocol the runner holds, and ``build_engine``, which picks one.
+- ``engine``: ``ReferenceEngine``, batched prefill + decode with EOS, stop strings and length limits.
 - ``fast_model``, ``fast_engine``, ``paged_cache``, ``slot_sampler``, ``kernels/``: the GPU path
   (Triton kernels, paged KV cache, prompt sharing, continuous batching, CUDA graphs).
 - ``runner``: ``TorchInt4Runner``, the evalkit ``Runner`` built from all of the above.

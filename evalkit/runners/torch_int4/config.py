@@ -1,6 +1,6 @@
 """EXAONE 4 config.json -> a typed, validated ``Exaone4Config`` (no torch needed).
 
-Config files in the wild spell the same facts several ways (reference §1.8, §2.1):
+Config files in the wild spell the same facts several ways (docs/exaone4-architecture.md#config-spellings):
 - layer kinds as ``layer_types``, or ``sliding_window_pattern`` as an int or an "LLLG" string;
 - RoPE as legacy ``rope_theta`` + ``rope_scaling``, or as the newer ``rope_parameters``;
 - EOS as an int or a list, in config.json and/or generation_config.json.
@@ -30,7 +30,8 @@ _HF_DEFAULT_ROPE_THETA = 10000.0
 
 @dataclass(frozen=True)
 class RopeConfig:
-    """Rotary embedding parameters. ``llama3`` rescales low frequencies (reference §2.4)."""
+    """Rotary embedding parameters. ``llama3`` rescales low frequencies
+    (docs/exaone4-architecture.md#rope)."""
 
     rope_type: RopeType
     theta: float
@@ -66,7 +67,7 @@ class Exaone4Config:
         return self.layer_types[layer] == SLIDING
 
     def uses_rope(self, layer: int) -> bool:
-        """RoPE on sliding layers only; global layers are NoPE (reference §2.2, §2.5).
+        """RoPE on sliding layers only; global layers are NoPE (docs/exaone4-architecture.md#rope).
 
         A model with no sliding layer at all (sliding_window None, e.g. EXAONE-4.0-1.2B)
         uses RoPE on every layer.
@@ -159,7 +160,8 @@ def parse_layer_types(
 
     - int p: layer i is global when (i + 1) % p == 0 (HF's rule);
     - str like "LLLG": repeated cyclically from layer 0, and the last layer is always
-      global (HF docstring; transformers itself mishandles the string, see §1.8);
+      global (HF docstring; transformers itself mishandles the string, see
+      docs/exaone4-architecture.md#config-spellings);
     - ``sliding_window`` null: no sliding layers at all.
     """
     if sliding_window is None:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
 from evalkit.records import FinishReason, SamplingParams
+from evalkit.runners.torch_int4.engine_api import PromptLogits
 from evalkit.runners.torch_int4.kv_cache import KVCache
 from evalkit.runners.torch_int4.model import Exaone4LM
 from evalkit.runners.torch_int4.sampling import BatchSampler
@@ -53,8 +55,8 @@ class _Row:
     generated: list[int] = field(default_factory=list)
 
 
-class Engine:
-    """Runs generation for a loaded model.
+class ReferenceEngine:
+    """Runs generation for a loaded model: the plain-PyTorch ``Engine`` (see ``engine_api``).
 
     `decode` turns generated ids (EOS excluded) into the text a caller sees; stop
     strings are matched against that text. `eos_ids` defaults to the model config's.
@@ -79,6 +81,56 @@ class Engine:
         self.max_batch_size = max_batch_size
         self.pad_id = pad_id
         self.prefill_chunk_size = prefill_chunk_size
+
+    @property
+    def max_seq_len(self) -> int:
+        """The model's context: the cache grows as needed up to it."""
+        return int(self.model.cfg.max_position_embeddings)
+
+    @property
+    def max_seq_len_source(self) -> str | None:
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        """Nothing: the reference engine's cache keys predate the engine setting, and stored
+        reference runs stay valid."""
+        return {}
+
+    def kv_cache_budget_bytes(self) -> int | None:
+        """On a GPU the free device memory now; on a CPU None (host memory is not planned)."""
+        device = self.model.device
+        if device.type == "cuda":
+            return int(torch.cuda.mem_get_info(device)[0])
+        return None
+
+    def prompt_logits(self, ids: Sequence[int], *, hidden_states: bool = False) -> PromptLogits:
+        """Logits at every position of `ids` in one forward pass; with `hidden_states`, each
+        layer's output, captured by forward hooks so the model itself is untouched."""
+        captured: list[torch.Tensor] = []
+        hooks = (
+            [
+                layer.register_forward_hook(lambda _m, _i, out: captured.append(out[0].float()))
+                for layer in self.model.model.layers
+            ]
+            if hidden_states
+            else []
+        )
+        try:
+            cache = self.model.new_cache(torch.zeros(1, dtype=torch.long), capacity=len(ids))
+            tokens = torch.tensor([list(ids)], device=self.model.device)
+            with torch.inference_mode():
+                logits = self.model(tokens, cache, all_logits=True)[0]
+        finally:
+            for h in hooks:
+                h.remove()
+        return PromptLogits(
+            logits=logits,
+            hidden_states=captured if hidden_states else None,
+            layer_types=[str(t) for t in self.model.cfg.layer_types],
+        )
+
+    def close(self) -> None:
+        self.model = None  # type: ignore[assignment]
 
     def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[tuple[int, GenerationResult]]:
         """Yield (index into `requests`, result) for every request, in the order they finish."""

@@ -31,6 +31,7 @@ import torch
 from evalkit.errors import UsageError
 from evalkit.records import SamplingParams
 from evalkit.runners.torch_int4.engine import Decode, GenerationRequest, GenerationResult, stop_text
+from evalkit.runners.torch_int4.engine_api import PromptLogits
 from evalkit.runners.torch_int4.fast_model import FastExaone4
 from evalkit.runners.torch_int4.paged_cache import (
     DEFAULT_BLOCK_SIZE,
@@ -228,6 +229,28 @@ class FastEngine:
         self.profile = False  # synchronise each decode step to split its time (benchmarks)
         # When a list: (seconds, rows) of every decode step, sampling included (benchmarks).
         self.step_log: list[tuple[float, int]] | None = None
+
+    # ----------------------------------------------------------------- the Engine protocol
+
+    @property
+    def max_seq_len_source(self) -> str | None:
+        return "the fast engine's max_seq_len setting"
+
+    def describe(self) -> dict[str, Any]:
+        """Same model, other kernels (rounding differs): a separate cache key from the reference
+        engine's. "fast-paged": the paged cache's prefill attention rounds differently from the
+        11-29 slot engine, whose stored runs must not be reused as if they came from this one."""
+        return {"engine": "fast-paged"}
+
+    def kv_cache_budget_bytes(self) -> int:
+        """The bytes of the block pool sized at start (``plan.cache_bytes``)."""
+        return self.plan.cache_bytes
+
+    def close(self) -> None:
+        """Drop the model, the cache and the captured graphs."""
+        self.model = None  # type: ignore[assignment]
+        self.cache = None  # type: ignore[assignment]
+        self._graphs.clear()
 
     def warmup(self) -> None:
         """Compile every kernel and capture the decode graph of every batch bucket up to
@@ -530,9 +553,12 @@ class FastEngine:
 
     # ----------------------------------------------------------------- forward passes
 
-    def prompt_logits(self, ids: Sequence[int]) -> torch.Tensor:
+    def prompt_logits(self, ids: Sequence[int], *, hidden_states: bool = False) -> PromptLogits:
         """Float32 logits [len(ids), V] of every position of one prompt (scoring), through the
-        same prefill as generation, in blocks borrowed from the idle pool."""
+        same prefill as generation, in blocks borrowed from the idle pool. Hidden states are
+        not captured here (the reference engine captures them)."""
+        if hidden_states:
+            raise UsageError("hidden states come from the reference engine: run with engine=reference")
         if len(ids) > self.max_seq_len:
             raise UsageError(f"{len(ids)} tokens exceed the fast engine's max_seq_len {self.max_seq_len}")
         seq = _Seq(
@@ -544,9 +570,10 @@ class FastEngine:
         try:
             self.cache.flush()
             with torch.inference_mode():
-                return self.model.prefill(
+                logits = self.model.prefill(
                     [(torch.tensor(list(ids)), seq.row, 0)], self.cache, all_logits=True
                 )
+            return PromptLogits(logits)
         finally:
             self._free(seq)
 

@@ -1,6 +1,6 @@
 """The GPTQ 4-bit checkpoint format: config, validation, unpacking, dequantization, QuantLinear.
 
-Facts used here (reference §1): per quantized linear with K inputs, N outputs and
+Facts used here (docs/gptq-format.md): per quantized linear with K inputs, N outputs and
 group size G the checkpoint holds
     qweight int32 [K/8, N]   8 codes per int32 along K, low nibble first
     qzeros  int32 [K/G, N/8] 8 zero points per int32 along N, low nibble first

@@ -16,6 +16,23 @@ from __future__ import annotations
 
 import torch
 
+from evalkit.kv_planning import KVShape
+from evalkit.runners.torch_int4.config import SLIDING, Exaone4Config
+
+
+def kv_shape(cfg: Exaone4Config, dtype: torch.dtype) -> KVShape:
+    """The KV cache's shape for `cfg` stored in `dtype`; a layer counts as sliding when it is
+    one and the model has a window (the paged cache groups layers by the same rule)."""
+    sliding = 0 if cfg.sliding_window is None else sum(t == SLIDING for t in cfg.layer_types)
+    return KVShape(
+        num_layers=cfg.num_layers,
+        num_kv_heads=cfg.num_kv_heads,
+        head_dim=cfg.head_dim,
+        dtype_bytes=torch.finfo(dtype).bits // 8,
+        sliding_layers=sliding,
+        sliding_window=cfg.sliding_window,
+    )
+
 
 class KVCache:
     """Keys and values of every layer for the rows of one batch."""

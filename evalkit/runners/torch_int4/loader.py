@@ -36,7 +36,7 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     """``"auto"`` -> float32 on CPU (exact reference numerics), bfloat16 on GPU.
 
     bfloat16 rather than float16 on GPU: EXAONE ships in bf16 and its post-norm
-    residual stream is not normalised, so fp16 risks overflow (reference §1.8).
+    residual stream is not normalised, so fp16 risks overflow (docs/exaone4-architecture.md#numerics).
     """
     if dtype == "auto":
         return torch.float32 if device.type == "cpu" else torch.bfloat16

@@ -1,4 +1,4 @@
-"""The EXAONE 4 decoder in plain PyTorch (reference §2.3), gpt-fast style.
+"""The EXAONE 4 decoder in plain PyTorch (docs/exaone4-architecture.md#decoder-layer), gpt-fast style.
 
 One layer, in order (no pre-norm anywhere):
 
@@ -47,7 +47,7 @@ class RMSNorm(nn.Module):
 def rope_inv_freq(rope: RopeConfig, head_dim: int) -> torch.Tensor:
     """Inverse frequencies [head_dim / 2] in float32, with llama3 rescaling if configured.
 
-    llama3 (reference §2.4): wavelengths longer than ``original_max / low_freq_factor``
+    llama3 (docs/exaone4-architecture.md#rope): wavelengths longer than ``original_max / low_freq_factor``
     are slowed by ``factor``, shorter than ``original_max / high_freq_factor`` are kept,
     and the band in between is interpolated smoothly.
     """

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from evalkit.runners.torch_int4.config import SLIDING, Exaone4Config
+from evalkit.runners.torch_int4.kv_cache import kv_shape
 
 DEFAULT_BLOCK_SIZE = 32
 
@@ -66,7 +67,7 @@ class CacheLayout:
         max_blocks = -(-max_seq_len // block_size)
         window = cfg.sliding_window or max_seq_len
         window_blocks = min(-(-window // block_size) + 1, max_blocks)
-        per_token = 2 * cfg.num_kv_heads * cfg.head_dim * torch.finfo(dtype).bits // 8
+        per_token = kv_shape(cfg, dtype).layer_token_bytes()
         return cls(
             block_size=block_size,
             group_of_layer=tuple(group_of),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -13,12 +13,10 @@ from evalkit.models import is_tiny, resolve_model
 from evalkit.records import ChatRequest, Completion
 from evalkit.runners.base import Runner, TokenLogits
 from evalkit.runners.codec import ChatCodec
-from evalkit.runners.torch_int4.engine import Engine, GenerationRequest
+from evalkit.runners.torch_int4.engine import GenerationRequest
+from evalkit.runners.torch_int4.engine_api import Engine, EngineSettings, build_engine, engine_kind
+from evalkit.runners.torch_int4.kv_cache import kv_shape
 from evalkit.runners.torch_int4.loader import load_model, resolve_device, resolve_dtype
-
-if TYPE_CHECKING:  # the fast path needs Triton: imported only when chosen
-    from evalkit.runners.torch_int4.fast_engine import FastEngine
-    from evalkit.runners.torch_int4.fast_model import FastExaone4
 
 
 class TorchInt4Runner(Runner):
@@ -56,14 +54,9 @@ class TorchInt4Runner(Runner):
         self.model_dir = resolve_model(model)
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
-        if engine not in ("auto", "fast", "reference"):
-            raise UsageError(f"engine {engine!r} is not one of auto, fast, reference")
-        self.engine_kind = (
-            ("fast" if self.device.type == "cuda" else "reference") if engine == "auto" else engine
-        )
-        fast = self.engine_kind == "fast"
-        if cache_dequantized is None:
-            cache_dequantized = self.device.type == "cpu" and not fast
+        self.engine_kind = engine_kind(engine, self.device)
+        if cache_dequantized is None:  # the fast engine dequantizes in its kernels
+            cache_dequantized = self.device.type == "cpu" and self.engine_kind == "reference"
         self.codec = ChatCodec(self.model_dir)
         self.tokenizer: Any = self.codec.tokenizer
         self.lm = load_model(
@@ -73,54 +66,34 @@ class TorchInt4Runner(Runner):
         eos = list(self.cfg.eos_token_ids)
         if self.tokenizer.eos_token_id is not None:
             eos.append(self.tokenizer.eos_token_id)
-        pad = self.cfg.pad_token_id if self.cfg.pad_token_id is not None else 0
-        self.engine: Engine | FastEngine
-        self.fast: FastExaone4 | None = None
-        if fast:
-            from evalkit.runners.torch_int4.fast_engine import FastEngine
-            from evalkit.runners.torch_int4.fast_model import FastExaone4
-
-            self.fast = FastExaone4.from_reference(self.lm)  # takes the weights over
-            self.max_seq_len = min(
-                max_seq_len or self.cfg.max_position_embeddings, self.cfg.max_position_embeddings
-            )
-            self.engine = FastEngine(
-                self.fast,
-                decode=self.decode,
-                eos_ids=eos,
+        self.engine: Engine = build_engine(
+            self.engine_kind,
+            self.lm,
+            decode=self.decode,
+            eos_ids=eos,
+            pad_id=self.cfg.pad_token_id if self.cfg.pad_token_id is not None else 0,
+            settings=EngineSettings(
                 max_batch_size=max_batch_size,
-                max_seq_len=self.max_seq_len,
+                max_seq_len=max_seq_len,
                 prefill_tokens=prefill_tokens,
                 memory_fraction=memory_fraction,
                 cache_blocks=cache_blocks,
-            )
-            if self.device.type == "cuda":
-                self.engine.warmup()  # compile kernels, capture decode graphs: once, at load
-        else:
-            self.max_seq_len = self.cfg.max_position_embeddings
-            self.engine = Engine(
-                self.lm, decode=self.decode, eos_ids=eos, max_batch_size=max_batch_size, pad_id=pad
-            )
+            ),
+        )
         self._fingerprint: str | None = None
 
     def describe(self) -> dict[str, Any]:
-        """Model fingerprint and the settings that change outputs."""
+        """Model fingerprint and the settings that change outputs (the engine's among them)."""
         if self._fingerprint is None:  # hashing a large checkpoint is slow; once per runner
             self._fingerprint = fingerprint_dir(self.model_dir)
-        described: dict[str, Any] = {
+        return {
             "runner": "torch_int4",
             "model_fingerprint": self._fingerprint,
             "model": self.model_name,
             "dtype": str(self.dtype).removeprefix("torch."),
             "device_type": self.device.type,
+            **self.engine.describe(),
         }
-        if self.fast is not None:
-            # Same model, other kernels (rounding differs): a separate cache key. The reference
-            # engine's key stays as it was, so stored reference runs remain valid. "fast-paged":
-            # the paged cache's prefill attention rounds differently from the 11-29 slot engine,
-            # whose stored runs must not be reused as if they came from this one.
-            described["engine"] = "fast-paged"
-        return described
 
     @property
     def is_placeholder_model(self) -> bool:
@@ -128,26 +101,19 @@ class TorchInt4Runner(Runner):
 
     def max_context(self) -> int:
         """The checkpoint's max_position_embeddings, or the fast engine's planned sequence length."""
-        return int(min(self.cfg.max_position_embeddings, self.max_seq_len))
+        return int(min(self.cfg.max_position_embeddings, self.engine.max_seq_len))
 
     def kv_bytes_per_token(self) -> int:
         """Keys and values of every layer, in the cache dtype: an upper bound for the fast engine,
         whose sliding layers keep only the window."""
-        cfg = self.cfg
-        per_layer = 2 * cfg.num_kv_heads * cfg.head_dim * torch.finfo(self.dtype).bits // 8
-        return int(per_layer * cfg.num_layers)
+        return kv_shape(self.cfg, self.dtype).bytes_per_token()
 
     def kv_cache_budget_bytes(self) -> int | None:
         """In ``kv_bytes_per_token`` units. Fast engine: the bytes of its block pool, sized at
         load (its sliding layers keep only the window, so long sequences take fewer bytes than
         this unit says; the engine queues what does not fit). Reference engine on a GPU: free
         device memory. On a CPU: None (host memory is not planned)."""
-        if self.fast is not None:
-            assert not isinstance(self.engine, Engine)
-            return self.engine.plan.cache_bytes
-        if self.device.type == "cuda":
-            return int(torch.cuda.mem_get_info(self.device)[0])
-        return None
+        return self.engine.kv_cache_budget_bytes()
 
     def render(self, request: ChatRequest) -> str:
         """The prompt exactly as the model's own chat template renders it."""
@@ -169,7 +135,7 @@ class TorchInt4Runner(Runner):
                 raise UsageError(
                     f"prompt of {len(ids)} tokens + {r.params.max_new_tokens} new tokens exceeds "
                     f"{self.model_name}'s context of {self.max_context()} tokens"
-                    + (" (the fast engine's max_seq_len setting)" if self.fast is not None else "")
+                    + (f" ({source})" if (source := self.engine.max_seq_len_source) else "")
                 )
         batch = [GenerationRequest(ids, r.params) for ids, r in zip(prompts, requests, strict=True)]
         for i, result in self.engine.generate(batch):
@@ -192,38 +158,18 @@ class TorchInt4Runner(Runner):
         (captured by forward hooks, so the model itself is untouched)."""
         prompt = self.encode(self.render(request))
         ids = prompt + self.encode(continuation)
-        if self.fast is not None:
-            if hidden_states:
-                raise UsageError("hidden states come from the reference engine: run with engine=reference")
-            assert not isinstance(self.engine, Engine)
-            logits = self.engine.prompt_logits(ids)
-            return TokenLogits(token_ids=ids, prompt_len=len(prompt), logits=logits)
-        captured: list[torch.Tensor] = []
-        hooks = (
-            [
-                layer.register_forward_hook(lambda _m, _i, out: captured.append(out[0].float()))
-                for layer in self.lm.model.layers
-            ]
-            if hidden_states
-            else []
-        )
-        try:
-            cache = self.lm.new_cache(torch.zeros(1, dtype=torch.long), capacity=len(ids))
-            with torch.inference_mode():
-                logits = self.lm(torch.tensor([ids], device=self.device), cache, all_logits=True)[0]
-        finally:
-            for h in hooks:
-                h.remove()
+        out = self.engine.prompt_logits(ids, hidden_states=hidden_states)
         return TokenLogits(
             token_ids=ids,
             prompt_len=len(prompt),
-            logits=logits,
-            hidden_states=captured if hidden_states else None,
-            layer_types=[str(t) for t in self.lm.cfg.layer_types],
+            logits=out.logits,
+            hidden_states=out.hidden_states,
+            layer_types=out.layer_types,
         )
 
     def close(self) -> None:
         """Free the weights (and GPU memory) now rather than at garbage collection."""
-        self.engine.model = self.lm = self.fast = None  # type: ignore[assignment]
+        self.engine.close()
+        self.lm = None  # type: ignore[assignment]
         if self.device.type == "cuda":
             torch.cuda.empty_cache()

@@ -1,7 +1,7 @@
 """Triton W4A16 linear kernels on the GPTQ layout: a GEMV for one row, a tensor-core GEMM
 for a few to a few hundred rows, and a dequantize kernel for the large-M (prefill) path.
 
-Layout (reference §1.1, the checkpoint's own): ``qweight`` int32 [K/8, N], 8 codes per word
+Layout (docs/gptq-format.md#tensors, the checkpoint's own): ``qweight`` int32 [K/8, N], 8 codes per word
 along K, low nibble first; ``qzeros`` int32 [K/G, N/8]; ``scales`` [K/G, N]. Weights are
 read as stored. The only repacking is for act-order checkpoints (``g_idx`` not ``k // G``):
 rows are permuted once at load so that every group is contiguous, and the activations are

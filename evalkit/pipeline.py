@@ -14,21 +14,21 @@ from typing import Any
 
 from evalkit import __version__
 from evalkit.data import default_source, load_rows
-from evalkit.errors import UsageError
-from evalkit.families import Family, ScoreContext, load_family
+from evalkit.errors import MissingRoleError, UsageError
+from evalkit.families import BuildContext, Family, ScoreContext, load_family
 from evalkit.fingerprint import hash_obj
 from evalkit.jsonl import dumps_line
 from evalkit.kv_planning import KVPlanner, planner_for
 from evalkit.longctx.tokens import load_tokenizer
-from evalkit.models import BUILD_MODEL, check_model, is_tiny
+from evalkit.models import check_model, is_tiny
 from evalkit.records import Completion, Sample, SamplingParams
-from evalkit.registry import REPO_ROOT, get_solver, get_task, import_object
+from evalkit.registry import REPO_ROOT, get_task, import_object
 from evalkit.reporting.run_report import write_report
 from evalkit.runners.base import Runner
 from evalkit.runners.overrides import apply_runner_args
 from evalkit.runners.profiles import RunnerProfile, load_profile, make_runner
-from evalkit.scheduler import EpisodeKey, missing_role_error, run_episodes
-from evalkit.solvers import RUN_ROLES, Episode, EpisodeOutput
+from evalkit.scheduler import EpisodeKey, run_episodes
+from evalkit.solvers import Episode, EpisodeOutput
 from evalkit.specs import MODES, TaskSpec
 from evalkit.store import SampleStore, find_stores
 from evalkit.wording import option
@@ -160,11 +160,8 @@ def _plan(cfg: RunConfig, aux_roles: frozenset[str] = frozenset()) -> _Plan:
         cfg.limit if cfg.order_seed is None else None,
     )
     family = load_family(spec.family)
-    build_token = BUILD_MODEL.set(model_name)  # long-context families size prompts in its tokens
-    try:
-        samples = [family.build_sample(row, spec, loaded.path) for row in loaded.rows]
-    finally:
-        BUILD_MODEL.reset(build_token)
+    build = BuildContext(where=loaded.path, model=model_name)  # long prompts are sized in its tokens
+    samples = [family.build_sample(row, spec, build) for row in loaded.rows]
     if cfg.order_seed is not None:
         samples = sorted(samples, key=lambda s: hash_obj([cfg.order_seed, s.id]))[: cfg.limit]
     if not samples:
@@ -181,7 +178,7 @@ def _plan(cfg: RunConfig, aux_roles: frozenset[str] = frozenset()) -> _Plan:
         presence_penalty=settings.presence_penalty,
         max_new_tokens=max_new,
     )
-    _check_roles(spec, samples[0], params, cfg.mode == "reasoning", frozenset({"model"}) | aux_roles)
+    _check_roles(family, spec, samples[0], params, cfg.mode == "reasoning", frozenset({"model"}) | aux_roles)
     return _Plan(
         spec,
         family,
@@ -198,21 +195,23 @@ def _plan(cfg: RunConfig, aux_roles: frozenset[str] = frozenset()) -> _Plan:
 
 
 def _check_roles(
-    spec: TaskSpec, sample: Sample, params: SamplingParams, reasoning: bool, roles: frozenset[str]
+    family: Family,
+    spec: TaskSpec,
+    sample: Sample,
+    params: SamplingParams,
+    reasoning: bool,
+    roles: frozenset[str],
 ) -> None:
     """Start one episode up to its first request (no model involved): a task whose first call
     goes to a role without a runner (tau-bench's simulated user) fails before the model loads."""
-    token = RUN_ROLES.set(roles)
+    episode = family.solver(spec, roles)(sample, params, reasoning, 0)
     try:
-        episode = get_solver(spec.solver)(sample, params, reasoning, repeat=0)
         first = next(episode)
     except StopIteration:
         return
-    finally:
-        RUN_ROLES.reset(token)
     episode.close()
     if first.role not in roles:
-        raise missing_role_error(first.role, sorted(roles))
+        raise MissingRoleError(first.role, sorted(roles))
 
 
 def _kv_planner(spec: TaskSpec, model_name: str, runner: Runner) -> KVPlanner | None:
@@ -394,9 +393,9 @@ def _run_eval(
         )
         started.append(run_dir)
 
-        solver = get_solver(spec.solver)
+        solver = plan.family.solver(spec, frozenset(runners))  # a judge is asked only if there is one
         episodes: list[tuple[EpisodeKey, Episode]] = [
-            (EpisodeKey(s.id, r), solver(s, plan.params, reasoning, repeat=r))
+            (EpisodeKey(s.id, r), solver(s, plan.params, reasoning, r))
             for s in plan.samples
             for r in range(plan.n)
         ]
@@ -413,19 +412,15 @@ def _run_eval(
         t_gen = time.time()
         siblings = find_stores(cfg.results_dir, run_key, exclude=run_dir / "generations.jsonl")
         with SampleStore(run_dir / "generations.jsonl", run_key, meta, reuse_from=siblings) as store:
-            roles_token = RUN_ROLES.set(frozenset(runners))  # solvers with optional judge calls
-            try:
-                run_episodes(
-                    episodes,
-                    runners,
-                    store,
-                    run_seed=cfg.seed,
-                    on_done=on_done,
-                    on_call=on_call,
-                    planners={"model": planner} if planner else None,
-                )
-            finally:
-                RUN_ROLES.reset(roles_token)
+            run_episodes(
+                episodes,
+                runners,
+                store,
+                run_seed=cfg.seed,
+                on_done=on_done,
+                on_call=on_call,
+                planners={"model": planner} if planner else None,
+            )
             reused = store.hits
         progress.close()
         gen_time = time.time() - t_gen

@@ -15,26 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from evalkit.errors import UsageError
+from evalkit.errors import MissingRoleError
 from evalkit.fingerprint import hash_obj
 from evalkit.kv_planning import KVPlanner
 from evalkit.records import ChatRequest, Completion
 from evalkit.runners.base import Runner
 from evalkit.solvers import Episode, EpisodeOutput
 from evalkit.store import SampleStore
-from evalkit.wording import option
-
-# The CLI option (make: evalkit.wording.MAKE_VARIABLES) that supplies each auxiliary role's runner.
-ROLE_FLAGS = {"user": "user-sim", "judge": "judge"}
-
-
-def missing_role_error(role: str, have: Sequence[str]) -> UsageError:
-    flag = ROLE_FLAGS.get(role)
-    hint = f"; give one with {option(flag, 'PROFILE')} (e.g. openai; see runners/)" if flag else ""
-    return UsageError(
-        f"this task sends {role!r} requests, which need a runner for that role "
-        f"(have: {', '.join(have)}){hint}"
-    )
 
 
 @dataclass(frozen=True)
@@ -127,7 +114,7 @@ def run_episodes(
         if completion is not None:
             st.call += 1
         if req.role not in by_role:
-            raise missing_role_error(req.role, list(by_role))
+            raise MissingRoleError(req.role, list(by_role))
         if req.params.seed is None:
             seed = derive_seed(run_seed, st.key.sample_id, st.key.repeat, st.call)
             req = dataclasses.replace(req, params=dataclasses.replace(req.params, seed=seed))

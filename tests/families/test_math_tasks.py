@@ -10,7 +10,7 @@ from evalkit.cli import main
 from evalkit.data import Row, load_rows
 from evalkit.errors import DataError
 from evalkit.families import BuildContext, ScoreContext, load_family
-from evalkit.pipeline import RunConfig, _plan, run_eval
+from evalkit.pipeline import RunConfig, plan_run, run_eval
 from evalkit.published import lookup
 from evalkit.records import Completion
 from evalkit.registry import get_task
@@ -42,9 +42,9 @@ def test_spec_maps_both_modes_to_the_published_figures(task):
 
 def test_repeats_default_to_the_protocol_and_n_overrides():
     for task, n in [("aime2025", 32), ("hmmt_feb2025", 32), ("math500_es", 4), ("ksm", 1)]:
-        plan = _plan(RunConfig(task=task, runner="exaone-4.0-32b-gptq", mode="reasoning", data="sample"))
+        plan = plan_run(RunConfig(task=task, runner="exaone-4.0-32b-gptq", mode="reasoning", data="sample"))
         assert (plan.n, plan.params.max_new_tokens, plan.capped) == (n, 65536, False)
-    plan = _plan(RunConfig(task="aime2025", n=4, mode="reasoning", data="sample"))  # the tiny profile
+    plan = plan_run(RunConfig(task="aime2025", n=4, mode="reasoning", data="sample"))  # the tiny profile
     assert plan.n == 4 and plan.capped and plan.params.max_new_tokens == 96
 
 

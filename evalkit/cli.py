@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from evalkit.errors import EvalkitError
+from evalkit.errors import EvalkitError, MissingRoleError
+from evalkit.wording import role_hint
 
 EXIT_USAGE = 2
 EXIT_INCOMPLETE = 3  # the run finished, but some samples failed (errors, not answers)
@@ -383,7 +384,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except EvalkitError as e:
-        print(f"evalkit: error: {e}", file=sys.stderr)
+        hint = role_hint(e.role) if isinstance(e, MissingRoleError) else ""
+        print(f"evalkit: error: {e}{hint}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("evalkit: interrupted (completed samples are kept; rerun to resume)", file=sys.stderr)

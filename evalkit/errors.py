@@ -13,6 +13,17 @@ class UsageError(EvalkitError):
     """Bad arguments, unknown names, missing files."""
 
 
+class MissingRoleError(UsageError):
+    """A task sends requests of a role (a judge, a simulated user) the run has no runner for.
+    Names the role; the CLI adds the option that supplies it (evalkit.wording.role_hint)."""
+
+    def __init__(self, role: str, have: list[str]):
+        self.role, self.have = role, list(have)
+        super().__init__(
+            f"this task sends {role!r} requests, which need a runner for that role (have: {', '.join(have)})"
+        )
+
+
 class DataError(EvalkitError):
     """A malformed input row. Names the file, the row and the field."""
 

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from pathlib import Path
 
 from evalkit.errors import UsageError
 from evalkit.wording import option
-
-# The model whose samples are being built (set by the pipeline around build_sample): families
-# that size prompts in the model's own tokens (RULER, LongBench truncation) read it.
-BUILD_MODEL: ContextVar[str | None] = ContextVar("BUILD_MODEL", default=None)
 
 # Names of the embedded models the project builds itself (see evalkit.tinymodel).
 TINY_MODELS = {

@@ -7,28 +7,29 @@ import os
 import re
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from evalkit import __version__
 from evalkit.data import default_source, load_rows
-from evalkit.errors import UsageError
-from evalkit.families import Family, ScoreContext, load_family
+from evalkit.errors import MissingRoleError, UsageError
+from evalkit.families import BuildContext, Family, ScoreContext, Solver, load_family
 from evalkit.fingerprint import hash_obj
 from evalkit.jsonl import dumps_line
 from evalkit.kv_planning import KVPlanner, planner_for
 from evalkit.longctx.tokens import load_tokenizer
-from evalkit.models import BUILD_MODEL, check_model, is_tiny
+from evalkit.models import check_model, is_tiny
 from evalkit.records import Completion, Sample, SamplingParams
-from evalkit.registry import REPO_ROOT, get_solver, get_task, import_object
+from evalkit.registry import REPO_ROOT, get_task, import_object
 from evalkit.reporting.run_report import write_report
 from evalkit.runners.base import Runner
 from evalkit.runners.overrides import apply_runner_args
 from evalkit.runners.profiles import RunnerProfile, load_profile, make_runner
-from evalkit.scheduler import EpisodeKey, missing_role_error, run_episodes
-from evalkit.solvers import RUN_ROLES, Episode, EpisodeOutput
+from evalkit.scheduler import EpisodeKey, run_episodes
+from evalkit.solvers import Episode, EpisodeOutput
 from evalkit.specs import MODES, TaskSpec
 from evalkit.store import SampleStore, find_stores
 from evalkit.wording import option
@@ -126,7 +127,9 @@ class _Progress:
 
 
 @dataclass
-class _Plan:
+class RunPlan:
+    """Everything decided about a run before a model is loaded (`plan_run`)."""
+
     spec: TaskSpec
     family: Family
     profile: RunnerProfile
@@ -140,8 +143,9 @@ class _Plan:
     runner_args: dict[str, Any]
 
 
-def _plan(cfg: RunConfig, aux_roles: frozenset[str] = frozenset()) -> _Plan:
-    """Everything decided before a model is loaded: bad input fails here, cheaply."""
+def plan_run(cfg: RunConfig, aux_roles: frozenset[str] = frozenset()) -> RunPlan:
+    """Everything decided before a model is loaded: bad input fails here, cheaply. `aux_roles`:
+    the roles besides "model" the run will have runners for."""
     for flag, value in (("--limit", cfg.limit), ("--n", cfg.n), ("--max-new-tokens", cfg.max_new_tokens)):
         # bool is an int; 0 would read as "not given" below, a negative limit as a slice
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -160,11 +164,8 @@ def _plan(cfg: RunConfig, aux_roles: frozenset[str] = frozenset()) -> _Plan:
         cfg.limit if cfg.order_seed is None else None,
     )
     family = load_family(spec.family)
-    build_token = BUILD_MODEL.set(model_name)  # long-context families size prompts in its tokens
-    try:
-        samples = [family.build_sample(row, spec, loaded.path) for row in loaded.rows]
-    finally:
-        BUILD_MODEL.reset(build_token)
+    build = BuildContext(where=loaded.path, model=model_name)  # long prompts are sized in its tokens
+    samples = [family.build_sample(row, spec, build) for row in loaded.rows]
     if cfg.order_seed is not None:
         samples = sorted(samples, key=lambda s: hash_obj([cfg.order_seed, s.id]))[: cfg.limit]
     if not samples:
@@ -181,8 +182,8 @@ def _plan(cfg: RunConfig, aux_roles: frozenset[str] = frozenset()) -> _Plan:
         presence_penalty=settings.presence_penalty,
         max_new_tokens=max_new,
     )
-    _check_roles(spec, samples[0], params, cfg.mode == "reasoning", frozenset({"model"}) | aux_roles)
-    return _Plan(
+    _check_roles(family, spec, samples[0], params, cfg.mode == "reasoning", frozenset({"model"}) | aux_roles)
+    return RunPlan(
         spec,
         family,
         profile,
@@ -198,21 +199,23 @@ def _plan(cfg: RunConfig, aux_roles: frozenset[str] = frozenset()) -> _Plan:
 
 
 def _check_roles(
-    spec: TaskSpec, sample: Sample, params: SamplingParams, reasoning: bool, roles: frozenset[str]
+    family: Family,
+    spec: TaskSpec,
+    sample: Sample,
+    params: SamplingParams,
+    reasoning: bool,
+    roles: frozenset[str],
 ) -> None:
     """Start one episode up to its first request (no model involved): a task whose first call
     goes to a role without a runner (tau-bench's simulated user) fails before the model loads."""
-    token = RUN_ROLES.set(roles)
+    episode = family.solver(spec, roles)(sample, params, reasoning, 0)
     try:
-        episode = get_solver(spec.solver)(sample, params, reasoning, repeat=0)
         first = next(episode)
     except StopIteration:
         return
-    finally:
-        RUN_ROLES.reset(token)
     episode.close()
     if first.role not in roles:
-        raise missing_role_error(first.role, sorted(roles))
+        raise MissingRoleError(first.role, sorted(roles))
 
 
 def _kv_planner(spec: TaskSpec, model_name: str, runner: Runner) -> KVPlanner | None:
@@ -310,11 +313,12 @@ def run_eval(
         return _run_eval(cfg, runner, aux_runners, started)
     except BaseException as e:
         if started:
-            _mark_stopped(started[0], e)
+            mark_stopped(started[0], e)
         raise
 
 
-def _mark_stopped(run_dir: Path, e: BaseException) -> None:
+def mark_stopped(run_dir: Path, e: BaseException) -> None:
+    """run.json says the run stopped (`interrupted` on Ctrl-C, else `failed`) and why."""
     path = run_dir / "run.json"
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
@@ -325,6 +329,189 @@ def _mark_stopped(run_dir: Path, e: BaseException) -> None:
     info["error"] = "interrupted (Ctrl-C)" if interrupted else f"{type(e).__name__}: {e}"[:500]
     info["stopped"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     _atomic_write(path, json.dumps(info, indent=2, ensure_ascii=False))
+
+
+@dataclass
+class PreparedRun:
+    """One run planned and started (run.json written, status running), before any model call.
+
+    `episodes()` gives its (key, episode) pairs; `generate_runs` drives the episodes of one or
+    several prepared runs through one scheduler call; `finish_run` scores and writes the rest."""
+
+    cfg: RunConfig
+    plan: RunPlan
+    runners: dict[str, Runner]  # role -> runner ("model" and the auxiliary roles)
+    run_key: str
+    result_key: str
+    run_id: str
+    run_dir: Path
+    meta: dict[str, Any]
+    planner: KVPlanner | None
+    solver: Solver
+    keys: list[EpisodeKey]
+    t_start: float
+
+    def episodes(self) -> list[tuple[EpisodeKey, Episode]]:
+        by_id = {s.id: s for s in self.plan.samples}
+        reasoning = self.cfg.mode == "reasoning"
+        return [
+            (k, self.solver(by_id[k.sample_id], self.plan.params, reasoning, k.repeat)) for k in self.keys
+        ]
+
+
+@dataclass
+class RunOutputs:
+    """What generation produced for one prepared run."""
+
+    outputs: dict[EpisodeKey, EpisodeOutput]
+    reused: int  # calls answered from a store
+    generation_time_s: float
+
+
+def prepare_run(
+    cfg: RunConfig,
+    runner: Runner,
+    aux_runners: Mapping[str, Runner] | None = None,
+    *,
+    plan: RunPlan | None = None,
+    t_start: float | None = None,
+) -> PreparedRun:
+    """Plan the run (unless `plan` is given), key it, and start its directory: run.json says
+    `running` from here on (`mark_stopped` says otherwise if it then fails)."""
+    t_start = time.time() if t_start is None else t_start
+    plan = plan or plan_run(cfg, frozenset(aux_runners or {}))
+    spec = plan.spec
+    runners: dict[str, Runner] = {"model": runner, **(aux_runners or {})}
+    desc = runner.describe()
+    run_key = hash_obj(
+        {
+            "task": spec.name,
+            "spec": spec.path.read_text(encoding="utf-8"),
+            "data": plan.source,
+            "runners": {role: r.describe() for role, r in runners.items()},
+            "mode": cfg.mode,
+            "params": plan.params.to_dict(),
+            "seed": cfg.seed,
+        }
+    )
+    # The result set: which items, how many repeats. A run of another set is another run
+    # (its own directory); calls it shares with one are copied from that run's store.
+    result_key = hash_obj({"run_key": run_key, "items": [s.id for s in plan.samples], "n": plan.n})
+    run_id = (
+        cfg.run_id or f"{spec.name}-{cfg.mode}-{_slug(plan.model_name)}-{plan.profile.name}-{result_key[:8]}"
+    )
+    run_dir = cfg.results_dir / run_id
+    _refuse_other_result_set(run_dir, result_key, len(plan.samples), plan.n)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    planner = _kv_planner(spec, plan.model_name, runner)
+    meta = {
+        "task": spec.name,
+        "mode": cfg.mode,
+        "model": plan.model_name,
+        "runner_profile": plan.profile.name,
+        "runner": desc,
+        "aux_runners": {role: r.describe() for role, r in runners.items() if role != "model"},
+        "data_source": plan.source,
+        "params": plan.params.to_dict(),
+        "seed": cfg.seed,
+        # --runner-arg overrides; those that change results also change runner.describe(),
+        # so they enter the run key and every call's cache key through it.
+        "runner_args": plan.runner_args,
+        "evalkit_version": __version__,
+    }
+    kv_plan = planner.record() if planner else None
+    planned = {"planned_items": len(plan.samples), "planned_repeats": plan.n, "status": "running"}
+    _atomic_write(
+        run_dir / "run.json",
+        json.dumps(
+            {**meta, "run_key": run_key, "result_key": result_key, "kv_plan": kv_plan, **planned},
+            indent=2,
+            ensure_ascii=False,
+        ),
+    )
+    return PreparedRun(
+        cfg=cfg,
+        plan=plan,
+        runners=runners,
+        run_key=run_key,
+        result_key=result_key,
+        run_id=run_id,
+        run_dir=run_dir,
+        meta=meta,
+        planner=planner,
+        solver=plan.family.solver(spec, frozenset(runners)),  # a judge is asked only if there is one
+        keys=[EpisodeKey(s.id, r, run_id) for s in plan.samples for r in range(plan.n)],
+        t_start=t_start,
+    )
+
+
+def generate_runs(prepared: Sequence[PreparedRun], *, progress: bool = True) -> list[RunOutputs]:
+    """Every episode of the prepared runs through ONE scheduler call, each call through its own
+    run's store (resumed, or copied from sibling runs' stores). The runs share their runners:
+    a role answered by different runners in two of them is refused. A failure marks every run
+    stopped in its run.json before it propagates."""
+    try:
+        return _generate_runs(prepared, progress)
+    except BaseException as e:
+        for p in prepared:
+            mark_stopped(p.run_dir, e)
+        raise
+
+
+def _generate_runs(prepared: Sequence[PreparedRun], progress: bool) -> list[RunOutputs]:
+    runners: dict[str, Runner] = {}
+    for p in prepared:
+        for role, r in p.runners.items():
+            if runners.setdefault(role, r) is not r:
+                raise UsageError(
+                    f"runs given to one generation must share their {role!r} runner ({p.run_id})"
+                )
+    if len({p.run_id for p in prepared}) != len(prepared):
+        raise UsageError("the same run was given twice to one generation")
+    by_run = {p.run_id: p for p in prepared}
+    episodes = [e for p in prepared for e in p.episodes()]
+    outputs: dict[str, dict[EpisodeKey, EpisodeOutput]] = {p.run_id: {} for p in prepared}
+    desc = prepared[0].plan.spec.name if len(prepared) == 1 else f"{len(prepared)} runs"
+    bar = _Progress(len(episodes), progress, desc)
+
+    def on_done(key: EpisodeKey, out: EpisodeOutput, cached: bool) -> None:
+        outputs[key.run][key] = out
+        bar.episode_done(key)
+
+    def on_call(key: EpisodeKey, role: str, completion: Completion, cached: bool) -> None:
+        bar.call(key, completion.completion_tokens, cached)
+
+    def planner_of(key: EpisodeKey, role: str) -> KVPlanner | None:
+        return by_run[key.run].planner if role == "model" else None
+
+    t_gen = time.time()
+    with ExitStack() as stack:
+        stores = {
+            p.run_id: stack.enter_context(
+                SampleStore(
+                    p.run_dir / "generations.jsonl",
+                    p.run_key,
+                    p.meta,
+                    reuse_from=find_stores(
+                        p.cfg.results_dir, p.run_key, exclude=p.run_dir / "generations.jsonl"
+                    ),
+                )
+            )
+            for p in prepared
+        }
+        run_episodes(
+            episodes,
+            runners,
+            stores,
+            run_seed={p.run_id: p.cfg.seed for p in prepared},
+            on_done=on_done,
+            on_call=on_call,
+            planners=planner_of,
+        )
+        reused = {run_id: store.hits for run_id, store in stores.items()}
+    bar.close()
+    gen_time = time.time() - t_gen
+    return [RunOutputs(outputs[p.run_id], reused[p.run_id], gen_time) for p in prepared]
 
 
 def _run_eval(
@@ -338,103 +525,26 @@ def _run_eval(
         profile = load_profile(cfg.runner)
         if not getattr(import_object(profile.runner), "remote_model", False):
             check_model(cfg.model or profile.model)
-    plan = _plan(cfg, frozenset(aux_runners or {}))
-    spec, reasoning = plan.spec, cfg.mode == "reasoning"
+    plan = plan_run(cfg, frozenset(aux_runners or {}))
     own_runner = runner is None
     runner = runner or make_runner(plan.profile, plan.model_name)
-    runners: dict[str, Runner] = {"model": runner, **(aux_runners or {})}
     try:
-        desc = runner.describe()
-        run_key = hash_obj(
-            {
-                "task": spec.name,
-                "spec": spec.path.read_text(encoding="utf-8"),
-                "data": plan.source,
-                "runners": {role: r.describe() for role, r in runners.items()},
-                "mode": cfg.mode,
-                "params": plan.params.to_dict(),
-                "seed": cfg.seed,
-            }
-        )
-        # The result set: which items, how many repeats. A run of another set is another run
-        # (its own directory); calls it shares with one are copied from that run's store.
-        result_key = hash_obj({"run_key": run_key, "items": [s.id for s in plan.samples], "n": plan.n})
-        run_id = (
-            cfg.run_id
-            or f"{spec.name}-{cfg.mode}-{_slug(plan.model_name)}-{plan.profile.name}-{result_key[:8]}"
-        )
-        run_dir = cfg.results_dir / run_id
-        _refuse_other_result_set(run_dir, result_key, len(plan.samples), plan.n)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        planner = _kv_planner(spec, plan.model_name, runner)
-        meta = {
-            "task": spec.name,
-            "mode": cfg.mode,
-            "model": plan.model_name,
-            "runner_profile": plan.profile.name,
-            "runner": desc,
-            "aux_runners": {role: r.describe() for role, r in runners.items() if role != "model"},
-            "data_source": plan.source,
-            "params": plan.params.to_dict(),
-            "seed": cfg.seed,
-            # --runner-arg overrides; those that change results also change runner.describe(),
-            # so they enter the run key and every call's cache key through it.
-            "runner_args": plan.runner_args,
-            "evalkit_version": __version__,
-        }
-        kv_plan = planner.record() if planner else None
-        planned = {"planned_items": len(plan.samples), "planned_repeats": plan.n, "status": "running"}
-        _atomic_write(
-            run_dir / "run.json",
-            json.dumps(
-                {**meta, "run_key": run_key, "result_key": result_key, "kv_plan": kv_plan, **planned},
-                indent=2,
-                ensure_ascii=False,
-            ),
-        )
-        started.append(run_dir)
-
-        solver = get_solver(spec.solver)
-        episodes: list[tuple[EpisodeKey, Episode]] = [
-            (EpisodeKey(s.id, r), solver(s, plan.params, reasoning, repeat=r))
-            for s in plan.samples
-            for r in range(plan.n)
-        ]
-        outputs: dict[EpisodeKey, EpisodeOutput] = {}
-        progress = _Progress(len(episodes), cfg.progress, spec.name)
-
-        def on_done(key: EpisodeKey, out: EpisodeOutput, cached: bool) -> None:
-            outputs[key] = out
-            progress.episode_done(key)
-
-        def on_call(key: EpisodeKey, role: str, completion: Completion, cached: bool) -> None:
-            progress.call(key, completion.completion_tokens, cached)
-
-        t_gen = time.time()
-        siblings = find_stores(cfg.results_dir, run_key, exclude=run_dir / "generations.jsonl")
-        with SampleStore(run_dir / "generations.jsonl", run_key, meta, reuse_from=siblings) as store:
-            roles_token = RUN_ROLES.set(frozenset(runners))  # solvers with optional judge calls
-            try:
-                run_episodes(
-                    episodes,
-                    runners,
-                    store,
-                    run_seed=cfg.seed,
-                    on_done=on_done,
-                    on_call=on_call,
-                    planners={"model": planner} if planner else None,
-                )
-            finally:
-                RUN_ROLES.reset(roles_token)
-            reused = store.hits
-        progress.close()
-        gen_time = time.time() - t_gen
+        prepared = prepare_run(cfg, runner, aux_runners, plan=plan, t_start=t_start)
+        started.append(prepared.run_dir)
+        (generated,) = generate_runs([prepared], progress=cfg.progress)
     finally:
         if own_runner:
             runner.close()
+    return finish_run(prepared, generated)
 
-    ctx = ScoreContext(spec=spec, reasoning_mode=reasoning)
-    keys = [EpisodeKey(s.id, r) for s in plan.samples for r in range(plan.n)]
+
+def finish_run(prepared: PreparedRun, generated: RunOutputs) -> RunResult:
+    """Score the run's outputs and write samples.jsonl, errors.jsonl, metrics.json and the report;
+    run.json then says `finished` (with `incomplete` when some samples failed)."""
+    plan, cfg, run_dir, outputs = prepared.plan, prepared.cfg, prepared.run_dir, generated.outputs
+    spec, planner, runner = plan.spec, prepared.planner, prepared.runners["model"]
+    ctx = ScoreContext(spec=spec, reasoning_mode=cfg.mode == "reasoning")
+    keys = prepared.keys
     by_id = {s.id: s for s in plan.samples}
     failed = [k for k in keys if outputs[k].final.finish_reason == "error"]
     records = [
@@ -461,9 +571,9 @@ def _run_eval(
             "mode": cfg.mode,
             "model": plan.model_name,
             "runner_profile": plan.profile.name,
-            "runner": desc,
+            "runner": prepared.meta["runner"],
             "runner_args": plan.runner_args,
-            "aux_runners": meta["aux_runners"],
+            "aux_runners": prepared.meta["aux_runners"],
             "placeholder_model": runner.is_placeholder_model,
             "reference_size": plan.profile.reference_size,
             "data_source": plan.source,
@@ -472,10 +582,10 @@ def _run_eval(
             "max_new_tokens_capped_by_profile": plan.capped,
             "seed": cfg.seed,
             "order_seed": cfg.order_seed,
-            "run_id": run_id,
-            "wall_time_s": time.time() - t_start,
-            "generation_time_s": gen_time,
-            "calls_reused_from_store": reused,
+            "run_id": prepared.run_id,
+            "wall_time_s": time.time() - prepared.t_start,
+            "generation_time_s": generated.generation_time_s,
+            "calls_reused_from_store": generated.reused,
             # Requests per generate() call planned from the runner's KV-cache budget (None: the
             # runner reports none, so it batches on its own).
             "kv_plan": planner.record() if planner else None,

@@ -1,7 +1,7 @@
 """Where tasks, families and runners are found. Importing this module never imports torch.
 
-Tasks are YAML files in tasks/; solvers and runners are registered as lazy
-"module:attribute" strings (families in evalkit.families) and imported only when used.
+Tasks are YAML files in tasks/; runners are registered as lazy "module:attribute" strings and
+families are modules of evalkit.families (each choosing its solver), imported only when used.
 """
 
 from __future__ import annotations
@@ -15,11 +15,6 @@ from evalkit.errors import UsageError
 from evalkit.specs import TaskSpec, load_spec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-# solver name -> "module:function" returning an episode generator (see evalkit.solvers)
-SOLVERS: dict[str, str] = {
-    "generate": "evalkit.solvers:generate",
-}
 
 
 def tasks_dir() -> Path:
@@ -52,12 +47,3 @@ def import_object(ref: str) -> Any:
     for part in attr.split(".") if attr else []:
         obj = getattr(obj, part)
     return obj
-
-
-def get_solver(name: str) -> Any:
-    """A solver by short name, or any "module:function" reference."""
-    if name in SOLVERS:
-        return import_object(SOLVERS[name])
-    if ":" in name:
-        return import_object(name)
-    raise UsageError(f"unknown solver {name!r} (known: {', '.join(sorted(SOLVERS))}, or module:function)")

@@ -15,32 +15,22 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from evalkit.errors import UsageError
+from evalkit.errors import MissingRoleError
 from evalkit.fingerprint import hash_obj
 from evalkit.kv_planning import KVPlanner
 from evalkit.records import ChatRequest, Completion
 from evalkit.runners.base import Runner
 from evalkit.solvers import Episode, EpisodeOutput
 from evalkit.store import SampleStore
-from evalkit.wording import option
-
-# The CLI option (make: evalkit.wording.MAKE_VARIABLES) that supplies each auxiliary role's runner.
-ROLE_FLAGS = {"user": "user-sim", "judge": "judge"}
-
-
-def missing_role_error(role: str, have: Sequence[str]) -> UsageError:
-    flag = ROLE_FLAGS.get(role)
-    hint = f"; give one with {option(flag, 'PROFILE')} (e.g. openai; see runners/)" if flag else ""
-    return UsageError(
-        f"this task sends {role!r} requests, which need a runner for that role "
-        f"(have: {', '.join(have)}){hint}"
-    )
 
 
 @dataclass(frozen=True)
 class EpisodeKey:
     sample_id: str
     repeat: int
+    # The run the episode belongs to, when one scheduler call drives several runs (their stores
+    # and KV plans are looked up by it). It enters no cache key and no seed.
+    run: str = ""
 
 
 def derive_seed(run_seed: int, sample_id: str, repeat: int, call: int) -> int:
@@ -86,25 +76,42 @@ class _Pending:
     tokens: int  # prompt + max_new_tokens, when planned
 
 
+# The KV plan of an episode's requests of a role (None: the runner batches on its own).
+PlannerOf = Callable[[EpisodeKey, str], "KVPlanner | None"]
+
+
 def run_episodes(
     episodes: Sequence[tuple[EpisodeKey, Episode]],
     runners: Runner | Mapping[str, Runner],
-    store: SampleStore,
+    store: SampleStore | Mapping[str, SampleStore],
     *,
-    run_seed: int,
+    run_seed: int | Mapping[str, int],
     on_done: Callable[[EpisodeKey, EpisodeOutput, bool], None],
-    planners: Mapping[str, KVPlanner] | None = None,
+    planners: Mapping[str, KVPlanner] | PlannerOf | None = None,
     on_call: Callable[[EpisodeKey, str, Completion, bool], None] | None = None,
 ) -> None:
     """Run every episode to completion. `on_done(key, output, all_cached)` fires per episode,
     `on_call(key, role, completion, cached)` per answered call (progress of multi-turn tasks).
 
     `runners` maps a request's role ("model", "judge", "user", ...) to the runner that
-    answers it; a single runner answers the role "model". `planners` (per role) size each
-    request that is not in the store, refuse or cut one that cannot fit alone, and split a
-    round into calls that fit the runner's KV-cache budget.
+    answers it; a single runner answers the role "model". `planners` (per role, or a function
+    of the episode key and role) size each request that is not in the store, refuse or cut one
+    that cannot fit alone, and split a round into calls that fit the runner's KV-cache budget
+    (the planners of one role share its runner's budget). Several runs go through one call
+    with `store` and `run_seed` given per run (keyed by `EpisodeKey.run`).
     """
-    planners = planners or {}
+    store_of: Callable[[EpisodeKey], SampleStore] = (
+        (lambda ek: store) if isinstance(store, SampleStore) else (lambda ek: store[ek.run])
+    )
+    seed_of: Callable[[EpisodeKey], int] = (
+        (lambda ek: run_seed) if isinstance(run_seed, int) else (lambda ek: run_seed[ek.run])
+    )
+    planner_of: PlannerOf
+    if planners is None or isinstance(planners, Mapping):
+        by_role_plan: Mapping[str, KVPlanner] = planners or {}
+        planner_of = lambda ek, role: by_role_plan.get(role)  # noqa: E731
+    else:
+        planner_of = planners
     by_role: Mapping[str, Runner] = {"model": runners} if isinstance(runners, Runner) else runners
     descs = {role: r.describe() for role, r in by_role.items()}
     live: list[_Live] = []
@@ -127,9 +134,9 @@ def run_episodes(
         if completion is not None:
             st.call += 1
         if req.role not in by_role:
-            raise missing_role_error(req.role, list(by_role))
+            raise MissingRoleError(req.role, list(by_role))
         if req.params.seed is None:
-            seed = derive_seed(run_seed, st.key.sample_id, st.key.repeat, st.call)
+            seed = derive_seed(seed_of(st.key), st.key.sample_id, st.key.repeat, st.call)
             req = dataclasses.replace(req, params=dataclasses.replace(req.params, seed=seed))
         st.request = req
         live.append(st)
@@ -145,9 +152,9 @@ def run_episodes(
             assert req is not None
             prompt = by_role[req.role].render(req)
             key = request_key(descs[req.role], prompt, req, st.key, st.call)
-            cached = store.get(key)
+            cached = store_of(st.key).get(key)
             tokens = 0
-            planner = planners.get(req.role)
+            planner = planner_of(st.key, req.role)
             if cached is None and planner is not None:
                 who = f"item {st.key.sample_id!r} (repeat {st.key.repeat}, call {st.call})"
                 fitted = planner.admit(req, prompt, who)
@@ -155,7 +162,7 @@ def run_episodes(
                 if fitted.request is not req:  # cut by the task's protocol: a call of its own
                     req, prompt = fitted.request, fitted.prompt
                     key = request_key(descs[req.role], prompt, req, st.key, st.call)
-                    cached = store.get(key)
+                    cached = store_of(st.key).get(key)
             if cached is not None:
                 if on_call is not None:
                     on_call(st.key, req.role, cached, True)
@@ -163,17 +170,17 @@ def run_episodes(
             else:
                 to_run.setdefault(req.role, []).append(_Pending(st, req, key, prompt, tokens))
         for role, pending in to_run.items():
-            planner = planners.get(role)
+            planner = planner_of(pending[0].live.key, role)
             groups = planner.split([p.tokens for p in pending]) if planner else [list(range(len(pending)))]
             for group in groups:
-                _generate(by_role[role], role, [pending[i] for i in group], store, fresh, advance, on_call)
+                _generate(by_role[role], role, [pending[i] for i in group], store_of, fresh, advance, on_call)
 
 
 def _generate(
     runner: Runner,
     role: str,
     batch: list[_Pending],
-    store: SampleStore,
+    store_of: Callable[[EpisodeKey], SampleStore],
     fresh: dict[EpisodeKey, bool],
     advance: Callable[[_Live, Completion | None], None],
     on_call: Callable[[EpisodeKey, str, Completion, bool], None] | None = None,
@@ -183,7 +190,7 @@ def _generate(
         p = batch[j]
         st, req, key, prompt = p.live, p.request, p.key, p.prompt
         fresh[st.key] = True
-        store.put(
+        store_of(st.key).put(
             key,
             completion,
             sample_id=st.key.sample_id,

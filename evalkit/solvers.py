@@ -5,23 +5,20 @@ yields `ChatRequest`s, receives each `Completion` back, and returns an `EpisodeO
 Single-turn tasks yield once; multi-turn and agent tasks yield per turn (with the model's
 earlier answers and tool results in the history), and a judge is one more yielded
 request. The scheduler runs many episodes at once and batches their pending requests.
+Each family chooses the solver of its tasks (`solver(spec, roles)`, evalkit.families.base);
+`generate` is the default.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Generator
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from evalkit.records import ChatRequest, Completion, Message, Sample, SamplingParams
 
 Episode = Generator[ChatRequest, Completion, "EpisodeOutput"]
-
-# The roles the running evaluation has runners for (set by pipeline.run_eval while episodes
-# run): a solver whose judge call is optional asks `"judge" in RUN_ROLES.get()` first.
-RUN_ROLES: ContextVar[frozenset[str]] = ContextVar("RUN_ROLES", default=frozenset({"model"}))
 
 
 @dataclass

@@ -124,7 +124,6 @@ class TaskSpecSchema(Strict):
     name: str
     title: str | None = None
     family: str
-    solver: str | None = None
     data: DataSchema
     prompt: PromptSchema
     scoring: ScoringSchema | None = None

@@ -1,7 +1,7 @@
 """Task specs: declarative YAML files in tasks/, validated into typed records.
 
 A spec names its data source (hub id at a pinned revision, split, fields), its prompt,
-its family (the Python hooks that build samples and score answers), its metric, the
+its family (the Python hooks that build samples, run their model calls and score answers), its metric, the
 generation settings per mode, and the published figure it is compared with.
 """
 
@@ -72,7 +72,6 @@ class TaskSpec:
     name: str
     title: str
     family: str
-    solver: str
     data: DataSpec
     prompt: dict[str, Any]
     scoring: dict[str, Any]
@@ -95,7 +94,6 @@ _TOP_KEYS = {
     "name",
     "title",
     "family",
-    "solver",
     "data",
     "prompt",
     "scoring",
@@ -135,6 +133,14 @@ def load_spec(path: Path) -> TaskSpec:
         raise DataError(path, None, None, f"invalid YAML: {e}") from e
     if not isinstance(raw, dict):
         raise DataError(path, None, None, "a task spec must be a mapping")
+    if "solver" in raw:  # specs named a solver by Python path until the families chose their own
+        raise DataError(
+            path,
+            None,
+            "solver",
+            "a task no longer names its solver: its family chooses it (remove the key; "
+            "per-repeat option shuffling is `prompt.shuffle: {seed: N}` of multiple_choice)",
+        )
     validate(TaskSpecSchema, raw, path)  # types, ranges, unknown keys (evalkit.spec_schema)
     unknown = set(raw) - _TOP_KEYS
     if unknown:
@@ -194,7 +200,6 @@ def load_spec(path: Path) -> TaskSpec:
         name=name,
         title=raw.get("title", name),
         family=_req(raw, "family", path, ""),
-        solver=raw.get("solver", "generate"),
         data=data,
         prompt=prompt,
         scoring=dict(raw.get("scoring") or {}),

@@ -28,6 +28,8 @@ MAKE_VARIABLES = {
 }
 # Options that take no value: set with VAR=1 under make.
 MAKE_FLAGS = {"allow-errors"}
+# The CLI option that supplies each auxiliary role's runner.
+ROLE_OPTIONS = {"user": "user-sim", "judge": "judge"}
 
 
 def via_make() -> bool:
@@ -58,3 +60,9 @@ def plural(n: int, word: str, many: str | None = None) -> str:
         else:
             many = word + "s"
     return f"{n} {many}"
+
+
+def role_hint(role: str) -> str:
+    """How to give a runner for `role` ("; give one with --judge PROFILE ..."), or "" if no option does."""
+    name = ROLE_OPTIONS.get(role)
+    return f"; give one with {option(name, 'PROFILE')} (e.g. openai; see runners/)" if name else ""

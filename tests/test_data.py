@@ -5,6 +5,7 @@ import pytest
 
 from evalkit.data import load_rows, read_records
 from evalkit.errors import DataError, UsageError
+from evalkit.families import BuildContext
 from evalkit.families.multiple_choice import build_sample
 from evalkit.registry import get_task
 
@@ -36,7 +37,7 @@ def test_bundled_sample(spec):
     assert d.synthetic and 10 <= len(d.rows) <= 20
     assert [r.id for r in d.rows[:3]] == ["0", "1", "2"]  # the row index is the id
     for r in d.rows:
-        s = build_sample(r, spec, d.path)
+        s = build_sample(r, spec, BuildContext(d.path))
         assert s.target in "ABCDE"
         assert s.messages[-1]["role"] == "user" and "정답" in s.messages[-1]["content"]
     assert len(load_rows(spec, "sample", limit=3).rows) == 3
@@ -57,7 +58,7 @@ def test_local_files(spec, tmp_path, fmt):
         pd.DataFrame(ROWS).to_parquet(p)
     d = load_rows(spec, str(p))
     assert len(d.rows) == 2 and not d.synthetic
-    s = build_sample(d.rows[1], spec, d.path)
+    s = build_sample(d.rows[1], spec, BuildContext(d.path))
     assert s.target == "A" and s.metadata["options"][0] == "서울"
 
 
@@ -71,7 +72,7 @@ def test_local_copy_in_hub_layout_and_save_to_disk(spec, tmp_path):
     pd.DataFrame(ROWS).to_parquet(repo / "data" / "test-00000-of-00001.parquet")
     d = load_rows(spec, str(repo))
     assert [r.fields["question"] for r in d.rows] == ["1+1?", "수도는?"]
-    assert build_sample(d.rows[0], spec, d.path).target == "B"
+    assert build_sample(d.rows[0], spec, BuildContext(d.path)).target == "B"
 
     saved = tmp_path / "saved"
     datasets.DatasetDict({"test": datasets.Dataset.from_list(ROWS)}).save_to_disk(str(saved))
@@ -100,7 +101,7 @@ def test_bad_rows_name_row_and_field(spec, tmp_path, change, field, msg):
     p.write_text(json.dumps(ROWS[1]) + "\n" + json.dumps({**ROWS[0], **change}) + "\n")
     d = load_rows(spec, str(p))
     with pytest.raises(DataError, match=msg) as e:
-        build_sample(d.rows[1], spec, d.path)
+        build_sample(d.rows[1], spec, BuildContext(d.path))
     assert (e.value.row, e.value.field) == (2, field)
 
 

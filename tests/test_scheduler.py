@@ -114,14 +114,18 @@ def test_requests_of_other_roles_go_to_their_runner(tmp_path):
 def test_a_role_without_runner_is_a_clear_error(tmp_path):
     import pytest
 
-    from evalkit.errors import UsageError
+    from evalkit.errors import MissingRoleError, UsageError
+    from evalkit.wording import role_hint
 
     eps = [(EpisodeKey("0", 0), judged(samples(1)[0], SamplingParams(), False))]
     with (
         SampleStore(tmp_path / "g.jsonl", "run") as store,
-        pytest.raises(UsageError, match=r"'judge' requests.*--judge PROFILE"),
+        pytest.raises(UsageError, match=r"'judge' requests.*\(have: model\)") as e,
     ):
         run_episodes(eps, ScriptedRunner(lambda r: "x"), store, run_seed=1, on_done=lambda *a: None)
+    # The scheduler names the role; the CLI names the option that gives it a runner.
+    assert isinstance(e.value, MissingRoleError) and e.value.role == "judge"
+    assert "--judge PROFILE" in role_hint("judge") and role_hint("critic") == ""
 
 
 def test_a_failed_call_ends_its_episode_and_is_retried_by_a_rerun(tmp_path):

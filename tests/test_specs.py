@@ -43,7 +43,16 @@ GOOD = """\
 
 def test_minimal_spec_loads(tmp_path):
     spec = load_spec(write(tmp_path, "t", GOOD))
-    assert spec.solver == "generate" and spec.metric == "accuracy"
+    assert spec.family == "multiple_choice" and spec.metric == "accuracy"
+
+
+def test_a_solver_key_is_refused_the_family_chooses(tmp_path):
+    body = GOOD.replace(
+        "    family: multiple_choice\n", "    family: multiple_choice\n    solver: generate\n"
+    )
+    with pytest.raises(DataError, match="its family chooses it") as e:
+        load_spec(write(tmp_path, "t", body))
+    assert e.value.field == "solver"
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,13 @@
-"""Task families: how a kind of benchmark turns rows into samples and outputs into verdicts.
+"""Task families: how a kind of benchmark turns rows into samples, samples into model calls, and
+outputs into verdicts.
 
-A family is a module with two required functions and a few optional hooks:
+A family is a module of this package that defines (or re-exports from
+`evalkit.families.defaults`) every hook of `evalkit.families.base.FamilyModule`:
 
-    build_sample(row: Row, spec: TaskSpec, where: str) -> Sample
+    build_sample(row: Row, spec: TaskSpec, ctx: BuildContext) -> Sample
+    solver(spec: TaskSpec, roles: frozenset[str]) -> Solver
+        # Solver: (sample, params, enable_thinking, repeat) -> Episode (evalkit.solvers)
     score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict
-    # optional
     aggregate(records: list[dict], n_repeats: int, spec: TaskSpec) -> dict   # metrics of a run
     verdict_row(verdict: Verdict) -> dict          # the fields `evalkit score` prints per row
     output_from_response(rec: dict, where: str, row: int) -> EpisodeOutput    # for `evalkit score`
@@ -12,7 +15,11 @@ A family is a module with two required functions and a few optional hooks:
         # for `evalkit score`: a sample from a response row itself (e.g. one carrying its own
         # `gold`), or None to look the row's id up in the dataset as usual
 
-The YAML spec names its family (a module of this package); `load_family` fills in the defaults.
+`BuildContext` carries what building needs besides the row (the data file named in errors, the
+evaluated model whose tokenizer sizes long prompts); `solver` closes over the spec, and `roles`
+are the roles the run has runners for (a judge call is made only with "judge" among them).
+The YAML spec names its family; `load_family` imports the module when it is first used. A new
+family module is added to the `TYPE_CHECKING` block below, so that mypy checks its hooks.
 """
 
 from __future__ import annotations
@@ -20,87 +27,104 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from evalkit.chat import ReasoningSplit, split_completion
 from evalkit.data import Row
-from evalkit.errors import DataError, UsageError
-from evalkit.metrics import aggregate as default_aggregate
-from evalkit.records import Completion, Sample, Verdict
+from evalkit.errors import UsageError
+from evalkit.families.base import BuildContext, FamilyModule, ScoreContext, Solver
+from evalkit.records import Sample, Verdict
 from evalkit.solvers import EpisodeOutput
 from evalkit.specs import TaskSpec
 
+__all__ = ["BuildContext", "Family", "FamilyModule", "ScoreContext", "Solver", "list_families", "load_family"]
+
 _FAMILY_DIR = Path(__file__).parent
+# Modules of this package that are not families.
+_NOT_FAMILIES = {"base", "defaults"}
+HOOKS = (
+    "build_sample",
+    "solver",
+    "score",
+    "aggregate",
+    "verdict_row",
+    "output_from_response",
+    "inline_sample",
+)
+
+if TYPE_CHECKING:  # mypy checks each family module against the interface (nothing imported at run time)
+    from evalkit.families import (
+        bfcl,
+        helmet,
+        ifeval,
+        ko_longbench,
+        livecodebench,
+        longbench,
+        math,
+        multi_if,
+        multiple_choice,
+        ruler,
+        tau_bench,
+        translation,
+    )
+
+    _bfcl: FamilyModule = bfcl
+    _helmet: FamilyModule = helmet
+    _ifeval: FamilyModule = ifeval
+    _ko_longbench: FamilyModule = ko_longbench
+    _livecodebench: FamilyModule = livecodebench
+    _longbench: FamilyModule = longbench
+    _math: FamilyModule = math
+    _multi_if: FamilyModule = multi_if
+    _multiple_choice: FamilyModule = multiple_choice
+    _ruler: FamilyModule = ruler
+    _tau_bench: FamilyModule = tau_bench
+    _translation: FamilyModule = translation
 
 
 def list_families() -> list[str]:
     """Every family: one module per family in this package, imported only when used."""
-    return sorted(p.stem for p in _FAMILY_DIR.glob("*.py") if not p.stem.startswith("_"))
-
-
-@dataclass(frozen=True)
-class ScoreContext:
-    spec: TaskSpec
-    reasoning_mode: bool
-
-    def split(self, completion: Completion) -> ReasoningSplit:
-        """Reasoning and answer of a completion, split the way every family must split it."""
-        return split_completion(
-            completion.text, completion.reasoning_content, reasoning_mode=self.reasoning_mode
-        )
-
-
-def default_verdict_row(v: Verdict) -> dict[str, Any]:
-    return {"extracted": v.extracted, "correct": v.correct, "reason": v.reason}
-
-
-def default_output_from_response(rec: dict[str, Any], where: str, row: int) -> EpisodeOutput:
-    if not isinstance(rec.get("response"), str):
-        raise DataError(where, row, "response", "missing or not a string")
-    c = Completion(text=rec["response"], finish_reason="stop")
-    return EpisodeOutput(calls=[c], final=c)
+    return sorted(
+        p.stem for p in _FAMILY_DIR.glob("*.py") if not p.stem.startswith("_") and p.stem not in _NOT_FAMILIES
+    )
 
 
 @dataclass(frozen=True)
 class Family:
-    name: str
-    module: ModuleType
+    """A loaded family: its name and its module, whose hooks these methods call."""
 
-    def build_sample(self, row: Row, spec: TaskSpec, where: str) -> Sample:
-        sample: Sample = self.module.build_sample(row, spec, where)
-        return sample
+    name: str
+    module: FamilyModule
+
+    def build_sample(self, row: Row, spec: TaskSpec, ctx: BuildContext) -> Sample:
+        return self.module.build_sample(row, spec, ctx)
+
+    def solver(self, spec: TaskSpec, roles: frozenset[str]) -> Solver:
+        return self.module.solver(spec, roles)
 
     def score(self, sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
-        verdict: Verdict = self.module.score(sample, output, ctx)
-        return verdict
+        return self.module.score(sample, output, ctx)
 
     def aggregate(self, records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> dict[str, Any]:
-        hook = getattr(self.module, "aggregate", None)
-        if hook is None:
-            return default_aggregate(records, n_repeats=n_repeats)
-        result: dict[str, Any] = hook(records, n_repeats, spec)
-        return result
+        return self.module.aggregate(records, n_repeats, spec)
 
     def verdict_row(self, v: Verdict) -> dict[str, Any]:
-        hook = getattr(self.module, "verdict_row", default_verdict_row)
-        row: dict[str, Any] = hook(v)
-        return row
+        return self.module.verdict_row(v)
 
     def output_from_response(self, rec: dict[str, Any], where: str, row: int) -> EpisodeOutput:
-        hook = getattr(self.module, "output_from_response", default_output_from_response)
-        out: EpisodeOutput = hook(rec, where, row)
-        return out
+        return self.module.output_from_response(rec, where, row)
 
     def inline_sample(self, rec: dict[str, Any], spec: TaskSpec, where: str, row: int) -> Sample | None:
-        hook = getattr(self.module, "inline_sample", None)
-        if hook is None:
-            return None
-        sample: Sample | None = hook(rec, spec, where, row)
-        return sample
+        return self.module.inline_sample(rec, spec, where, row)
 
 
 def load_family(name: str) -> Family:
     if name not in list_families():
         raise UsageError(f"unknown task family {name!r} (known: {', '.join(list_families())})")
-    return Family(name, importlib.import_module(f"evalkit.families.{name}"))
+    module = importlib.import_module(f"evalkit.families.{name}")
+    missing = [h for h in HOOKS if not callable(getattr(module, h, None))]
+    if missing:  # mypy checks the modules it is told of; a new one is checked here too
+        raise UsageError(
+            f"family module evalkit.families.{name} lacks {', '.join(missing)} "
+            "(define it, or re-export it from evalkit.families.defaults)"
+        )
+    return Family(name, cast(FamilyModule, module))

@@ -22,6 +22,8 @@ from evalkit.benchmarks.bfcl.schema import tools_for_prompt
 from evalkit.benchmarks.bfcl.single import RELEVANCE_CATEGORIES, score_single_turn
 from evalkit.data import Row
 from evalkit.errors import DataError
+from evalkit.families.base import BuildContext, Solver
+from evalkit.families.defaults import inline_sample as inline_sample
 from evalkit.metrics import aggregate as default_aggregate
 from evalkit.records import ChatRequest, Completion, Message, Sample, SamplingParams, Verdict
 from evalkit.reporting.run_report import pct
@@ -57,8 +59,9 @@ def _messages(turn: Any, row: Row, where: str, field: str) -> list[Message]:
     return [{"role": str(m["role"]), "content": str(m.get("content", ""))} for m in turn]
 
 
-def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
+def build_sample(row: Row, spec: TaskSpec, ctx: BuildContext) -> Sample:
     """One BFCL entry: its first turn's messages, its functions as tools, the accepted answers."""
+    where = ctx.where
     category = row.fields.get("category")
     if category not in CATEGORIES:
         raise DataError(where, row.index + 1, "category", f"not a BFCL v3 category: {category!r}")
@@ -107,6 +110,11 @@ def solve(
         messages=list(sample.messages), params=params, enable_thinking=enable_thinking, tools=sample.tools
     )
     return EpisodeOutput(calls=[completion], final=completion)
+
+
+def solver(spec: TaskSpec, roles: frozenset[str]) -> Solver:
+    """Every category through `solve` (single-turn: one call; multi-turn: the simulated APIs)."""
+    return solve
 
 
 def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:

@@ -13,15 +13,19 @@ from typing import Any
 
 from evalkit.benchmarks.helmet import metrics as M
 from evalkit.benchmarks.helmet.datasets import CATEGORIES, DATASETS, HelmetDataset
-from evalkit.benchmarks.helmet.fit import fit, model_tokenizer
-from evalkit.benchmarks.helmet.judge import CARD_JUDGE, score_longqa, score_summ
+from evalkit.benchmarks.helmet.fit import fit
+from evalkit.benchmarks.helmet.judge import CARD_JUDGE, score_longqa, score_summ, solve
 from evalkit.benchmarks.helmet.release import gold_ranking, passages, rerank_passages
 from evalkit.data import Row
 from evalkit.errors import DataError
 from evalkit.families import ScoreContext
+from evalkit.families.base import BuildContext, Solver
+from evalkit.families.defaults import inline_sample as inline_sample
+from evalkit.families.defaults import output_from_response as output_from_response
+from evalkit.families.defaults import verdict_row as verdict_row
 from evalkit.metrics import aggregate as default_aggregate
-from evalkit.records import Sample, Verdict
-from evalkit.solvers import EpisodeOutput
+from evalkit.records import Sample, SamplingParams, Verdict
+from evalkit.solvers import Episode, EpisodeOutput
 from evalkit.specs import TaskSpec
 from evalkit.wording import plural
 
@@ -86,7 +90,8 @@ def _overhead(tokenizer: Any) -> int:
     return chat_overhead(tokenizer)
 
 
-def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
+def build_sample(row: Row, spec: TaskSpec, ctx: BuildContext) -> Sample:
+    where = ctx.where
     f, line = row.fields, row.index + 1
     name = f.get("dataset")
     if name not in DATASETS:
@@ -94,7 +99,7 @@ def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
     ds = DATASETS[str(name)]
     fields, answers = _fields(ds, f, where, line)
     meta: dict[str, Any] = {"subject": name, "category": ds.category, "max_new_tokens": ds.max_new_tokens}
-    tokenizer = model_tokenizer(spec.name)
+    tokenizer = ctx.tokenizer_if_any(spec.name)
     if tokenizer is not None:  # HELMET's tokenize(): cut the context's end to fit the input budget
         budget = int(spec.extra.get("input_max_length", 131072)) - ds.max_new_tokens
         fitted = fit(tokenizer, ds.user_template, fields, budget, _overhead(tokenizer))
@@ -113,6 +118,16 @@ def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
         meta.update(judge="summ", keypoints=[str(k) for k in keypoints])
         meta["expert_summary"] = _need(f, "expert_summary", str, where, line)
     return Sample(id=row.id, messages=[{"role": "user", "content": text}], target=answers, metadata=meta)
+
+
+def solver(spec: TaskSpec, roles: frozenset[str]) -> Solver:
+    """The dataset's output length; the judge's calls only when the run has a judge."""
+    judged = "judge" in roles
+
+    def solve_one(sample: Sample, params: SamplingParams, enable_thinking: bool, repeat: int = 0) -> Episode:
+        return solve(sample, params, enable_thinking, judged=judged)
+
+    return solve_one
 
 
 def _judged(

@@ -17,6 +17,10 @@ from evalkit.benchmarks.ifeval.figures import FIGURES, Figure, Scored, ifeval_fi
 from evalkit.chat import split_completion
 from evalkit.data import Row
 from evalkit.errors import DataError
+from evalkit.families.base import BuildContext
+from evalkit.families.defaults import inline_sample as inline_sample
+from evalkit.families.defaults import output_from_response as output_from_response
+from evalkit.families.defaults import solver as solver
 from evalkit.metrics import aggregate as default_aggregate
 from evalkit.prompts import render_prompt
 from evalkit.records import Message, Sample, Verdict
@@ -61,8 +65,9 @@ def instructions_of(row: Row, ids_field: str, kwargs_field: str, where: str) -> 
         raise DataError(where, row.index + 1, field, str(e).split(": ", 1)[-1]) from e
 
 
-def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
+def build_sample(row: Row, spec: TaskSpec, ctx: BuildContext) -> Sample:
     """The prompt as the only user message; the instructions (validated) as the target."""
+    where = ctx.where
     f = spec.data.fields
     prompt = row.fields.get(f.get("question", "prompt"))
     if not isinstance(prompt, str) or not prompt.strip():

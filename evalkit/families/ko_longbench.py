@@ -19,7 +19,11 @@ from typing import Any
 from evalkit.data import Row
 from evalkit.errors import DataError
 from evalkit.families import ScoreContext
-from evalkit.longctx.tokens import build_tokenizer
+from evalkit.families.base import BuildContext
+from evalkit.families.defaults import inline_sample as inline_sample
+from evalkit.families.defaults import output_from_response as output_from_response
+from evalkit.families.defaults import solver as solver
+from evalkit.families.defaults import verdict_row as verdict_row
 from evalkit.longctx.truncation import middle_truncate
 from evalkit.metrics import aggregate as default_aggregate
 from evalkit.prompts import render_prompt
@@ -70,7 +74,8 @@ def _answers(f: dict[str, Any], where: str, line: int) -> list[str]:
     raise DataError(where, line, "answers", "missing (give `answers`, a list, or `answer`, a string)")
 
 
-def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
+def build_sample(row: Row, spec: TaskSpec, ctx: BuildContext) -> Sample:
+    where = ctx.where
     f, line = row.fields, row.index + 1
     for key in ("category", "context", "question"):
         if not isinstance(f.get(key), str) or not f[key].strip():
@@ -80,7 +85,7 @@ def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
         raise DataError(where, line, "metric", f"{metric!r} is not one of {', '.join(METRICS)}")
     answers = _answers(f, where, line)
     text = render_prompt(spec.prompt["template"], context=f["context"], question=f["question"])
-    cut = middle_truncate(build_tokenizer(spec.name), text, int(spec.extra.get("max_input_tokens", 127500)))
+    cut = middle_truncate(ctx.tokenizer(spec.name), text, int(spec.extra.get("max_input_tokens", 127500)))
     return Sample(
         id=row.id,
         messages=[{"role": "user", "content": cut.text}],

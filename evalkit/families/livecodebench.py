@@ -17,6 +17,11 @@ from evalkit.benchmarks.livecodebench.grade import DEFAULT_TIMEOUT_S, grade
 from evalkit.benchmarks.livecodebench.problems import Problem, parse_problem
 from evalkit.data import Row
 from evalkit.families import ScoreContext
+from evalkit.families.base import BuildContext
+from evalkit.families.defaults import inline_sample as inline_sample
+from evalkit.families.defaults import output_from_response as output_from_response
+from evalkit.families.defaults import solver as solver
+from evalkit.families.defaults import verdict_row as verdict_row
 from evalkit.metrics import aggregate as default_aggregate
 from evalkit.prompts import render_prompt
 from evalkit.records import Message, Sample, Verdict
@@ -31,7 +36,8 @@ def sandbox() -> Sandbox:
     return Sandbox()
 
 
-def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
+def build_sample(row: Row, spec: TaskSpec, ctx: BuildContext) -> Sample:
+    where = ctx.where
     problem = parse_problem(row.fields, where, row.index + 1)
     fmt = "functional" if problem.starter_code else "stdin"
     user = render_prompt(

@@ -11,7 +11,11 @@ from evalkit.benchmarks.longbench.prompts import max_new_tokens, prompts
 from evalkit.data import Row
 from evalkit.errors import DataError
 from evalkit.families import ScoreContext
-from evalkit.longctx.tokens import build_tokenizer
+from evalkit.families.base import BuildContext
+from evalkit.families.defaults import inline_sample as inline_sample
+from evalkit.families.defaults import output_from_response as output_from_response
+from evalkit.families.defaults import solver as solver
+from evalkit.families.defaults import verdict_row as verdict_row
 from evalkit.longctx.truncation import middle_truncate
 from evalkit.metrics import aggregate as default_aggregate
 from evalkit.records import Sample, Verdict
@@ -20,7 +24,8 @@ from evalkit.specs import TaskSpec
 from evalkit.wording import plural
 
 
-def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
+def build_sample(row: Row, spec: TaskSpec, ctx: BuildContext) -> Sample:
+    where = ctx.where
     f, line = row.fields, row.index + 1
     dataset = f.get("dataset")
     if dataset not in M.METRICS:
@@ -32,7 +37,7 @@ def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
     if not isinstance(answers, list) or not answers or not all(isinstance(a, str) for a in answers):
         raise DataError(where, line, "answers", "expected a non-empty list of strings")
     text = prompts()[dataset].format(input=f["input"], context=f["context"])
-    cut = middle_truncate(build_tokenizer(spec.name), text, int(spec.extra.get("max_input_tokens", 127500)))
+    cut = middle_truncate(ctx.tokenizer(spec.name), text, int(spec.extra.get("max_input_tokens", 127500)))
     return Sample(
         id=row.id,
         messages=[{"role": "user", "content": cut.text}],

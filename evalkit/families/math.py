@@ -23,6 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from evalkit.data import Row
 from evalkit.errors import DataError
+from evalkit.families.base import BuildContext
+from evalkit.families.defaults import output_from_response as output_from_response
+from evalkit.families.defaults import solver as solver
+from evalkit.families.defaults import verdict_row as verdict_row
 from evalkit.metrics import aggregate as base_aggregate
 from evalkit.prompts import render_prompt
 from evalkit.records import Message, Sample, Verdict
@@ -74,8 +78,9 @@ def _metadata(spec: TaskSpec, question: str | None, fields: dict[str, Any]) -> d
     }
 
 
-def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
+def build_sample(row: Row, spec: TaskSpec, ctx: BuildContext) -> Sample:
     """One problem -> one user message (the spec's prompt); the gold answer is the target."""
+    where = ctx.where
     qcol = spec.data.fields.get("question", "question")
     acol = spec.data.fields.get("answer", "answer")
     question = _field(row, qcol, where)

@@ -24,6 +24,8 @@ from evalkit.benchmarks.ifeval.figures import FIGURES, Figure, Scored, item_sums
 from evalkit.chat import split_completion
 from evalkit.data import Row
 from evalkit.errors import DataError
+from evalkit.families.base import BuildContext, Solver
+from evalkit.families.defaults import inline_sample as inline_sample
 from evalkit.families.ifeval import FIGURE_TITLES, instructions_of
 from evalkit.metrics import aggregate as default_aggregate
 from evalkit.records import ChatRequest, Completion, Message, Sample, SamplingParams, Verdict
@@ -54,8 +56,9 @@ def _turn_prompt(row: Row, t: int, where: str) -> str | None:
     return str(msg["content"])
 
 
-def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
+def build_sample(row: Row, spec: TaskSpec, ctx: BuildContext) -> Sample:
     """All turns' prompts and (cumulative) instruction lists; the first prompt as the message."""
+    where = ctx.where
     turns: list[dict[str, Any]] = []
     for t in TURNS:
         prompt = _turn_prompt(row, t, where)
@@ -89,6 +92,11 @@ def multi_turn(
         # mode there is no answer, and the reasoning must not pass for one.
         history.append({"role": "assistant", "content": c.text if answered else ""})
     return EpisodeOutput(calls=calls, final=calls[-1], transcript=history)
+
+
+def solver(spec: TaskSpec, roles: frozenset[str]) -> Solver:
+    """One request per turn (`multi_turn`)."""
+    return multi_turn
 
 
 def _turn_verdicts(sample: Sample, output: EpisodeOutput, reasoning_mode: bool) -> list[dict[str, Any]]:

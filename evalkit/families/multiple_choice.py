@@ -9,8 +9,8 @@ What a task spec sets (all optional except question/options/answer):
   report) and ``subject_label`` (its name there, e.g. "category"); ``breakdowns`` (further
   columns broken down in metrics.json, e.g. MMLU-Redux's ``error_type``).
 * ``prompt.shuffle: {seed: N}``: options are shown in a permutation drawn from (seed, item id,
-  repeat); the task then uses the solver ``shuffled_options`` of this module, which records the
-  permutation in the episode (and `evalkit score` accepts it per row, or rederives it).
+  repeat); the family's solver then shows each repeat its own permutation and records it in the
+  episode (and `evalkit score` accepts it per row, or rederives it).
 * ``scoring.extractor``: ``choice`` (evalkit's hardened extractor, the default),
   ``mmlu_pro_official`` (with ``variant``), ``simple_evals`` or ``simple_evals_multilingual``;
   ``scoring.strict``: stricter extraction (see each extractor); ``scoring.no_answer``: ``zero``
@@ -28,13 +28,16 @@ from typing import TYPE_CHECKING, Any
 
 from evalkit.data import Row
 from evalkit.errors import DataError
+from evalkit.families.base import BuildContext, Solver
+from evalkit.families.defaults import inline_sample as inline_sample
+from evalkit.families.defaults import verdict_row as verdict_row
 from evalkit.metrics import aggregate as default_aggregate
 from evalkit.prompts import render_prompt
 from evalkit.records import ChatRequest, Completion, Message, Sample, SamplingParams, Verdict
 from evalkit.scoring.choice import LETTERS, Extraction, extract_choice
 from evalkit.scoring.mmlu_pro_official import VARIANTS, extract_mmlu_pro
 from evalkit.scoring.simple_evals import extract_simple_evals, extract_simple_evals_multilingual
-from evalkit.solvers import Episode, EpisodeOutput
+from evalkit.solvers import Episode, EpisodeOutput, generate
 from evalkit.specs import TaskSpec
 
 if TYPE_CHECKING:
@@ -42,7 +45,6 @@ if TYPE_CHECKING:
 
 EXTRACTORS = ("choice", "mmlu_pro_official", "simple_evals", "simple_evals_multilingual")
 NO_ANSWER = ("zero", "expected_guess")
-SHUFFLE_SOLVER = "evalkit.families.multiple_choice:shuffled_options"
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,6 @@ def _shuffle_seed(spec: TaskSpec) -> int | None:
         return None
     if not isinstance(shuffle, dict) or not isinstance(shuffle.get("seed"), int):
         raise DataError(spec.path, None, "prompt.shuffle", "expected {seed: <integer>}")
-    if spec.solver != SHUFFLE_SOLVER:
-        raise DataError(spec.path, None, "solver", f"shuffled options need the solver {SHUFFLE_SOLVER}")
     return int(shuffle["seed"])
 
 
@@ -166,8 +166,9 @@ def _render_messages(
     return messages
 
 
-def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
+def build_sample(row: Row, spec: TaskSpec, ctx: BuildContext) -> Sample:
     """Turn one dataset row into a zero-shot prompt with lettered options."""
+    where = ctx.where
     settings = scoring_settings(spec)
     seed = _shuffle_seed(spec)
     question = str(_field(row, spec.data.fields.get("question", "question"), where)).strip()
@@ -187,7 +188,7 @@ def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
         metadata["groups"] = groups
     if seed is not None:
         # What the solver needs to show another repeat's permutation (`messages` show repeat 0).
-        metadata["shuffle"] = {"seed": seed, "prompt": spec.prompt, "question": question, "row": row.fields}
+        metadata["shuffle"] = {"question": question, "row": row.fields}
     return Sample(
         id=row.id,
         messages=_render_messages(spec.prompt, question, shown, subject, row.fields),
@@ -196,15 +197,33 @@ def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
     )
 
 
+def solver(spec: TaskSpec, roles: frozenset[str]) -> Solver:
+    """One call; with `prompt.shuffle`, with the options in each repeat's permutation."""
+    seed = _shuffle_seed(spec)
+    if seed is None:
+        return generate
+    prompt = spec.prompt
+
+    def shuffled(sample: Sample, params: SamplingParams, enable_thinking: bool, repeat: int = 0) -> Episode:
+        return shuffled_options(prompt, seed, sample, params, enable_thinking, repeat)
+
+    return shuffled
+
+
 def shuffled_options(
-    sample: Sample, params: SamplingParams, enable_thinking: bool, repeat: int = 0
+    prompt: dict[str, Any],
+    seed: int,
+    sample: Sample,
+    params: SamplingParams,
+    enable_thinking: bool,
+    repeat: int,
 ) -> Episode:
     """One call with the options in this repeat's permutation, which the episode records."""
     sh = sample.metadata["shuffle"]
     options = sample.metadata["options"]
-    perm = option_permutation(sample.id, repeat, sh["seed"], len(options))
+    perm = option_permutation(sample.id, repeat, seed, len(options))
     messages = _render_messages(
-        sh["prompt"], sh["question"], [options[i] for i in perm], sample.metadata["subject"], sh["row"]
+        prompt, sh["question"], [options[i] for i in perm], sample.metadata["subject"], sh["row"]
     )
     completion: Completion = yield ChatRequest(
         messages=messages, params=params, enable_thinking=enable_thinking, tools=sample.tools
@@ -217,15 +236,14 @@ def shuffled_options(
     )
 
 
-def _permutation(sample: Sample, output: EpisodeOutput) -> list[int] | None:
-    sh = sample.metadata.get("shuffle")
-    if sh is None:
+def _permutation(sample: Sample, output: EpisodeOutput, seed: int | None) -> list[int] | None:
+    if seed is None:
         return None
     given = output.info.get("permutation")
     if given is not None:
         return [int(i) for i in given]
     repeat = int(output.info.get("repeat", 0))
-    return option_permutation(sample.id, repeat, sh["seed"], sample.metadata["n_options"])
+    return option_permutation(sample.id, repeat, seed, sample.metadata["n_options"])
 
 
 def _extract(answer: str, shown: Sequence[str], settings: ScoringSettings) -> Extraction:
@@ -247,7 +265,7 @@ def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
         details["groups"] = sample.metadata["groups"]
     target = sample.target
     shown = list(sample.metadata.get("options", ()))
-    perm = _permutation(sample, output)
+    perm = _permutation(sample, output, _shuffle_seed(ctx.spec))
     if perm is not None:
         if sorted(perm) != list(range(n)):
             return Verdict(None, False, f"permutation {perm} does not order the {n} options", details=details)

@@ -15,7 +15,11 @@ from evalkit.benchmarks.ruler.tasks import TASKS
 from evalkit.data import Row
 from evalkit.errors import DataError
 from evalkit.families import ScoreContext
-from evalkit.longctx.tokens import build_tokenizer
+from evalkit.families.base import BuildContext
+from evalkit.families.defaults import inline_sample as inline_sample
+from evalkit.families.defaults import output_from_response as output_from_response
+from evalkit.families.defaults import solver as solver
+from evalkit.families.defaults import verdict_row as verdict_row
 from evalkit.metrics import aggregate as default_aggregate
 from evalkit.records import Sample, Verdict
 from evalkit.solvers import EpisodeOutput
@@ -37,7 +41,8 @@ def _field(row: Row, name: str, kind: type, where: str) -> Any:
     return v
 
 
-def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
+def build_sample(row: Row, spec: TaskSpec, ctx: BuildContext) -> Sample:
+    where = ctx.where
     task = _field(row, "task", str, where)
     if task not in TASKS:
         raise DataError(
@@ -48,7 +53,7 @@ def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
         raise DataError(where, row.index + 1, "length", "index must be >= 0 and length >= 1024")
     want = row.fields.get("num_samples", index + 1)
     s = generated(
-        build_tokenizer(spec.name),
+        ctx.tokenizer(spec.name),
         task,
         length,
         index,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,10 @@ from evalkit.chat import split_completion
 from evalkit.data import Row
 from evalkit.errors import UsageError
 from evalkit.families import ScoreContext
+from evalkit.families.base import BuildContext, Solver
+from evalkit.families.defaults import inline_sample as inline_sample
+from evalkit.families.defaults import output_from_response as output_from_response
+from evalkit.families.defaults import verdict_row as verdict_row
 from evalkit.metrics import aggregate as default_aggregate
 from evalkit.prompts import render_prompt
 from evalkit.records import ChatRequest, Completion, Message, Sample, SamplingParams, Verdict
@@ -58,7 +63,8 @@ def data_dir(spec: TaskSpec) -> Path:
     return path
 
 
-def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
+def build_sample(row: Row, spec: TaskSpec, ctx: BuildContext) -> Sample:
+    where = ctx.where
     task = parse_task(row.fields, where, row.index + 1)
     domain = str(spec.extra["domain"])
     root = data_dir(spec)
@@ -68,16 +74,7 @@ def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
         messages=[{"role": "system", "content": load_wiki(root, domain)}],
         target=[{"name": a.name, "kwargs": a.kwargs} for a in task.actions],
         tools=tool_schemas(domain),
-        metadata={
-            "subject": domain,
-            "task": task,
-            "domain": domain,
-            "data_dir": str(root),
-            "user_system": user_system,
-            "user_opening": str(spec.prompt.get("user_opening", "Hi! How can I help you today?")),
-            "user_params": dict(spec.extra.get("user_sim") or {}),
-            "max_steps": int(spec.extra.get("max_steps", MAX_STEPS)),
-        },
+        metadata={"subject": domain, "task": task, "domain": domain, "user_system": user_system},
     )
 
 
@@ -93,21 +90,53 @@ def _content_before_calls(text: str) -> str:
     return text.split("<tool_call>", 1)[0].strip()
 
 
-def agent(sample: Sample, params: SamplingParams, enable_thinking: bool, repeat: int = 0) -> Episode:
+@dataclass(frozen=True)
+class AgentSettings:
+    """What the agent loop takes from the spec: the domain's data, the simulated user's opening
+    line and sampling, and the step limit."""
+
+    root: Path
+    domain: str
+    user_opening: str
+    user_params: SamplingParams
+    max_steps: int
+
+
+def agent_settings(spec: TaskSpec) -> AgentSettings:
+    up = dict(spec.extra.get("user_sim") or {})
+    return AgentSettings(
+        root=data_dir(spec),
+        domain=str(spec.extra["domain"]),
+        user_opening=str(spec.prompt.get("user_opening", "Hi! How can I help you today?")),
+        user_params=SamplingParams(
+            temperature=float(up.get("temperature", 1.0)),
+            top_p=float(up.get("top_p", 1.0)),
+            max_new_tokens=int(up.get("max_new_tokens", 1024)),
+        ),
+        max_steps=int(spec.extra.get("max_steps", MAX_STEPS)),
+    )
+
+
+def solver(spec: TaskSpec, roles: frozenset[str]) -> Solver:
+    """The agent loop with the spec's settings (`agent`)."""
+    settings = agent_settings(spec)
+
+    def solve(sample: Sample, params: SamplingParams, enable_thinking: bool, repeat: int = 0) -> Episode:
+        return agent(sample, params, enable_thinking, settings)
+
+    return solve
+
+
+def agent(sample: Sample, params: SamplingParams, enable_thinking: bool, settings: AgentSettings) -> Episode:
     """tau-bench's tool-calling agent loop against a simulated user (see the module docstring)."""
     md = sample.metadata
-    root, domain = Path(md["data_dir"]), md["domain"]
+    root, domain = settings.root, settings.domain
     env = TauEnv(domain, load_db(root, domain))
-    up = md["user_params"]
-    user_params = SamplingParams(
-        temperature=float(up.get("temperature", 1.0)),
-        top_p=float(up.get("top_p", 1.0)),
-        max_new_tokens=int(up.get("max_new_tokens", 1024)),
-    )
+    user_params = settings.user_params
     # The simulator sees the conversation mirrored: the agent speaks as "user", it answers as "assistant".
     user_msgs: list[Message] = [
         {"role": "system", "content": md["user_system"]},
-        {"role": "user", "content": md["user_opening"]},
+        {"role": "user", "content": settings.user_opening},
     ]
     calls: list[Completion] = []
     user_turns: list[str] = []
@@ -125,7 +154,7 @@ def agent(sample: Sample, params: SamplingParams, enable_thinking: bool, repeat:
     msgs: list[Message] = [*sample.messages, {"role": "user", "content": user_turns[-1]}]
     final: Completion | None = None
     end = "max steps"
-    for _ in range(md["max_steps"]):
+    for _ in range(settings.max_steps):
         c = yield ChatRequest(
             messages=list(msgs), params=params, enable_thinking=enable_thinking, tools=sample.tools
         )
@@ -181,7 +210,7 @@ def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
     if ok:
         reason = f"reward 1 ({info['end']})"
     elif info["end"] == "max steps":
-        reason = f"no end within {sample.metadata['max_steps']} steps"
+        reason = f"no end within {int(ctx.spec.extra.get('max_steps', MAX_STEPS))} steps"
     elif not info["r_actions"]:
         reason = f"final database differs from the gold replay ({info['end']})"
     else:

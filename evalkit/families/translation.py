@@ -13,45 +13,48 @@ from evalkit.chat import split_completion
 from evalkit.data import Row
 from evalkit.errors import DataError
 from evalkit.families import ScoreContext
+from evalkit.families.base import BuildContext, Solver
+from evalkit.families.defaults import inline_sample as inline_sample
+from evalkit.families.defaults import output_from_response as output_from_response
+from evalkit.families.defaults import verdict_row as verdict_row
 from evalkit.metrics import aggregate as default_aggregate
 from evalkit.prompts import render_prompt
 from evalkit.records import ChatRequest, Completion, Sample, SamplingParams, Verdict
-from evalkit.solvers import RUN_ROLES, Episode, EpisodeOutput
+from evalkit.solvers import Episode, EpisodeOutput
 from evalkit.specs import TaskSpec
 
 _SCORE = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d+)?)(?!\d|\.\d)")
 
 
-def build_sample(row: Row, spec: TaskSpec, where: str) -> Sample:
+def _languages(spec: TaskSpec) -> dict[str, str]:
+    langs: dict[str, str] = spec.extra.get("languages", {"source": "English", "target": "Spanish"})
+    return langs
+
+
+def build_sample(row: Row, spec: TaskSpec, ctx: BuildContext) -> Sample:
+    where = ctx.where
     f = spec.data.fields
     source, target = row.fields.get(f.get("source", "source")), row.fields.get(f.get("target", "target"))
     for name, value in (("source", source), ("target", target)):
         if not isinstance(value, str) or not value.strip():
             raise DataError(where, row.index + 1, f.get(name, name), "missing or empty segment")
-    langs = spec.extra.get("languages", {"source": "English", "target": "Spanish"})
-    prompt = render_prompt(spec.prompt["template"], source=source, **langs)
-    judge = spec.extra.get("judge", {})
+    prompt = render_prompt(spec.prompt["template"], source=source, **_languages(spec))
     return Sample(
         id=row.id,
         messages=[{"role": "user", "content": prompt}],
         target=target,
-        metadata={
-            "subject": row.fields.get("domain"),
-            "source": source,
-            "judge_template": judge.get("template", ""),
-            "languages": langs,
-        },
+        metadata={"subject": row.fields.get("domain"), "source": source},
     )
 
 
-def judge_request(sample: Sample, translation: str, params: SamplingParams) -> ChatRequest:
+def judge_request(spec: TaskSpec, sample: Sample, translation: str, params: SamplingParams) -> ChatRequest:
     """The judge's prompt (the spec's extra.judge.template), greedy, short answer."""
     text = render_prompt(
-        sample.metadata["judge_template"],
+        spec.extra.get("judge", {}).get("template", ""),
         source=sample.metadata["source"],
         translation=translation,
         reference=sample.target,
-        **sample.metadata["languages"],
+        **_languages(spec),
     )
     return ChatRequest(
         messages=[{"role": "user", "content": text}],
@@ -60,17 +63,22 @@ def judge_request(sample: Sample, translation: str, params: SamplingParams) -> C
     )
 
 
-def solve(sample: Sample, params: SamplingParams, enable_thinking: bool, repeat: int = 0) -> Episode:
+def solver(spec: TaskSpec, roles: frozenset[str]) -> Solver:
     """Translate; then, if the run has a judge, ask it to score the translation."""
-    c = yield ChatRequest(messages=list(sample.messages), params=params, enable_thinking=enable_thinking)
-    calls = [c]
-    info: dict[str, Any] = {}
-    split = split_completion(c.text, c.reasoning_content, reasoning_mode=enable_thinking)
-    if "judge" in RUN_ROLES.get() and split.answer is not None:
-        j: Completion = yield judge_request(sample, split.answer.strip(), params)
-        calls.append(j)
-        info["judge_text"] = j.text
-    return EpisodeOutput(calls=calls, final=c, info=info)
+    judged = "judge" in roles
+
+    def solve(sample: Sample, params: SamplingParams, enable_thinking: bool, repeat: int = 0) -> Episode:
+        c = yield ChatRequest(messages=list(sample.messages), params=params, enable_thinking=enable_thinking)
+        calls = [c]
+        info: dict[str, Any] = {}
+        split = split_completion(c.text, c.reasoning_content, reasoning_mode=enable_thinking)
+        if judged and split.answer is not None:
+            j: Completion = yield judge_request(spec, sample, split.answer.strip(), params)
+            calls.append(j)
+            info["judge_text"] = j.text
+        return EpisodeOutput(calls=calls, final=c, info=info)
+
+    return solve
 
 
 def parse_judge_score(text: str) -> float | None:

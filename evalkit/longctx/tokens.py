@@ -1,16 +1,15 @@
 """The evaluated model's tokenizer, for sizing long prompts while samples are built.
 
 Samples are built before a runner exists (bad input fails cheaply), yet RULER and the
-LongBench truncation need the model's tokens. The pipeline names the model it is building
-for in `evalkit.models.BUILD_MODEL`; `build_tokenizer()` loads that model's tokenizer once.
+LongBench truncation need the model's tokens. The pipeline names the model in the
+`BuildContext` it passes to `build_sample` (evalkit.families.base); `ctx.tokenizer(task)`
+loads that model's tokenizer through `load_tokenizer`, once per model.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import Any
-
-from evalkit.errors import UsageError
 
 
 @lru_cache(maxsize=4)
@@ -21,19 +20,6 @@ def load_tokenizer(model: str) -> Any:
     from evalkit.models import resolve_model
 
     return AutoTokenizer.from_pretrained(str(resolve_model(model)))
-
-
-def build_tokenizer(task: str) -> Any:
-    """The tokenizer of the model the current run builds samples for."""
-    from evalkit.models import BUILD_MODEL
-
-    model = BUILD_MODEL.get()
-    if model is None:
-        raise UsageError(
-            f"task {task} sizes its prompts with the evaluated model's tokenizer, but no model is "
-            "being built for (run it through `evalkit run`, or set evalkit.models.BUILD_MODEL)"
-        )
-    return load_tokenizer(model)
 
 
 def count_tokens(tokenizer: Any, text: str) -> int:

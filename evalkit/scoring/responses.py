@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from evalkit.data import Row, default_source, load_rows, read_records
 from evalkit.errors import DataError
-from evalkit.families import ScoreContext, load_family
+from evalkit.families import BuildContext, ScoreContext, load_family
 from evalkit.jsonl import dumps_line
 from evalkit.records import Sample
 from evalkit.registry import get_task
@@ -70,7 +70,8 @@ def score_responses(task: str, responses: Path, *, data: str | None, mode: str, 
             continue
         if all(k in rec for k in marker):
             fields = {k: v for k, v in rec.items() if k not in ("response", "responses", "repeat")}
-            samples.append(family.build_sample(Row(id=rid, index=i - 1, fields=fields), spec, where))
+            inline_row = Row(id=rid, index=i - 1, fields=fields)
+            samples.append(family.build_sample(inline_row, spec, BuildContext(where)))
             continue
         if items is None:
             loaded = load_rows(spec, data or default_source(spec))
@@ -80,7 +81,7 @@ def score_responses(task: str, responses: Path, *, data: str | None, mode: str, 
             raise DataError(
                 responses, i, "id", f"no item with id {rid!r} in {item_where} and no inline fields"
             )
-        samples.append(family.build_sample(items[rid], spec, item_where))
+        samples.append(family.build_sample(items[rid], spec, BuildContext(item_where)))
 
     _refuse_duplicates(responses, rows)
     ctx = ScoreContext(spec=spec, reasoning_mode=mode == "reasoning")

@@ -16,7 +16,7 @@ from evalkit.benchmarks.bfcl.multi_turn.apis import new_instance
 from evalkit.benchmarks.bfcl.multi_turn.world import parse_call_string
 from evalkit.data import Row, load_rows
 from evalkit.errors import DataError
-from evalkit.families import ScoreContext, load_family
+from evalkit.families import BuildContext, ScoreContext, load_family
 from evalkit.pipeline import RunConfig, run_eval
 from evalkit.records import ChatRequest, Completion, SamplingParams
 from evalkit.registry import get_task
@@ -30,7 +30,7 @@ FAMILY = load_family("bfcl")
 
 def _samples() -> list[Any]:
     loaded = load_rows(SPEC, "sample")
-    return [FAMILY.build_sample(r, SPEC, loaded.path) for r in loaded.rows]
+    return [FAMILY.build_sample(r, SPEC, BuildContext(loaded.path)) for r in loaded.rows]
 
 
 def _pick(options: list[Any]) -> Any:
@@ -149,7 +149,7 @@ def test_multi_turn_failures_empty_turn_and_force_termination(tmp_path: Path) ->
     ctx = ScoreContext(SPEC, reasoning_mode=False)
 
     def play(answer: Any) -> tuple[Any, int]:
-        gen = FAMILY.module.solve(s, SamplingParams(), False)
+        gen = FAMILY.solver(SPEC, frozenset({"model"}))(s, SamplingParams(), False, 0)
         req, n = next(gen), 0
         try:
             while True:
@@ -234,7 +234,7 @@ def test_evalkit_score_rows(tmp_path: Path) -> None:
 def test_bad_entries_name_the_field() -> None:
     with pytest.raises(DataError) as e:
         FAMILY.build_sample(
-            Row("x", 4, {"id": "x", "category": "simplest", "question": [[]]}), SPEC, "f.jsonl"
+            Row("x", 4, {"id": "x", "category": "simplest", "question": [[]]}), SPEC, BuildContext("f.jsonl")
         )
     assert (e.value.row, e.value.field) == (5, "category")
     with pytest.raises(DataError) as e:
@@ -244,7 +244,7 @@ def test_bad_entries_name_the_field() -> None:
             "question": [[{"role": "user", "content": "hi"}]],
             "function": [{"name": "f"}],
         }
-        FAMILY.build_sample(Row("x", 0, row), SPEC, "f.jsonl")
+        FAMILY.build_sample(Row("x", 0, row), SPEC, BuildContext("f.jsonl"))
     assert e.value.field == "ground_truth"
 
 

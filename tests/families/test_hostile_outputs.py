@@ -19,12 +19,11 @@ from dataclasses import dataclass
 import pytest
 
 from evalkit.data import load_rows
-from evalkit.families import ScoreContext, load_family
+from evalkit.families import BuildContext, ScoreContext, load_family
 from evalkit.jsonl import dumps_line
-from evalkit.models import BUILD_MODEL
 from evalkit.pipeline import _record as run_record
 from evalkit.records import Completion, Sample, SamplingParams, Verdict
-from evalkit.registry import get_solver, get_task
+from evalkit.registry import get_task
 from evalkit.solvers import EpisodeOutput
 from tests.families.hostile import hostile_outputs
 
@@ -70,20 +69,17 @@ def _samples(task: str, rows: int) -> list[Sample]:
     fewer than 3 (BFCL: every category of the bundled sample)."""
     spec = get_task(task)
     family = load_family(spec.family)
-    token = BUILD_MODEL.set("tiny")  # long-context families size prompts in its tokens
-    try:
-        out: list[Sample] = []
-        seen: set[object] = set()
-        for row in load_rows(spec, "sample", rows).rows:
-            s = family.build_sample(row, spec, "sample")
-            kind = s.metadata.get("category") or s.metadata.get("subject")
-            if kind in seen and len(out) >= 3:
-                continue
-            seen.add(kind)
-            out.append(s)
-        return out
-    finally:
-        BUILD_MODEL.reset(token)
+    build = BuildContext("sample", model="tiny")  # long-context families size prompts in its tokens
+    out: list[Sample] = []
+    seen: set[object] = set()
+    for row in load_rows(spec, "sample", rows).rows:
+        s = family.build_sample(row, spec, build)
+        kind = s.metadata.get("category") or s.metadata.get("subject")
+        if kind in seen and len(out) >= 3:
+            continue
+        seen.add(kind)
+        out.append(s)
+    return out
 
 
 def _tools(samples: list[Sample]) -> list[tuple[str, list[str]]]:
@@ -98,7 +94,7 @@ def _tools(samples: list[Sample]) -> list[tuple[str, list[str]]]:
 def _episode(solver, sample: Sample, text: str, reasoning: bool) -> EpisodeOutput:
     """The family's solver, every model call answered with `text` (a simulated user stops
     after two turns)."""
-    ep = solver(sample, SamplingParams(max_new_tokens=16), reasoning, repeat=0)
+    ep = solver(sample, SamplingParams(max_new_tokens=16), reasoning, 0)
     request, user_turns = next(ep), 0
     while True:
         if request.role == "user":
@@ -116,7 +112,7 @@ def _episode(solver, sample: Sample, text: str, reasoning: bool) -> EpisodeOutpu
 def _fuzz(name: str, case: Case, seed: int, n: int, multi_mb: int, big: bool) -> None:
     spec = get_task(case.task)
     family = load_family(spec.family)
-    solver = get_solver(spec.solver)
+    solver = family.solver(spec, frozenset({"model"}))  # no judge: the scores stay the model's
     samples = _samples(case.task, case.rows)
     outputs = hostile_outputs(seed, n, n_multi_mb=multi_mb, big=big, tools=_tools(samples))
     records = []

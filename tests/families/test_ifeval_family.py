@@ -19,7 +19,7 @@ from evalkit.benchmarks.ifeval import (
 from evalkit.benchmarks.ifeval.text import count_sentences, word_tokens
 from evalkit.data import Row, load_rows
 from evalkit.errors import DataError
-from evalkit.families import ScoreContext, load_family
+from evalkit.families import BuildContext, ScoreContext, load_family
 from evalkit.records import Completion
 from evalkit.registry import get_task
 from evalkit.scoring.responses import score_responses
@@ -42,7 +42,7 @@ def _row(ids: list[str], kwargs: list[dict], prompt: str = "Write something.") -
 
 def test_bundled_sample_is_real_and_covers_all_25_instruction_types() -> None:
     loaded = load_rows(SPEC, "sample")
-    samples = [FAMILY.build_sample(r, SPEC, loaded.path) for r in loaded.rows]
+    samples = [FAMILY.build_sample(r, SPEC, BuildContext(loaded.path)) for r in loaded.rows]
     assert len(samples) == 20 and not loaded.synthetic
     covered = {i for s in samples for i in s.target["instruction_id_list"]}
     assert covered == set(INSTRUCTION_IDS) and len(INSTRUCTION_IDS) == 25
@@ -50,7 +50,7 @@ def test_bundled_sample_is_real_and_covers_all_25_instruction_types() -> None:
 
 
 def test_reasoning_is_removed_before_checking() -> None:
-    s = FAMILY.build_sample(_row(["punctuation:no_comma"], [{}]), SPEC, "x.jsonl")
+    s = FAMILY.build_sample(_row(["punctuation:no_comma"], [{}]), SPEC, BuildContext("x.jsonl"))
     text = "Well, first, let me think, carefully.</think>\n\nNo commas here at all."
     v = FAMILY.score(s, _out(text), ScoreContext(SPEC, reasoning_mode=True))
     assert v.correct and v.details["inst_level_strict"] == [True]
@@ -59,7 +59,7 @@ def test_reasoning_is_removed_before_checking() -> None:
 
 
 def test_unclosed_think_block_has_no_answer_and_follows_nothing() -> None:
-    s = FAMILY.build_sample(_row(["punctuation:no_comma"], [{}]), SPEC, "x.jsonl")
+    s = FAMILY.build_sample(_row(["punctuation:no_comma"], [{}]), SPEC, BuildContext("x.jsonl"))
     v = FAMILY.score(s, _out("still thinking without commas"), ScoreContext(SPEC, reasoning_mode=True))
     assert not v.correct and v.extracted is None and "no answer" in v.reason
     assert v.details["inst_level_loose"] == [False]
@@ -68,17 +68,19 @@ def test_unclosed_think_block_has_no_answer_and_follows_nothing() -> None:
 def test_bad_rows_name_file_row_and_field() -> None:
     with pytest.raises(DataError) as e:
         FAMILY.build_sample(
-            _row(["length_constraints:number_words"], [{"relation": "at least"}]), SPEC, "f.jsonl"
+            _row(["length_constraints:number_words"], [{"relation": "at least"}]),
+            SPEC,
+            BuildContext("f.jsonl"),
         )
     assert (e.value.path, e.value.row, e.value.field) == ("f.jsonl", 7, "kwargs[0].num_words")
     with pytest.raises(DataError) as e:
-        FAMILY.build_sample(_row(["detectable_format:sparkles"], [{}]), SPEC, "f.jsonl")
+        FAMILY.build_sample(_row(["detectable_format:sparkles"], [{}]), SPEC, BuildContext("f.jsonl"))
     assert e.value.field == "instruction_id_list[0]" and "unknown instruction" in str(e.value)
     with pytest.raises(DataError) as e:
         FAMILY.build_sample(
             _row(["keywords:frequency"], [{"keyword": "x", "frequency": 2, "relation": "about"}]),
             SPEC,
-            "f.jsonl",
+            BuildContext("f.jsonl"),
         )
     assert e.value.field == "kwargs[0].relation"
 
@@ -86,7 +88,7 @@ def test_bad_rows_name_file_row_and_field() -> None:
 def test_hf_layout_with_none_filled_kwargs_is_accepted() -> None:
     # The HF copy stores every kwarg column on every row, unset ones as None.
     kw = {"num_words": 3, "relation": "less than", "keyword": None, "num_highlights": None}
-    s = FAMILY.build_sample(_row(["length_constraints:number_words"], [kw]), SPEC, "hf")
+    s = FAMILY.build_sample(_row(["length_constraints:number_words"], [kw]), SPEC, BuildContext("hf"))
     assert FAMILY.score(s, _out("Two words"), ScoreContext(SPEC, False)).correct
 
 
@@ -97,7 +99,7 @@ def test_malformed_model_output_scores_zero_without_raising() -> None:
             [{}, {"num_highlights": 2}],
         ),
         SPEC,
-        "x",
+        BuildContext("x"),
     )
     for text in ["", "   ", "```json\n{broken", "\x00\x01*", "*" * 10_000]:
         v = FAMILY.score(s, _out(text), ScoreContext(SPEC, False))
@@ -158,7 +160,9 @@ def test_evalkit_score_writes_the_reference_row_shape(tmp_path: Path) -> None:
 
 
 def test_aggregate_reports_all_four_figures() -> None:
-    s = FAMILY.build_sample(_row(["punctuation:no_comma", "startend:quotation"], [{}, {}]), SPEC, "x")
+    s = FAMILY.build_sample(
+        _row(["punctuation:no_comma", "startend:quotation"], [{}, {}]), SPEC, BuildContext("x")
+    )
     ctx = ScoreContext(SPEC, False)
     records = []
     for i, text in enumerate(['"no commas"', "no commas", '"a, b"', '*"quoted*"']):

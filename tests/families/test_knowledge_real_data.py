@@ -17,6 +17,7 @@ import pytest
 from evalkit.cli import main
 from evalkit.data import default_source, load_rows
 from evalkit.errors import UsageError
+from evalkit.families import BuildContext
 from evalkit.families import multiple_choice as mc
 from evalkit.pipeline import RunConfig, run_eval
 from evalkit.registry import get_task
@@ -50,7 +51,7 @@ def test_every_gpqa_row_builds_with_its_correct_answer_first(gpqa):
     assert len(loaded.rows) == 198 and [r.id for r in loaded.rows] == [r["Record ID"] for r in raw]
     domains = collections.Counter()
     for row, rec in zip(loaded.rows, raw, strict=True):
-        s = mc.build_sample(row, spec, loaded.path)
+        s = mc.build_sample(row, spec, BuildContext(loaded.path))
         assert s.target == "A" and s.metadata["options"][0] == rec["Correct Answer"].strip()
         prompt = s.messages[-1]["content"]
         for opt in s.metadata["options"]:
@@ -71,15 +72,15 @@ def test_chosen_mmlu_pro_rows():
     rows = {r.id: r for r in loaded.rows}
     assert len(rows) == 12032
     # question 3983: answer letter C, answer_index 1; upstream scores against the letter
-    assert mc.build_sample(rows["3983"], spec, loaded.path).target == "C"
-    ten = mc.build_sample(rows["72"], spec, loaded.path)
+    assert mc.build_sample(rows["3983"], spec, BuildContext(loaded.path)).target == "C"
+    ten = mc.build_sample(rows["72"], spec, BuildContext(loaded.path))
     assert ten.metadata["n_options"] == 10 and "\nJ. " in ten.messages[-1]["content"]
     assert ten.target == rows["72"].fields["answer"] == "J"  # letters run past D, up to J
-    first = mc.build_sample(rows["70"], spec, loaded.path)
+    first = mc.build_sample(rows["70"], spec, BuildContext(loaded.path))
     assert first.metadata["subject"] == "business"
     assert first.metadata["groups"] == {"src": "ori_mmlu-business_ethics"}
     three = next(r for r in loaded.rows if len(r.fields["options"]) == 3)
-    s3 = mc.build_sample(three, spec, loaded.path)
+    s3 = mc.build_sample(three, spec, BuildContext(loaded.path))
     assert s3.metadata["n_options"] == 3 and "\nD. " not in s3.messages[-1]["content"]
 
 
@@ -88,7 +89,7 @@ def test_chosen_mmlu_redux_rows():
     loaded = load_rows(spec, "local")
     assert len(loaded.rows) == 5700 and loaded.rows[0].id == "abstract_algebra/0"
     wrong = next(r for r in loaded.rows if r.fields["error_type"] == "wrong_groundtruth")
-    s = mc.build_sample(wrong, spec, loaded.path)
+    s = mc.build_sample(wrong, spec, BuildContext(loaded.path))
     # the scored label is MMLU's original one; the annotation stays data (error_type breakdown)
     assert s.target == "ABCD"[wrong.fields["answer"]] and s.metadata["groups"] == {
         "error_type": "wrong_groundtruth"
@@ -149,7 +150,7 @@ def test_every_row_builds_with_its_target_and_options(task, n):
         counts = collections.Counter({4: n})
     built = collections.Counter()
     for row in loaded.rows:
-        s = mc.build_sample(row, spec, loaded.path)
+        s = mc.build_sample(row, spec, BuildContext(loaded.path))
         expected = row.fields["answer"] if task == "mmlu_pro" else "ABCD"[row.fields["answer"]]
         assert s.target == expected, row.id
         assert s.messages[-1]["content"].count("\n") >= s.metadata["n_options"]

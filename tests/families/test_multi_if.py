@@ -14,7 +14,7 @@ import pytest
 
 from evalkit.benchmarks.ifeval import Dialect, check_response
 from evalkit.data import load_rows
-from evalkit.families import ScoreContext, load_family
+from evalkit.families import BuildContext, ScoreContext, load_family
 from evalkit.records import ChatRequest, Completion, SamplingParams
 from evalkit.registry import get_task
 from evalkit.scoring.responses import score_responses
@@ -30,12 +30,11 @@ SHARED = (
 
 def _samples(source: str = "sample") -> list[Any]:
     loaded = load_rows(SPEC, source)
-    return [FAMILY.build_sample(r, SPEC, loaded.path) for r in loaded.rows]
+    return [FAMILY.build_sample(r, SPEC, BuildContext(loaded.path)) for r in loaded.rows]
 
 
 def _run(sample: Any, answers: list[str], thinking: bool = False) -> tuple[EpisodeOutput, list[ChatRequest]]:
-    solver = FAMILY.module.multi_turn
-    gen = solver(sample, SamplingParams(), thinking)
+    gen = FAMILY.solver(SPEC, frozenset({"model"}))(sample, SamplingParams(), thinking, 0)
     requests = [next(gen)]
     try:
         for a in answers:

@@ -12,23 +12,24 @@ import pytest
 from evalkit.cli import main
 from evalkit.data import Row, load_rows
 from evalkit.errors import DataError
-from evalkit.families import ScoreContext
+from evalkit.families import BuildContext, ScoreContext
 from evalkit.families import multiple_choice as mc
 from evalkit.pipeline import RunConfig, run_eval
 from evalkit.published import lookup
-from evalkit.records import ChatRequest, Completion
-from evalkit.registry import get_task
-from evalkit.solvers import EpisodeOutput
+from evalkit.records import ChatRequest, Completion, SamplingParams
+from evalkit.registry import get_task, list_tasks
+from evalkit.solvers import EpisodeOutput, generate
 from tests.fakes import ScriptedRunner
 
-TASKS = ["mmlu_redux", "mmlu_pro", "gpqa_diamond", "kmmlu_pro", "kmmlu_redux", "mmmlu_es"]
+# Every task of the family (a new one is checked without an edit here).
+TASKS = [t for t in list_tasks() if get_task(t).family == "multiple_choice"]
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def samples(task: str):
     spec = get_task(task)
     loaded = load_rows(spec, "sample")
-    return spec, [mc.build_sample(r, spec, loaded.path) for r in loaded.rows]
+    return spec, [mc.build_sample(r, spec, BuildContext(loaded.path)) for r in loaded.rows]
 
 
 def out(text: str, **info) -> EpisodeOutput:
@@ -200,12 +201,19 @@ def test_score_rejects_bad_permutations_and_repeats(tmp_path, capsys, extra, fie
     assert f"r.jsonl, row 1, field '{field}'" in capsys.readouterr().err
 
 
-def test_shuffle_needs_the_shuffling_solver():
+def test_the_family_shuffles_exactly_when_the_spec_asks():
     spec = get_task("gpqa_diamond")
-    bad = dataclasses.replace(spec, solver="generate")
-    with pytest.raises(DataError) as e:
-        mc.build_sample(load_rows(spec, "sample").rows[0], bad, "x")
-    assert e.value.field == "solver"
+    s = mc.build_sample(load_rows(spec, "sample").rows[0], spec, BuildContext("x"))
+    solve = mc.solver(spec, frozenset({"model"}))
+    for repeat in range(3):
+        req = next(solve(s, SamplingParams(), False, repeat))
+        perm = mc.option_permutation(s.id, repeat, spec.prompt["shuffle"]["seed"], 4)
+        shown = [s.metadata["options"][i] for i in perm]
+        text = req.messages[-1]["content"]
+        assert [text.index(o) for o in shown] == sorted(text.index(o) for o in shown)
+    assert req.messages == next(solve(s, SamplingParams(), False, 2)).messages
+    plain = dataclasses.replace(spec, prompt={k: v for k, v in spec.prompt.items() if k != "shuffle"})
+    assert mc.solver(plain, frozenset({"model"})) is generate
 
 
 # --- scoring settings --------------------------------------------------------------------------
@@ -282,7 +290,7 @@ def test_bad_scoring_settings_name_the_key(scoring, field):
 def test_simple_evals_tasks_refuse_items_with_more_than_four_options():
     spec = get_task("mmmlu_es")
     row = Row("0", 0, {"Question": "q", "A": "1", "B": "2", "C": "3", "D": "4", "Answer": "A"})
-    mc.build_sample(row, spec, "x")
+    mc.build_sample(row, spec, BuildContext("x"))
     five = dataclasses.replace(
         spec,
         data=dataclasses.replace(
@@ -290,16 +298,20 @@ def test_simple_evals_tasks_refuse_items_with_more_than_four_options():
         ),
     )
     with pytest.raises(DataError, match="only A-D"):
-        mc.build_sample(Row("0", 0, {**row.fields, "E": "5"}), five, "x")
+        mc.build_sample(Row("0", 0, {**row.fields, "E": "5"}), five, BuildContext("x"))
 
 
 def test_padding_options_are_dropped_and_an_answer_on_padding_is_refused():
     spec = get_task("mmlu_pro")
     base = {"question_id": 1, "question": "q", "category": "math", "src": "x"}
-    s = mc.build_sample(Row("1", 0, {**base, "options": ["1", "N/A", "2", "3"], "answer": "C"}), spec, "f")
+    s = mc.build_sample(
+        Row("1", 0, {**base, "options": ["1", "N/A", "2", "3"], "answer": "C"}), spec, BuildContext("f")
+    )
     assert s.metadata["options"] == ["1", "2", "3"] and s.target == "B"
     with pytest.raises(DataError, match="dropped option") as e:
-        mc.build_sample(Row("1", 4, {**base, "options": ["1", "N/A", "2"], "answer": "B"}), spec, "f")
+        mc.build_sample(
+            Row("1", 4, {**base, "options": ["1", "N/A", "2"], "answer": "B"}), spec, BuildContext("f")
+        )
     assert (e.value.row, e.value.field) == (5, "options")
 
 
@@ -340,7 +352,7 @@ def test_mmlu_redux_hub_layout_copy_reads_every_subject_config(tmp_path):
     )
     loaded = load_rows(two, str(tmp_path))
     assert [r.id for r in loaded.rows] == [f"{s}/{i}" for s in subjects for i in range(3)]
-    built = [mc.build_sample(r, two, loaded.path) for r in loaded.rows]
+    built = [mc.build_sample(r, two, BuildContext(loaded.path)) for r in loaded.rows]
     assert [b.target for b in built[:3]] == ["A", "B", "C"] and built[3].metadata["subject"] == "virology"
 
 
@@ -401,7 +413,7 @@ def test_local_copies_in_hub_layout(tmp_path, task, config, split, data_file, re
     (tmp_path / "README.md").write_text("\n".join([*card, f"    path: {readme_path}", "---", ""]))
     loaded = load_rows(spec, str(tmp_path))
     assert [r.id for r in loaded.rows] == [r.id for r in load_rows(spec, "sample").rows]
-    from_copy = [mc.build_sample(r, spec, loaded.path) for r in loaded.rows]
+    from_copy = [mc.build_sample(r, spec, BuildContext(loaded.path)) for r in loaded.rows]
     assert [s.target for s in from_copy] == [s.target for s in samples(task)[1]]
 
 

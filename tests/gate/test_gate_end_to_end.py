@@ -1,6 +1,7 @@
 """End to end: runs of the tiny model, one with its weights perturbed, judged by `evalkit gate`.
 
-The task asks real MMLU-Redux questions (../shared/data) and, through a test solver, turns
+The task asks real MMLU-Redux questions (../shared/data) and, through a test solver (patched in
+as the multiple-choice family's), turns
 each greedy completion into an option letter (tests/gate/agreement.py); its targets are the
 letters the unperturbed tiny-fp32 model picks. A copy of the checkpoint with 0.2 % weight
 noise keeps almost every completion (agreement ~97 %); one with 50 % noise changes them all
@@ -18,9 +19,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from evalkit.cli import main
+from evalkit.families import multiple_choice
 from evalkit.pipeline import RunConfig, run_eval
 from evalkit.scoring.choice import LETTERS
 from evalkit.tinymodel import ensure_tiny_model
+from tests.gate.agreement import answer_by_text_hash
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "mmlu_redux" / "mmlu_redux_2.0_raw.jsonl"
 N_ITEMS = 48
@@ -30,7 +33,6 @@ SPEC = """\
 name: agree
 title: Agreement with tiny-fp32
 family: multiple_choice
-solver: tests.gate.agreement:answer_by_text_hash
 provenance: >-
   Test task: MMLU-Redux 2.0 questions (CC BY 4.0, ../shared/data/mmlu_redux); the answer key is
   the letter the unperturbed tiny-fp32 model's greedy completion hashes to.
@@ -103,6 +105,8 @@ def world(tmp_path_factory):
     runs = root / "runs"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EVALKIT_TASKS_DIR", str(tasks))
+        # The test task's episodes: the family's solver replaced by the hashing one (tests only).
+        mp.setattr(multiple_choice, "solver", lambda spec, roles: answer_by_text_hash)
 
         def run(model: str, run_id: str) -> Path:
             cfg = RunConfig(

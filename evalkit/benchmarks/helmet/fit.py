@@ -22,14 +22,6 @@ class Fitted:
     cut_tokens: int  # tokens removed from the end of the context (0: none)
 
 
-def model_tokenizer(task: str) -> Any | None:
-    """The evaluated model's tokenizer while samples are built for a run, else None."""
-    from evalkit.longctx.tokens import build_tokenizer
-    from evalkit.models import BUILD_MODEL
-
-    return build_tokenizer(task) if BUILD_MODEL.get() is not None else None
-
-
 def _ids(tokenizer: Any, text: str, offsets: bool = False) -> Any:
     return tokenizer(text, add_special_tokens=False, return_offsets_mapping=offsets)
 

@@ -26,7 +26,7 @@ from typing import Any
 from evalkit.benchmarks.helmet import judge_prompts as P
 from evalkit.chat import split_completion
 from evalkit.records import ChatRequest, Completion, Sample, SamplingParams
-from evalkit.solvers import RUN_ROLES, Episode, EpisodeOutput
+from evalkit.solvers import Episode, EpisodeOutput
 
 CARD_JUDGE = "gpt-4o-2024-05-13 (HELMET's default; the EXAONE report does not name its judge)"
 
@@ -183,9 +183,9 @@ def judge_requests(sample: Sample, answer: str) -> list[ChatRequest]:
     ]
 
 
-def solve(sample: Sample, params: SamplingParams, enable_thinking: bool, repeat: int = 0) -> Episode:
+def solve(sample: Sample, params: SamplingParams, enable_thinking: bool, *, judged: bool) -> Episode:
     """Generate with the dataset's output length; then, for LongQA's NarrativeQA and Summ, and only
-    if the run has a judge, ask the judge (HELMET's seed 42 on every call)."""
+    if the run has a judge (`judged`), ask the judge (HELMET's seed 42 on every call)."""
     cap = sample.metadata.get("max_new_tokens")
     if cap is not None and int(cap) < params.max_new_tokens:
         params = dataclasses.replace(params, max_new_tokens=int(cap))
@@ -193,7 +193,7 @@ def solve(sample: Sample, params: SamplingParams, enable_thinking: bool, repeat:
     calls: list[Completion] = [c]
     info: dict[str, Any] = {}
     split = split_completion(c.text, c.reasoning_content, reasoning_mode=enable_thinking)
-    if "judge" in RUN_ROLES.get() and split.answer is not None:
+    if judged and split.answer is not None:
         texts = []
         for req in judge_requests(sample, split.answer):
             j: Completion = yield req

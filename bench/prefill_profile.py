@@ -40,6 +40,7 @@ from evalkit.runners.torch_int4.kernels import torch_ops
 from evalkit.runners.torch_int4.paged_cache import PagedKVCache
 
 DEV = torch.device("cuda")
+DEQUANT_ROWS = fast_model.DEQUANT_MATMUL_ROWS
 H, HKV, D, BS, WINDOW = 40, 8, 128, 32, 4096
 
 
@@ -230,7 +231,7 @@ def profile(res: dict[str, Any], model: FastExaone4, chunks: list[Any], cache: P
 def linears(res: dict[str, Any], model: FastExaone4) -> None:
     layer = model.layers[0]
     row: dict[str, Any] = {}
-    for m in (128, 160, 192, 224, 256, 320):
+    for m in (64, 96, 128, 160, 256):
         x = torch.randn(m, model.cfg.hidden_size, device=DEV, dtype=model.dtype)
         xi = torch.randn(m, layer.down.in_features, device=DEV, dtype=model.dtype)  # type: ignore[union-attr]
         for path, rows in (("fused", 1 << 30), ("dequant+cuBLAS", 1)):
@@ -242,15 +243,81 @@ def linears(res: dict[str, Any], model: FastExaone4) -> None:
                 model.linear(xi, layer.down)
 
             row[f"M={m} {path} us/layer"] = round(1e6 * timed(run, reps=10), 1)
-    fast_model.DEQUANT_MATMUL_ROWS = 256
+    fast_model.DEQUANT_MATMUL_ROWS = DEQUANT_ROWS
     res["linears of one layer (q|k|v, o, gate|up, down)"] = row
     print(row, flush=True)
+
+
+def dequant(res: dict[str, Any], model: FastExaone4) -> None:
+    """The dequantize kernels alone on layer 0's four linears: GB/s of codes read + bf16 written."""
+    from evalkit.runners.torch_int4.kernels import w4a16
+
+    layer = model.layers[0]
+    variants = [{"transposed": False}] + [
+        {"block_n": bn, "block_k": bk, "num_warps": nw}
+        for bn, bk, nw in ((64, 128, 4), (32, 128, 4), (128, 128, 8), (64, 64, 4), (128, 64, 4), (64, 128, 8))
+    ]
+    for name in ("qkv", "o", "gate_up", "down"):
+        w = getattr(layer, name)
+        out = torch.empty((w.out_features, w.in_features), dtype=model.dtype, device=DEV)
+        ref = w4a16.dequantize(w, model.dtype, transposed=False).clone()
+        moved = w.nbytes + out.numel() * out.element_size()
+        row: dict[str, Any] = {}
+        for v in variants:
+            label = (
+                "first kernel"
+                if v.get("transposed") is False
+                else "t BN{block_n} BK{block_k} w{num_warps}".format(**v)
+            )
+            us = 1e6 * timed(partial(w4a16.dequantize, w, model.dtype, out, **v), reps=10)
+            row[label] = f"{us:.1f} us, {moved / us / 1e3:.0f} GB/s" + (
+                "" if torch.equal(out, ref) else ", DIFFERS"
+            )
+        res[f"dequantize {name} {w.in_features}->{w.out_features}"] = row
+        print(name, row, flush=True)
+
+
+def decode_profile(res: dict[str, Any], model: FastExaone4) -> None:
+    """One eager decode step at 256 and 128 rows, ~900 tokens of context each: ms per kernel family."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as prof
+
+    cache = PagedKVCache.contiguous(model.cfg, 256, 1024, model.dtype, DEV)
+    for rows in (256, 128):
+        tokens = torch.randint(10, 4000, (rows,), device=DEV)
+        pos = torch.randint(800, 1000, (rows,), device=DEV, dtype=torch.int32)
+        r = torch.arange(rows, device=DEV, dtype=torch.int32)
+        step = partial(model.decode, tokens, pos, r, cache)
+        res[f"decode step {rows} rows eager ms"] = round(1e3 * timed(step, reps=5), 2)
+        with prof(activities=[ProfilerActivity.CUDA]) as p:
+            step()
+            torch.cuda.synchronize()
+        fams: dict[str, float] = {}
+        for ev in p.key_averages():
+            us = ev.device_time_total
+            name = ev.key.lower()
+            fam = family(ev.key)
+            if "decode_split" in name or "decode_merge" in name:
+                fam = "decode attention (Triton)"
+            elif name.startswith(("_gemm", "_gemv")):
+                fam = "fused W4A16 GEMM/GEMV (Triton)"
+            fams[fam] = fams.get(fam, 0.0) + us / 1e3
+        res[f"profile decode step {rows} rows: ms per kernel family"] = {
+            k: round(v, 2) for k, v in sorted(fams.items(), key=lambda kv: -kv[1]) if v > 0
+        }
+        print(rows, res[f"profile decode step {rows} rows: ms per kernel family"], flush=True)
+    del cache
+    torch.cuda.empty_cache()
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--skip-model", action="store_true", help="kernel checks and timings only")
+    ap.add_argument(
+        "--steps",
+        default="check,attention,dequant,linears,decode,passes",
+        help="which parts, comma-separated",
+    )
     args = ap.parse_args()
     import triton
 
@@ -261,17 +328,22 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    steps: list[Callable[[], object]] = [lambda: check_kernel(res), lambda: attention_alone(res)]
-    if not args.skip_model:
+    want = set(args.steps.split(","))
+    steps: list[Callable[[], object]] = []
+    if "check" in want:
+        steps.append(lambda: check_kernel(res))
+    if "attention" in want:
+        steps.append(lambda: attention_alone(res))
+    with_model = [("dequant", dequant), ("linears", linears), ("decode", decode_profile), ("passes", passes)]
+    if want & {name for name, _ in with_model}:
         from bench.bench_eval import _load_ours
 
         ns = argparse.Namespace(model=None, shape="exaone4-32b", layers=None, device="cuda", seed=0)
         holder: dict[str, FastExaone4] = {}
-        steps += [
-            lambda: holder.setdefault("m", _load_ours(ns)),
-            lambda: linears(res, holder["m"]),
-            lambda: passes(res, holder["m"]),
-        ]
+        steps.append(lambda: holder.setdefault("m", _load_ours(ns)))
+        for name, fn in with_model:
+            if name in want:
+                steps.append(partial(lambda f: f(res, holder["m"]), fn))
     for step in steps:
         try:
             with torch.inference_mode():

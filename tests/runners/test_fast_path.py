@@ -179,12 +179,15 @@ def test_large_m_gemm_kernel(dtype: torch.dtype, swap: bool, act_order: bool) ->
 def test_large_m_gemm_is_taken_only_where_tuned(monkeypatch: pytest.MonkeyPatch) -> None:
     """TUNED_TC is empty by default: w4_matmul and the fast model's linear keep the GEMM and
     dequantize + cuBLAS. With an entry, both take the large-M GEMM for bf16/fp16 at <= 512 rows."""
-    from evalkit.runners.torch_int4.fast_model import takes_dequant_matmul
+    from evalkit.runners.torch_int4.fast_model import DEQUANT_MATMUL_ROWS, takes_dequant_matmul
 
     w, _ = random_linear(256, 80, 128, seed=9, act_order=False)
     x = torch.randn(20, 256).half()
     assert w4a16.tc_config(w, 300, torch.bfloat16) is None
-    assert takes_dequant_matmul(300, w, torch.bfloat16) and not takes_dequant_matmul(255, w, torch.bfloat16)
+    assert takes_dequant_matmul(300, w, torch.bfloat16) and takes_dequant_matmul(
+        DEQUANT_MATMUL_ROWS, w, x.dtype
+    )
+    assert not takes_dequant_matmul(DEQUANT_MATMUL_ROWS - 1, w, torch.bfloat16)
     cfg = w4a16.TcConfig(16, 32, 1, 4, 1)
     monkeypatch.setitem(w4a16.TUNED_TC, (32, 80, 256), cfg)
     monkeypatch.setitem(w4a16.TUNED_TC, (512, 80, 256), cfg)
@@ -210,11 +213,14 @@ def test_tuned_configs_cover_the_32b_shapes() -> None:
     assert tiles * -(-32 // cfg.groups_per_split) >= 8  # CPU stands in as 8 SMs
 
 
-def test_dequantize_kernel_is_exact() -> None:
+@pytest.mark.parametrize("transposed", [True, False])
+def test_dequantize_kernel_is_exact(transposed: bool) -> None:
     w, ref = random_linear(128, 64, 32, seed=3, act_order=True)
-    out = w4a16.dequantize(w, torch.float32)
+    out = w4a16.dequantize(w, torch.float32, transposed=transposed)
     assert w.perm is not None
     assert torch.equal(out.t(), ref[w.perm])
+    w, ref = random_linear(256, 96, 128, seed=4, act_order=False)  # N not a multiple of the tile
+    assert torch.equal(w4a16.dequantize(w, torch.float32, transposed=transposed).t(), ref)
 
 
 @pytest.mark.parametrize("rope", [True, False])

@@ -33,10 +33,11 @@ from evalkit.runners.torch_int4.paged_cache import PagedKVCache
 
 Linear = W4Weight | torch.Tensor  # a dense weight is [N, K], as nn.Linear keeps it
 # Rows at or above which a W4 linear is dequantized into a scratch buffer and run by cuBLAS
-# (unless the large-M GEMM has a measured config for them: `takes_dequant_matmul`). The
-# crossover measured on an H200 at the 32B shapes (bench/prefill_profile.py, 2026-12-02): one
-# layer's four linears at 128 rows take 837 us fused, 789 us dequantized; at 160, 1,052 / 804.
-DEQUANT_MATMUL_ROWS = 128
+# (unless the large-M GEMM has a measured config for them: `takes_dequant_matmul`). Measured
+# on an H200 at the 32B shapes (bench/prefill_profile.py, 2026-12-02), one layer's four linears:
+# 64 rows 489 us fused / 760 dequantized; 96 rows 939 / 780 (the GEMM's 64-row tiles double
+# past 64); 128 rows 924 / 698; 256 rows 1,460 / 893.
+DEQUANT_MATMUL_ROWS = 65
 
 
 def takes_dequant_matmul(rows: int, w: W4Weight, dtype: torch.dtype) -> bool:

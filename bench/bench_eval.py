@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--max-seq-len", type=int, default=0, help="ours: longest sequence (default: the workloads')"
     )
-    ap.add_argument("--prefill-tokens", type=int, default=8192)
+    ap.add_argument("--prefill-tokens", type=int, default=16384, help="ours: prompt tokens per prefill pass")
     ap.add_argument("--memory-fraction", type=float, default=0.9)
     ap.add_argument(
         "--attention-backend", default="TRITON_ATTN", help="vLLM (no FlashAttention in the bundle)"

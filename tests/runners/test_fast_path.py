@@ -24,7 +24,7 @@ from evalkit.runners.torch_int4.engine import GenerationRequest, ReferenceEngine
 from evalkit.runners.torch_int4.fast_engine import FastEngine, MemoryPlanError, admission_order, plan_cache
 from evalkit.runners.torch_int4.fast_model import FastExaone4
 from evalkit.runners.torch_int4.gptq import dequantize_gptq
-from evalkit.runners.torch_int4.kernels import attention, glue, torch_ops, w4a16
+from evalkit.runners.torch_int4.kernels import attention, glue, prefill_attention, torch_ops, w4a16
 from evalkit.runners.torch_int4.loader import load_model
 from evalkit.runners.torch_int4.paged_cache import CacheLayout, PagedKVCache
 
@@ -179,12 +179,15 @@ def test_large_m_gemm_kernel(dtype: torch.dtype, swap: bool, act_order: bool) ->
 def test_large_m_gemm_is_taken_only_where_tuned(monkeypatch: pytest.MonkeyPatch) -> None:
     """TUNED_TC is empty by default: w4_matmul and the fast model's linear keep the GEMM and
     dequantize + cuBLAS. With an entry, both take the large-M GEMM for bf16/fp16 at <= 512 rows."""
-    from evalkit.runners.torch_int4.fast_model import takes_dequant_matmul
+    from evalkit.runners.torch_int4.fast_model import DEQUANT_MATMUL_ROWS, takes_dequant_matmul
 
     w, _ = random_linear(256, 80, 128, seed=9, act_order=False)
     x = torch.randn(20, 256).half()
     assert w4a16.tc_config(w, 300, torch.bfloat16) is None
-    assert takes_dequant_matmul(300, w, torch.bfloat16) and not takes_dequant_matmul(255, w, torch.bfloat16)
+    assert takes_dequant_matmul(300, w, torch.bfloat16) and takes_dequant_matmul(
+        DEQUANT_MATMUL_ROWS, w, x.dtype
+    )
+    assert not takes_dequant_matmul(DEQUANT_MATMUL_ROWS - 1, w, torch.bfloat16)
     cfg = w4a16.TcConfig(16, 32, 1, 4, 1)
     monkeypatch.setitem(w4a16.TUNED_TC, (32, 80, 256), cfg)
     monkeypatch.setitem(w4a16.TUNED_TC, (512, 80, 256), cfg)
@@ -210,11 +213,14 @@ def test_tuned_configs_cover_the_32b_shapes() -> None:
     assert tiles * -(-32 // cfg.groups_per_split) >= 8  # CPU stands in as 8 SMs
 
 
-def test_dequantize_kernel_is_exact() -> None:
+@pytest.mark.parametrize("transposed", [True, False])
+def test_dequantize_kernel_is_exact(transposed: bool) -> None:
     w, ref = random_linear(128, 64, 32, seed=3, act_order=True)
-    out = w4a16.dequantize(w, torch.float32)
+    out = w4a16.dequantize(w, torch.float32, transposed=transposed)
     assert w.perm is not None
     assert torch.equal(out.t(), ref[w.perm])
+    w, ref = random_linear(256, 96, 128, seed=4, act_order=False)  # N not a multiple of the tile
+    assert torch.equal(w4a16.dequantize(w, torch.float32, transposed=transposed).t(), ref)
 
 
 @pytest.mark.parametrize("rope", [True, False])
@@ -287,6 +293,38 @@ def test_paged_decode_attention_kernel(splits: int, window: int | None) -> None:
         assert rel(ref[2].view(h, d), want) < 1e-6
 
 
+@pytest.mark.parametrize("window", [None, 40])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_prefill_attention_kernel_over_packed_chunks(window: int | None, dtype: torch.dtype) -> None:
+    """Three chunks in one launch, in scattered 16-token blocks: a fresh prompt longer than the
+    window, a chunk after 50 tokens of history, a 1-token chunk after 95; tiles of 16 queries
+    that straddle nothing; GQA 4:2. The released blocks (before the window of a chunk's first
+    token) point out of range and must never be read."""
+    h, hkv, d, bs = 4, 2, 32, 16
+    g = torch.Generator().manual_seed(5)
+    keys = torch.randn(40, bs, hkv, d, generator=g).to(dtype)
+    values = torch.randn(40, bs, hkv, d, generator=g).to(dtype)
+    table = torch.randperm(40, generator=g)[:36].view(3, 12).int()
+    table = torch.cat([table, torch.full((1, 12), 39, dtype=torch.int32)])
+    if window is not None:
+        table[2, :3] = 10_000  # row 2 starts at 95: positions < 56 are released
+    bounds = [(0, 70, 0, 0), (70, 100, 1, 50), (100, 101, 2, 95)]
+    packed = prefill_attention.pack_chunks(bounds, CPU, block_m=16)
+    q = torch.randn(101, h, d, generator=g).to(dtype)
+    out = prefill_attention.prefill_attention(q, keys, values, table, packed, window=window, block_n=16)
+    ref = torch_ops.prefill_attention(q, keys, values, table, packed, window=window)
+    assert rel(out.float(), ref.float()) < (1e-5 if dtype == torch.float32 else 2e-3)
+    # the twin itself, for the middle chunk's last query (position 79 of row 1)
+    lo = 0 if window is None else 79 - window + 1
+    kpos = torch.arange(lo, 80)
+    flat = table[1, kpos // bs].long() * bs + kpos % bs
+    k = keys.flatten(0, 1)[flat].float().repeat_interleave(2, dim=1)
+    v = values.flatten(0, 1)[flat].float().repeat_interleave(2, dim=1)
+    scores = torch.einsum("hd,nhd->hn", q[99].float(), k) * d**-0.5
+    want = torch.einsum("hn,nhd->hd", scores.softmax(-1), v)
+    assert rel(ref[99].view(h, d).float(), want) < (1e-6 if dtype == torch.float32 else 2e-3)
+
+
 # --------------------------------------------------------------------------- model and engine
 
 
@@ -345,6 +383,22 @@ def test_fast_model_logits_match_the_reference_across_the_window(reference, fast
     assert (first[1] - want[29]).abs().max() < 1e-4
     assert (second[0] - want[119]).abs().max() < 1e-4
     assert (torch.stack(steps) - want[120:150]).abs().max() < 1e-4
+
+
+def test_fast_prefill_of_chunks_equals_one_pass_per_chunk(fast: FastExaone4) -> None:
+    """Packing chunks of several sequences into one pass gives each the logits it gets alone."""
+    ids = torch.randint(5, 4000, (130,), generator=torch.Generator().manual_seed(4))
+    together, alone = paged(fast, 3, 256), paged(fast, 3, 256)
+    with torch.inference_mode():
+        fast.prefill([(ids[:40], 0, 0)], together)
+        got = fast.prefill([(ids[40:100], 0, 40), (ids[:90], 1, 0), (ids[100:101], 2, 0)], together)
+        fast.prefill([(ids[:40], 0, 0)], alone)
+        want = [
+            fast.prefill([(ids[40:100], 0, 40)], alone)[0],
+            fast.prefill([(ids[:90], 1, 0)], alone)[0],
+            fast.prefill([(ids[100:101], 2, 0)], alone)[0],
+        ]
+    assert (got - torch.stack(want)).abs().max() < 1e-4
 
 
 def test_act_order_model_matches_the_reference(checkpoint: Callable[[str], Path]) -> None:

@@ -258,7 +258,7 @@ class FastEngine:
         Everything runs in the scratch row and block."""
         scratch = self.cache.scratch_row
         with torch.inference_mode():
-            # both prefill paths: the GEMM (few rows) and dequantize + cuBLAS (>= 256 rows)
+            # both prefill paths: the GEMM (few rows) and dequantize + cuBLAS (DEQUANT_MATMUL_ROWS on)
             for n in sorted({min(8, self.max_seq_len), min(300, self.max_seq_len)}):
                 self.model.prefill([(torch.zeros(n, dtype=torch.long), scratch, 0)], self.cache)
             for bucket in self._buckets:

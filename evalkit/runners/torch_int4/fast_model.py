@@ -10,7 +10,8 @@ Same model as ``model.py`` (which stays the reference), organised for serving:
   hold only the blocks of the window;
 - ``decode``: one token for each of B rows, every shape static, so the engine can capture
   it in a CUDA graph; ``prefill``: the prompts (or chunks of them) of several sequences in
-  one pass, with their linears through dequantize + cuBLAS once there are many tokens.
+  one pass, with their linears through dequantize + cuBLAS once there are many tokens and
+  the attention of all chunks in one launch per layer (``kernels/prefill_attention.py``).
 """
 
 from __future__ import annotations
@@ -23,16 +24,20 @@ import torch.nn.functional as F
 
 from evalkit.runners.torch_int4.config import SLIDING, Exaone4Config
 from evalkit.runners.torch_int4.gptq import QuantLinear
-from evalkit.runners.torch_int4.kernels import attention, glue, torch_ops, w4a16
+from evalkit.runners.torch_int4.kernels import attention, glue, prefill_attention, torch_ops, w4a16
 from evalkit.runners.torch_int4.kernels.attention import default_splits
+from evalkit.runners.torch_int4.kernels.prefill_attention import pack_chunks
 from evalkit.runners.torch_int4.kernels.w4a16 import W4Weight, pack_gptq
 from evalkit.runners.torch_int4.model import DecoderLayer, Exaone4LM, rope_inv_freq
 from evalkit.runners.torch_int4.paged_cache import PagedKVCache
 
 Linear = W4Weight | torch.Tensor  # a dense weight is [N, K], as nn.Linear keeps it
 # Rows at or above which a W4 linear is dequantized into a scratch buffer and run by cuBLAS
-# (unless the large-M GEMM has a measured config for them: `takes_dequant_matmul`).
-DEQUANT_MATMUL_ROWS = 256
+# (unless the large-M GEMM has a measured config for them: `takes_dequant_matmul`). Measured
+# on an H200 at the 32B shapes (bench/prefill_profile.py, 2026-12-02), one layer's four linears:
+# 64 rows 489 us fused / 760 dequantized; 96 rows 939 / 780 (the GEMM's 64-row tiles double
+# past 64); 128 rows 924 / 698; 256 rows 1,460 / 893.
+DEQUANT_MATMUL_ROWS = 65
 
 
 def takes_dequant_matmul(rows: int, w: W4Weight, dtype: torch.dtype) -> bool:
@@ -128,6 +133,9 @@ class FastExaone4:
         self._add_norm = glue.add_norm if self.triton_kernels else torch_ops.add_norm
         self._silu_mul = glue.silu_mul if self.triton_kernels else torch_ops.silu_mul
         self._attention = attention.decode_attention if self.triton_kernels else torch_ops.decode_attention
+        self._prefill_attention = (
+            prefill_attention.prefill_attention if self.triton_kernels else torch_ops.prefill_attention
+        )
 
     @property
     def device(self) -> torch.device:
@@ -333,12 +341,7 @@ class FastExaone4:
 
         A chunk attends to whatever its row's blocks hold before `first_position` (an earlier
         chunk, or blocks shared with another sequence of the same prefix)."""
-        cfg, dev, lay = self.cfg, self.device, cache.layout
-        tokens = torch.cat([c[0] for c in chunks]).to(dev)
-        positions = torch.cat(
-            [torch.arange(p0, p0 + c.numel(), device=dev, dtype=torch.int32) for c, _, p0 in chunks]
-        )
-        rows = torch.cat([torch.full((c.numel(),), r, device=dev, dtype=torch.int32) for c, r, _ in chunks])
+        dev, lay = self.device, cache.layout
         bounds: list[tuple[int, int, int, int]] = []  # (start, end, row, first position)
         at = 0
         for ids, row, p0 in chunks:
@@ -346,67 +349,24 @@ class FastExaone4:
                 raise ValueError(f"row {row}: {p0 + ids.numel()} tokens exceed the cache's longest sequence")
             bounds.append((at, at + ids.numel(), row, p0))
             at += ids.numel()
+        tokens = torch.cat([c[0] for c in chunks]).to(dev)
+        # positions and table rows of every token, built on the host: one copy, not 2 per chunk
+        host = torch.cat(
+            [torch.stack([torch.arange(p0, p0 + b - a), torch.full((b - a,), r)]) for a, b, r, p0 in bounds],
+            1,
+        )
+        positions, rows = host.to(torch.int32).to(dev).unbind(0)
+        packed = pack_chunks(bounds, dev)
         dst = [cache.token_index(g, rows, positions) for g in range(lay.groups)]
-        # Where each chunk's history sits, per group: tokens lo .. p0-1 (lo: the window's start).
-        history: list[list[torch.Tensor]] = []
-        for g in range(lay.groups):
-            per_chunk = []
-            for _, _, row, p0 in bounds:
-                lo = max(0, p0 - cfg.sliding_window + 1) if lay.group_sliding[g] and cfg.sliding_window else 0
-                hist = torch.arange(lo, p0, device=dev)
-                per_chunk.append(cache.token_index(g, torch.full_like(hist, row), hist))
-            history.append(per_chunk)
         h = self.embed.index_select(0, tokens)
         for i, layer in enumerate(self.layers):
-            kc, vc, _, g, window = cache.layer_cache(i)
-            q, k, v = self._qkv(layer, h, positions, cache=(kc, vc, dst[g]))
-            attn = torch.cat(
-                [
-                    self._prefill_attention(q[a:b], k[a:b], v[a:b], kc, vc, history[g][c], p0, window)
-                    for c, (a, b, _, p0) in enumerate(bounds)
-                ]
-            )
-            h = self._add_norm(self.linear(attn, layer.o), layer.post_attn_norm, cfg.rms_norm_eps, h)
+            kc, vc, table, g, window = cache.layer_cache(i)
+            q, _, _ = self._qkv(layer, h, positions, cache=(kc, vc, dst[g]))
+            # every chunk's keys are in the blocks now: one launch reads them (and any history)
+            attn = self._prefill_attention(q, kc, vc, table, packed, window=window)
+            h = self._add_norm(self.linear(attn, layer.o), layer.post_attn_norm, self.cfg.rms_norm_eps, h)
             h = self._mlp(layer, h)
         if all_logits:
             return self._logits(h)
         last = torch.tensor([b - 1 for _, b, _, _ in bounds], device=dev)
         return self._logits(h.index_select(0, last))
-
-    def _prefill_attention(
-        self,
-        q: torch.Tensor,
-        k: torch.Tensor,
-        v: torch.Tensor,
-        kc: torch.Tensor,
-        vc: torch.Tensor,
-        history: torch.Tensor,
-        p0: int,
-        window: int | None,
-    ) -> torch.Tensor:
-        """One sequence's chunk: attend over its cached history (flat indices `history` into
-        the layer's blocks, positions p0 - len(history) .. p0-1) and itself."""
-        n, dev = q.shape[0], q.device
-        groups = self.cfg.num_heads // self.cfg.num_kv_heads
-        if history.numel() == 0 and (window is None or n <= window):
-            # A chunk that starts its sequence inside the window: plain causal attention, with
-            # no mask tensor, so SDPA can take its flash kernel (most evaluation prompts).
-            keys, values, mask, causal = k, v, None, True
-        else:
-            keys = torch.cat([kc.flatten(0, 1).index_select(0, history), k])  # [S, Hkv, D]
-            values = torch.cat([vc.flatten(0, 1).index_select(0, history), v])
-            kpos = torch.arange(p0 - history.numel(), p0 + n, device=dev)
-            qpos = torch.arange(p0, p0 + n, device=dev)
-            mask = kpos[None, :] <= qpos[:, None]
-            if window is not None:
-                mask &= kpos[None, :] > qpos[:, None] - window
-            causal = False
-        out = F.scaled_dot_product_attention(
-            q.transpose(0, 1)[None],
-            keys.transpose(0, 1).repeat_interleave(groups, dim=0)[None],
-            values.transpose(0, 1).repeat_interleave(groups, dim=0)[None],
-            attn_mask=mask,
-            is_causal=causal,
-            scale=self.cfg.head_dim**-0.5,
-        )
-        return out[0].transpose(0, 1).reshape(n, -1)

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from evalkit.runners.torch_int4.gptq import unpack_int4_cols, unpack_int4_rows
+from evalkit.runners.torch_int4.kernels.prefill_attention import PackedChunks
 from evalkit.runners.torch_int4.kernels.w4a16 import W4Weight
 
 
@@ -123,3 +124,43 @@ def decode_attention(
         scores = torch.einsum("hd,nhd->hn", q[r].float(), k) * d**-0.5
         out[r] = torch.einsum("hn,nhd->hd", scores.softmax(-1), v).to(q.dtype)
     return out.view(b, h * d)
+
+
+def prefill_attention(
+    q: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    table: torch.Tensor,
+    chunks: PackedChunks,
+    *,
+    window: int | None,
+) -> torch.Tensor:
+    """Chunk by chunk: gather the chunk's keys (history and its own, already in the blocks)
+    through its table row, expand them to the query heads, one SDPA call."""
+    t, h, d = q.shape
+    bs = keys.shape[1]
+    groups = h // keys.shape[2]
+    out = torch.empty((t, h, d), dtype=q.dtype, device=q.device)
+    for a, b, row, p0 in chunks.bounds:
+        n = b - a
+        lo = 0 if window is None else max(0, p0 - window + 1)
+        kpos = torch.arange(lo, p0 + n, device=q.device)
+        flat = table[row, kpos // bs].long() * bs + kpos % bs
+        k = keys.flatten(0, 1).index_select(0, flat).transpose(0, 1).repeat_interleave(groups, dim=0)
+        v = values.flatten(0, 1).index_select(0, flat).transpose(0, 1).repeat_interleave(groups, dim=0)
+        mask = None
+        if lo < p0 or (window is not None and n > window):
+            qpos = torch.arange(p0, p0 + n, device=q.device)
+            mask = kpos[None, :] <= qpos[:, None]
+            if window is not None:
+                mask &= kpos[None, :] > qpos[:, None] - window
+        o = F.scaled_dot_product_attention(
+            q[a:b].transpose(0, 1)[None],
+            k[None],
+            v[None],
+            attn_mask=mask,
+            is_causal=mask is None,
+            scale=d**-0.5,
+        )
+        out[a:b] = o[0].transpose(0, 1)
+    return out.view(t, h * d)

@@ -8,11 +8,21 @@ that reads a new key adds it here. `data.fields` maps dataset columns and stays 
 from __future__ import annotations
 
 import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from evalkit.schema import NonNegativeInt, PositiveFloat, PositiveInt, Strict
+
+
+def _registered_extractor(name: str) -> str:
+    from evalkit.scoring.extractors import get_extractor
+
+    get_extractor(name)  # a ValueError listing the registered names
+    return name
+
+
+ExtractorName = Annotated[str, AfterValidator(_registered_extractor)]
 
 
 class HubSchema(Strict):
@@ -61,7 +71,7 @@ class PromptSchema(Strict):
 
 class ScoringSchema(Strict):
     # multiple_choice (values checked by the family: evalkit.families.multiple_choice)
-    extractor: str | None = None
+    extractor: ExtractorName | None = None
     variant: str | None = None
     strict: bool | None = None
     no_answer: str | None = None
@@ -132,3 +142,4 @@ class TaskSpecSchema(Strict):
     published: PublishedSchema | None = None
     provenance: str
     extra: ExtraSchema | None = None
+

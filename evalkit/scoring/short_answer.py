@@ -1,7 +1,7 @@
 """Short answers: named normalisers, number reading, and the exact and numeric matches.
 
-Normalisers (a spec lists them in `scoring.normalize`, applied in that order to both the
-extracted answer and every gold answer):
+Normalisers (a spec lists them in `scoring.normalize`; applied in that order to the extracted
+answer, and in exact match to every gold answer too):
 
     nfkc            Unicode NFKC (full-width letters and digits become ASCII, ligatures split)
     strip           leading and trailing whitespace

@@ -100,6 +100,26 @@ def test_the_docs_example_runs_from_its_own_directory(tmp_path, monkeypatch, cap
     assert not any(r["correct"] for r in recs.values())
 
 
+def test_evalkit_score_scores_responses_made_elsewhere_by_id(tmp_path, monkeypatch):
+    monkeypatch.setenv("EVALKIT_TASKS_DIR", str(EXAMPLE.parent))
+    rows = [
+        {"id": "apples", "response": "Answer: 53"},
+        {"id": "cold", "response": "<think>4 - 11</think>\nAnswer: -7"},
+        {"id": "share", "response": "<think>1e6 / 3</think>Answer: 333333.335"},  # within rel_tol 1e-6
+        {"id": "pages", "response": "<think>45 * 120</think>I cannot tell."},
+    ]
+    resp = tmp_path / "r.jsonl"
+    resp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "v.jsonl"
+    args = ["score", "short_answer_task", "--responses", str(resp), "--data", "sample", "--out", str(out)]
+    assert main([*args, "--mode", "reasoning"]) == 0
+    verdicts = {v["id"]: v for v in read_jsonl(out)}
+    assert {i: v["correct"] for i, v in verdicts.items()} == {
+        "apples": False, "cold": True, "share": True, "pages": False,
+    }  # fmt: skip
+    assert "not closed" in verdicts["apples"]["reason"] and "no match" in verdicts["pages"]["reason"]
+
+
 # --- exact match ---------------------------------------------------------------------------
 CAPITALS = [
     {"id": "es", "question": "What is the capital of Spain?", "answer": "Madrid"},

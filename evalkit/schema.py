@@ -47,6 +47,7 @@ def _problem(err: dict[str, Any]) -> str:
     if len(got) > 60:
         got = got[:57] + "..."
     msg = re.sub(r" or instance of \w+", "", str(err["msg"]))  # not the schema's class name
+    msg = msg.removeprefix("Value error, ")  # a validator's own message reads as it is
     msg = msg[0].lower() + msg[1:] if msg else msg
     return f"{msg}, got {got}"
 

@@ -8,11 +8,24 @@ that reads a new key adds it here. `data.fields` maps dataset columns and stays 
 from __future__ import annotations
 
 import datetime
-from typing import Any, Literal
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
-from evalkit.schema import NonNegativeInt, PositiveFloat, PositiveInt, Strict
+from evalkit.errors import DataError
+from evalkit.schema import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Strict, validate
+
+
+def _registered_extractor(name: str) -> str:
+    from evalkit.scoring.extractors import get_extractor
+
+    get_extractor(name)  # a ValueError listing the registered names
+    return name
+
+
+ExtractorName = Annotated[str, AfterValidator(_registered_extractor)]
 
 
 class HubSchema(Strict):
@@ -61,7 +74,7 @@ class PromptSchema(Strict):
 
 class ScoringSchema(Strict):
     # multiple_choice (values checked by the family: evalkit.families.multiple_choice)
-    extractor: str | None = None
+    extractor: ExtractorName | None = None
     variant: str | None = None
     strict: bool | None = None
     no_answer: str | None = None
@@ -132,3 +145,77 @@ class TaskSpecSchema(Strict):
     published: PublishedSchema | None = None
     provenance: str
     extra: ExtraSchema | None = None
+
+
+# --- short_answer: the scoring block of a task configured only in YAML --------------------
+def _answer_pattern(pattern: str) -> str:
+    try:
+        compiled = re.compile(pattern)
+    except re.error as e:
+        raise ValueError(f"not a valid regular expression ({e})") from None
+    if compiled.groups != 1 and "answer" not in compiled.groupindex:
+        raise ValueError(
+            f"needs one capture group, the answer (or a group named 'answer'); it has {compiled.groups}"
+        )
+    return pattern
+
+
+def _normalizer(name: str) -> str:
+    from evalkit.scoring.short_answer import NORMALIZERS
+
+    if name not in NORMALIZERS:
+        raise ValueError(f"unknown normaliser {name!r} (known: {', '.join(NORMALIZERS)})")
+    return name
+
+
+AnswerPattern = Annotated[str, AfterValidator(_answer_pattern)]
+Normalizer = Annotated[str, AfterValidator(_normalizer)]
+
+
+class ShortAnswerScoringSchema(Strict):
+    """`scoring:` of the short_answer family (docs/short-answer-tasks.md)."""
+
+    match: Literal["exact", "numeric", "math"]
+    patterns: Annotated[list[AnswerPattern], Field(min_length=1)] | None = None
+    occurrence: Literal["first", "last"] = "last"
+    extractor: ExtractorName | None = None
+    normalize: list[Normalizer] = Field(default_factory=list)
+    lang: Literal["en", "es", "ko"] = "en"
+    abs_tol: NonNegativeFloat = 0.0
+    rel_tol: NonNegativeFloat = 0.0
+    timeout_s: PositiveFloat = 5.0
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Keys that do not fit together: (key, problem), for errors naming the key."""
+        given = self.model_fields_set
+        out: list[tuple[str, str]] = []
+        if self.patterns is not None and self.extractor is not None:
+            out.append(("extractor", "set scoring.patterns or scoring.extractor, not both"))
+        if "occurrence" in given and self.patterns is None:
+            out.append(("occurrence", "applies only with scoring.patterns"))
+        if self.normalize and self.match == "math":
+            out.append(("normalize", "match: math leaves normalising to math-verify; remove it"))
+        only: dict[str, tuple[str, ...]] = {"abs_tol": ("numeric",), "rel_tol": ("numeric",)}
+        only |= {"timeout_s": ("math",), "lang": ("numeric", "math")}
+        for key, modes in only.items():
+            if key in given and self.match not in modes:
+                out.append((key, f"applies only with match: {' or '.join(modes)}"))
+        return out
+
+
+# family -> the schema of its `scoring:` block, where the family has its own
+FAMILY_SCORING: dict[str, type[ShortAnswerScoringSchema]] = {"short_answer": ShortAnswerScoringSchema}
+
+
+def validate_task_spec(raw: dict[str, Any], path: str | Path) -> None:
+    """Check a spec's raw mapping: the whole spec, and the family's own `scoring:` schema."""
+    family = raw.get("family")
+    own = FAMILY_SCORING.get(family) if isinstance(family, str) else None
+    if own is None:
+        validate(TaskSpecSchema, raw, path)
+        return
+    validate(TaskSpecSchema, {**raw, "scoring": None}, path)
+    scoring = raw.get("scoring") or {}
+    validate(own, scoring, path, prefix="scoring.")
+    for key, problem in own.model_validate(scoring).problems()[:1]:
+        raise DataError(path, None, f"scoring.{key}", problem)

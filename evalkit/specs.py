@@ -14,8 +14,7 @@ from typing import Any, Literal
 import yaml
 
 from evalkit.errors import DataError
-from evalkit.schema import validate
-from evalkit.spec_schema import TaskSpecSchema
+from evalkit.spec_schema import validate_task_spec
 
 Mode = Literal["reasoning", "non-reasoning"]
 MODES: tuple[Mode, ...] = ("reasoning", "non-reasoning")
@@ -141,7 +140,7 @@ def load_spec(path: Path) -> TaskSpec:
             "a task no longer names its solver: its family chooses it (remove the key; "
             "per-repeat option shuffling is `prompt.shuffle: {seed: N}` of multiple_choice)",
         )
-    validate(TaskSpecSchema, raw, path)  # types, ranges, unknown keys (evalkit.spec_schema)
+    validate_task_spec(raw, path)  # types, ranges, unknown keys (evalkit.spec_schema)
     unknown = set(raw) - _TOP_KEYS
     if unknown:
         raise DataError(path, None, sorted(unknown)[0], "unknown key")

@@ -63,6 +63,7 @@ if TYPE_CHECKING:  # mypy checks each family module against the interface (nothi
         multi_if,
         multiple_choice,
         ruler,
+        short_answer,
         tau_bench,
         translation,
     )
@@ -77,6 +78,7 @@ if TYPE_CHECKING:  # mypy checks each family module against the interface (nothi
     _multi_if: FamilyModule = multi_if
     _multiple_choice: FamilyModule = multiple_choice
     _ruler: FamilyModule = ruler
+    _short_answer: FamilyModule = short_answer
     _tau_bench: FamilyModule = tau_bench
     _translation: FamilyModule = translation
 

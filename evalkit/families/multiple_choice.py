@@ -11,8 +11,9 @@ What a task spec sets (all optional except question/options/answer):
 * ``prompt.shuffle: {seed: N}``: options are shown in a permutation drawn from (seed, item id,
   repeat); the family's solver then shows each repeat its own permutation and records it in the
   episode (and `evalkit score` accepts it per row, or rederives it).
-* ``scoring.extractor``: ``choice`` (evalkit's hardened extractor, the default),
-  ``mmlu_pro_official`` (with ``variant``), ``simple_evals`` or ``simple_evals_multilingual``;
+* ``scoring.extractor``: a registered letter extractor (evalkit.scoring.extractors): ``choice``
+  (evalkit's hardened extractor, the default), ``mmlu_pro_official`` (with ``variant``),
+  ``simple_evals`` or ``simple_evals_multilingual``;
   ``scoring.strict``: stricter extraction (see each extractor); ``scoring.no_answer``: ``zero``
   (default) or ``expected_guess`` (credit 1/n_options, the expected value of the random guess
   that MMLU-Pro's scripts substitute for a missing answer).
@@ -34,16 +35,15 @@ from evalkit.families.defaults import verdict_row as verdict_row
 from evalkit.metrics import aggregate as default_aggregate
 from evalkit.prompts import render_prompt
 from evalkit.records import ChatRequest, Completion, Message, Sample, SamplingParams, Verdict
-from evalkit.scoring.choice import LETTERS, Extraction, extract_choice
-from evalkit.scoring.mmlu_pro_official import VARIANTS, extract_mmlu_pro
-from evalkit.scoring.simple_evals import extract_simple_evals, extract_simple_evals_multilingual
+from evalkit.scoring.choice import LETTERS
+from evalkit.scoring.extractors import Extraction, ExtractOptions, check_extractor, get_extractor
+from evalkit.scoring.mmlu_pro_official import VARIANTS
 from evalkit.solvers import Episode, EpisodeOutput, generate
 from evalkit.specs import TaskSpec
 
 if TYPE_CHECKING:
     from evalkit.families import ScoreContext
 
-EXTRACTORS = ("choice", "mmlu_pro_official", "simple_evals", "simple_evals_multilingual")
 NO_ANSWER = ("zero", "expected_guess")
 
 
@@ -67,8 +67,7 @@ def scoring_settings(spec: TaskSpec) -> ScoringSettings:
         strict=bool(s.get("strict", False)),
         no_answer=str(s.get("no_answer", "zero")),
     )
-    if settings.extractor not in EXTRACTORS:
-        raise DataError(spec.path, None, "scoring.extractor", f"must be one of {', '.join(EXTRACTORS)}")
+    check_extractor(settings.extractor, spec.path, letters=True)  # registered letter extractors
     if settings.variant not in VARIANTS:
         raise DataError(spec.path, None, "scoring.variant", f"must be one of {', '.join(VARIANTS)}")
     if settings.no_answer not in NO_ANSWER:
@@ -247,13 +246,8 @@ def _permutation(sample: Sample, output: EpisodeOutput, seed: int | None) -> lis
 
 
 def _extract(answer: str, shown: Sequence[str], settings: ScoringSettings) -> Extraction:
-    if settings.extractor == "mmlu_pro_official":
-        return extract_mmlu_pro(answer, variant=settings.variant, strict=settings.strict)
-    if settings.extractor == "simple_evals":
-        return extract_simple_evals(answer)
-    if settings.extractor == "simple_evals_multilingual":
-        return extract_simple_evals_multilingual(answer)
-    return extract_choice(answer, len(shown), shown, strict=settings.strict)
+    extractor = get_extractor(settings.extractor, letters=True)  # checked in scoring_settings
+    return extractor(answer, ExtractOptions(options=shown, strict=settings.strict, variant=settings.variant))
 
 
 def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:

@@ -24,6 +24,8 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from evalkit.scoring.extractors import Extraction, ExtractOptions, register_extractor
+
 LETTERS = "ABCDEFGHIJ"
 _CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩"
 # Full-width letters and brackets become ASCII; NFKC is not used on the whole text because it
@@ -33,12 +35,6 @@ _WIDTH = str.maketrans({chr(0xFF21 + i): LETTERS[i] for i in range(10)} | {"（"
 
 _MAX_STATEMENTS = 200  # answer statements read per text, from its end
 _PHRASE_MAX = 2000  # characters after a statement searched for an option's text
-
-
-@dataclass(frozen=True)
-class Extraction:
-    value: str | None  # the letter, or None
-    reason: str  # how it was found, or why nothing was
 
 
 # --- statements that commit to an answer (case-insensitive) -------------------------------
@@ -305,3 +301,12 @@ def extract_choice(
             if letter:
                 return Extraction(letter, how)
     return Extraction(None, "no answer found")
+
+
+@register_extractor("choice", letters=True)
+def choice_extractor(text: str | None, opts: ExtractOptions) -> Extraction:
+    """evalkit's hardened extractor: the committed option letter (English, Korean, Spanish).
+
+    Without option texts (a short-answer task) it reads any letter A-J."""
+    n = len(opts.options) or len(LETTERS)
+    return extract_choice(text, n, opts.options, strict=opts.strict)

@@ -1,6 +1,7 @@
 """Is a model's math answer equivalent to the gold answer? math-verify decides, under a time limit.
 
     check_answer(answer_text, gold, lang="en", choices=None, timeout_s=5.0) -> MathCheck
+    check_found(found_answer, gold, ...) -> MathCheck      (the answer already located)
 
 1. `math_answer.find_final_answer` locates the final answer (the last \\boxed{}, adjacent
    boxes read as a list; else, or when written after it, an answer statement in English,
@@ -88,8 +89,19 @@ def check_answer(
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> MathCheck:
     """Check a model's answer text (reasoning removed) against the gold answer."""
+    return check_found(find_final_answer(answer_text), gold, lang=lang, choices=choices, timeout_s=timeout_s)
+
+
+def check_found(
+    found: FoundAnswer,
+    gold: str,
+    *,
+    lang: str = "en",
+    choices: Mapping[str, str] | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> MathCheck:
+    """Check an answer already found (by `find_final_answer`, or by a task's own patterns)."""
     t0 = time.monotonic()
-    found = find_final_answer(answer_text)
     if found.text is None:
         return MathCheck(None, False, found.reason, found.method)
     request = check_request(found, gold, lang, choices)

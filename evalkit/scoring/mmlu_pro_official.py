@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from evalkit.scoring.choice import Extraction
+from evalkit.scoring.extractors import Extraction, ExtractOptions, register_extractor
 
 VARIANTS = ("local", "api", "last_match")
 
@@ -109,3 +109,9 @@ def extract_mmlu_pro(text: str | None, *, variant: str = "local", strict: bool =
     if strict:
         return Extraction(None, "no 'answer is (X)' statement (strict: official pattern 1 only)")
     return Extraction(None, "no letter A-J found by the official chain")
+
+
+@register_extractor("mmlu_pro_official", letters=True)
+def mmlu_pro_extractor(text: str | None, opts: ExtractOptions) -> Extraction:
+    """MMLU-Pro's official extraction chain (`scoring.variant`: local, api, last_match)."""
+    return extract_mmlu_pro(text, variant=opts.variant, strict=opts.strict)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from evalkit.scoring.choice import Extraction
+from evalkit.scoring.extractors import Extraction, ExtractOptions, register_extractor
 
 _MULTICHOICE = re.compile(r"(?i)Answer[ \t]*:[ \t]*\$?([A-D])\$?")
 
@@ -136,3 +136,15 @@ def extract_simple_evals_multilingual(text: str | None) -> Extraction:
             label = word.replace("\\s*", "").replace("\u200b", "")
             return Extraction(m.group(1).translate(_LETTER_MAP).strip(), f"simple-evals '{label}' statement")
     return Extraction(None, "no answer statement in any language (simple-evals patterns)")
+
+
+@register_extractor("simple_evals", letters=True)
+def simple_evals_extractor(text: str | None, opts: ExtractOptions) -> Extraction:
+    """simple-evals' GPQA extraction: the first `Answer: X` of the raw response (A-D)."""
+    return extract_simple_evals(text)
+
+
+@register_extractor("simple_evals_multilingual", letters=True)
+def simple_evals_multilingual_extractor(text: str | None, opts: ExtractOptions) -> Extraction:
+    """simple-evals' MMLU/MMMLU extraction: answer words in upstream order (A-D)."""
+    return extract_simple_evals_multilingual(text)

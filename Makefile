@@ -3,7 +3,7 @@
 #             [MAX_NEW_TOKENS=…] [DATA=sample|hub|local|/copy] [SEED=…] [RUN_ID=…] [ALLOW_ERRORS=1]
 #             [JUDGE=profile [JUDGE_MODEL=…]] [USER_SIM=profile [USER_SIM_MODEL=…]] [RUNNER_ARGS="k=v …"]
 #   make card CARD=exaone-4.0-32b [RUNNER=…] [MODEL=…] [LIMIT=…] [N=…] [MODES=…] [BENCHMARKS=…] [JUDGE=…]
-#             [USER_SIM=…] [SKIP_MISSING=1] [PLAN=1] [GATE=policy]   a whole model card, one runner (docs/cards.md)
+#             [USER_SIM=…] [SKIP_MISSING=1] [PLAN=1] [GATE=policy] [GPUS=n]   a whole model card (docs/cards.md)
 #   make test        the test suite (what CI runs, with make lint)
 #   make lint        ruff + mypy
 #   make check-data  real-data and long checks (pytest -m slow), not part of make test
@@ -58,7 +58,8 @@ CARD_ARGS = --runner $(RUNNER) $(if $(MODEL),--model "$(MODEL)") $(if $(LIMIT),-
   $(if $(JUDGE),--judge $(JUDGE)) $(if $(JUDGE_MODEL),--judge-model "$(JUDGE_MODEL)") \
   $(if $(USER_SIM),--user-sim $(USER_SIM)) $(if $(USER_SIM_MODEL),--user-sim-model "$(USER_SIM_MODEL)") \
   $(foreach a,$(RUNNER_ARGS),--runner-arg "$(a)") $(if $(filter 1,$(SKIP_MISSING)),--skip-missing) \
-  $(if $(filter 1,$(PLAN)),--plan) $(if $(filter-out file default undefined,$(origin GATE)),--gate $(GATE))
+  $(if $(filter 1,$(PLAN)),--plan) $(if $(filter-out file default undefined,$(origin GATE)),--gate $(GATE)) \
+  $(if $(GPUS),--gpus $(GPUS))
 card: setup
 	EVALKIT_INTERFACE=make $(BIN)/evalkit card $(CARD) $(strip $(CARD_ARGS))
 

@@ -28,6 +28,7 @@ MAKE_VARIABLES = {
     "modes": "MODES",  # evalkit card
     "skip-missing": "SKIP_MISSING",
     "gate": "GATE",
+    "gpus": "GPUS",
 }
 # Options that take no value: set with VAR=1 under make.
 MAKE_FLAGS = {"allow-errors", "skip-missing"}

@@ -32,6 +32,11 @@ def add_parser(sub: Any, positive_int: Callable[[str], Any]) -> None:
     c.add_argument("--plan", action="store_true", help="print and save the plan only (no model is loaded)")
     c.add_argument("--gate", help="a gate policy (gates/*.yaml): flag differences outside its allowance")
     c.add_argument("--seed", type=int, default=1234)
+    c.add_argument(
+        "--gpus",
+        type=positive_int("GPUS"),
+        help="one engine of the model per GPU, fed from one queue (default: every visible GPU)",
+    )
     c.add_argument("--runner-arg", action="append", metavar="KEY=VALUE", help="as `evalkit run --runner-arg`")
     c.add_argument("--results-dir", help="where the cells' run directories go (default results/runs)")
     c.add_argument("--cards-dir", help="where results/cards/<id>/ goes (default results/cards)")

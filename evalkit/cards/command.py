@@ -47,6 +47,7 @@ def options_from_args(args: argparse.Namespace) -> CardOptions:
         skip_missing=args.skip_missing,
         gate=args.gate,
         seed=args.seed,
+        gpus=args.gpus,
         runner_args=parse_pairs(args.runner_arg or []),
         id=args.id,
         progress=not args.no_progress,

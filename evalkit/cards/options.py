@@ -35,6 +35,7 @@ class CardOptions:
     skip_missing: bool = False
     gate: str | None = None
     seed: int = 1234
+    gpus: int | None = None  # engines of the model runner, one per GPU (None: every visible GPU)
     runner_args: dict[str, str] = field(default_factory=dict)
     results_dir: Path = field(
         default_factory=lambda: Path(os.environ.get("EVALKIT_RESULTS", DEFAULT_RESULTS))

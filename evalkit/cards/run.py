@@ -24,6 +24,8 @@ from evalkit.fingerprint import hash_obj
 from evalkit.pipeline import RunConfig, run_eval
 from evalkit.registry import get_task
 from evalkit.runners.base import Runner
+from evalkit.runners.data_parallel import make_engines
+from evalkit.runners.overrides import apply_runner_args
 from evalkit.runners.profiles import load_profile, make_runner
 
 LEDGER = "cells.json"
@@ -52,7 +54,12 @@ class SharedRunners:
         return self._runners[role]
 
     def model_runner(self) -> Runner:
-        return self._get("model", self.opts.runner, self.model)
+        """The model under test, with RUNNER_ARGS applied, on GPUS engines (data parallel)."""
+        if "model" not in self._runners:
+            profile, _ = apply_runner_args(load_profile(self.opts.runner), self.opts.runner_args)
+            self._runners["model"] = make_engines(profile, self.model, self.opts.gpus, make=self._make)
+            self.loads += 1
+        return self._runners["model"]
 
     def aux_for(self, row: CardRow) -> dict[str, Runner]:
         """Only the roles the row needs: another role's runner would enter its run key."""

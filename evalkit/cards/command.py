@@ -2,7 +2,7 @@
 
 Exit codes: 0 the card is written (or, with --plan, the plan); 2 the plan has cells that
 cannot run (without --skip-missing) or a blocking problem, or the input is bad; 3 the card
-is written but some cells failed or some of their samples did (listed in the card).
+is written but some cells failed or some of their samples did (a rerun retries them).
 """
 
 from __future__ import annotations
@@ -93,9 +93,14 @@ def run_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     results = run_cells(card, plan, opts, out_dir)
     files = write_card(card, plan, results, out_dir, gate=opts.gate)
-    failed = [r for r in results if r.run_dir is None]
+    failed = [r for r in results if r.run_dir is None or r.incomplete]
     for r in failed:
-        print(f"evalkit: warning: {r.cell.key} failed: {r.error}", file=sys.stderr)
+        what = (
+            f"failed: {r.error}"
+            if r.run_dir is None
+            else f"incomplete ({r.incomplete}; a rerun retries them)"
+        )
+        print(f"evalkit: warning: {r.cell.key} {what}", file=sys.stderr)
     print(f"html: {files.html}")
     print(f"csv: {files.csv}")
     print(f"card: {files.markdown}")

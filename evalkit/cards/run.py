@@ -37,6 +37,7 @@ class CellResult:
     run_dir: Path | None  # None: the cell failed
     error: str = ""
     skipped: bool = False  # finished by an earlier invocation
+    incomplete: str = ""  # some samples failed: how many (the figure covers the others)
 
 
 class SharedRunners:
@@ -138,10 +139,16 @@ def _read_ledger(path: Path) -> dict[str, Any]:
 
 
 def _finished(entry: Any, key: str) -> Path | None:
+    """The run directory of a cell finished earlier with every sample answered: a run whose
+    metrics say `incomplete` (some model calls failed) runs again, retrying just those."""
     if not isinstance(entry, dict) or entry.get("key") != key:
         return None
     run_dir = Path(str(entry.get("run_dir")))
-    return run_dir if (run_dir / "metrics.json").is_file() else None
+    try:
+        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return None if not isinstance(metrics, dict) or metrics.get("incomplete") else run_dir
 
 
 def run_cells(
@@ -181,7 +188,11 @@ def run_cells(
                 results.append(CellResult(cell, None, error=f"{type(e).__name__}: {e}"[:500]))
                 log(f"[{i}/{len(todo)}] {cell.key}: failed: {type(e).__name__}: {e}")
                 continue
-            results.append(CellResult(cell, res.run_dir))
+            failed = res.metrics.get("errors") or {}
+            gaps = f"{failed.get('failed_samples')} of {failed.get('planned_samples')} samples failed"
+            results.append(
+                CellResult(cell, res.run_dir, incomplete=gaps if res.metrics.get("incomplete") else "")
+            )
             ledger[cell.key] = {"key": key, "run_dir": str(res.run_dir), "task": cell.task}
             _write_json(ledger_path, ledger)
     finally:

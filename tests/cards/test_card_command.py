@@ -175,3 +175,23 @@ def test_a_cell_killed_half_way_resumes_from_its_store(tmp_path: Path, loads: li
     pd.testing.assert_frame_equal(
         csv_before, pd.read_csv(tmp_path / "cards" / "c" / "card.csv").drop(columns=TIMING)
     )
+
+
+def test_a_cell_with_failed_samples_exits_3_and_is_retried(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes import FlakyRunner, ScriptedRunner
+
+    runners = iter([FlakyRunner(lambda r: "정답: A", failing={0}), ScriptedRunner(lambda r: "정답: A")])
+    monkeypatch.setattr(card_run, "make_runner", lambda profile, model=None: next(runners))
+    args = _args(
+        tmp_path, "--limit", "1", "--n", "2", "--skip-missing", "--benchmarks", "KSM", "--modes", "reasoning"
+    )
+    assert main(args) == 3  # the card is written; one sample of the cell failed
+    captured = capsys.readouterr()
+    assert "KSM (reasoning) incomplete (1 of 2 samples failed; a rerun retries them)" in captured.err
+    assert captured.out.strip().splitlines()[-1].startswith("card: ")
+    assert main(args) == 0  # not skipped as finished: the failed sample is retried, the other reused
+    run_dir = next((tmp_path / "runs").iterdir())
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    assert (metrics["incomplete"], metrics["calls_reused_from_store"], metrics["n_samples"]) == (False, 1, 2)

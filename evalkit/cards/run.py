@@ -1,7 +1,9 @@
 """Running a card's cells: one runner load for the whole card, every (task, mode) through it.
 
-Each cell is one `run_eval` with the shared runner (and the judge / simulated-user runners
-the row needs, each loaded once), so its run directory, store and resumption are those of
+Each cell is a run of `evalkit.pipeline` in its stages: `prepare_run` with the shared runner
+(and the judge / simulated-user runners the row needs, each loaded once), then ONE
+`generate_runs` over the episodes of every cell (so the runner sees large batches across
+tasks), then `finish_run` per cell. Its run directory, store and resumption are those of
 `evalkit run`: a cell killed half-way resumes from its store. A ledger
 (results/cards/<id>/cells.json, rewritten after every cell) remembers the finished cells by
 what they were asked to do, so a rerun after a kill skips them without loading anything, and
@@ -21,12 +23,13 @@ from evalkit.cards.card import Card, CardRow
 from evalkit.cards.options import CardOptions
 from evalkit.cards.plan import Plan, PlanCell
 from evalkit.fingerprint import hash_obj
-from evalkit.pipeline import RunConfig, run_eval
+from evalkit.pipeline import PreparedRun, RunConfig, finish_run, generate_runs, mark_stopped, prepare_run
 from evalkit.registry import get_task
 from evalkit.runners.base import Runner
 from evalkit.runners.data_parallel import make_engines
 from evalkit.runners.overrides import apply_runner_args
 from evalkit.runners.profiles import load_profile, make_runner
+from evalkit.wording import plural
 
 LEDGER = "cells.json"
 
@@ -159,12 +162,14 @@ def run_cells(
     runners: SharedRunners | None = None,
     log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
 ) -> list[CellResult]:
-    """Run every runnable cell of the plan through one runner; return each cell's run directory."""
+    """Run every runnable cell of the plan through one runner, all cells' episodes in ONE
+    scheduler call (requests of every task batched together); return each cell's run directory."""
     rows = {(r.benchmark, r.mode): r for r in card.rows()}
     ledger_path = out_dir / LEDGER
     ledger = _read_ledger(ledger_path)
     shared = runners or SharedRunners(opts, plan.model)
     results: list[CellResult] = []
+    pending: list[tuple[PlanCell, str, PreparedRun]] = []
     todo = plan.runnable()
     try:
         for i, cell in enumerate(todo, 1):
@@ -175,29 +180,61 @@ def run_cells(
                 results.append(CellResult(cell, done, skipped=True))
                 log(f"[{i}/{len(todo)}] {cell.key}: finished earlier ({done})")
                 continue
-            log(f"[{i}/{len(todo)}] {cell.key}: {cell.task}")
             try:
-                res = run_eval(
-                    _config(cell, row, opts, plan.model),
-                    runner=shared.model_runner(),
-                    aux_runners=shared.aux_for(row),
-                )
+                cfg = _config(cell, row, opts, plan.model)
+                prepared = prepare_run(cfg, shared.model_runner(), shared.aux_for(row))
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as e:  # one broken cell must not lose the others
-                results.append(CellResult(cell, None, error=f"{type(e).__name__}: {e}"[:500]))
-                log(f"[{i}/{len(todo)}] {cell.key}: failed: {type(e).__name__}: {e}")
+                results.append(_failed(cell, e, log, f"[{i}/{len(todo)}] "))
                 continue
-            failed = res.metrics.get("errors") or {}
-            gaps = f"{failed.get('failed_samples')} of {failed.get('planned_samples')} samples failed"
-            results.append(
-                CellResult(cell, res.run_dir, incomplete=gaps if res.metrics.get("incomplete") else "")
-            )
-            ledger[cell.key] = {"key": key, "run_dir": str(res.run_dir), "task": cell.task}
-            _write_json(ledger_path, ledger)
+            log(f"[{i}/{len(todo)}] {cell.key}: {cell.task}, {plural(len(prepared.keys), 'episode')}")
+            pending.append((cell, key, prepared))
+        if pending:
+            results += _generate_and_finish(pending, opts, ledger, ledger_path, log)
     finally:
         if runners is None:
             shared.close()
+    return results
+
+
+def _failed(cell: PlanCell, e: BaseException, log: Callable[[str], None], where: str = "") -> CellResult:
+    log(f"{where}{cell.key}: failed: {type(e).__name__}: {e}")
+    return CellResult(cell, None, error=f"{type(e).__name__}: {e}"[:500])
+
+
+def _generate_and_finish(
+    pending: list[tuple[PlanCell, str, PreparedRun]],
+    opts: CardOptions,
+    ledger: dict[str, Any],
+    ledger_path: Path,
+    log: Callable[[str], None],
+) -> list[CellResult]:
+    """One scheduler call over every pending cell, then each cell scored and written."""
+    log(f"generating {plural(len(pending), 'cell')} in one scheduler call")
+    try:
+        generated = generate_runs([p for _, _, p in pending], progress=opts.progress)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as e:  # every pending run.json says it stopped (generate_runs marks them)
+        return [_failed(cell, e, log) for cell, _, _ in pending]
+    results: list[CellResult] = []
+    for (cell, key, prepared), outputs in zip(pending, generated, strict=True):
+        try:
+            res = finish_run(prepared, outputs)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as e:
+            mark_stopped(prepared.run_dir, e)
+            results.append(_failed(cell, e, log))
+            continue
+        failed = res.metrics.get("errors") or {}
+        gaps = f"{failed.get('failed_samples')} of {failed.get('planned_samples')} samples failed"
+        results.append(
+            CellResult(cell, res.run_dir, incomplete=gaps if res.metrics.get("incomplete") else "")
+        )
+        ledger[cell.key] = {"key": key, "run_dir": str(res.run_dir), "task": cell.task}
+        _write_json(ledger_path, ledger)
     return results
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from evalkit.cards.card import Card, CardRow
 from evalkit.cards.options import CardOptions
@@ -78,47 +77,63 @@ class Plan:
     def missing(self) -> list[PlanCell]:
         return [c for c in self.cells if c.status == NOT_RUN and c.reason != NOT_SELECTED]
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 NOT_SELECTED = "not selected"
 
 
-def _stored_metrics(results_dir: Path) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class StoredRun:
+    """What the plan reads from a finished run's metrics.json."""
+
+    task: str
+    mode: str
+    model: str
+    runner_profile: str
+    completion_mean: float  # generated tokens per sample (all its calls)
+    completion_total: int
+    generation_time_s: float
+    reused_calls: int  # calls answered from a store (then the time says nothing of the runner)
+
+
+def _stored_runs(results_dir: Path) -> list[StoredRun]:
     out = []
     for path in sorted(results_dir.glob("*/metrics.json")):
         try:
             m = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(m, dict):
-            out.append(m)
+            tokens = m.get("tokens") or {}
+            out.append(
+                StoredRun(
+                    task=str(m.get("task")),
+                    mode=str(m.get("mode")),
+                    model=str(m.get("model")),
+                    runner_profile=str(m.get("runner_profile")),
+                    completion_mean=float(tokens.get("completion_mean") or 0),
+                    completion_total=int(tokens.get("completion_total") or 0),
+                    generation_time_s=float(m.get("generation_time_s") or 0),
+                    reused_calls=int(m.get("calls_reused_from_store") or 0),
+                )
+            )
+        except (OSError, ValueError, TypeError, AttributeError):
+            continue  # not a run the plan can learn from
     return out
 
 
-def _throughput(stored: list[dict[str, Any]], profile: str, model: str) -> tuple[float | None, str]:
+def _throughput(stored: list[StoredRun], profile: str, model: str) -> tuple[float | None, str]:
     runs = [
-        m
-        for m in stored
-        if m.get("runner_profile") == profile
-        and m.get("model") == model
-        and not m.get("calls_reused_from_store")
-        and (m.get("generation_time_s") or 0) > 0
+        r
+        for r in stored
+        if r.runner_profile == profile and r.model == model and not r.reused_calls and r.generation_time_s > 0
     ]
-    tokens = sum(int((m.get("tokens") or {}).get("completion_total") or 0) for m in runs)
-    seconds = sum(float(m["generation_time_s"]) for m in runs)
+    tokens = sum(r.completion_total for r in runs)
     if not runs or tokens == 0:
         return None, f"no stored run of {profile} on {model} that generated its own calls"
-    return tokens / seconds, f"{plural(len(runs), 'stored run')} of {profile} on {model}"
+    return tokens / sum(
+        r.generation_time_s for r in runs
+    ), f"{plural(len(runs), 'stored run')} of {profile} on {model}"
 
 
-def _tokens_per_sample(stored: list[dict[str, Any]], cell: PlanCell, model: str) -> tuple[float | None, str]:
-    same = [
-        float((m.get("tokens") or {}).get("completion_mean") or 0)
-        for m in stored
-        if m.get("task") == cell.task and m.get("mode") == cell.mode and m.get("model") == model
-    ]
+def _tokens_per_sample(stored: list[StoredRun], cell: PlanCell, model: str) -> tuple[float | None, str]:
+    same = [r.completion_mean for r in stored if (r.task, r.mode, r.model) == (cell.task, cell.mode, model)]
     if same:
         return sum(same) / len(same), f"mean of {plural(len(same), 'stored run')}"
     if cell.max_new_tokens is None:
@@ -183,7 +198,7 @@ def make_plan(card: Card, opts: CardOptions) -> Plan:
             check_model(model)
         except EvalkitError as e:
             problems.append(f"model: {e}")
-    stored = _stored_metrics(opts.results_dir)
+    stored = _stored_runs(opts.results_dir)
     tput, tput_source = _throughput(stored, profile.name, model)
     cells = [_cell(row, t.title, opts, profile, model) for t in card.tables for row in t.rows]
     for c in cells:
@@ -269,6 +284,6 @@ def render_plan(plan: Plan) -> str:
 def write_plan(plan: Plan, out_dir: Path) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     js, md = out_dir / "plan.json", out_dir / "plan.md"
-    js.write_text(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    js.write_text(json.dumps(asdict(plan), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     md.write_text(render_plan(plan), encoding="utf-8")
     return js, md

@@ -133,7 +133,10 @@ def _config(cell: PlanCell, row: CardRow, opts: CardOptions, model: str) -> RunC
     return cfg
 
 
-def _read_ledger(path: Path) -> dict[str, Any]:
+Ledger = dict[str, dict[str, str]]  # cell ("AIME 2025 (reasoning)") -> {key, run_dir, task}
+
+
+def _read_ledger(path: Path) -> Ledger:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -206,7 +209,7 @@ def _failed(cell: PlanCell, e: BaseException, log: Callable[[str], None], where:
 def _generate_and_finish(
     pending: list[tuple[PlanCell, str, PreparedRun]],
     opts: CardOptions,
-    ledger: dict[str, Any],
+    ledger: Ledger,
     ledger_path: Path,
     log: Callable[[str], None],
 ) -> list[CellResult]:
@@ -233,7 +236,7 @@ def _generate_and_finish(
         results.append(
             CellResult(cell, res.run_dir, incomplete=gaps if res.metrics.get("incomplete") else "")
         )
-        ledger[cell.key] = {"key": key, "run_dir": str(res.run_dir), "task": cell.task}
+        ledger[cell.key] = {"key": key, "run_dir": str(res.run_dir), "task": cell.task or ""}
         _write_json(ledger_path, ledger)
     return results
 

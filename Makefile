@@ -2,6 +2,8 @@
 #   make eval TASK=kmmlu_pro [MODEL=…] [RUNNER=…] [MODE=reasoning|non-reasoning] [LIMIT=…] [N=…]
 #             [MAX_NEW_TOKENS=…] [DATA=sample|hub|local|/copy] [SEED=…] [RUN_ID=…] [ALLOW_ERRORS=1]
 #             [JUDGE=profile [JUDGE_MODEL=…]] [USER_SIM=profile [USER_SIM_MODEL=…]] [RUNNER_ARGS="k=v …"]
+#   make card CARD=exaone-4.0-32b [RUNNER=…] [MODEL=…] [LIMIT=…] [N=…] [MODES=…] [BENCHMARKS=…] [JUDGE=…]
+#             [USER_SIM=…] [SKIP_MISSING=1] [PLAN=1] [GATE=policy] [GPUS=n]   a whole model card (docs/cards.md)
 #   make test        the test suite (what CI runs, with make lint)
 #   make lint        ruff + mypy
 #   make check-data  real-data and long checks (pytest -m slow), not part of make test
@@ -20,11 +22,11 @@ TASK   ?= kmmlu_pro
 RUNNER ?= torch-int4
 MODE   ?= non-reasoning
 
-.PHONY: help setup eval test lint list check-data gate gate-smoke report report-deps fidelity bench-math bench-mmlu-pro bench-client bench-sandbox bench-long bench-int4 bench-int4-check bench-eval bench-bfcl-mt clean
+.PHONY: help setup eval card test lint list check-data gate gate-smoke report report-deps fidelity bench-math bench-mmlu-pro bench-client bench-sandbox bench-long bench-int4 bench-int4-check bench-eval bench-bfcl-mt clean
 .DEFAULT_GOAL := help
 
 help:
-	@sed -n '1,13p' Makefile
+	@sed -n '1,15p' Makefile
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "setting up $(VENV) (log: $(VENV)/install.log)"
@@ -46,6 +48,20 @@ EVAL_ARGS = --runner $(RUNNER) --mode $(MODE) $(if $(MODEL),--model "$(MODEL)") 
   $(foreach a,$(RUNNER_ARGS),--runner-arg "$(a)") $(if $(filter 1,$(ALLOW_ERRORS)),--allow-errors)
 eval: setup
 	EVALKIT_INTERFACE=make $(BIN)/evalkit run $(TASK) $(strip $(EVAL_ARGS))
+
+# The whole card: plan (results/cards/<id>/plan.md), one runner for every cell, card.md/html/csv.
+# GATE= is passed only when given (its default above is `make gate`'s policy).
+CARD ?= exaone-4.0-32b
+CARD_ARGS = --runner $(RUNNER) $(if $(MODEL),--model "$(MODEL)") $(if $(LIMIT),--limit $(LIMIT)) $(if $(N),--n $(N)) \
+  $(if $(MAX_NEW_TOKENS),--max-new-tokens $(MAX_NEW_TOKENS)) $(if $(MODES),--modes "$(MODES)") \
+  $(if $(BENCHMARKS),--benchmarks "$(BENCHMARKS)") $(if $(DATA),--data "$(DATA)") $(if $(SEED),--seed $(SEED)) \
+  $(if $(JUDGE),--judge $(JUDGE)) $(if $(JUDGE_MODEL),--judge-model "$(JUDGE_MODEL)") \
+  $(if $(USER_SIM),--user-sim $(USER_SIM)) $(if $(USER_SIM_MODEL),--user-sim-model "$(USER_SIM_MODEL)") \
+  $(foreach a,$(RUNNER_ARGS),--runner-arg "$(a)") $(if $(filter 1,$(SKIP_MISSING)),--skip-missing) \
+  $(if $(filter 1,$(PLAN)),--plan) $(if $(filter-out file default undefined,$(origin GATE)),--gate $(GATE)) \
+  $(if $(GPUS),--gpus $(GPUS))
+card: setup
+	EVALKIT_INTERFACE=make $(BIN)/evalkit card $(CARD) $(strip $(CARD_ARGS))
 
 list: setup
 	$(BIN)/evalkit list

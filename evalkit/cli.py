@@ -7,6 +7,7 @@ commands (`evalkit COMMAND --help` for each; also `python -m evalkit`):
   generate  print one completion of a prompt
   report    re-render a run's report.md; with --out, compare many runs (md, csv, html, plots)
   gate      judge runs against a gate policy (exit 0 pass, 1 fail, 2 cannot decide)
+  card      a whole model card in one command: plan, one runner for every task, card.md/html/csv
   fidelity  KL and top-1 agreement of two runners' next-token distributions
   serve     serve a runner over an OpenAI-compatible chat-completions API
 """
@@ -347,6 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
     gt.add_argument("--seed", type=int, default=1234)
     gt.add_argument("--results-dir")
     gt.set_defaults(func=_cmd_gate)
+
+    from evalkit.cards.arguments import add_parser as add_card_parser
+
+    add_card_parser(sub, positive_int)
 
     fd = sub.add_parser("fidelity", help="KL and top-1 agreement of two runners' next-token distributions")
     fd.add_argument("--runner", default="torch-int4", help="the candidate's runner profile")

@@ -25,9 +25,13 @@ MAKE_VARIABLES = {
     "user-sim-model": "USER_SIM_MODEL",
     "runner-arg": "RUNNER_ARGS",
     "allow-errors": "ALLOW_ERRORS",
+    "modes": "MODES",  # evalkit card
+    "skip-missing": "SKIP_MISSING",
+    "gate": "GATE",
+    "gpus": "GPUS",
 }
 # Options that take no value: set with VAR=1 under make.
-MAKE_FLAGS = {"allow-errors"}
+MAKE_FLAGS = {"allow-errors", "skip-missing"}
 # The CLI option that supplies each auxiliary role's runner.
 ROLE_OPTIONS = {"user": "user-sim", "judge": "judge"}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from evalkit.reporting import format as fmt
 from evalkit.reporting.markdown import incomplete_note, placeholder_note, synthetic_note
 from evalkit.reporting.runs import short_model
-from evalkit.reporting.table import OTHER, Comparison, Table
+from evalkit.reporting.table import OTHER, Cell, Comparison, Row, Table
 from evalkit.wording import plural
 
 CSS = """
@@ -38,6 +38,8 @@ tr.first td { border-top: 2px solid #9a9a9a; }
 figure { margin: 1.2em 0; } figure svg { max-width: 100%; height: auto; }
 code { overflow-wrap: anywhere; }
 .peer .size { white-space: nowrap; }
+td.not-run { color: #555; font-style: italic; }
+.flag { color: #b00020; }
 """
 
 
@@ -78,7 +80,10 @@ def _card_table(t: Table, level: float) -> str:
         head += [
             f'<th class="peer num">{_e(n)}<br><span class="size">{_e(sz)}</span></th>' for n, sz in t.peers
         ]
-    lines = [(row, cell) for row in t.rows for cell in sorted(row.cells.values(), key=lambda c: c.label)]
+    lines: list[tuple[Row, Cell | None]] = []
+    for row in t.rows:
+        cells = sorted(row.cells.values(), key=lambda c: c.label)
+        lines += [(row, cell) for cell in cells] or ([(row, None)] if row.not_run else [])
     cat_spans = _spans([row.category for row, _ in lines])
     bench_spans = _spans([row.key for row, _ in lines])
     body: list[str] = []
@@ -89,6 +94,15 @@ def _card_table(t: Table, level: float) -> str:
             tds.append(f'<td class="cat" rowspan={cat_spans[i]}>{_e(row.category)}</td>')
         if b:
             tds.append(f"<td rowspan={b}>{_e(row.key)}</td>")
+        if cell is None:  # a card row without a run (`evalkit card`): its place, and why
+            tds.append(f'<td class="run">—</td><td class="not-run" colspan=2>not run: {_e(row.not_run)}</td>')
+            if card:
+                by_name = {f.system: f.value for f in row.peers}
+                pub = fmt.num(row.published.value if row.published else None)
+                tds += [f'<td class="subject num">{pub}</td>', '<td class="num">—</td>']
+                tds += [f'<td class="peer num">{fmt.num(by_name.get(n))}</td>' for n, _ in t.peers]
+            body.append(f"<tr{' class=first' if b and i else ''}>" + "".join(tds) + "</tr>")
+            continue
         lo, hi = cell.ci
         m = cell.run.metrics
         tds += [
@@ -103,7 +117,8 @@ def _card_table(t: Table, level: float) -> str:
                     f'<td class="subject num" rowspan={b}>'
                     f"{fmt.num(row.published.value if row.published else None)}</td>"
                 )
-            tds.append(f'<td class="num">{fmt.interval(cell.delta_published, True)}</td>')
+            flag = f' <b class="flag">{_e(cell.flag)}</b>' if cell.flag else ""
+            tds.append(f'<td class="num">{fmt.interval(cell.delta_published, True)}{flag}</td>')
             if b:
                 by_name = {f.system: f.value for f in row.peers}
                 tds += [
@@ -149,19 +164,24 @@ def _inline_svg(path: Path) -> str:
     return re.sub(r"^<!DOCTYPE[^>]*>\s*", "", text, flags=re.S)
 
 
-def render_html(c: Comparison, plots: list[Path] | None = None) -> str:
-    """The whole page; SVG plots among `plots` are inlined."""
+def render_html(
+    c: Comparison, plots: list[Path] | None = None, title: str | None = None, intro: str = ""
+) -> str:
+    """The whole page; SVG plots among `plots` are inlined; `title` and `intro` (HTML) replace
+    the heading (`evalkit card`)."""
     pct = round(100 * c.level)
+    heading = title or (
+        f"evalkit comparison: {plural(len(c.runs), 'run')}, {plural(len({r.task for r in c.runs}), 'task')}"
+        + (f" ({plural(len(c.unfinished), 'unfinished run')})" if c.unfinished else "")
+    )
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>evalkit comparison: {plural(len(c.runs), 'run')}</title>",
+        f"<title>{_e(title or 'evalkit comparison: ' + plural(len(c.runs), 'run'))}</title>",
         f"<style>{CSS}</style></head><body>",
-        f"<h1>evalkit comparison: {plural(len(c.runs), 'run')}, "
-        f"{plural(len({r.task for r in c.runs}), 'task')}"
-        + (f" ({plural(len(c.unfinished), 'unfinished run')})" if c.unfinished else "")
-        + "</h1>",
+        f"<h1>{_e(heading)}</h1>",
+        *([intro] if intro else []),
     ]
     if c.any_placeholder:
         parts.append(f'<p class="warn" id="placeholder">{_md_bold(placeholder_note(c))}</p>')

@@ -46,6 +46,14 @@ def _card_table(t: Table, level: float) -> list[str]:
         "|" + "---|" * (lead - 1) + "---:|" * (len(head) - lead + 1),
     ]
     for row in t.rows:
+        if not row.cells and row.not_run:  # a card row without a run: its place, and why
+            cells = [row.category or "", row.key] if card else [row.key]
+            cells += ["—", f"not run: {row.not_run}".replace("|", "\\|"), "—"]
+            if card:
+                by_name = {f.system: f.value for f in row.peers}
+                cells += [fmt.num(row.published.value if row.published else None), "—"]
+                cells += [fmt.num(by_name.get(n)) for n, _ in t.peers]
+            lines.append("| " + " | ".join(cells) + " |")
         for k, cell in enumerate(sorted(row.cells.values(), key=lambda c: c.label)):
             first = k == 0  # benchmark, published and peers once per benchmark
             cells = [row.category or "", row.key] if card else [row.key]
@@ -60,7 +68,8 @@ def _card_table(t: Table, level: float) -> list[str]:
                 by_name = {f.system: f.value for f in row.peers}
                 pub = fmt.num(row.published.value if row.published else None)
                 peers = [fmt.num(by_name.get(n)) for n, _ in t.peers]
-                cells += [pub if first else "", fmt.interval(cell.delta_published, True)]
+                flag = f" **{cell.flag}**" if cell.flag else ""
+                cells += [pub if first else "", fmt.interval(cell.delta_published, True) + flag]
                 cells += peers if first else [""] * len(peers)
             lines.append("| " + " | ".join(cells) + " |")
     lines += ["", f"Measured: the task's metric in percent, with its {pct}% confidence interval."]
@@ -87,13 +96,16 @@ def _unfinished(c: Comparison) -> list[str]:
     return [*lines, ""]
 
 
-def render_markdown(c: Comparison, plots: list[str] | None = None) -> str:
-    """The whole report; `plots` are image paths relative to the report."""
+def render_markdown(
+    c: Comparison, plots: list[str] | None = None, title: str | None = None, intro: list[str] | None = None
+) -> str:
+    """The whole report; `plots` are image paths relative to the report; `title` and `intro`
+    (Markdown lines) replace the heading (`evalkit card`)."""
     pct = round(100 * c.level)
-    title = (
-        f"# evalkit comparison: {plural(len(c.runs), 'run')}, {plural(len({r.task for r in c.runs}), 'task')}"
+    title = title or (
+        f"evalkit comparison: {plural(len(c.runs), 'run')}, {plural(len({r.task for r in c.runs}), 'task')}"
     )
-    lines = [title, ""]
+    lines = [f"# {title}", "", *(intro or [])]
     if c.any_placeholder:
         lines += [f"> {placeholder_note(c)}", ""]
     if c.any_incomplete:

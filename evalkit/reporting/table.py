@@ -37,6 +37,7 @@ class Cell:
     published: float | None
     baseline: RunData | None = None
     paired: PairedComparison | None = None
+    flag: str = ""  # a gate's verdict on measured − published (`evalkit card --gate`)
 
     @property
     def value(self) -> float:
@@ -67,6 +68,7 @@ class Row:
     published: PublishedFigure | None
     peers: list[PublishedFigure]
     cells: dict[str, Cell] = field(default_factory=dict)
+    not_run: str = ""  # a model-card row without a run (`evalkit card`): why, shown in its place
 
 
 @dataclass
@@ -116,6 +118,11 @@ def _card_order() -> dict[tuple[str, str, str], tuple[int, str]]:
             for i, row in enumerate(t.get("rows", [])):
                 order[(row["benchmark"], t["mode"], str(t["model_size"]))] = (i, str(row.get("category", "")))
     return order
+
+
+def card_category(benchmark: str, mode: str, size: str) -> str:
+    """The category the model card files a benchmark under ("World Knowledge", ...)."""
+    return _card_order().get((benchmark, mode, size), (0, ""))[1]
 
 
 def _baseline_for(run: RunData, baselines: Sequence[RunData]) -> RunData | None:
@@ -270,6 +277,19 @@ def comparison_records(c: Comparison) -> list[dict[str, Any]]:
                         "run_id": r.run_id,
                         "model": r.model,
                         "runner_profile": r.runner_profile,
+                        "gate": cell.flag or None,
+                    }
+                )
+            if row.not_run and not row.cells:
+                out.append(
+                    {
+                        "table": t.title,
+                        "benchmark": row.key,
+                        "task": row.task,
+                        "mode": row.mode,
+                        "category": row.category,
+                        "kind": "not run",
+                        "note": row.not_run,
                     }
                 )
             figs = ([row.published] if row.published else []) + row.peers

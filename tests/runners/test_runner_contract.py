@@ -81,6 +81,18 @@ def _transformers() -> Case:
     )
 
 
+def _data_parallel() -> Case:
+    """Two fast-engine replicas behind one queue (evalkit.runners.data_parallel), as on two GPUs."""
+    from evalkit.runners.data_parallel import DataParallelRunner
+
+    def pair(engine: str) -> Runner:
+        return DataParallelRunner([_torch_int4(engine).runner for _ in range(2)])
+
+    case = _torch_int4("fast")
+    case.runner.close()
+    return dataclasses.replace(case, runner=pair("fast"), changed=lambda: pair("reference"))
+
+
 def _scripted() -> Case:
     return Case(
         runner=ScriptedRunner(lambda r: "ok"), changed=lambda: ScriptedRunner(lambda r: "ok", tag="v2")
@@ -125,6 +137,7 @@ BUILDERS: dict[str, Callable[[], Case]] = {
     "torch_int4-reference": lambda: _torch_int4("reference"),
     "torch_int4-fast": lambda: _torch_int4("fast"),
     "transformers": _transformers,
+    "data-parallel": _data_parallel,
     "openai": _openai,
     "vllm": _vllm,
 }

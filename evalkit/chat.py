@@ -17,7 +17,7 @@ class ChatTokenizer(Protocol):
 
 def render_chat(tokenizer: ChatTokenizer, request: ChatRequest) -> str:
     """Render a request with the tokenizer's own chat template (never a hand-written copy)."""
-    kwargs: dict[str, Any] = {
+    kwargs: dict[str, object] = {
         "tokenize": False,
         "add_generation_prompt": True,
         "enable_thinking": request.enable_thinking,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -183,6 +182,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from evalkit.reporting.run_report import headline, write_report
+    from evalkit.run_records import load_run_metrics
 
     if args.out or args.html or args.plots or args.baseline:  # the multi-run comparison
         from evalkit.reporting.command import run_command
@@ -192,7 +192,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         path = Path(d) / "metrics.json"
         if not path.is_file():
             raise EvalkitError(f"{path} not found: is {d} a finished run directory?")
-        m: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        m = load_run_metrics(path)
         print(headline(m))
         print(f"report: {write_report(Path(d), m)}")
     return 0

@@ -44,7 +44,7 @@ def _open_text(path: Path) -> io.TextIOBase:
     return path.open("r", encoding="utf-8")
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
+def read_records(path: Path) -> list[dict[str, object]]:
     """Read a JSONL/JSON/CSV/Parquet file into dicts; malformed rows name file and line."""
     name = path.name[:-3] if path.suffix == ".gz" else path.name
     if name.endswith(".parquet"):
@@ -80,7 +80,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     raise UsageError(f"{path}: unsupported data file type (use .jsonl, .json, .csv or .parquet)")
 
 
-def _from_datasets(obj: Any) -> list[dict[str, Any]]:
+def _from_datasets(obj: Any) -> list[dict[str, object]]:
     return [dict(r) for r in obj]
 
 
@@ -92,7 +92,9 @@ def _hub_configs(spec: TaskSpec) -> list[str | None]:
     return list(hub.configs) if hub.configs else [hub.name]
 
 
-def _tag_config(records: list[dict[str, Any]], spec: TaskSpec, config: str | None) -> list[dict[str, Any]]:
+def _tag_config(
+    records: list[dict[str, object]], spec: TaskSpec, config: str | None
+) -> list[dict[str, object]]:
     """Mark rows read from one of several configs with the config's name and their index in it."""
     hub = spec.data.hub
     if hub is None or not hub.configs:
@@ -105,7 +107,7 @@ def _tag_config(records: list[dict[str, Any]], spec: TaskSpec, config: str | Non
     return records
 
 
-def _load_local(spec: TaskSpec, path: Path) -> list[dict[str, Any]]:
+def _load_local(spec: TaskSpec, path: Path) -> list[dict[str, object]]:
     if not path.exists():
         raise UsageError(f"data path {path} does not exist")
     if path.is_file():
@@ -127,7 +129,7 @@ def _load_local(spec: TaskSpec, path: Path) -> list[dict[str, Any]]:
             ds = ds[split]
         return _from_datasets(ds)
     # A local copy of the hub repository: let `datasets` resolve its data files offline.
-    records: list[dict[str, Any]] = []
+    records: list[dict[str, object]] = []
     for name in _hub_configs(spec):
         try:
             ds = datasets.load_dataset(str(path), name, split=split)
@@ -156,7 +158,7 @@ def _hub_error(spec: TaskSpec, what: str, e: Exception, offline: str | None) -> 
     )
 
 
-def _load_hub(spec: TaskSpec) -> tuple[list[dict[str, Any]], str]:
+def _load_hub(spec: TaskSpec) -> tuple[list[dict[str, object]], str]:
     hub = spec.data.hub
     if hub is None:
         raise UsageError(f"task {spec.name} has no hub source; pass {option('data', '/path/to/local/copy')}")
@@ -165,7 +167,7 @@ def _load_hub(spec: TaskSpec) -> tuple[list[dict[str, Any]], str]:
         return _load_hub_files(spec, offline), f"hub:{hub.path}@{hub.revision or 'main'}"
     import datasets
 
-    records: list[dict[str, Any]] = []
+    records: list[dict[str, object]] = []
     for name in _hub_configs(spec):
         try:
             with offline_calls(offline is not None):
@@ -176,13 +178,13 @@ def _load_hub(spec: TaskSpec) -> tuple[list[dict[str, Any]], str]:
     return records, f"hub:{hub.path}@{hub.revision or 'main'}"
 
 
-def _load_hub_files(spec: TaskSpec, offline: str | None) -> list[dict[str, Any]]:
+def _load_hub_files(spec: TaskSpec, offline: str | None) -> list[dict[str, object]]:
     """Download the spec's data files from the hub (cached by huggingface_hub) and read them."""
     from huggingface_hub import hf_hub_download
 
     hub = spec.data.hub
     assert hub is not None
-    records: list[dict[str, Any]] = []
+    records: list[dict[str, object]] = []
     for name in hub.files:
         try:
             with offline_calls(offline is not None):
@@ -207,7 +209,7 @@ def default_source(spec: TaskSpec) -> str:
     return str(path) if path is not None and path.exists() else "hub"
 
 
-def _row_id(rec: dict[str, Any], id_field: str | list[str], where: str, lineno: int) -> str:
+def _row_id(rec: dict[str, object], id_field: str | list[str], where: str, lineno: int) -> str:
     fields = [id_field] if isinstance(id_field, str) else list(id_field)
     parts = []
     for f in fields:

@@ -114,7 +114,7 @@ class KVPlanner:
     cut_rule: str = ""  # how the protocol cuts, for messages and the record
     calls: list[int] = field(default_factory=list)  # requests per generate() call
     longest: int = 0
-    cuts: list[dict[str, Any]] = field(default_factory=list)
+    cuts: list[dict[str, object]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.kv_bytes_per_token <= 0 or self.budget_bytes <= 0:
@@ -186,7 +186,7 @@ class KVPlanner:
         self.calls.extend(len(g) for g in groups)
         return groups
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> dict[str, object]:
         """What the plan was, for run.json / metrics.json."""
         return {
             "kv_bytes_per_token": self.kv_bytes_per_token,

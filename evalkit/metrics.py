@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Literal
 
+from evalkit.run_records import Breakdown, FamilyMetrics, SampleRecord
 from evalkit.stats import clustered_mean
 
 
-def _rate(records: list[dict[str, Any]], pred: Any) -> float:
+def _rate(records: list[SampleRecord], pred: Callable[[SampleRecord], bool]) -> float:
     return sum(1 for r in records if pred(r)) / len(records) if records else 0.0
 
 
 def aggregate(
-    records: list[dict[str, Any]],
+    records: list[SampleRecord],
     *,
     n_repeats: int,
-    breakdown_field: str | None = "subject",
-) -> dict[str, Any]:
+    breakdown_field: Literal["subject"] | None = "subject",
+) -> FamilyMetrics:
     """pass@1[avg-of-n] (accuracy averaged over repeats) with its item-clustered SE and 95% CI
     (`evalkit.stats.rates.rate_interval`: never of zero width, also at 0 % and 100 %),
     plus the rates a reader needs to trust it: no answer, truncated, unclosed think."""
     est = clustered_mean((r["id"], r["score"]) for r in records)
     lo, hi = est.ci95
-    out: dict[str, Any] = {
+    out: FamilyMetrics = {
         "metric": f"pass@1[avg-of-{n_repeats}]" if n_repeats > 1 else "accuracy",
         "value": est.mean,
         "se": est.se,
@@ -42,24 +44,32 @@ def aggregate(
         },
     }
     if breakdown_field:
-        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for r in records:
-            groups[str(r.get(breakdown_field) or "(none)")].append(r)
-        out["breakdown"] = {
-            "field": breakdown_field,
-            "groups": {
-                g: {
-                    "value": (e := clustered_mean((r["id"], r["score"]) for r in rs)).mean,
-                    "se": e.se,
-                    "ci95": list(e.ci95),
-                    "n_items": e.n_items,
-                }
-                for g, rs in sorted(groups.items())
-            },
-        }
+        out["breakdown"] = breakdown(records, breakdown_field, lambda r: r["subject"])
     return out
 
 
-def _mean(xs: Any) -> float:
+def breakdown(
+    records: list[SampleRecord], field: str, group_of: Callable[[SampleRecord], object]
+) -> Breakdown:
+    """The mean score of each group (`group_of` a record; None or empty: "(none)"), with its
+    item-clustered SE and 95 % interval, groups in sorted order."""
+    groups: dict[str, list[SampleRecord]] = defaultdict(list)
+    for r in records:
+        groups[str(group_of(r) or "(none)")].append(r)
+    return {
+        "field": field,
+        "groups": {
+            g: {
+                "value": (e := clustered_mean((r["id"], r["score"]) for r in rs)).mean,
+                "se": e.se,
+                "ci95": list(e.ci95),
+                "n_items": e.n_items,
+            }
+            for g, rs in sorted(groups.items())
+        },
+    }
+
+
+def _mean(xs: Iterable[int]) -> float:
     vals = list(xs)
     return sum(vals) / len(vals) if vals else 0.0

@@ -24,7 +24,9 @@ from evalkit.longctx.tokens import load_tokenizer
 from evalkit.models import check_model, is_tiny
 from evalkit.records import Completion, Sample, SamplingParams
 from evalkit.registry import REPO_ROOT, get_task, import_object
+from evalkit.reporting.metrics import run_metrics
 from evalkit.reporting.run_report import write_report
+from evalkit.run_records import RunInfo, RunMetrics, SampleRecord, error_record, error_summary, sample_record
 from evalkit.runners.base import Runner
 from evalkit.runners.overrides import apply_runner_args
 from evalkit.runners.profiles import RunnerProfile, load_profile, make_runner
@@ -63,7 +65,7 @@ class RunConfig:
 @dataclass
 class RunResult:
     run_dir: Path
-    metrics: dict[str, Any]
+    metrics: RunMetrics
     report_path: Path
 
 
@@ -229,52 +231,8 @@ def _kv_planner(spec: TaskSpec, model_name: str, runner: Runner) -> KVPlanner | 
     )
 
 
-def _record(s: Sample, r: int, out: EpisodeOutput, family: Family, ctx: ScoreContext) -> dict[str, Any]:
-    c = out.final
-    split = ctx.split(c)
-    v = family.score(s, out, ctx)
-    return {
-        "id": s.id,
-        "repeat": r,
-        "subject": s.metadata.get("subject"),
-        # A family may score against a target that depends on the episode (options shuffled per repeat).
-        "target": v.details.get("target", s.target),
-        "extracted": v.extracted,
-        "correct": v.correct,
-        "score": v.score,
-        "reason": v.reason,
-        "details": v.details,
-        "raw": c.text,
-        "reasoning": split.reasoning,
-        "answer": split.answer,
-        "unclosed_think": split.unclosed_think,
-        "finish_reason": c.finish_reason,
-        "truncated": any(x.finish_reason == "length" for x in out.calls),
-        "prompt_tokens": sum(x.prompt_tokens for x in out.calls),
-        "completion_tokens": sum(x.completion_tokens for x in out.calls),
-        "n_calls": len(out.calls),
-        "messages": s.messages,
-        "transcript": out.transcript,
-        "info": out.info,
-    }
-
-
-def _error_record(k: EpisodeKey, out: EpisodeOutput) -> dict[str, Any]:
-    return {
-        "id": k.sample_id,
-        "repeat": k.repeat,
-        "error": out.final.error or "the runner gave no reason",
-        "n_calls": len(out.calls),  # the failed one included
-    }
-
-
-def _error_summary(errors: list[dict[str, Any]], planned: int) -> dict[str, Any]:
-    """metrics.json's account of failed samples: how many of how many, and the first reasons."""
-    return {
-        "failed_samples": len(errors),
-        "planned_samples": planned,
-        "examples": [{k: e[k] for k in ("id", "repeat", "error")} for e in errors[:5]],
-    }
+def _record(s: Sample, r: int, out: EpisodeOutput, family: Family, ctx: ScoreContext) -> SampleRecord:
+    return sample_record(s, r, out, family.score(s, out, ctx), ctx.split(out.final))
 
 
 def _refuse_other_result_set(run_dir: Path, result_key: str, n_items: int, n: int) -> None:
@@ -554,46 +512,44 @@ def finish_run(prepared: PreparedRun, generated: RunOutputs) -> RunResult:
     ]
     _atomic_write(run_dir / "samples.jsonl", "".join(dumps_line(x) for x in records))
     # Failed samples are not answers: listed apart, left out of every figure, retried by a rerun.
-    errors = [_error_record(k, outputs[k]) for k in failed]
+    errors = [error_record(k.sample_id, k.repeat, outputs[k]) for k in failed]
     if errors:
         _atomic_write(run_dir / "errors.jsonl", "".join(dumps_line(x) for x in errors))
     else:
         (run_dir / "errors.jsonl").unlink(missing_ok=True)
 
-    metrics = plan.family.aggregate(records, plan.n, spec)
-    metrics.update(
-        {
-            "incomplete": bool(errors),
-            "errors": _error_summary(errors, len(keys)),
-            "task": spec.name,
-            "title": spec.title,
-            "benchmark": spec.published_benchmark,
-            "mode": cfg.mode,
-            "model": plan.model_name,
-            "runner_profile": plan.profile.name,
-            "runner": prepared.meta["runner"],
-            "runner_args": plan.runner_args,
-            "aux_runners": prepared.meta["aux_runners"],
-            "placeholder_model": runner.is_placeholder_model,
-            "reference_size": plan.profile.reference_size,
-            "data_source": plan.source,
-            "synthetic_data": plan.synthetic,
-            "params": plan.params.to_dict(),
-            "max_new_tokens_capped_by_profile": plan.capped,
-            "seed": cfg.seed,
-            "order_seed": cfg.order_seed,
-            "run_id": prepared.run_id,
-            "wall_time_s": time.time() - prepared.t_start,
-            "generation_time_s": generated.generation_time_s,
-            "calls_reused_from_store": generated.reused,
-            # Requests per generate() call planned from the runner's KV-cache budget (None: the
-            # runner reports none, so it batches on its own).
-            "kv_plan": planner.record() if planner else None,
-            "prompt_source": spec.prompt.get("source", ""),
-            "evalkit_version": __version__,
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-    )
+    info: RunInfo = {
+        "incomplete": bool(errors),
+        "errors": error_summary(errors, len(keys)),
+        "task": spec.name,
+        "title": spec.title,
+        "benchmark": spec.published_benchmark,
+        "mode": cfg.mode,
+        "model": plan.model_name,
+        "runner_profile": plan.profile.name,
+        "runner": prepared.meta["runner"],
+        "runner_args": plan.runner_args,
+        "aux_runners": prepared.meta["aux_runners"],
+        "placeholder_model": runner.is_placeholder_model,
+        "reference_size": plan.profile.reference_size,
+        "data_source": plan.source,
+        "synthetic_data": plan.synthetic,
+        "params": plan.params.to_dict(),
+        "max_new_tokens_capped_by_profile": plan.capped,
+        "seed": cfg.seed,
+        "order_seed": cfg.order_seed,
+        "run_id": prepared.run_id,
+        "wall_time_s": time.time() - prepared.t_start,
+        "generation_time_s": generated.generation_time_s,
+        "calls_reused_from_store": generated.reused,
+        # Requests per generate() call planned from the runner's KV-cache budget (None: the
+        # runner reports none, so it batches on its own).
+        "kv_plan": planner.record() if planner else None,
+        "prompt_source": spec.prompt.get("source", ""),
+        "evalkit_version": __version__,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    metrics = run_metrics(plan.family.aggregate(records, plan.n, spec), info)
     _atomic_write(run_dir / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False))
     run_info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     # "finished" even when some samples failed: metrics.json (and the report) then say incomplete

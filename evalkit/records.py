@@ -17,7 +17,7 @@ class Message(TypedDict, total=False):
 
     role: Required[str]
     content: str
-    tool_calls: list[dict[str, Any]]
+    tool_calls: list[dict[str, object]]
     reasoning_content: str
     name: str
 
@@ -29,8 +29,20 @@ class Sample:
     id: str
     messages: list[Message]
     target: Any
-    tools: list[dict[str, Any]] | None = None
+    tools: list[dict[str, object]] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class SamplingParamsDict(TypedDict):
+    """`SamplingParams` as JSON (run.json, metrics.json, the store's request lines)."""
+
+    temperature: float
+    top_p: float
+    top_k: int
+    presence_penalty: float
+    max_new_tokens: int
+    stop: list[str]
+    seed: int | None
 
 
 @dataclass(frozen=True)
@@ -49,16 +61,28 @@ class SamplingParams:
     def greedy(self) -> bool:
         return self.temperature <= 0.0
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["stop"] = list(self.stop)
-        return d
+    def to_dict(self) -> SamplingParamsDict:
+        return {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "top_k": self.top_k,
+            "presence_penalty": self.presence_penalty,
+            "max_new_tokens": self.max_new_tokens,
+            "stop": list(self.stop),
+            "seed": self.seed,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SamplingParams:
-        d = dict(d)
-        d["stop"] = tuple(d.get("stop") or ())
-        return cls(**d)
+    def from_dict(cls, d: SamplingParamsDict) -> SamplingParams:
+        return cls(
+            temperature=d["temperature"],
+            top_p=d["top_p"],
+            top_k=d["top_k"],
+            presence_penalty=d["presence_penalty"],
+            max_new_tokens=d["max_new_tokens"],
+            stop=tuple(d.get("stop") or ()),
+            seed=d["seed"],
+        )
 
 
 @dataclass(frozen=True)
@@ -68,10 +92,22 @@ class ChatRequest:
     messages: list[Message]
     params: SamplingParams
     enable_thinking: bool = False
-    tools: list[dict[str, Any]] | None = None
+    tools: list[dict[str, object]] | None = None
     # Which runner answers: "model" (the model under test), or another role the run was
     # given a runner for, such as "judge" or "user" (a simulated user in agent tasks).
     role: str = "model"
+
+
+class CompletionDict(TypedDict):
+    """`Completion` as JSON (the sample store's lines)."""
+
+    text: str
+    finish_reason: FinishReason
+    prompt_tokens: int
+    completion_tokens: int
+    token_ids: list[int] | None
+    reasoning_content: str | None
+    error: str | None
 
 
 @dataclass
@@ -88,11 +124,19 @@ class Completion:
     reasoning_content: str | None = None
     error: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self) -> CompletionDict:
+        return {
+            "text": self.text,
+            "finish_reason": self.finish_reason,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "token_ids": self.token_ids,
+            "reasoning_content": self.reasoning_content,
+            "error": self.error,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Completion:
+    def from_dict(cls, d: CompletionDict) -> Completion:
         return cls(**d)
 
 
@@ -106,5 +150,5 @@ class Verdict:
     score: float = 0.0  # in [0, 1]; for binary tasks 1.0 iff correct
     details: dict[str, Any] = field(default_factory=dict)  # family-specific (per turn, per check, ...)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return asdict(self)

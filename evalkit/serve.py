@@ -116,8 +116,8 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
 
 def response_body(
     model: str, c: Completion, *, reasoning_field: bool, enable_thinking: bool
-) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": c.text}
+) -> dict[str, object]:
+    message: dict[str, object] = {"role": "assistant", "content": c.text}
     if reasoning_field:
         split = split_reasoning(c.text, reasoning_mode=enable_thinking)
         message = {"role": "assistant", "content": split.answer or "", "reasoning_content": split.reasoning}
@@ -147,7 +147,7 @@ def build_app(
         return {"status": "ok"}
 
     @app.get("/v1/models")
-    async def models() -> dict[str, Any]:
+    async def models() -> dict[str, object]:
         return {
             "object": "list",
             "data": [{"id": served_model_name, "object": "model", "owned_by": "evalkit"}],

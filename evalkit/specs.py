@@ -104,7 +104,7 @@ _TOP_KEYS = {
 }
 
 
-def _req(d: dict[str, Any], key: str, path: Path, where: str) -> Any:
+def _req(d: dict[str, object], key: str, path: Path, where: str) -> Any:
     if key not in d or d[key] is None:
         raise DataError(path, None, f"{where}{key}", "missing required key")
     return d[key]

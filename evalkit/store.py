@@ -33,7 +33,7 @@ class SampleStore:
         self,
         path: Path,
         run_key: str,
-        meta: dict[str, Any] | None = None,
+        meta: dict[str, object] | None = None,
         reuse_from: Sequence[Path] = (),
     ):
         """Open (resume) or create the store at `path`. `reuse_from`: other stores of the same
@@ -43,7 +43,7 @@ class SampleStore:
         self.run_key = run_key
         self._records: dict[str, dict[str, Any]] = {}
         self._reuse_from = list(reuse_from)
-        self._others: dict[str, dict[str, Any]] | None = None  # read on the first miss
+        self._others: dict[str, dict[str, object]] | None = None  # read on the first miss
         self._origin: dict[str, str] = {}  # key -> the run directory it was copied from
         self.dropped_partial_line = False
         self.hits = 0  # calls answered from a store
@@ -106,7 +106,7 @@ class SampleStore:
             if old is None or old["completion"].get("finish_reason") == "error":
                 self._records[key] = rec
 
-    def _write(self, obj: dict[str, Any]) -> None:
+    def _write(self, obj: dict[str, object]) -> None:
         self._fh.write(dumps_line(obj))
         self._fh.flush()
         os.fsync(self._fh.fileno())
@@ -127,7 +127,7 @@ class SampleStore:
         self.hits += 1
         return Completion.from_dict(rec["completion"])
 
-    def _other_records(self) -> dict[str, dict[str, Any]]:
+    def _other_records(self) -> dict[str, dict[str, object]]:
         if self._others is None:
             self._others = {}
             for other in self._reuse_from:
@@ -157,7 +157,7 @@ class SampleStore:
         self.close()
 
 
-def _header(path: Path) -> dict[str, Any] | None:
+def _header(path: Path) -> dict[str, object] | None:
     try:
         with path.open("rb") as f:
             first = f.readline()

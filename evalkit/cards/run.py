@@ -231,8 +231,8 @@ def _generate_and_finish(
             mark_stopped(prepared.run_dir, e)
             results.append(_failed(cell, e, log))
             continue
-        failed = res.metrics.get("errors") or {}
-        gaps = f"{failed.get('failed_samples')} of {failed.get('planned_samples')} samples failed"
+        errors = res.metrics.get("errors")  # typed now (evalkit.run_records.ErrorSummary)
+        gaps = f"{errors['failed_samples']} of {errors['planned_samples']} samples failed" if errors else ""
         results.append(
             CellResult(cell, res.run_dir, incomplete=gaps if res.metrics.get("incomplete") else "")
         )

@@ -8,7 +8,8 @@ A family is a module of this package that defines (or re-exports from
     solver(spec: TaskSpec, roles: frozenset[str]) -> Solver
         # Solver: (sample, params, enable_thinking, repeat) -> Episode (evalkit.solvers)
     score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict
-    aggregate(records: list[dict], n_repeats: int, spec: TaskSpec) -> dict   # metrics of a run
+    aggregate(records: list[SampleRecord], n_repeats: int, spec: TaskSpec) -> FamilyMetrics
+        # the family's part of metrics.json (evalkit.run_records; docs/records.md)
     verdict_row(verdict: Verdict) -> dict          # the fields `evalkit score` prints per row
     output_from_response(rec: dict, where: str, row: int) -> EpisodeOutput    # for `evalkit score`
     inline_sample(rec: dict, spec: TaskSpec, where: str, row: int) -> Sample | None
@@ -33,6 +34,7 @@ from evalkit.data import Row
 from evalkit.errors import UsageError
 from evalkit.families.base import BuildContext, FamilyModule, ScoreContext, Solver
 from evalkit.records import Sample, Verdict
+from evalkit.run_records import FamilyMetrics, SampleRecord
 from evalkit.solvers import EpisodeOutput
 from evalkit.specs import TaskSpec
 
@@ -106,7 +108,7 @@ class Family:
     def score(self, sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
         return self.module.score(sample, output, ctx)
 
-    def aggregate(self, records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> dict[str, Any]:
+    def aggregate(self, records: list[SampleRecord], n_repeats: int, spec: TaskSpec) -> FamilyMetrics:
         return self.module.aggregate(records, n_repeats, spec)
 
     def verdict_row(self, v: Verdict) -> dict[str, Any]:

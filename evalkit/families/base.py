@@ -15,6 +15,7 @@ from evalkit.chat import ReasoningSplit, split_completion
 from evalkit.data import Row
 from evalkit.errors import UsageError
 from evalkit.records import Completion, Sample, SamplingParams, Verdict
+from evalkit.run_records import FamilyMetrics, SampleRecord
 from evalkit.solvers import Episode, EpisodeOutput
 from evalkit.specs import TaskSpec
 
@@ -87,7 +88,7 @@ class FamilyModule(Protocol):
 
     def score(self, sample: Sample, output: EpisodeOutput, ctx: ScoreContext, /) -> Verdict: ...
 
-    def aggregate(self, records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec, /) -> dict[str, Any]:
+    def aggregate(self, records: list[SampleRecord], n_repeats: int, spec: TaskSpec, /) -> FamilyMetrics:
         """The run's metrics from its per-sample records."""
         ...
 

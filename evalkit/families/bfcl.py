@@ -26,9 +26,10 @@ from evalkit.families.base import BuildContext, Solver
 from evalkit.families.defaults import inline_sample as inline_sample
 from evalkit.metrics import aggregate as default_aggregate
 from evalkit.records import ChatRequest, Completion, Message, Sample, SamplingParams, Verdict
-from evalkit.reporting.run_report import pct
+from evalkit.run_records import Cell, FamilyMetrics, Percent, SampleRecord
 from evalkit.solvers import EpisodeOutput
 from evalkit.specs import TaskSpec
+from evalkit.stats import Z95
 from evalkit.wording import plural
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
     )
 
 
-def verdict_row(v: Verdict) -> dict[str, Any]:
+def verdict_row(v: Verdict) -> dict[str, object]:
     """`evalkit score` rows: BFCL's verdict and error type."""
     return {"valid": v.details["valid"], "error_type": v.details["error_type"]}
 
@@ -161,7 +162,7 @@ def output_from_response(rec: dict[str, Any], where: str, row: int) -> EpisodeOu
     return EpisodeOutput(calls=[c], final=c)
 
 
-def _category_scores(records: list[dict[str, Any]]) -> dict[str, CategoryScore]:
+def _category_scores(records: list[SampleRecord]) -> dict[str, CategoryScore]:
     by: dict[str, list[float]] = defaultdict(list)
     per_item: dict[tuple[str, str], list[float]] = defaultdict(list)
     for r in records:
@@ -171,7 +172,7 @@ def _category_scores(records: list[dict[str, Any]]) -> dict[str, CategoryScore]:
     return {c: CategoryScore(sum(v), len(v)) for c, v in by.items()}
 
 
-def _overall_se(records: list[dict[str, Any]], value: float | None) -> float:
+def _overall_se(records: list[SampleRecord], value: float | None) -> float:
     """Delete-one-item jackknife of the leaderboard overall."""
     if value is None:
         return math.nan
@@ -194,7 +195,7 @@ def _overall_se(records: list[dict[str, Any]], value: float | None) -> float:
     return math.sqrt((n - 1) / n * sum((x - mean) ** 2 for x in loo))
 
 
-def aggregate(records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> dict[str, Any]:
+def aggregate(records: list[SampleRecord], n_repeats: int, spec: TaskSpec) -> FamilyMetrics:
     """The leaderboard overall when every category ran; else the plain accuracy, labelled so."""
     out = default_aggregate(records, n_repeats=n_repeats, breakdown_field="subject")
     out["breakdown"]["field"] = "category"
@@ -204,10 +205,7 @@ def aggregate(records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> 
         out["metric"] = "BFCL v3 overall (leaderboard formula)"
         out["value"] = parts["overall"]
         out["se"] = _overall_se(records, parts["overall"])
-        out["ci95"] = [
-            out["value"] - 1.959963984540054 * out["se"],
-            out["value"] + 1.959963984540054 * out["se"],
-        ]
+        out["ci95"] = [out["value"] - Z95 * out["se"], out["value"] + Z95 * out["se"]]
     else:
         missing = [c for c in CATEGORIES if c not in cats]
         out["metric"] = f"accuracy over the {plural(len(cats), 'category')} run (not the leaderboard overall)"
@@ -216,13 +214,13 @@ def aggregate(records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> 
         "parts": parts,
         "categories": {c: {"correct": s.correct, "total": s.total} for c, s in cats.items()},
     }
-    rows = []
+    rows: list[list[Cell]] = []
     for group, members in (("non-live", NON_LIVE), ("live", LIVE), ("multi-turn", MULTI_TURN)):
         for c in members:
             s = cats.get(c)
-            rows.append([group, c, s.total if s else 0, pct(s.accuracy) if s else "not run"])
-    summary = [
-        ["summary", name, "", pct(v) if v is not None else "incomplete"]
+            rows.append([group, c, s.total if s else 0, Percent(s.accuracy) if s else "not run"])
+    summary: list[list[Cell]] = [
+        ["summary", name, "", Percent(v) if v is not None else "incomplete"]
         for name, v in (
             ("non-live (simple = mean of python/java/javascript)", parts["non_live"]),
             ("live (pooled)", parts["live"]),

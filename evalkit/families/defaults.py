@@ -9,6 +9,7 @@ from evalkit.errors import DataError
 from evalkit.families.base import Solver
 from evalkit.metrics import aggregate as _aggregate
 from evalkit.records import Completion, Sample, Verdict
+from evalkit.run_records import FamilyMetrics, SampleRecord
 from evalkit.solvers import EpisodeOutput, generate
 from evalkit.specs import TaskSpec
 
@@ -18,7 +19,7 @@ def solver(spec: TaskSpec, roles: frozenset[str]) -> Solver:
     return generate
 
 
-def aggregate(records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> dict[str, Any]:
+def aggregate(records: list[SampleRecord], n_repeats: int, spec: TaskSpec) -> FamilyMetrics:
     return _aggregate(records, n_repeats=n_repeats)
 
 

@@ -25,8 +25,10 @@ from evalkit.families.defaults import output_from_response as output_from_respon
 from evalkit.families.defaults import verdict_row as verdict_row
 from evalkit.metrics import aggregate as default_aggregate
 from evalkit.records import Sample, SamplingParams, Verdict
+from evalkit.run_records import FamilyMetrics, Percent, SampleRecord
 from evalkit.solvers import Episode, EpisodeOutput
 from evalkit.specs import TaskSpec
+from evalkit.stats import Z95
 from evalkit.wording import plural
 
 # What differs from HELMET's runs whatever the settings (docs/long-context.md, "HELMET").
@@ -188,7 +190,7 @@ def _score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
     return Verdict(answer[:300], value >= 1.0, f"{ds.metric} = {value:.3f}", value, details)
 
 
-def _status(cat: str, present: dict[str, list[str]], records: list[dict[str, Any]]) -> str:
+def _status(cat: str, present: dict[str, list[str]], records: list[SampleRecord]) -> str:
     """How a category was scored: "as HELMET", or why not comparable to the card."""
     why = CATEGORIES[cat]
     if why:
@@ -199,14 +201,14 @@ def _status(cat: str, present: dict[str, list[str]], records: list[dict[str, Any
         return "not run (no rows of its datasets)"
     if len(got) < len(wanted):
         return f"partial: only {', '.join(got)} of its {len(wanted)} datasets"
-    unjudged = sorted({r["subject"] for r in records if r["details"].get("judged") is False})
+    unjudged = sorted({s for r in records if r["details"].get("judged") is False and (s := r["subject"])})
     unjudged = [n for n in unjudged if DATASETS[n].category == cat]
     if unjudged:
         return f"ROUGE-L F1 stand-in for {', '.join(unjudged)} (run without --judge): not HELMET's metric"
     return "as HELMET"
 
 
-def aggregate(records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> dict[str, Any]:
+def aggregate(records: list[SampleRecord], n_repeats: int, spec: TaskSpec) -> FamilyMetrics:
     """Dataset means, category means (each the mean of its datasets, as collect_results.py),
     the overall mean of the category means that were scored, and per category whether it was
     scored as HELMET scores it."""
@@ -227,7 +229,7 @@ def aggregate(records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> 
         w = {d: 1 / (len(cats) * len(present[DATASETS[d].category])) for d in per_dataset}
         out["value"] = sum(cats.values()) / len(cats)
         out["se"] = math.sqrt(sum((w[d] * groups[d]["se"]) ** 2 for d in per_dataset))
-        out["ci95"] = [out["value"] - 1.96 * out["se"], out["value"] + 1.96 * out["se"]]
+        out["ci95"] = [out["value"] - Z95 * out["se"], out["value"] + Z95 * out["se"]]
     off = {c: s for c, s in status.items() if c != "Cite" and s != "as HELMET"}
     out["metric"] = f"mean of {plural(len(cats), 'HELMET category mean')} ({', '.join(cats)})" + (
         "; NOT comparable to the card's figure (6 categories without Cite): "
@@ -252,7 +254,7 @@ def aggregate(records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> 
         {
             "title": "HELMET categories",
             "columns": ["category", "score", "how it was scored"],
-            "rows": [[c, f"{100 * cats[c]:.1f}" if c in cats else "-", s] for c, s in status.items()],
+            "rows": [[c, Percent(cats[c]) if c in cats else "-", s] for c, s in status.items()],
             "note": f"Judge: {j['items_judged']} items judged, {j['unusable_replies']} unusable replies "
             f"scored 0 (card's judge: {CARD_JUDGE}). Always different from HELMET's runs: "
             + "; ".join(PROTOCOL_DIFFERENCES)

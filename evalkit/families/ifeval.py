@@ -24,7 +24,7 @@ from evalkit.families.defaults import solver as solver
 from evalkit.metrics import aggregate as default_aggregate
 from evalkit.prompts import render_prompt
 from evalkit.records import Message, Sample, Verdict
-from evalkit.reporting.run_report import pct
+from evalkit.run_records import Cell, DataTable, FamilyMetrics, PercentSE, SampleRecord, ValueSE
 from evalkit.specs import TaskSpec
 
 if TYPE_CHECKING:
@@ -123,7 +123,7 @@ def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
     )
 
 
-def verdict_row(v: Verdict) -> dict[str, Any]:
+def verdict_row(v: Verdict) -> dict[str, object]:
     """`evalkit score` rows: the four verdicts IFEval's reference writes per response."""
     d = v.details
     return {
@@ -132,24 +132,25 @@ def verdict_row(v: Verdict) -> dict[str, Any]:
     }
 
 
-def _scored(records: list[dict[str, Any]]) -> list[Scored]:
+def _scored(records: list[SampleRecord]) -> list[Scored]:
     return [
         Scored(r["id"], r["details"]["inst_level_strict"], r["details"]["inst_level_loose"]) for r in records
     ]
 
 
-def figures_table(figs: dict[str, Figure], title: str, note: str = "") -> dict[str, Any]:
-    rows = [[FIGURE_TITLES[k], f"{pct(figs[k].value)} ± {pct(figs[k].se)}"] for k in FIGURES]
+def figures_table(figs: dict[str, Figure], title: str, note: str = "") -> DataTable:
+    rows: list[list[Cell]] = [[FIGURE_TITLES[k], PercentSE(figs[k].value, figs[k].se)] for k in FIGURES]
     return {"title": title, "columns": ["figure", "value ± SE"], "rows": rows, "note": note}
 
 
-def aggregate(records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> dict[str, Any]:
+def aggregate(records: list[SampleRecord], n_repeats: int, spec: TaskSpec) -> FamilyMetrics:
     """Headline: prompt-level strict accuracy (the figure the model card's IFEval row most
     likely reports); all four figures, and per-instruction strict accuracy, alongside."""
     out = default_aggregate(records, n_repeats=n_repeats, breakdown_field=None)
     figs = ifeval_figures(_scored(records))
     out["metric"] = "prompt-level strict accuracy" + (f" [avg-of-{n_repeats}]" if n_repeats > 1 else "")
-    out["figures"] = {k: {"value": f.value, "se": f.se} for k, f in figs.items()}
+    figures: dict[str, ValueSE] = {k: {"value": f.value, "se": f.se} for k, f in figs.items()}
+    out["figures"] = figures
     by_type: dict[str, list[bool]] = {}
     for r in records:
         for iid, ok in zip(

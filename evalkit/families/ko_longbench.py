@@ -28,6 +28,7 @@ from evalkit.longctx.truncation import middle_truncate
 from evalkit.metrics import aggregate as default_aggregate
 from evalkit.prompts import render_prompt
 from evalkit.records import Sample, Verdict
+from evalkit.run_records import FamilyMetrics, SampleRecord
 from evalkit.solvers import EpisodeOutput
 from evalkit.specs import TaskSpec
 from evalkit.wording import plural
@@ -117,7 +118,7 @@ def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
     )
 
 
-def aggregate(records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> dict[str, Any]:
+def aggregate(records: list[SampleRecord], n_repeats: int, spec: TaskSpec) -> FamilyMetrics:
     """Unweighted mean of category means (evalkit's choice; LG's averaging is unknown)."""
     out = default_aggregate(records, n_repeats=n_repeats)
     cats = {k: g["value"] for k, g in out["breakdown"]["groups"].items()}

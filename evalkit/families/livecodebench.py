@@ -10,7 +10,6 @@ k=1 is exactly c/n), with pass@k for the other k the repeats allow.
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 from evalkit.benchmarks.livecodebench.extract import last_fenced_block
 from evalkit.benchmarks.livecodebench.grade import DEFAULT_TIMEOUT_S, grade
@@ -25,6 +24,7 @@ from evalkit.families.defaults import verdict_row as verdict_row
 from evalkit.metrics import aggregate as default_aggregate
 from evalkit.prompts import render_prompt
 from evalkit.records import Message, Sample, Verdict
+from evalkit.run_records import FamilyMetrics, SampleRecord
 from evalkit.sandbox import Sandbox
 from evalkit.solvers import EpisodeOutput
 from evalkit.specs import TaskSpec
@@ -83,7 +83,7 @@ def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
     )
 
 
-def aggregate(records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> dict[str, Any]:
+def aggregate(records: list[SampleRecord], n_repeats: int, spec: TaskSpec) -> FamilyMetrics:
     out = default_aggregate(records, n_repeats=n_repeats)
     try:
         from evalkit.stats.passk import default_ks, pass_at_k_estimate
@@ -97,6 +97,6 @@ def aggregate(records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> 
             f"pass@{k}": {"value": (e := pass_at_k_estimate(by_item, k)).mean, "se": e.se}
             for k in default_ks(n_repeats)
         }
-    isolation = {r["details"].get("isolation") for r in records if r.get("details")} - {None}
-    out["sandbox_isolation"] = sorted(isolation)
+    isolation = {r["details"].get("isolation") for r in records if r["details"]} - {None}
+    out["sandbox_isolation"] = sorted(str(x) for x in isolation)
     return out

@@ -4,8 +4,6 @@ its averaging (mean of category means, each category the mean of its tasks)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from evalkit.benchmarks.longbench import metrics as M
 from evalkit.benchmarks.longbench.prompts import max_new_tokens, prompts
 from evalkit.data import Row
@@ -19,6 +17,7 @@ from evalkit.families.defaults import verdict_row as verdict_row
 from evalkit.longctx.truncation import middle_truncate
 from evalkit.metrics import aggregate as default_aggregate
 from evalkit.records import Sample, Verdict
+from evalkit.run_records import FamilyMetrics, SampleRecord
 from evalkit.solvers import EpisodeOutput
 from evalkit.specs import TaskSpec
 from evalkit.wording import plural
@@ -68,7 +67,7 @@ def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
     )
 
 
-def aggregate(records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> dict[str, Any]:
+def aggregate(records: list[SampleRecord], n_repeats: int, spec: TaskSpec) -> FamilyMetrics:
     """LongBench's English average: the mean of category means (README leaderboard)."""
     out = default_aggregate(records, n_repeats=n_repeats)
     tasks = {k: g["value"] for k, g in out["breakdown"]["groups"].items()}

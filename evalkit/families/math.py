@@ -30,10 +30,11 @@ from evalkit.families.defaults import verdict_row as verdict_row
 from evalkit.metrics import aggregate as base_aggregate
 from evalkit.prompts import render_prompt
 from evalkit.records import Message, Sample, Verdict
+from evalkit.run_records import EstimateFigure, FamilyMetrics, SampleRecord
 from evalkit.scoring.math_answer import option_texts
 from evalkit.scoring.math_equiv import DEFAULT_TIMEOUT_S, check_answer
 from evalkit.specs import TaskSpec
-from evalkit.stats import default_ks, majority_estimate, pass_at_k_estimate
+from evalkit.stats import Estimate, default_ks, majority_estimate, pass_at_k_estimate
 
 if TYPE_CHECKING:
     from evalkit.families import ScoreContext
@@ -138,7 +139,7 @@ def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
     )
 
 
-def _estimate_dict(est: Any, metric: str) -> dict[str, Any]:
+def _estimate_dict(est: Estimate, metric: str) -> EstimateFigure:
     return {
         "metric": metric,
         "value": est.mean,
@@ -148,13 +149,13 @@ def _estimate_dict(est: Any, metric: str) -> dict[str, Any]:
     }
 
 
-def aggregate(records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> dict[str, Any]:
+def aggregate(records: list[SampleRecord], n_repeats: int, spec: TaskSpec) -> FamilyMetrics:
     """pass@1[avg-of-n] with its item-clustered SE (the headline), plus maj@n and unbiased
     pass@k when there are repeats, and how the answers were found and checked."""
     out = base_aggregate(
         records, n_repeats=n_repeats, breakdown_field="subject" if spec.data.fields.get("subject") else None
     )
-    by_item: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_item: dict[str, list[SampleRecord]] = defaultdict(list)
     for r in sorted(records, key=lambda r: (str(r["id"]), int(r.get("repeat", 0)))):
         by_item[str(r["id"])].append(r)
     if n_repeats > 1 and by_item:

@@ -29,9 +29,10 @@ from evalkit.families.defaults import inline_sample as inline_sample
 from evalkit.families.ifeval import FIGURE_TITLES, instructions_of
 from evalkit.metrics import aggregate as default_aggregate
 from evalkit.records import ChatRequest, Completion, Message, Sample, SamplingParams, Verdict
-from evalkit.reporting.run_report import pct
+from evalkit.run_records import Cell, FamilyMetrics, PercentSE, SampleRecord, ValueSE
 from evalkit.solvers import EpisodeOutput
 from evalkit.specs import TaskSpec
+from evalkit.stats import Z95
 
 if TYPE_CHECKING:
     from evalkit.families import ScoreContext
@@ -167,7 +168,7 @@ def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
     )
 
 
-def verdict_row(v: Verdict) -> dict[str, Any]:
+def verdict_row(v: Verdict) -> dict[str, object]:
     """`evalkit score` rows: per turn, the four IFEval verdicts."""
     return {
         "turns": [
@@ -199,7 +200,7 @@ def output_from_response(rec: dict[str, Any], where: str, row: int) -> EpisodeOu
     return EpisodeOutput(calls=calls, final=calls[-1])
 
 
-def turn_figures(records: list[dict[str, Any]]) -> dict[int, dict[str, Figure]]:
+def turn_figures(records: list[SampleRecord]) -> dict[int, dict[str, Figure]]:
     """Per turn: the four figures over the conversations that have that turn, plus 'overall'."""
     out: dict[int, dict[str, Figure]] = {}
     for t in TURNS:
@@ -218,7 +219,7 @@ def turn_figures(records: list[dict[str, Any]]) -> dict[int, dict[str, Figure]]:
     return out
 
 
-def _headline(records: list[dict[str, Any]], turns: list[int]) -> Figure:
+def _headline(records: list[SampleRecord], turns: list[int]) -> Figure:
     """Mean over turns of each turn's overall, with a jackknife over conversations."""
     per_item: dict[str, list[float]] = {}
     for r in records:
@@ -238,24 +239,28 @@ def _headline(records: list[dict[str, Any]], turns: list[int]) -> Figure:
     return jackknife(per_item, stat)
 
 
-def aggregate(records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> dict[str, Any]:
+def aggregate(records: list[SampleRecord], n_repeats: int, spec: TaskSpec) -> FamilyMetrics:
     out = default_aggregate(records, n_repeats=n_repeats, breakdown_field=None)
     figs = turn_figures(records)
     head = _headline(records, sorted(figs))
     out["metric"] = "mean over turns of the per-turn overall (mean of prompt/instruction × strict/loose)"
     out["value"], out["se"] = head.value, head.se
-    out["ci95"] = [head.value - 1.959963984540054 * head.se, head.value + 1.959963984540054 * head.se]
-    out["figures"] = {
+    out["ci95"] = [head.value - Z95 * head.se, head.value + Z95 * head.se]
+    figures: dict[str, dict[str, ValueSE]] = {
         f"turn_{t}": {k: {"value": f.value, "se": f.se} for k, f in fs.items()} for t, fs in figs.items()
     }
+    out["figures"] = figures
     titles = {**FIGURE_TITLES, "overall": "turn overall (mean of the four)"}
-    rows = [
-        [titles[k]] + [f"{pct(figs[t][k].value)} ± {pct(figs[t][k].se)}" if t in figs else "—" for t in TURNS]
+    rows: list[list[Cell]] = [
+        [titles[k], *(PercentSE(figs[t][k].value, figs[t][k].se) if t in figs else "—" for t in TURNS)]
         for k in (*FIGURES, "overall")
     ]
-    counts = ["conversations with this turn"] + [
-        str(len({r["id"] for r in records if any(d["turn"] == t for d in r["details"]["turns"])}))
-        for t in TURNS
+    counts: list[Cell] = [
+        "conversations with this turn",
+        *(
+            str(len({r["id"] for r in records if any(d["turn"] == t for d in r["details"]["turns"])}))
+            for t in TURNS
+        ),
     ]
     out["tables"] = [
         {

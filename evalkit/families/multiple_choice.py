@@ -21,6 +21,7 @@ What a task spec sets (all optional except question/options/answer):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 from collections.abc import Sequence
@@ -33,8 +34,10 @@ from evalkit.families.base import BuildContext, Solver
 from evalkit.families.defaults import inline_sample as inline_sample
 from evalkit.families.defaults import verdict_row as verdict_row
 from evalkit.metrics import aggregate as default_aggregate
+from evalkit.metrics import breakdown
 from evalkit.prompts import render_prompt
 from evalkit.records import ChatRequest, Completion, Message, Sample, SamplingParams, Verdict
+from evalkit.run_records import Breakdown, FamilyMetrics, SampleRecord
 from evalkit.scoring.choice import LETTERS
 from evalkit.scoring.extractors import Extraction, ExtractOptions, check_extractor, get_extractor
 from evalkit.scoring.mmlu_pro_official import VARIANTS
@@ -301,18 +304,21 @@ def output_from_response(rec: dict[str, Any], where: str, row: int) -> EpisodeOu
     return EpisodeOutput(calls=[c], final=c, info=info)
 
 
-def aggregate(records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> dict[str, Any]:
+def _group_of(col: object, r: SampleRecord) -> object:
+    """A record's group in the breakdown by `col` (the row's value, kept in its details)."""
+    return (r["details"] or {}).get("groups", {}).get(col)
+
+
+def aggregate(records: list[SampleRecord], n_repeats: int, spec: TaskSpec) -> FamilyMetrics:
     """The default metrics, the subject breakdown under the spec's name for it, and further
     breakdowns (e.g. MMLU-Pro by source, MMLU-Redux by error annotation) in `breakdowns`."""
     out = default_aggregate(records, n_repeats=n_repeats)
     label = spec.data.fields.get("subject_label")
     if label and "breakdown" in out:
         out["breakdown"]["field"] = str(label)
-    extra: dict[str, Any] = {}
+    extra: dict[str, Breakdown] = {}
     for col in spec.data.fields.get("breakdowns") or ():
-        lifted = [{**r, "_group": (r.get("details") or {}).get("groups", {}).get(col)} for r in records]
-        groups = default_aggregate(lifted, n_repeats=n_repeats, breakdown_field="_group")["breakdown"]
-        extra[str(col)] = {**groups, "field": str(col)}
+        extra[str(col)] = breakdown(records, str(col), functools.partial(_group_of, col))
     if extra:
         out["breakdowns"] = extra
     settings = scoring_settings(spec)

@@ -22,8 +22,10 @@ from evalkit.families.defaults import solver as solver
 from evalkit.families.defaults import verdict_row as verdict_row
 from evalkit.metrics import aggregate as default_aggregate
 from evalkit.records import Sample, Verdict
+from evalkit.run_records import FamilyMetrics, SampleRecord
 from evalkit.solvers import EpisodeOutput
 from evalkit.specs import TaskSpec
+from evalkit.stats import Z95
 
 
 def corpus_dir(spec: TaskSpec) -> Path:
@@ -99,14 +101,14 @@ def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
     )
 
 
-def aggregate(records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> dict[str, Any]:
+def aggregate(records: list[SampleRecord], n_repeats: int, spec: TaskSpec) -> FamilyMetrics:
     """Per-task means, and the headline = unweighted mean of the task means (as RULER averages)."""
     out = default_aggregate(records, n_repeats=n_repeats)
     groups = out["breakdown"]["groups"]
     means = [g["value"] for g in groups.values()]
     out["value"] = sum(means) / len(means)
     out["se"] = math.sqrt(sum(g["se"] ** 2 for g in groups.values())) / len(means)
-    out["ci95"] = [out["value"] - 1.96 * out["se"], out["value"] + 1.96 * out["se"]]
+    out["ci95"] = [out["value"] - Z95 * out["se"], out["value"] + Z95 * out["se"]]
     out["metric"] = f"string-match, mean of {len(means)} task means"
     out["lengths"] = sorted({int(r["details"]["length"]) for r in records if "length" in r["details"]})
     return out

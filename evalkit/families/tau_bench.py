@@ -42,6 +42,7 @@ from evalkit.metrics import aggregate as default_aggregate
 from evalkit.prompts import render_prompt
 from evalkit.records import ChatRequest, Completion, Message, Sample, SamplingParams, Verdict
 from evalkit.registry import REPO_ROOT
+from evalkit.run_records import FamilyMetrics, SampleRecord
 from evalkit.solvers import Episode, EpisodeOutput
 from evalkit.specs import TaskSpec
 from evalkit.toolcalls import parse_tool_call_blocks
@@ -222,7 +223,7 @@ def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
     )
 
 
-def aggregate(records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> dict[str, Any]:
+def aggregate(records: list[SampleRecord], n_repeats: int, spec: TaskSpec) -> FamilyMetrics:
     """pass^1 (mean reward) with its SE, plus tau-bench's pass^k = mean over tasks of C(c,k)/C(n,k)."""
     from math import comb
 

@@ -20,6 +20,7 @@ from evalkit.families.defaults import verdict_row as verdict_row
 from evalkit.metrics import aggregate as default_aggregate
 from evalkit.prompts import render_prompt
 from evalkit.records import ChatRequest, Completion, Sample, SamplingParams, Verdict
+from evalkit.run_records import FamilyMetrics, SampleRecord
 from evalkit.solvers import Episode, EpisodeOutput
 from evalkit.specs import TaskSpec
 
@@ -114,7 +115,7 @@ def score(sample: Sample, output: EpisodeOutput, ctx: ScoreContext) -> Verdict:
     )
 
 
-def aggregate(records: list[dict[str, Any]], n_repeats: int, spec: TaskSpec) -> dict[str, Any]:
+def aggregate(records: list[SampleRecord], n_repeats: int, spec: TaskSpec) -> FamilyMetrics:
     """Corpus chrF always; the judge mean when every record was judged (then the headline)."""
     from sacrebleu.metrics import CHRF
 

@@ -55,15 +55,15 @@ class TextResult:
 class FidelityResult:
     """Everything one `evalkit fidelity` measurement found; JSON via `to_dict`."""
 
-    candidate: dict[str, Any]
-    reference: dict[str, Any]
+    candidate: dict[str, object]
+    reference: dict[str, object]
     texts_path: str
     texts_sha256: str
     texts: list[TextResult]
     kl_per_token: list[float]  # every continuation token, text order (for quantiles)
     layer_types: list[str] | None
     placeholder_model: bool
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def tokens(self) -> int:
@@ -80,7 +80,7 @@ class FidelityResult:
         a rate, so it keeps its coverage at 100 % agreement, where a bootstrap gives [1, 1])."""
         return ratio_rate_interval([t.top1_agree for t in self.texts], [t.tokens for t in self.texts], level)
 
-    def layer_summary(self) -> dict[str, Any] | None:
+    def layer_summary(self) -> dict[str, object] | None:
         """Per-layer relative error (token-weighted over texts) and its per-kind averages."""
         rows = [(t.tokens, t.hidden_rel_error) for t in self.texts if t.hidden_rel_error]
         if not rows or not self.layer_types:
@@ -135,7 +135,7 @@ class FidelityResult:
             "layers": self.layer_summary(),
         }
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "schema": SCHEMA,
             "candidate": self.candidate,
@@ -211,7 +211,7 @@ def measure_fidelity(
     *,
     texts_path: Path = DEFAULT_TEXTS,
     hidden_states: bool = True,
-    labels: tuple[dict[str, Any], dict[str, Any]] | None = None,
+    labels: tuple[dict[str, object], dict[str, object]] | None = None,
     on_text: Callable[[int], None] | None = None,
 ) -> FidelityResult:
     """Run both runners over every text (non-reasoning rendering) and compare them token by token."""

@@ -67,7 +67,7 @@ class RunFilter:
     model: str | None = None
     runner_profile: str | None = None
 
-    def matches(self, metrics: dict[str, Any]) -> bool:
+    def matches(self, metrics: dict[str, object]) -> bool:
         return (self.model is None or metrics.get("model") == self.model) and (
             self.runner_profile is None or metrics.get("runner_profile") == self.runner_profile
         )
@@ -94,7 +94,7 @@ class TaskGate:
     def label(self) -> str:
         return f"{self.task or self.benchmark} ({self.mode})"
 
-    def selects(self, metrics: dict[str, Any]) -> bool:
+    def selects(self, metrics: dict[str, object]) -> bool:
         if metrics.get("mode") != self.mode:
             return False
         if self.task is not None:
@@ -161,7 +161,7 @@ def _confidence(v: Any, path: Path, where: str | None, key: str) -> float:
 
 
 def _limit(
-    raw: Any, base: dict[str, Any], path: Path, where: str | None, key: str, methods: tuple[str, ...]
+    raw: Any, base: dict[str, object], path: Path, where: str | None, key: str, methods: tuple[str, ...]
 ) -> DropLimit | None:
     if raw is None:
         return None

@@ -41,7 +41,7 @@ class Verdict:
     numbers: dict[str, Any] = field(default_factory=dict)
     runs: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "status": self.status,
             "subject": self.subject,
@@ -77,7 +77,7 @@ class GateResult:
     def counts(self) -> dict[str, int]:
         return {s: sum(v.status == s for v in self.verdicts) for s in (PASS, FAIL, UNDECIDED)}
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "policy": self.policy.name,
             "version": self.policy.version,

@@ -1,13 +1,21 @@
-"""Number formatting shared by the Markdown and HTML reports (percentage points, one decimal)."""
+"""Every number a report shows is formatted here: run reports (report.md), the comparison in
+Markdown and HTML, and the families' own tables in metrics.json. Percentage points, one
+decimal."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
+from evalkit.run_records import Cell, DataTable, Percent, PercentSE, ReportTable
 from evalkit.stats import Interval
 
 MINUS = "−"  # typographic minus: columns of signed numbers line up
+
+
+def pct(x: float | None) -> str:
+    """A rate in [0, 1] in percent, ASCII: '85.2' (report.md and metrics.json tables)."""
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
 
 
 def num(x: float | None, signed: bool = False) -> str:
@@ -39,3 +47,22 @@ def seconds(x: Any) -> str:
     if x < 7200:
         return f"{x / 60:.1f} min"
     return f"{x / 3600:.2f} h"
+
+
+def cell(c: Cell) -> str | int:
+    """One cell of a family's table as report.md prints it (text and counts as they are)."""
+    if isinstance(c, Percent):
+        return pct(c.value)
+    if isinstance(c, PercentSE):
+        return f"{pct(c.value)} ± {pct(c.se)}"
+    return c
+
+
+def report_table(t: DataTable) -> ReportTable:
+    """A family's table with its cells rendered, as metrics.json stores it."""
+    return {
+        "title": t["title"],
+        "columns": t["columns"],
+        "rows": [[cell(c) for c in row] for row in t["rows"]],
+        "note": t["note"],
+    }

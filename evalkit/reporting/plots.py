@@ -26,6 +26,7 @@ from typing import Any
 
 from evalkit.reporting.fonts import font_chain, missing_glyphs_note
 from evalkit.reporting.table import OTHER, Comparison, Table
+from evalkit.stats import Z95
 
 _COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
 PLACEHOLDER_TAG = "placeholder model: scores are meaningless"
@@ -245,7 +246,6 @@ def deltas_figure(c: Comparison) -> tuple[str, Any] | None:
 
 def breakdown_figures(c: Comparison, colors: dict[str, str]) -> list[tuple[str, Any]]:
     """One figure per task and mode whose runs report two or more categories."""
-    z = 1.959963984540054
     out: list[tuple[str, Any]] = []
     for t in c.tables:
         for row in t.rows:
@@ -269,7 +269,7 @@ def breakdown_figures(c: Comparison, colors: dict[str, str]) -> list[tuple[str, 
                         continue
                     ys.append(i - 0.4 + h * (k + 0.5))
                     vals.append(100 * v["value"])
-                    errs.append(_group_error(v, z))
+                    errs.append(_group_error(v, Z95))
                 xerr = [[e[0] for e in errs], [e[1] for e in errs]]
                 bars = ax.barh(ys, vals, height=h, xerr=xerr, color=colors[label], label=label, capsize=2)
                 # the value at the bar's base: a score of 0 is then visibly a 0, not a gap

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from evalkit.published import lookup
+from evalkit.reporting.format import pct
+from evalkit.run_records import AnswerCheck, RunMetrics
 
 PLACEHOLDER_WARNING = (
     "**Placeholder model: these scores are meaningless.** This run used evalkit's embedded tiny "
@@ -15,11 +17,7 @@ PLACEHOLDER_WARNING = (
 )
 
 
-def pct(x: float | None) -> str:
-    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
-
-
-def headline(m: dict[str, Any]) -> str:
+def headline(m: RunMetrics) -> str:
     """One line: measured figure with its SE beside the published one."""
     pub = published_value(m)
     ci = m.get("ci95")
@@ -37,16 +35,17 @@ def headline(m: dict[str, Any]) -> str:
     return f"{m['title']} ({m['mode']}): {meas} measured ({m['metric']}, {m['n_items']} items) vs {ref}{tag}"
 
 
-def failed_text(m: dict[str, Any]) -> str:
+def failed_text(m: Mapping[str, Any]) -> str:
     """'3 of 16 samples failed' from a run's metrics (0 for runs from before errors were counted)."""
     e = m.get("errors") or {}
     return f"{e.get('failed_samples', 0)} of {e.get('planned_samples', m.get('n_samples', 0))} samples failed"
 
 
-def _incomplete_note(m: dict[str, Any]) -> list[str]:
+def _incomplete_note(m: RunMetrics) -> list[str]:
     if not m.get("incomplete"):
         return []
-    examples = (m.get("errors") or {}).get("examples") or []
+    errors = m.get("errors")
+    examples = errors["examples"] if errors else []
     first = ""
     if examples:  # one line, whatever the server sent
         first = f" First: item {examples[0]['id']!r}: {' '.join(str(examples[0]['error']).split())[:200]}"
@@ -58,14 +57,15 @@ def _incomplete_note(m: dict[str, Any]) -> list[str]:
     ]
 
 
-def published_value(m: dict[str, Any]) -> float | None:
-    if not m.get("benchmark"):
+def published_value(m: RunMetrics) -> float | None:
+    benchmark = m.get("benchmark")
+    if not benchmark:
         return None
-    row = lookup(m["benchmark"], m["mode"], m.get("reference_size", "32B"))
+    row = lookup(benchmark, m["mode"], m.get("reference_size", "32B"))
     return row[0].value if row else None
 
 
-def _answer_check_rows(ac: dict[str, Any] | None) -> list[str]:
+def _answer_check_rows(ac: AnswerCheck | None) -> list[str]:
     """Where answers were found and how their checks went (families that check answers)."""
     if not ac:
         return []
@@ -77,7 +77,7 @@ def _answer_check_rows(ac: dict[str, Any] | None) -> list[str]:
     ]
 
 
-def render_report(m: dict[str, Any]) -> str:
+def render_report(m: RunMetrics) -> str:
     lines: list[str] = [f"# {m['title']} — {m['mode']} — {m['model']} ({m['runner_profile']})", ""]
     if m.get("placeholder_model"):
         lines += [f"> {PLACEHOLDER_WARNING}", ""]
@@ -114,8 +114,8 @@ def render_report(m: dict[str, Any]) -> str:
         ]
     lines.append("")
 
-    if m.get("benchmark"):
-        row = lookup(m["benchmark"], m["mode"], m.get("reference_size", "32B"))
+    if benchmark := m.get("benchmark"):
+        row = lookup(benchmark, m["mode"], m.get("reference_size", "32B"))
         if row:
             lines += [
                 f"## Model card: {row[0].table} ({m['benchmark']})",
@@ -186,7 +186,7 @@ def render_report(m: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_report(run_dir: Path, metrics: dict[str, Any]) -> Path:
+def write_report(run_dir: Path, metrics: RunMetrics) -> Path:
     path = run_dir / "report.md"
     path.write_text(render_report(metrics), encoding="utf-8")
     return path

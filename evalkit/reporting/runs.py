@@ -12,13 +12,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from evalkit.errors import DataError, UsageError
 from evalkit.jsonl import iter_jsonl
 from evalkit.reporting.run_report import failed_text
+from evalkit.run_records import ScoredRow
 
 # metrics.json keys every report and gate relies on (the pipeline writes many more).
 REQUIRED_METRICS = (
@@ -42,7 +43,7 @@ class RunData:
 
     path: Path
     metrics: dict[str, Any]
-    _records: list[dict[str, Any]] | None = field(default=None, repr=False)
+    _records: list[ScoredRow] | None = field(default=None, repr=False)
 
     # -- identity
     @property
@@ -140,7 +141,7 @@ class RunData:
     def has_samples(self) -> bool:
         return (self.path / "samples.jsonl").is_file()
 
-    def records(self) -> list[dict[str, Any]]:
+    def records(self) -> list[ScoredRow]:
         """The run's samples.jsonl rows (id, repeat, score, ...), validated."""
         if self._records is None:
             self._records = read_samples(self.path / "samples.jsonl")
@@ -184,11 +185,12 @@ def load_run(path: Path) -> RunData:
     return RunData(path=path, metrics=metrics)
 
 
-def read_samples(path: Path) -> list[dict[str, Any]]:
-    """samples.jsonl rows with at least id and a numeric score in [0, 1]."""
+def read_samples(path: Path) -> list[ScoredRow]:
+    """samples.jsonl rows with at least id and a numeric score in [0, 1] (`ScoredRow`: the part
+    of a `SampleRecord` that reports and gates read; the other fields stay in the dicts)."""
     if not path.is_file():
         raise UsageError(f"{path} not found: the run has no per-sample records")
-    rows: list[dict[str, Any]] = []
+    rows: list[ScoredRow] = []
     for n, row in iter_jsonl(path):
         for key in SAMPLE_FIELDS:
             if key not in row:
@@ -196,7 +198,11 @@ def read_samples(path: Path) -> list[dict[str, Any]]:
         s = row["score"]
         if not isinstance(s, int | float) or isinstance(s, bool) or not 0.0 <= float(s) <= 1.0:
             raise DataError(path, n, "score", f"expected a number in [0, 1], got {s!r}")
-        rows.append(row)
+        if not isinstance(row["id"], str | int) or isinstance(row["id"], bool):
+            raise DataError(path, n, "id", f"expected a string or an integer, got {row['id']!r}")
+        if "repeat" in row and (not isinstance(row["repeat"], int) or isinstance(row["repeat"], bool)):
+            raise DataError(path, n, "repeat", f"expected an integer, got {row['repeat']!r}")
+        rows.append(cast(ScoredRow, row))  # id, score and repeat checked above
     return rows
 
 
@@ -285,7 +291,7 @@ class UnfinishedRun:
 
 def load_unfinished(path: Path) -> UnfinishedRun:
     """What run.json and generations.jsonl say about a run that has no metrics.json."""
-    info: dict[str, Any] = {}
+    info: dict[str, object] = {}
     try:
         raw = json.loads((path / "run.json").read_text(encoding="utf-8"))
         info = raw if isinstance(raw, dict) else {}

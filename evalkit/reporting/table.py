@@ -222,9 +222,9 @@ def _pct_or_none(x: Any) -> float | None:
     return None if x is None else 100 * float(x)
 
 
-def comparison_records(c: Comparison) -> list[dict[str, Any]]:
+def comparison_records(c: Comparison) -> list[dict[str, object]]:
     """One flat record per measured cell and per published figure (the CSV's rows)."""
-    out: list[dict[str, Any]] = []
+    out: list[dict[str, object]] = []
     pct = round(100 * c.level)
     for t in c.tables:
         for row in t.rows:

@@ -43,7 +43,7 @@ class Runner(ABC):
     remote_model: bool = False
 
     @abstractmethod
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, object]:
         """Everything about the model and settings that changes outputs (JSON-able).
 
         Goes into every request's cache key: include a fingerprint of the model files.

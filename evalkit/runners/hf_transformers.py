@@ -49,7 +49,7 @@ class TransformersRunner(Runner):
         )
         self._fingerprint = fingerprint_dir(Path(self.path))
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, object]:
         return {
             "runner": "transformers",
             "model": self.model_name,
@@ -132,7 +132,7 @@ class TransformersRunner(Runner):
                 raise UsageError("the transformers runner has no presence_penalty; use torch-int4 or vllm")
             ids = self.tokenizer(self.render(req), add_special_tokens=False, return_tensors="pt").input_ids
             ids = ids.to(self.device)
-            kwargs: dict[str, Any] = {"max_new_tokens": p.max_new_tokens, "do_sample": not p.greedy}
+            kwargs: dict[str, object] = {"max_new_tokens": p.max_new_tokens, "do_sample": not p.greedy}
             if not p.greedy:
                 kwargs.update(temperature=p.temperature, top_p=p.top_p, top_k=p.top_k or None)
                 torch.manual_seed(p.seed or 0)

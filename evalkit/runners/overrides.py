@@ -34,7 +34,7 @@ def parse_pairs(pairs: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def runner_keywords(profile: RunnerProfile) -> dict[str, Any]:
+def runner_keywords(profile: RunnerProfile) -> dict[str, object]:
     """The runner class's keyword settings -> their annotation (Any where it has none)."""
     cls = import_object(profile.runner)
     try:
@@ -71,12 +71,14 @@ def _convert(key: str, raw: str, annotation: Any, profile: RunnerProfile) -> Any
     )
 
 
-def apply_runner_args(profile: RunnerProfile, args: dict[str, str]) -> tuple[RunnerProfile, dict[str, Any]]:
+def apply_runner_args(
+    profile: RunnerProfile, args: dict[str, str]
+) -> tuple[RunnerProfile, dict[str, object]]:
     """The profile with `args` merged into its settings, and the typed values applied."""
     if not args:
         return profile, {}
     known = runner_keywords(profile)
-    typed: dict[str, Any] = {}
+    typed: dict[str, object] = {}
     for key, raw in args.items():
         if key not in known:
             raise UsageError(

@@ -48,7 +48,7 @@ class Channel:
                 raise ChannelClosed(str(e)) from e
             view = view[n:]
 
-    def recv(self, deadline: float) -> dict[str, Any]:
+    def recv(self, deadline: float) -> dict[str, object]:
         """The next reply, parsed. Raises ChannelClosed, ChannelTimeout or ChannelError."""
         while b"\n" not in self._buf:
             if len(self._buf) > MAX_FRAME:

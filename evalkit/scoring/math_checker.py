@@ -32,7 +32,7 @@ CACHE_SIZE = 4096
 class _Waiter:
     def __init__(self) -> None:
         self.event = threading.Event()
-        self.reply: dict[str, Any] | None = None
+        self.reply: dict[str, object] | None = None
 
 
 class MathChecker:
@@ -45,7 +45,7 @@ class MathChecker:
         self._proc: subprocess.Popen[bytes] | None = None
         self._waiting: dict[int, tuple[subprocess.Popen[bytes], _Waiter]] = {}
         self._next = 0
-        self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._cache: OrderedDict[str, dict[str, object]] = OrderedDict()
         self.starts = 0  # how many worker processes this checker has started (for tests and health)
 
     # -- worker lifecycle ------------------------------------------------------------------
@@ -111,7 +111,7 @@ class MathChecker:
                 proc.kill()
 
     # -- checks ----------------------------------------------------------------------------
-    def run(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    def run(self, request: dict[str, object], timeout_s: float) -> dict[str, object]:
         """Send one check; return the worker's reply, or a timeout/error reply. Never raises
         for anything the request contains."""
         key = json.dumps(request, sort_keys=True, ensure_ascii=False)
@@ -129,7 +129,7 @@ class MathChecker:
                     self._cache.popitem(last=False)
         return reply
 
-    def _send(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    def _send(self, request: dict[str, object], timeout_s: float) -> dict[str, object]:
         w = _Waiter()
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from evalkit.scoring.math_answer import (
     STATEMENT,
@@ -65,14 +64,14 @@ def is_list_answer(gold: str) -> bool:
 
 def check_request(
     found: FoundAnswer, gold: str, lang: str = "en", choices: Mapping[str, str] | None = None
-) -> dict[str, Any] | None:
+) -> dict[str, object] | None:
     """The worker's request for a found answer (None when the answer normalizes to nothing)."""
     if found.text is None:
         return None
     answer = found.text if found.raw else normalize_answer(found.text, lang, multi=is_list_answer(gold))
     if not answer:
         return None
-    request: dict[str, Any] = {"gold": gold, "answer": answer, "raw": found.raw}
+    request: dict[str, object] = {"gold": gold, "answer": answer, "raw": found.raw}
     request["choices"] = dict(choices or {})
     both = None if found.raw else plus_minus_both(answer)
     if both is not None:

@@ -135,7 +135,7 @@ def _decide(req: dict[str, Any], gold: list[Any], pred: list[Any]) -> tuple[bool
     return False, "math-verify"
 
 
-def check(req: dict[str, Any]) -> dict[str, Any]:
+def check(req: dict[str, object]) -> dict[str, object]:
     """One equivalence check: {"gold", "answer", "raw", "choices", "plus_minus"} -> reply fields.
 
     The verdict comes first; the maj@n vote key is built after it and never changes it.
@@ -143,7 +143,7 @@ def check(req: dict[str, Any]) -> dict[str, Any]:
     gold_s, answer, raw = str(req["gold"]), str(req["answer"]), bool(req.get("raw"))
     gold = _parse(gold_s, False)
     pred = _parse(answer, raw)
-    out: dict[str, Any] = {
+    out: dict[str, object] = {
         "gold_parsed": str(gold[0])[:200] if gold else None,
         "parsed": str(pred[0])[:200] if pred else None,
         "found": str(pred[1])[:200] if len(pred) > 1 else (str(pred[0])[:200] if pred else None),
@@ -170,7 +170,7 @@ def _limit_memory() -> None:
         pass  # no /proc: the wall-clock deadline still holds
 
 
-def _answer(req: dict[str, Any]) -> dict[str, Any]:
+def _answer(req: dict[str, object]) -> dict[str, object]:
     try:
         return {"status": "ok", **check(req)}
     except MemoryError:
@@ -200,7 +200,7 @@ class _Checker:
     pid: int
     to_fd: int  # requests go here
     from_fd: int  # replies come from here
-    request: dict[str, Any] | None = None  # the one it is working on
+    request: dict[str, object] | None = None  # the one it is working on
     deadline: float = 0.0
     started: float = 0.0
     buf: bytearray = field(default_factory=bytearray)
@@ -244,7 +244,7 @@ def _fork_checker() -> _Checker:
     return _Checker(pid, req_w, rep_r)
 
 
-def _reply(obj: dict[str, Any]) -> None:
+def _reply(obj: dict[str, object]) -> None:
     sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()
 

@@ -8,7 +8,6 @@ lm_head. The sliding window is 64 instead of 4096 so short tests cross it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from evalkit import __version__
 from evalkit.tinymodel.tokenizer import SpecialIds
@@ -44,7 +43,7 @@ GROUP_SIZE = 128
 DAMP_PERCENT = 0.01  # AutoGPTQ's default; recorded for completeness, RTN does not use it
 
 # llama3 RoPE scaling of EXAONE-4.0-32B (TensorRT-LLM EXAONE4 test config).
-ROPE_SCALING: dict[str, Any] = {
+ROPE_SCALING: dict[str, object] = {
     "factor": 16.0,
     "high_freq_factor": 4.0,
     "low_freq_factor": 1.0,
@@ -58,7 +57,7 @@ def round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
-def quantization_config(desc_act: bool) -> dict[str, Any]:
+def quantization_config(desc_act: bool) -> dict[str, object]:
     """quantization_config as a GPTQ v1 checkpoint carries it (readable by transformers' GPTQConfig)."""
     return {
         "quant_method": "gptq",
@@ -87,8 +86,8 @@ def quantization_config(desc_act: bool) -> dict[str, Any]:
 
 
 def model_config(
-    *, vocab_size: int, ids: SpecialIds, dtype: str, quantization: dict[str, Any] | None
-) -> dict[str, Any]:
+    *, vocab_size: int, ids: SpecialIds, dtype: str, quantization: dict[str, object] | None
+) -> dict[str, object]:
     """config.json for ``Exaone4ForCausalLM``.
 
     RoPE is written both as transformers >= 5 reads it (``rope_parameters`` with
@@ -96,7 +95,7 @@ def model_config(
     transformers 4.x, vLLM and other ports read; both describe the same llama3 scaling.
     """
     a = ARCH
-    cfg: dict[str, Any] = {
+    cfg: dict[str, object] = {
         "architectures": ["Exaone4ForCausalLM"],
         "model_type": "exaone4",
         "vocab_size": vocab_size,
@@ -130,7 +129,7 @@ def model_config(
     return cfg
 
 
-def generation_config(ids: SpecialIds) -> dict[str, Any]:
+def generation_config(ids: SpecialIds) -> dict[str, object]:
     """generation_config.json: token ids only; sampling settings belong to the harness's modes."""
     return {
         "bos_token_id": ids.bos,

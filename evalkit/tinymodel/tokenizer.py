@@ -107,7 +107,7 @@ def _json(obj: Any) -> str:
     return json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
 
-def tokenizer_config(tok: Tokenizer) -> dict[str, Any]:
+def tokenizer_config(tok: Tokenizer) -> dict[str, object]:
     """tokenizer_config.json as transformers writes it, carrying the EXAONE chat template."""
     added = {
         str(tok.token_to_id(t)): {

@@ -17,6 +17,7 @@ from evalkit.data import load_rows
 from evalkit.families import BuildContext, ScoreContext, load_family
 from evalkit.records import ChatRequest, Completion, SamplingParams
 from evalkit.registry import get_task
+from evalkit.reporting.format import report_table
 from evalkit.scoring.responses import score_responses
 from evalkit.solvers import EpisodeOutput
 
@@ -202,4 +203,4 @@ def test_aggregate_computes_multi_if_turn_figures() -> None:
     assert figs["turn_3"]["inst_level_strict"]["value"] == pytest.approx(expect_inst)
     overall = [figs[f"turn_{t}"]["overall"]["value"] for t in (1, 2, 3)]
     assert m["value"] == pytest.approx(sum(overall) / 3)
-    assert m["tables"][0]["rows"][-1] == ["conversations with this turn", "3", "3", "2"]
+    assert report_table(m["tables"][0])["rows"][-1] == ["conversations with this turn", "3", "3", "2"]

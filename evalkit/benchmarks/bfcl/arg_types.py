@@ -201,7 +201,7 @@ def _js_dict(code: str) -> Any:
     m = re.match(r"\{(.*?)\}", code)
     if not m:
         return code
-    out: dict[str, Any] = {}
+    out: dict[str, object] = {}
     for key, value in _JS_PAIR.findall(m.group(1)):
         key = key.strip().strip("'\"")
         value = value.strip()

@@ -198,7 +198,7 @@ def check_call(
     name = function["name"]
     if name not in call:
         return _fail("simple_function_checker:wrong_func_name", f"function {name!r} not called")
-    params: dict[str, Any] = call[name]
+    params: dict[str, object] = call[name]
     schema = function["parameters"]["properties"]
     for req in function["parameters"].get("required", []):
         if req not in params:
@@ -241,14 +241,14 @@ def check_call(
     return OK
 
 
-def _find(functions: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+def _find(functions: list[dict[str, object]], name: str) -> dict[str, object] | None:
     return next((f for f in functions if f["name"] == name), None)
 
 
 def check_calls(
-    functions: list[dict[str, Any]],
+    functions: list[dict[str, object]],
     calls: list[dict[Any, Any]],
-    answers: list[dict[str, Any]],
+    answers: list[dict[str, object]],
     category: str,
     language: str = "python",
 ) -> Check:
@@ -280,7 +280,7 @@ def check_calls(
 
 
 def _checked(
-    function: dict[str, Any] | None, call: dict[Any, Any], answer: dict[str, Any], language: str
+    function: dict[str, object] | None, call: dict[Any, Any], answer: dict[str, object], language: str
 ) -> Check:
     if function is None:  # the answer names a function the item does not offer: bad data
         raise ValueError(f"answer function {next(iter(answer))!r} is not among the item's functions")

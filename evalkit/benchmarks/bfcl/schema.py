@@ -79,7 +79,7 @@ def _as_source_strings(properties: dict[str, Any], language: str) -> None:
         p["type"] = "string"
 
 
-def _json_schema(properties: dict[str, Any]) -> dict[str, Any]:
+def _json_schema(properties: dict[str, Any]) -> dict[str, object]:
     for p in properties.values():
         t = p.get("type", "string")
         if t == "float":

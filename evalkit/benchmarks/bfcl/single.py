@@ -37,7 +37,7 @@ def language_of(category: str) -> str:
 
 
 def score_single_turn(
-    category: str, functions: list[dict[str, Any]], answer: str, accepted: list[dict[str, Any]] | None
+    category: str, functions: list[dict[str, object]], answer: str, accepted: list[dict[str, object]] | None
 ) -> tuple[Check, list[dict[Any, Any]] | None]:
     """BFCL's verdict on the answer text (reasoning already removed) and the decoded calls."""
     try:

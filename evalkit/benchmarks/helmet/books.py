@@ -122,7 +122,7 @@ def infbench_demo(task: str, row: dict[str, Any], rows: list[dict[str, Any]]) ->
 
 def read_infbench(
     name: str, max_length: int, release: Path, hf_root: Path | None, tok: Any, limit: int | None
-) -> list[dict[str, Any]]:
+) -> list[dict[str, object]]:
     task = infbench_task(name)
     path = hub.repo_file(hf_root, "xinrongzhang2022/infinitebench", INFBENCH_FILES[task])
     rows = [{**_infbench_process(task, r), "helmet_index": i} for i, r in enumerate(_jsonl(path))]
@@ -176,7 +176,7 @@ def narrativeqa_demo(key: str, train: list[dict[str, Any]]) -> str:
 
 def read_narrativeqa(
     name: str, max_length: int, hf_root: Path | None, tok: Any, limit: int | None
-) -> list[dict[str, Any]]:
+) -> list[dict[str, object]]:
     """load_narrativeqa: the test split shuffled (seed 42), the rows whose story has more than
     131,072 Llama-2 tokens, the first `limit`, each story pre-cut to `max_length`."""
     repo = "deepmind/narrativeqa"
@@ -219,7 +219,7 @@ def read_narrativeqa(
 # --- Multi-LexSum ------------------------------------------------------------------------
 
 
-def lexsum_demo(key: str, pool: list[dict[str, Any]]) -> str:
+def lexsum_demo(key: str, pool: list[dict[str, object]]) -> str:
     pick = [pool[i] for i in shuffle_order(len(pool), _seed(key))[:SHOTS]]
     return (
         "Example summaries:\n\n"
@@ -230,7 +230,7 @@ def lexsum_demo(key: str, pool: list[dict[str, Any]]) -> str:
 
 def read_multi_lexsum(
     name: str, max_length: int, release: Path, tok: Any, limit: int | None
-) -> list[dict[str, Any]]:
+) -> list[dict[str, object]]:
     """load_multi_lexsum on the release's validation file: rows with a short summary whose
     documents have at least 65,536 Llama-2 tokens, `limit` of them (seed 42), pre-cut."""
     path = release / "multi_lexsum/multi_lexsum_val.jsonl"

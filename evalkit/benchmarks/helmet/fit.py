@@ -26,7 +26,7 @@ def _ids(tokenizer: Any, text: str, offsets: bool = False) -> Any:
     return tokenizer(text, add_special_tokens=False, return_offsets_mapping=offsets)
 
 
-def fit(tokenizer: Any, template: str, fields: dict[str, Any], budget: int, overhead: int) -> Fitted:
+def fit(tokenizer: Any, template: str, fields: dict[str, object], budget: int, overhead: int) -> Fitted:
     """`template.format(**fields)`, with `fields["context"]` cut from its end so that the prompt
     plus `overhead` (the chat template's tokens) has at most `budget` tokens."""
     text = template.format(**fields)

@@ -30,10 +30,10 @@ def local_copy(hf_root: Path | None, repo: str) -> Path | None:
     return path if path.is_dir() else None
 
 
-def _read_parquet(files: list[Path], columns: list[str] | None) -> list[dict[str, Any]]:
+def _read_parquet(files: list[Path], columns: list[str] | None) -> list[dict[str, object]]:
     import pyarrow.parquet as pq
 
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, object]] = []
     for f in files:
         rows += pq.read_table(f, columns=columns).to_pylist()
     return rows
@@ -48,7 +48,7 @@ def _split_files(root: Path, config: str, split: str) -> list[Path]:
 
 def parquet_split(
     hf_root: Path | None, repo: str, config: str, split: str, columns: list[str] | None = None
-) -> list[dict[str, Any]]:
+) -> list[dict[str, object]]:
     """The rows of one split, in the dataset's order, from the local copy or the hub's parquet branch."""
     return _read_parquet(split_files(hf_root, repo, config, split), columns)
 

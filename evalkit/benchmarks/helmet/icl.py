@@ -63,11 +63,11 @@ def balance_labels(rows: list[dict[str, Any]], label: str, shots: int, seed: int
     rounds), each round shuffled, then the first `shots` rows. `num_rounds % len(rows)` is
     upstream's expression, kept: it decides how many rows are drawn in the first pass."""
     rand = random.Random(seed)
-    by_label: dict[Any, list[dict[str, Any]]] = {}
+    by_label: dict[Any, list[dict[str, object]]] = {}
     for x in rows:
         by_label.setdefault(x[label], []).append(x)
     rounds = math.ceil(shots / len(by_label))
-    out: list[list[dict[str, Any]]] = [[] for _ in range(rounds)]
+    out: list[list[dict[str, object]]] = [[] for _ in range(rounds)]
     for samples in by_label.values():
         idx = rand.sample(range(len(samples)), rounds % len(samples))
         while len(idx) < rounds:
@@ -91,7 +91,7 @@ def row_seed(text: str, seed: int = SEED) -> int:
     return (int(hashlib.sha256(text.encode("utf-8")).hexdigest(), 16) + seed) % 2**31
 
 
-def splits(name: str, hf_root: Path | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def splits(name: str, hf_root: Path | None) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     """(train, test) rows in HELMET's order."""
     src = source_of(name)
     cols = ["text", src.label]
@@ -102,7 +102,7 @@ def splits(name: str, hf_root: Path | None) -> tuple[list[dict[str, Any]], list[
     return train, hub.parquet_split(hf_root, src.repo, src.config, src.test, cols)
 
 
-def test_rows(test: list[dict[str, Any]], label: str, max_samples: int | None) -> list[dict[str, Any]]:
+def test_rows(test: list[dict[str, object]], label: str, max_samples: int | None) -> list[dict[str, object]]:
     """load_icl's test set: if larger than `max_samples`, shuffled (seed 42) and label-balanced."""
     if max_samples is None or len(test) <= max_samples:
         return test
@@ -110,7 +110,7 @@ def test_rows(test: list[dict[str, Any]], label: str, max_samples: int | None) -
     return balance_labels(shuffled, label, max_samples, SEED)
 
 
-def build_row(name: str, row: dict[str, Any], train: list[dict[str, Any]]) -> dict[str, Any]:
+def build_row(name: str, row: dict[str, Any], train: list[dict[str, Any]]) -> dict[str, object]:
     """load_icl's preprocess: the row's demonstrations as the context, its text as the question,
     and its label's integer as the answer."""
     src = source_of(name)
@@ -122,7 +122,7 @@ def build_row(name: str, row: dict[str, Any], train: list[dict[str, Any]]) -> di
     return {"context": context, "question": row["text"], "answers": [str(mapping[int(row[src.label])])]}
 
 
-def read_icl(name: str, hf_root: Path | None, max_samples: int | None) -> list[dict[str, Any]]:
+def read_icl(name: str, hf_root: Path | None, max_samples: int | None) -> list[dict[str, object]]:
     """The records of one ICL dataset, `helmet_index` being the row's place in the test set."""
     src = source_of(name)
     train, test = splits(name, hf_root)

@@ -72,7 +72,7 @@ def summ_prompts(book: bool, output: str, keypoints: list[str], expert_summary: 
     ]
 
 
-def parse_json(text: str, fenced: bool = False) -> dict[str, Any] | None:
+def parse_json(text: str, fenced: bool = False) -> dict[str, object] | None:
     """The last `{...}` of the reply as JSON (eval_gpt4_*.parse_json); with `fenced` (the Summ
     script), a ```json block when that last brace group is not valid JSON."""
     matches = re.findall(r"\{.*?\}", text or "", re.DOTALL)
@@ -91,7 +91,7 @@ def parse_json(text: str, fenced: bool = False) -> dict[str, Any] | None:
     return obj if isinstance(obj, dict) else None
 
 
-def _number(obj: dict[str, Any] | None, key: str) -> float | None:
+def _number(obj: dict[str, object] | None, key: str) -> float | None:
     v = None if obj is None else obj.get(key)
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
@@ -191,7 +191,7 @@ def solve(sample: Sample, params: SamplingParams, enable_thinking: bool, *, judg
         params = dataclasses.replace(params, max_new_tokens=int(cap))
     c = yield ChatRequest(messages=list(sample.messages), params=params, enable_thinking=enable_thinking)
     calls: list[Completion] = [c]
-    info: dict[str, Any] = {}
+    info: dict[str, object] = {}
     split = split_completion(c.text, c.reasoning_content, reasoning_mode=enable_thinking)
     if judged and split.answer is not None:
         texts = []

@@ -75,11 +75,11 @@ def shuffle_order(n: int, seed: int) -> list[int]:
     return [int(i) for i in np.random.default_rng(seed).permutation(n)]
 
 
-def passages(ctxs: list[dict[str, Any]]) -> str:
+def passages(ctxs: list[dict[str, object]]) -> str:
     return "\n\n".join(PASSAGE.format(**c) for c in ctxs)
 
 
-def rag_demos(row: dict[str, Any], demos: list[dict[str, Any]], key: str, popqa: bool) -> str:
+def rag_demos(row: dict[str, object], demos: list[dict[str, object]], key: str, popqa: bool) -> str:
     """load_qa's `update`: demos shuffled with a seed from the question's hash, first 2 distinct."""
     pool = [d for d in demos if d[key] != row[key]] if popqa else demos
     h = int(hashlib.sha256(str(row[key]).encode("utf-8")).hexdigest(), 16) % 2**31
@@ -99,7 +99,7 @@ def rag_demos(row: dict[str, Any], demos: list[dict[str, Any]], key: str, popqa:
     return text + "\n\n" if chosen else ""
 
 
-def rerank_passages(ctxs: list[dict[str, Any]]) -> str:
+def rerank_passages(ctxs: list[dict[str, object]]) -> str:
     """load_msmarco_rerank's passage list: `[ID: id] Document (Title: t): text`, no title if absent."""
     tpl = (
         "[ID: {id}] Document (Title: {title}): {text}"
@@ -166,7 +166,7 @@ def hf_root(path: Path, root: Path) -> Path | None:
     return None
 
 
-def _hf_records(spec: TaskSpec, name: str, root: Path, hf: Path | None, tok: Any) -> list[dict[str, Any]]:
+def _hf_records(spec: TaskSpec, name: str, root: Path, hf: Path | None, tok: Any) -> list[dict[str, object]]:
     from evalkit.benchmarks.helmet import books, icl
 
     ds = DATASETS[name]
@@ -181,7 +181,7 @@ def _hf_records(spec: TaskSpec, name: str, root: Path, hf: Path | None, tok: Any
     return books.read_multi_lexsum(name, ds.pre_cut, root, tok(), limit)
 
 
-def read_release(spec: TaskSpec, path: Path) -> list[dict[str, Any]]:
+def read_release(spec: TaskSpec, path: Path) -> list[dict[str, object]]:
     """The records of the spec's `extra.datasets` from an unpacked HELMET release (and, for ICL,
     LongQA and Summ, the HF datasets HELMET loads at run time)."""
     from functools import cache
@@ -192,7 +192,7 @@ def read_release(spec: TaskSpec, path: Path) -> list[dict[str, Any]]:
     hf = hf_root(path, root)
     pre_cut_tokenizer = str(spec.extra.get("pre_cut_tokenizer", "meta-llama/Llama-2-7b-hf"))
     tok = cache(lambda: hub.tokenizer(hf, pre_cut_tokenizer))
-    records: list[dict[str, Any]] = []
+    records: list[dict[str, object]] = []
     for name in spec.extra.get("datasets", list(DATASETS)):
         ds = DATASETS[name]
         if ds.hub is not None or ds.pre_cut is not None:

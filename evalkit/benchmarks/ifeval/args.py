@@ -21,7 +21,7 @@ class ArgError(ValueError):
         super().__init__(f"{field}: {problem}")
 
 
-def get_int(kw: dict[str, Any], name: str, *, minimum: int = 0) -> int:
+def get_int(kw: dict[str, object], name: str, *, minimum: int = 0) -> int:
     v = kw.get(name)
     if isinstance(v, float) and v.is_integer():
         v = int(v)
@@ -30,21 +30,21 @@ def get_int(kw: dict[str, Any], name: str, *, minimum: int = 0) -> int:
     return v
 
 
-def get_str(kw: dict[str, Any], name: str) -> str:
+def get_str(kw: dict[str, object], name: str) -> str:
     v = kw.get(name)
     if not isinstance(v, str) or not v.strip():
         raise ArgError(name, f"needs a non-empty string, got {v!r}")
     return v
 
 
-def get_relation(kw: dict[str, Any], name: str) -> str:
+def get_relation(kw: dict[str, object], name: str) -> str:
     v = kw.get(name)
     if v not in RELATIONS:
         raise ArgError(name, f"must be one of {RELATIONS}, got {v!r}")
     return str(v)
 
 
-def get_pattern(kw: dict[str, Any], name: str, value: str) -> str:
+def get_pattern(kw: dict[str, object], name: str, value: str) -> str:
     """The reference uses keywords as regular expressions; one that does not compile is bad data."""
     try:
         re.compile(value)
@@ -53,7 +53,7 @@ def get_pattern(kw: dict[str, Any], name: str, value: str) -> str:
     return value
 
 
-def get_str_list(kw: dict[str, Any], name: str) -> list[str]:
+def get_str_list(kw: dict[str, object], name: str) -> list[str]:
     v: Any = kw.get(name)
     if hasattr(v, "tolist"):  # numpy arrays from parquet
         v = v.tolist()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from evalkit.benchmarks.ifeval.args import ArgError
 from evalkit.benchmarks.ifeval.dialect import Dialect
@@ -21,13 +20,13 @@ class Instruction:
     """One instruction of an item: its id and its validated arguments."""
 
     id: str
-    args: dict[str, Any]
+    args: dict[str, object]
 
     def test(self, response: str, dialect: Dialect = Dialect.IFEVAL) -> bool:
         return CHECKS[self.id].test(response, self.args, dialect)
 
 
-def parse_instructions(ids: Sequence[str], kwargs: Sequence[dict[str, Any] | None]) -> list[Instruction]:
+def parse_instructions(ids: Sequence[str], kwargs: Sequence[dict[str, object] | None]) -> list[Instruction]:
     """Validate an item's instruction ids and kwargs (None values, as in the HF copy, are unset).
 
     Raises ArgError whose field says which list entry and argument is wrong.

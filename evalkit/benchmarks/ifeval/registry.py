@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from evalkit.benchmarks.ifeval import checks_format as fmt
 from evalkit.benchmarks.ifeval import checks_text as txt
 from evalkit.benchmarks.ifeval.dialect import Dialect
 
-Args = dict[str, Any]
+Args = dict[str, object]
 
 
 @dataclass(frozen=True)

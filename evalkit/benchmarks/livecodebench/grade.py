@@ -32,7 +32,7 @@ class GradeResult:
     passed: bool
     results: list[Any]  # per test until the first failure: True, False, -1, -2, -3, -4
     reason: str
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, object] = field(default_factory=dict)
     sandbox: str = ""  # what the sandbox saw: "ok", "wall-time limit", "killed by SIGKILL", ...
 
 
@@ -52,7 +52,7 @@ class _Forged(Exception):
     """A reply the driver would never send."""
 
 
-def _reply(channel: Channel, deadline: float, i: int) -> dict[str, Any]:
+def _reply(channel: Channel, deadline: float, i: int) -> dict[str, object]:
     try:
         reply = channel.recv(deadline)
     except ChannelError as e:
@@ -62,7 +62,7 @@ def _reply(channel: Channel, deadline: float, i: int) -> dict[str, Any]:
     return reply
 
 
-def _judge(reply: dict[str, Any], inp: str, want: Any, functional: bool) -> tuple[Any, dict[str, Any]]:
+def _judge(reply: dict[str, object], inp: str, want: Any, functional: bool) -> tuple[Any, dict[str, object]]:
     """One test's verdict from the driver's reply (raises _Forged for a reply of the wrong shape)."""
     if reply["status"] == "error":
         code, error = reply.get("code"), reply.get("error")
@@ -85,7 +85,7 @@ def _judge(reply: dict[str, Any], inp: str, want: Any, functional: bool) -> tupl
 def _talk(problem: Problem, code: str, timeout_s: int, expected: list[Any]):
     functional = bool(problem.fn_name)
 
-    def talk(channel: Channel, deadline: float) -> tuple[list[Any], dict[str, Any]] | NoResult:
+    def talk(channel: Channel, deadline: float) -> tuple[list[Any], dict[str, object]] | NoResult:
         channel.loads = lcb_verdict.loads_reply  # typed return values rebuilt as they are parsed
         results: list[Any] = []
         try:
@@ -111,7 +111,7 @@ def _talk(problem: Problem, code: str, timeout_s: int, expected: list[Any]):
     return talk
 
 
-def _forged(results: list[Any], why: str) -> tuple[list[Any], dict[str, Any]]:
+def _forged(results: list[Any], why: str) -> tuple[list[Any], dict[str, object]]:
     message = f"forged or malformed reply from the sandbox: {why}"
     return [*results, -2], {"error_code": -2, "error_message": message[:300]}
 

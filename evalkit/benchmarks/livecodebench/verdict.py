@@ -43,7 +43,7 @@ def _int(text: str) -> int:
     return -n if text.startswith("-") else n
 
 
-def _tagged(obj: dict[str, Any]) -> Any:
+def _tagged(obj: dict[str, object]) -> Any:
     tag = obj.get("$")
     if tag is None:
         return obj  # a reply frame itself; typed values never use a bare object
@@ -88,7 +88,7 @@ def _decimals(line: str) -> tuple[bool, list[Decimal]]:
         return False, []
 
 
-def judge_stdout(got: str, truncated: bool, inp: str, want: str) -> tuple[Any, dict[str, Any]]:
+def judge_stdout(got: str, truncated: bool, inp: str, want: str) -> tuple[Any, dict[str, object]]:
     """(True, {}) or (-2, the official wrong-answer meta)."""
     wa = {"output": short(got), "inputs": short(inp), "expected": short(want), "error_code": -2}
     if truncated:
@@ -106,7 +106,7 @@ def judge_stdout(got: str, truncated: bool, inp: str, want: str) -> tuple[Any, d
     return True, {}
 
 
-def judge_value(got: Any, inp: str, want: Any) -> tuple[Any, dict[str, Any]]:
+def judge_value(got: Any, inp: str, want: Any) -> tuple[Any, dict[str, object]]:
     """(True, {}) or (False, the official wrong-answer meta)."""
     message = "Wrong Answer"
     if isinstance(got, Unserializable):
@@ -137,7 +137,7 @@ def _args(inp: str) -> Any:
         return inp
 
 
-def error_meta(code: int, error: str, inp: str, want: Any) -> dict[str, Any]:
+def error_meta(code: int, error: str, inp: str, want: Any) -> dict[str, object]:
     name = "Time Limit Exceeded" if code == -3 else "Runtime Error"
     return {
         "error": error,

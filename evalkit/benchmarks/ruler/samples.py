@@ -41,7 +41,9 @@ def generated(
     return have[index]
 
 
-def plan_rows(lengths: list[int], num_samples: int, tasks: list[str] | None = None) -> list[dict[str, Any]]:
+def plan_rows(
+    lengths: list[int], num_samples: int, tasks: list[str] | None = None
+) -> list[dict[str, object]]:
     """A plan: every task at every length, `num_samples` each (RULER's default is 500)."""
     return [
         {"id": f"{t}/{n}/{i}", "task": t, "index": i, "length": n, "num_samples": num_samples}

@@ -78,7 +78,7 @@ class RulerTask:
         return KINDS[self.kind]
 
 
-def _niah(haystack: str, k: str, v: str, nk: int = 1, nv: int = 1, nq: int = 1) -> dict[str, Any]:
+def _niah(haystack: str, k: str, v: str, nk: int = 1, nv: int = 1, nq: int = 1) -> dict[str, object]:
     return {
         "type_haystack": haystack,
         "type_needle_k": k,

@@ -39,7 +39,7 @@ def _reservation(data: Data, reservation_id: str) -> dict[str, Any]:
     return data["reservations"][reservation_id]
 
 
-def _bookable(data: Data, flight: dict[str, Any], cabin: str, seats: int) -> dict[str, Any]:
+def _bookable(data: Data, flight: dict[str, object], cabin: str, seats: int) -> dict[str, object]:
     """The flight's record on its date, checked as bookable for `seats` passengers in `cabin`."""
     number, date = flight["flight_number"], flight["date"]
     if number not in data["flights"]:
@@ -63,7 +63,7 @@ def book_reservation(
     flight_type: str,
     cabin: str,
     flights: list[dict[str, Any]],
-    passengers: list[dict[str, Any]],
+    passengers: list[dict[str, object]],
     payment_methods: list[dict[str, Any]],
     total_baggages: int,
     nonfree_baggages: int,
@@ -200,7 +200,7 @@ def send_certificate(data: Data, user_id: str, amount: int) -> str:
     return "null"  # upstream returns None when all three ids are taken
 
 
-def _charge(data: Data, reservation: dict[str, Any], payment_id: str, total: float) -> dict[str, Any]:
+def _charge(data: Data, reservation: dict[str, object], payment_id: str, total: float) -> dict[str, object]:
     methods = data["users"][reservation["user_id"]]["payment_methods"]
     if payment_id not in methods:
         raise ToolError("payment method not found")
@@ -257,7 +257,9 @@ def update_reservation_flights(
     return dumps(reservation)
 
 
-def update_reservation_passengers(data: Data, reservation_id: str, passengers: list[dict[str, Any]]) -> str:
+def update_reservation_passengers(
+    data: Data, reservation_id: str, passengers: list[dict[str, object]]
+) -> str:
     reservation = _reservation(data, reservation_id)
     if len(passengers) != len(reservation["passengers"]):
         raise ToolError("number of passengers does not match")

@@ -32,7 +32,7 @@ SCHEMA_DIR = Path(__file__).with_name("schemas")
 @dataclass(frozen=True)
 class Action:
     name: str
-    kwargs: dict[str, Any]
+    kwargs: dict[str, object]
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class Table(dict):  # type: ignore[type-arg,unused-ignore]
     copies a few records instead of the whole database.
     """
 
-    def __init__(self, pristine: dict[str, Any]):
+    def __init__(self, pristine: dict[str, object]):
         super().__init__()
         self.pristine = pristine
         self.removed: set[str] = set()
@@ -100,12 +100,12 @@ class Table(dict):  # type: ignore[type-arg,unused-ignore]
     def values(self) -> list[Any]:  # type: ignore[override]
         return [v for _, v in self.items()]
 
-    def touched(self) -> dict[str, Any]:
+    def touched(self) -> dict[str, object]:
         return dict(dict.items(self))
 
 
 @functools.lru_cache(maxsize=4)
-def _pristine(data_dir: str, domain: str) -> dict[str, dict[str, Any]]:
+def _pristine(data_dir: str, domain: str) -> dict[str, dict[str, object]]:
     d = Path(data_dir) / domain
     return {name: _read_json(d / f"{name}.json") for name in DB_FILES[domain]}
 
@@ -121,10 +121,10 @@ def _pristine_hashes(data_dir: str, domain: str) -> dict[str, dict[str, bytes]]:
     }
 
 
-def load_db(data_dir: Path, domain: str) -> dict[str, Any]:
+def load_db(data_dir: Path, domain: str) -> dict[str, object]:
     """A fresh, private (copy-on-access) view of the domain's database."""
     key = str(Path(data_dir).resolve())
-    db: dict[str, Any] = {name: Table(rows) for name, rows in _pristine(key, domain).items()}
+    db: dict[str, object] = {name: Table(rows) for name, rows in _pristine(key, domain).items()}
     db["__source__"] = (key, domain)
     return db
 
@@ -134,9 +134,9 @@ def load_wiki(data_dir: Path, domain: str) -> str:
 
 
 @functools.lru_cache(maxsize=2)
-def tool_schemas(domain: str) -> list[dict[str, Any]]:
+def tool_schemas(domain: str) -> list[dict[str, object]]:
     """The OpenAI function schemas the agent is given (tau-bench's get_info(), see schemas/)."""
-    tools: list[dict[str, Any]] = json.loads((SCHEMA_DIR / f"{domain}.json").read_text())["tools"]
+    tools: list[dict[str, object]] = json.loads((SCHEMA_DIR / f"{domain}.json").read_text())["tools"]
     return tools
 
 
@@ -182,9 +182,9 @@ class TauEnv:
 
     domain: str
     data: dict[str, Any]
-    calls: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[dict[str, object]] = field(default_factory=list)
 
-    def step(self, name: str, kwargs: dict[str, Any]) -> str:
+    def step(self, name: str, kwargs: dict[str, object]) -> str:
         """Run a tool; as in tau-bench, any failure becomes the observation "Error: …"."""
         tools = DOMAINS[self.domain]
         if name not in tools:
@@ -270,7 +270,7 @@ def gold_state(data_dir: Path, domain: str, task: TauTask) -> TauEnv:
 
 
 def reward(
-    data_dir: Path, domain: str, task: TauTask, final_data: dict[str, Any], agent_messages: list[str]
+    data_dir: Path, domain: str, task: TauTask, final_data: dict[str, object], agent_messages: list[str]
 ) -> Reward:
     """tau-bench's binary reward for a finished episode."""
     h, gold = data_hash(final_data), data_hash(gold_state(data_dir, domain, task).data)

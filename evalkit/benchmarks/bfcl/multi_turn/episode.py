@@ -50,7 +50,7 @@ def multi_turn_metadata(fields: dict[str, Any], question: list[Any], answers: An
     held = {name for names in missed.values() for name in names}
     offered = [d for d in docs if d["name"] not in held]
     turns: list[list[Message]] = []
-    tools: list[list[dict[str, Any]]] = []
+    tools: list[list[dict[str, object]]] = []
     for i, turn in enumerate(question):
         if str(i) in missed:
             offered = offered + [d for d in docs if d["name"] in missed[str(i)]]
@@ -164,7 +164,7 @@ def _remove_all(needed: list[str], have: list[str]) -> list[str]:
 
 def score_episode(
     sample: Sample, output: EpisodeOutput, reasoning_mode: bool
-) -> tuple[bool, str, dict[str, Any]]:
+) -> tuple[bool, str, dict[str, object]]:
     """(valid, BFCL error_type, details) for one multi-turn episode."""
     meta = sample.metadata
     answers: list[list[str]] = sample.target

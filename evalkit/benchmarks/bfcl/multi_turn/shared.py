@@ -27,9 +27,9 @@ class SharedDefaults:
     def __init__(self) -> None:
         self.tweet_tags: list[Any] = []
         self.tweet_mentions: list[Any] = []
-        self._travel: dict[str, Any] | None = None
+        self._travel: dict[str, dict[str, dict[str, object]]] | None = None
 
-    def travel_filler(self) -> dict[str, Any]:
+    def travel_filler(self) -> dict[str, dict[str, dict[str, object]]]:
         """The long-context filler cards and bookings, one copy for every TravelAPI here."""
         if self._travel is None:
             self._travel = {

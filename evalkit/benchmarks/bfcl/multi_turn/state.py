@@ -33,7 +33,7 @@ def canonical(o: Any) -> Any:
     return {"object": kind, "repr": repr(o)}
 
 
-def canonical_state(instances: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def canonical_state(instances: dict[str, object]) -> dict[str, dict[str, object]]:
     """Per class, the canonical form of each public attribute (those BFCL's checker compares)."""
     return {
         name: {k: canonical(v) for k, v in vars(obj).items() if not k.startswith("_")}

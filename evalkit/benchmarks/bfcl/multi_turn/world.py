@@ -51,7 +51,7 @@ def result_text(result: Any) -> str:
 class Call:
     name: Any  # a str, except from a model that names its function with another JSON value
     args: tuple[Any, ...]
-    kwargs: dict[str, Any]
+    kwargs: dict[str, object]
     text: str | None = None  # the call as BFCL's ground truth writes it
 
 
@@ -113,14 +113,14 @@ class World:
 
     def __init__(
         self,
-        initial_config: dict[str, Any],
+        initial_config: dict[str, object],
         involved_classes: list[str],
         long_context: bool,
         shared: SharedDefaults | None = None,
     ) -> None:
         """`shared`: what BFCL shares between the instances of an entry (see shared.py); the
         scorer passes one to the model's world and the ground truth's."""
-        self.instances: dict[str, Any] = {}
+        self.instances: dict[str, object] = {}
         self._methods: dict[str, Any] = {}
         shared = shared or SharedDefaults()
         for class_name in involved_classes:
@@ -170,7 +170,7 @@ class World:
     def run_all(self, calls: list[Call]) -> list[str]:
         return [self.run(c) for c in calls]
 
-    def public_state(self) -> dict[str, dict[str, Any]]:
+    def public_state(self) -> dict[str, dict[str, object]]:
         """Per class, the attributes BFCL compares (those not starting with '_')."""
         return {
             name: {k: v for k, v in vars(obj).items() if not k.startswith("_")}

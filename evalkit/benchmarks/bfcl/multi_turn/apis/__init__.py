@@ -39,6 +39,6 @@ def _docs(class_name: str) -> tuple[str, ...]:
     return tuple(line for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
 
 
-def function_docs(class_name: str) -> list[dict[str, Any]]:
+def function_docs(class_name: str) -> list[dict[str, object]]:
     """The class's function docs (fresh copies)."""
     return [json.loads(line) for line in _docs(class_name)]

@@ -190,7 +190,7 @@ class GorillaFileSystem:
         walk(self._cwd, path.rstrip("/"))
         return {"matches": found}
 
-    def wc(self, file_name: str, mode: str = "l") -> dict[str, Any]:
+    def wc(self, file_name: str, mode: str = "l") -> dict[str, object]:
         if mode not in ("l", "w", "c"):
             return {"error": f"wc: invalid mode '{mode}'"}
         f = self._file(file_name)
@@ -208,7 +208,7 @@ class GorillaFileSystem:
             return {"error": f"sort: {file_name}: No such file or directory"}
         return {"sorted_content": "\n".join(sorted(f.content.splitlines()))}
 
-    def grep(self, file_name: str, pattern: str) -> dict[str, Any]:
+    def grep(self, file_name: str, pattern: str) -> dict[str, object]:
         f = self._file(file_name)
         if f is None:
             return {"error": f"grep: {file_name}: No such file or directory"}

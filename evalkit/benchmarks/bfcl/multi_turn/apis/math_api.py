@@ -53,7 +53,7 @@ def _bad_precision(precision: Any) -> bool:
     return isinstance(precision, int) and abs(precision) > _MAX_PRECISION
 
 
-def _numbers_op(numbers: list[Any], empty: str, op: Any) -> dict[str, Any]:
+def _numbers_op(numbers: list[Any], empty: str, op: Any) -> dict[str, object]:
     if not numbers:
         return {"error": empty}
     try:
@@ -63,7 +63,7 @@ def _numbers_op(numbers: list[Any], empty: str, op: Any) -> dict[str, Any]:
 
 
 class MathAPI:
-    def logarithm(self, value: float, base: float, precision: int) -> dict[str, Any]:
+    def logarithm(self, value: float, base: float, precision: int) -> dict[str, object]:
         import mpmath
 
         if _bad_precision(precision):
@@ -75,17 +75,17 @@ class MathAPI:
         except Exception as e:  # mpmath's own message, as BFCL passes it on
             return {"error": str(e)}
 
-    def mean(self, numbers: list[float]) -> dict[str, Any]:
+    def mean(self, numbers: list[float]) -> dict[str, object]:
         return _numbers_op(numbers, "Cannot calculate mean of an empty list", lambda xs: sum(xs) / len(xs))
 
-    def standard_deviation(self, numbers: list[float]) -> dict[str, Any]:
+    def standard_deviation(self, numbers: list[float]) -> dict[str, object]:
         def sd(xs: list[float]) -> float:
             m = sum(xs) / len(xs)
             return math.sqrt(sum((x - m) ** 2 for x in xs) / len(xs))
 
         return _numbers_op(numbers, "Cannot calculate standard deviation of an empty list", sd)
 
-    def si_unit_conversion(self, value: float, unit_in: str, unit_out: str) -> dict[str, Any]:
+    def si_unit_conversion(self, value: float, unit_in: str, unit_out: str) -> dict[str, object]:
         if not isinstance(value, int | float):
             return {"error": "Value must be a number"}
         if unit_in not in _TO_METERS or unit_out not in _TO_METERS:
@@ -95,7 +95,7 @@ class MathAPI:
         except OverflowError:
             return {"error": "Conversion resulted in a value too large to represent"}
 
-    def imperial_si_conversion(self, value: float, unit_in: str, unit_out: str) -> dict[str, Any]:
+    def imperial_si_conversion(self, value: float, unit_in: str, unit_out: str) -> dict[str, object]:
         if not isinstance(value, int | float):
             return {"error": "Value must be a number"}
         if unit_in == unit_out:
@@ -112,24 +112,24 @@ class MathAPI:
         except OverflowError:
             return {"error": "Conversion resulted in a value too large to represent"}
 
-    def add(self, a: float, b: float) -> dict[str, Any]:
+    def add(self, a: float, b: float) -> dict[str, object]:
         try:
             return {"result": a + b}
         except TypeError:
             return {"error": "Both inputs must be numbers"}
 
-    def subtract(self, a: float, b: float) -> dict[str, Any]:
+    def subtract(self, a: float, b: float) -> dict[str, object]:
         try:
             return {"result": a - b}
         except TypeError:
             return {"error": "Both inputs must be numbers"}
 
-    def multiply(self, a: float, b: float) -> dict[str, Any]:
+    def multiply(self, a: float, b: float) -> dict[str, object]:
         if not isinstance(a, int | float) or not isinstance(b, int | float):
             return {"error": "Both inputs must be numbers"}
         return {"result": a * b}
 
-    def divide(self, a: float, b: float) -> dict[str, Any]:
+    def divide(self, a: float, b: float) -> dict[str, object]:
         try:
             if b == 0:
                 return {"error": "Cannot divide by zero"}
@@ -137,7 +137,7 @@ class MathAPI:
         except TypeError:
             return {"error": "Both inputs must be numbers"}
 
-    def power(self, base: float, exponent: float) -> dict[str, Any]:
+    def power(self, base: float, exponent: float) -> dict[str, object]:
         if _too_big_power(base, exponent):
             return {"error": "result too large to compute"}
         try:
@@ -145,7 +145,7 @@ class MathAPI:
         except TypeError:
             return {"error": "Both inputs must be numbers"}
 
-    def square_root(self, number: float, precision: int) -> dict[str, Any]:
+    def square_root(self, number: float, precision: int) -> dict[str, object]:
         if _bad_precision(precision):
             return {"error": f"precision beyond {_MAX_PRECISION} digits"}
         try:
@@ -157,19 +157,19 @@ class MathAPI:
         except (TypeError, InvalidOperation):
             return {"error": "Input must be a number or computation resulted in an invalid operation"}
 
-    def absolute_value(self, number: float) -> dict[str, Any]:
+    def absolute_value(self, number: float) -> dict[str, object]:
         try:
             return {"result": abs(number)}
         except TypeError:
             return {"error": "Input must be a number"}
 
-    def round_number(self, number: float, decimal_places: int = 0) -> dict[str, Any]:
+    def round_number(self, number: float, decimal_places: int = 0) -> dict[str, object]:
         try:
             return {"result": round(number, decimal_places)}
         except TypeError:
             return {"error": "First input must be a number, second input must be an integer"}
 
-    def percentage(self, part: float, whole: float) -> dict[str, Any]:
+    def percentage(self, part: float, whole: float) -> dict[str, object]:
         try:
             if whole == 0:
                 return {"error": "Whole value cannot be zero"}
@@ -177,11 +177,11 @@ class MathAPI:
         except TypeError:
             return {"error": "Both inputs must be numbers"}
 
-    def min_value(self, numbers: list[float]) -> dict[str, Any]:
+    def min_value(self, numbers: list[float]) -> dict[str, object]:
         return _numbers_op(numbers, "Cannot find minimum of an empty list", min)
 
-    def max_value(self, numbers: list[float]) -> dict[str, Any]:
+    def max_value(self, numbers: list[float]) -> dict[str, object]:
         return _numbers_op(numbers, "Cannot find maximum of an empty list", max)
 
-    def sum_values(self, numbers: list[float]) -> dict[str, Any]:
+    def sum_values(self, numbers: list[float]) -> dict[str, object]:
         return _numbers_op(numbers, "Cannot calculate sum of an empty list", sum)

@@ -6,7 +6,7 @@ import copy
 import random
 from typing import Any
 
-_DEFAULTS: dict[str, Any] = {
+_DEFAULTS: dict[str, object] = {
     "generated_ids": set(),
     "user_count": 4,
     "user_map": {"Alice": "USR001", "Bob": "USR002", "Catherine": "USR003", "Daniel": "USR004"},
@@ -42,15 +42,15 @@ class MessageAPI:
                 self.generated_ids.add(new)
                 return {"new_id": new}
 
-    def list_users(self) -> dict[str, Any]:
+    def list_users(self) -> dict[str, object]:
         return {"user_list": list(self.user_map)}
 
-    def get_user_id(self, user: str) -> dict[str, Any]:
+    def get_user_id(self, user: str) -> dict[str, object]:
         if user not in self.user_map:
             return {"error": f"User '{user}' not found in the workspace."}
         return {"user_id": self.user_map[user]}
 
-    def message_login(self, user_id: str) -> dict[str, Any]:
+    def message_login(self, user_id: str) -> dict[str, object]:
         if user_id not in self.user_map.values():
             return {"login_status": False, "message": f"User ID '{user_id}' not found."}
         self.current_user = user_id
@@ -59,7 +59,7 @@ class MessageAPI:
     def message_get_login_status(self) -> dict[str, bool]:
         return {"login_status": bool(self.current_user)}
 
-    def send_message(self, receiver_id: str, message: str) -> dict[str, Any]:
+    def send_message(self, receiver_id: str, message: str) -> dict[str, object]:
         if not self.current_user:
             return {"error": "No user is currently logged in."}
         if receiver_id not in self.user_map.values():
@@ -73,7 +73,7 @@ class MessageAPI:
             "message": f"Message sent to '{receiver_id}' successfully.",
         }
 
-    def delete_message(self, receiver_id: str) -> dict[str, Any]:
+    def delete_message(self, receiver_id: str) -> dict[str, object]:
         # The doc also offers `message_id`, but BFCL v3's simulation takes the receiver only:
         # passing it fails with a TypeError, there as here.
         if not self.current_user:
@@ -89,7 +89,7 @@ class MessageAPI:
                 }
         return {"error": f"Receiver ID {receiver_id} not found."}
 
-    def view_messages_sent(self) -> dict[str, Any]:
+    def view_messages_sent(self) -> dict[str, object]:
         if not self.current_user:
             return {"error": "No user is currently logged in."}
         sent: dict[str, list[str]] = {}
@@ -98,7 +98,7 @@ class MessageAPI:
             sent.setdefault(receiver, []).append(text)
         return {"messages": sent}
 
-    def add_contact(self, user_name: str) -> dict[str, Any]:
+    def add_contact(self, user_name: str) -> dict[str, object]:
         if user_name in self.user_map:
             return {"error": f"User name '{user_name}' already exists."}
         self.user_count += 1
@@ -112,7 +112,7 @@ class MessageAPI:
             "message": f"Contact '{user_name}' added successfully.",
         }
 
-    def search_messages(self, keyword: str) -> dict[str, Any]:
+    def search_messages(self, keyword: str) -> dict[str, object]:
         if not self.current_user:
             return {"error": "No user is currently logged in."}
         key = keyword.lower()
@@ -123,7 +123,7 @@ class MessageAPI:
                 hits.append({"receiver_id": receiver, "message": text})
         return {"results": hits}
 
-    def get_message_stats(self) -> dict[str, Any]:
+    def get_message_stats(self) -> dict[str, object]:
         if not self.current_user:
             return {"error": "No user is currently logged in."}
         receivers = [next(iter(entry)) for entry in self.inbox]

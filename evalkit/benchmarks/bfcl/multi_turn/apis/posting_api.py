@@ -12,7 +12,7 @@ from typing import Any
 
 from evalkit.benchmarks.bfcl.multi_turn.shared import SharedDefaults
 
-_DEFAULTS: dict[str, Any] = {
+_DEFAULTS: dict[str, object] = {
     "username": "john",
     "password": "john123",
     "authenticated": False,
@@ -43,7 +43,7 @@ class TwitterAPI:
         self.tweet_counter: int = scenario.get("tweet_counter", d["tweet_counter"])
         self.tweets = {int(k): v for k, v in scenario.get("tweets", d["tweets"]).items()}
 
-    def _need_login(self, action: str) -> dict[str, str] | None:
+    def _need_login(self, action: str) -> dict[str, object] | None:
         if self.authenticated:
             return None
         return {"error": f"User not authenticated. Please authenticate before {action}."}
@@ -59,7 +59,7 @@ class TwitterAPI:
 
     def post_tweet(
         self, content: str, tags: list[str] = _UNSET, mentions: list[str] = _UNSET
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         if err := self._need_login("posting"):
             return err
         tweet = {
@@ -73,7 +73,7 @@ class TwitterAPI:
         self.tweet_counter += 1
         return tweet
 
-    def retweet(self, tweet_id: int) -> dict[str, str]:
+    def retweet(self, tweet_id: int) -> dict[str, object]:
         if err := self._need_login("retweeting"):
             return err
         if tweet_id not in self.tweets:
@@ -99,7 +99,7 @@ class TwitterAPI:
         self.tweets[tweet_id]["mentions"].extend(mentioned_usernames)
         return {"mention_status": "Users mentioned successfully"}
 
-    def follow_user(self, username_to_follow: str) -> dict[str, Any]:
+    def follow_user(self, username_to_follow: str) -> dict[str, object]:
         if err := self._need_login("following"):
             return err
         if username_to_follow in self.following_list:
@@ -112,7 +112,7 @@ class TwitterAPI:
             return err
         return self.following_list
 
-    def unfollow_user(self, username_to_unfollow: str) -> dict[str, Any]:
+    def unfollow_user(self, username_to_unfollow: str) -> dict[str, object]:
         if err := self._need_login("unfollowing"):
             return err
         if username_to_unfollow not in self.following_list:
@@ -120,15 +120,15 @@ class TwitterAPI:
         self.following_list.remove(username_to_unfollow)
         return {"unfollow_status": True}
 
-    def get_tweet(self, tweet_id: int) -> dict[str, Any]:
+    def get_tweet(self, tweet_id: int) -> dict[str, object]:
         if tweet_id not in self.tweets:
             return {"error": f"Tweet with ID {tweet_id} not found."}
         return self.tweets[tweet_id]
 
-    def get_user_tweets(self, username: str) -> list[dict[str, Any]]:
+    def get_user_tweets(self, username: str) -> list[dict[str, object]]:
         return [t for t in self.tweets.values() if t["username"] == username]
 
-    def search_tweets(self, keyword: str) -> list[dict[str, Any]]:
+    def search_tweets(self, keyword: str) -> list[dict[str, object]]:
         return [
             t
             for t in self.tweets.values()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-_DEFAULTS: dict[str, Any] = {"ticket_queue": [], "ticket_counter": 1, "current_user": None}
+_DEFAULTS: dict[str, object] = {"ticket_queue": [], "ticket_counter": 1, "current_user": None}
 _EDITABLE = {"title", "description", "status", "priority"}
 
 
@@ -19,10 +19,10 @@ class TicketAPI:
         self.ticket_counter = scenario.get("ticket_counter", d["ticket_counter"])
         self.current_user = scenario.get("current_user", d["current_user"])
 
-    def _find(self, ticket_id: int) -> dict[str, Any] | None:
+    def _find(self, ticket_id: int) -> dict[str, object] | None:
         return next((t for t in self.ticket_queue if t["id"] == ticket_id), None)
 
-    def create_ticket(self, title: str, description: str = "", priority: int = 1) -> dict[str, Any]:
+    def create_ticket(self, title: str, description: str = "", priority: int = 1) -> dict[str, object]:
         if not self.current_user:
             return {"error": "User not authenticated. Please log in to create a ticket."}
         if priority < 1 or priority > 5:
@@ -39,7 +39,7 @@ class TicketAPI:
         self.ticket_counter += 1
         return ticket
 
-    def get_ticket(self, ticket_id: int) -> dict[str, Any]:
+    def get_ticket(self, ticket_id: int) -> dict[str, object]:
         t = self._find(ticket_id)
         return t if t else {"error": f"Ticket with ID {ticket_id} not found."}
 
@@ -62,7 +62,7 @@ class TicketAPI:
         t["resolution"] = resolution
         return {"status": f"Ticket {ticket_id} has been resolved successfully."}
 
-    def edit_ticket(self, ticket_id: int, updates: dict[str, Any]) -> dict[str, str]:
+    def edit_ticket(self, ticket_id: int, updates: dict[str, object]) -> dict[str, str]:
         t = self._find(ticket_id)
         if not t:
             return {"error": f"Ticket with ID {ticket_id} not found."}
@@ -89,7 +89,7 @@ class TicketAPI:
             return {"success": True}
         return {"success": False}
 
-    def get_user_tickets(self, status: str | None = None) -> list[dict[str, Any]]:
+    def get_user_tickets(self, status: str | None = None) -> list[dict[str, object]]:
         if not self.current_user:
             return [{"error": "User not authenticated. Please log in to view tickets."}]
         mine = [t for t in self.ticket_queue if t["created_by"] == self.current_user]

@@ -35,7 +35,7 @@ def _stock(price: float, change: float, volume: float, ma5: float, ma20: float) 
     return {"price": price, "percent_change": change, "volume": volume, "MA(5)": ma5, "MA(20)": ma20}
 
 
-_DEFAULTS: dict[str, Any] = {
+_DEFAULTS: dict[str, object] = {
     "orders": {
         12345: {
             "id": 12345,
@@ -113,7 +113,7 @@ class TradingBot:
     def get_symbol_by_name(self, name: str) -> dict[str, str]:
         return {"symbol": _SYMBOLS.get(name, "Stock not found")}
 
-    def get_stock_info(self, symbol: str) -> dict[str, Any]:
+    def get_stock_info(self, symbol: str) -> dict[str, object]:
         if symbol not in self.stocks:
             return {"error": f"Stock with symbol '{symbol}' not found."}
         if self.long_context:
@@ -121,10 +121,10 @@ class TradingBot:
             stock["MA(5)"] = fresh("MA_5_EXTENSION")
             stock["MA(20)"] = fresh("MA_20_EXTENSION")
             return stock
-        result: dict[str, Any] = self.stocks[symbol]
+        result: dict[str, object] = self.stocks[symbol]
         return result
 
-    def get_order_details(self, order_id: int) -> dict[str, Any]:
+    def get_order_details(self, order_id: int) -> dict[str, object]:
         if order_id not in self.orders:
             known = list(self.orders)
             return {"error": f"Order with ID {order_id} not found.Here is the list of orders_id: {known}"}
@@ -133,10 +133,10 @@ class TradingBot:
             extension = long_context_data()["ORDER_DETAIL_EXTENSION"]
             order["metadata"] = {k: v.format(symbol=order["symbol"]) for k, v in extension.items()}
             return order
-        result: dict[str, Any] = self.orders[order_id]
+        result: dict[str, object] = self.orders[order_id]
         return result
 
-    def cancel_order(self, order_id: int) -> dict[str, Any]:
+    def cancel_order(self, order_id: int) -> dict[str, object]:
         if order_id not in self.orders:
             return {"error": f"Order with ID {order_id} not found."}
         if self.orders[order_id]["status"] == "Completed":
@@ -144,7 +144,7 @@ class TradingBot:
         self.orders[order_id]["status"] = "Cancelled"
         return {"order_id": order_id, "status": "Cancelled"}
 
-    def place_order(self, order_type: str, symbol: str, price: float, amount: int) -> dict[str, Any]:
+    def place_order(self, order_type: str, symbol: str, price: float, amount: int) -> dict[str, object]:
         if not self.authenticated:
             return {"error": "User not authenticated. Please log in to place an order."}
         if symbol not in self.stocks:
@@ -170,7 +170,7 @@ class TradingBot:
             "amount": amount,
         }
 
-    def make_transaction(self, account_id: int, xact_type: str, amount: float) -> dict[str, Any]:
+    def make_transaction(self, account_id: int, xact_type: str, amount: float) -> dict[str, object]:
         if not self.authenticated:
             return {"error": "User not authenticated. Please log in to make a transaction."}
         if self.market_status != "Open":
@@ -191,10 +191,10 @@ class TradingBot:
             return {"status": "Withdrawal successful", "new_balance": self.account_info["balance"]}
         return {"error": "Invalid transaction type. Use 'deposit' or 'withdrawal'."}
 
-    def get_account_info(self) -> dict[str, Any]:
+    def get_account_info(self) -> dict[str, object]:
         if not self.authenticated:
             return {"error": "User not authenticated. Please log in to view account information."}
-        result: dict[str, Any] = self.account_info
+        result: dict[str, object] = self.account_info
         return result
 
     def trading_login(self, username: str, password: str) -> dict[str, str]:
@@ -212,7 +212,7 @@ class TradingBot:
         self.authenticated = False
         return {"status": "Logged out successfully"}
 
-    def fund_account(self, amount: float) -> dict[str, Any]:
+    def fund_account(self, amount: float) -> dict[str, object]:
         if not self.authenticated:
             return {"error": "User not authenticated. Please log in to fund the account."}
         if amount <= 0:
@@ -255,7 +255,7 @@ class TradingBot:
             rows.extend(fresh("TRANSACTION_HISTORY_EXTENSION"))
         return {"transaction_history": rows}
 
-    def update_stock_price(self, symbol: str, new_price: float) -> dict[str, Any]:
+    def update_stock_price(self, symbol: str, new_price: float) -> dict[str, object]:
         if symbol not in self.stocks:
             return {"error": f"Stock with symbol '{symbol}' not found."}
         if new_price <= 0:

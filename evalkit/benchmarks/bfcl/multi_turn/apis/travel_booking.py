@@ -190,7 +190,7 @@ _RATES = [
     ("USD", "RMB", 7), ("USD", "EUR", 0.8), ("USD", "JPY", 110), ("USD", "GBP", 0.7), ("USD", "CAD", 1.3),
     ("USD", "AUD", 1.4), ("USD", "INR", 70), ("USD", "RUB", 60), ("USD", "BRL", 3.8), ("USD", "MXN", 20),
 ]  # fmt: skip
-_DEFAULTS: dict[str, Any] = {
+_DEFAULTS: dict[str, object] = {
     "random_seed": 141053,
     "credit_card_list": {},
     "booking_record": {},
@@ -254,7 +254,7 @@ class TravelAPI:
         grant_type: str,
         user_first_name: str,
         user_last_name: str,
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         self.token_expires_in = 2
         self.access_token = str(self._random.randint(100000, 999999))
         self.token_type = "Bearer"
@@ -283,7 +283,7 @@ class TravelAPI:
         expiration_date: str,
         cardholder_name: str,
         card_verification_number: int,
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         if self.token_expires_in is None:
             return {"error": "Token not initialized"}
         if err := self._token_error(access_token):
@@ -302,7 +302,7 @@ class TravelAPI:
 
     def get_flight_cost(
         self, travel_from: str, travel_to: str, travel_date: str, travel_class: str
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         if (travel_from, travel_to) not in _COSTS:
             raise ValueError("No available route for the given airports.")
         # Compared, not looked up (BFCL's chain of ==): a list is an invalid class too.
@@ -323,7 +323,7 @@ class TravelAPI:
         self._cost_lookup = {f"{travel_from}|{travel_to}|{travel_class}|{travel_date}": cost}
         return {"travel_cost_list": [cost]}
 
-    def get_credit_card_balance(self, access_token: str, card_id: str) -> dict[str, Any]:
+    def get_credit_card_balance(self, access_token: str, card_id: str) -> dict[str, object]:
         if err := self._token_error(access_token):
             return {"error": err}
         if card_id not in self.credit_card_list:
@@ -341,8 +341,8 @@ class TravelAPI:
         travel_from: str,
         travel_to: str,
         travel_class: str,
-    ) -> dict[str, Any]:
-        def fail(msg: str) -> dict[str, Any]:
+    ) -> dict[str, object]:
+        def fail(msg: str) -> dict[str, object]:
             return {"booking_status": False, "error": msg}
 
         if err := self._token_error(access_token):
@@ -401,7 +401,7 @@ class TravelAPI:
 
     def retrieve_invoice(
         self, access_token: str, booking_id: str | None = None, insurance_id: str | None = None
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         if err := self._token_error(access_token):
             return {"error": err}
         if booking_id not in self.booking_record:
@@ -413,7 +413,7 @@ class TravelAPI:
     def list_all_airports(self) -> list[str]:
         return list(AIRPORTS)
 
-    def cancel_booking(self, access_token: str, booking_id: str) -> dict[str, Any]:
+    def cancel_booking(self, access_token: str, booking_id: str) -> dict[str, object]:
         if err := self._token_error(access_token):
             return {"cancel_status": False, "error": err}
         if booking_id not in self.booking_record:
@@ -423,7 +423,9 @@ class TravelAPI:
         del self.booking_record[booking_id]
         return {"cancel_status": True}
 
-    def compute_exchange_rate(self, base_currency: str, target_currency: str, value: float) -> dict[str, Any]:
+    def compute_exchange_rate(
+        self, base_currency: str, target_currency: str, value: float
+    ) -> dict[str, object]:
         for a, b, rate in _RATES:
             if (base_currency, target_currency) == (a, b):
                 # Not converted to float: an integer value at an integer rate stays an integer.
@@ -434,8 +436,8 @@ class TravelAPI:
 
     def verify_traveler_information(
         self, first_name: str, last_name: str, date_of_birth: str, passport_number: str
-    ) -> dict[str, Any]:
-        def fail(msg: str) -> dict[str, Any]:
+    ) -> dict[str, object]:
+        def fail(msg: str) -> dict[str, object]:
             return {"verification_status": False, "verification_failure": msg}
 
         if (self.user_first_name, self.user_last_name) != (first_name, last_name):
@@ -455,7 +457,7 @@ class TravelAPI:
             return fail("Passport must be issued by the United States.")
         return {"verification_status": True}
 
-    def set_budget_limit(self, access_token: str, budget_limit: float) -> dict[str, Any]:
+    def set_budget_limit(self, access_token: str, budget_limit: float) -> dict[str, object]:
         if err := self._token_error(access_token):
             return {"error": err}
         self.budget_limit = float(budget_limit)
@@ -466,8 +468,8 @@ class TravelAPI:
 
     def purchase_insurance(
         self, access_token: str, insurance_type: str, booking_id: str, insurance_cost: float, card_id: str
-    ) -> dict[str, Any]:
-        def fail(msg: str) -> dict[str, Any]:
+    ) -> dict[str, object]:
+        def fail(msg: str) -> dict[str, object]:
             return {"insurance_status": False, "error": msg}
 
         if err := self._token_error(access_token):
@@ -489,5 +491,5 @@ class TravelAPI:
             "received and we will get back to you shortly."
         }
 
-    def get_all_credit_cards(self) -> dict[str, Any]:
+    def get_all_credit_cards(self) -> dict[str, object]:
         return {"credit_card_list": self.credit_card_list}

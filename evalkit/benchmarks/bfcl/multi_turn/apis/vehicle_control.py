@@ -15,7 +15,7 @@ MAX_FUEL = 50
 MIN_FUEL = 0.0
 MILES_PER_GALLON = 20.0
 
-_DEFAULTS: dict[str, Any] = {
+_DEFAULTS: dict[str, object] = {
     "random_seed": 141053,
     "fuelLevel": 0.0,
     "batteryVoltage": 12.6,
@@ -78,7 +78,7 @@ class VehicleControlAPI:
     def __init__(self) -> None:
         self._load_scenario({})
 
-    def _load_scenario(self, scenario: dict[str, Any], long_context: bool = False) -> None:
+    def _load_scenario(self, scenario: dict[str, object], long_context: bool = False) -> None:
         d = copy.deepcopy(_DEFAULTS)
 
         def get(key: str, default_key: str | None = None) -> Any:
@@ -109,7 +109,7 @@ class VehicleControlAPI:
         self.rearRightTirePressure = get("rearRightTirePressure")
         self.long_context = long_context
 
-    def startEngine(self, ignitionMode: str) -> dict[str, Any]:
+    def startEngine(self, ignitionMode: str) -> dict[str, object]:
         if ignitionMode == "STOP":
             self.engine_state = "stopped"
         if self.remainingUnlockedDoors > 0:
@@ -133,7 +133,7 @@ class VehicleControlAPI:
             "batteryVoltage": self.batteryVoltage,
         }
 
-    def fillFuelTank(self, fuelAmount: float) -> dict[str, Any]:
+    def fillFuelTank(self, fuelAmount: float) -> dict[str, object]:
         if fuelAmount < 0:
             return {"error": "Fuel amount cannot be negative."}
         if self.fuelLevel + fuelAmount > MAX_FUEL:
@@ -143,7 +143,7 @@ class VehicleControlAPI:
         self.fuelLevel += fuelAmount
         return {"fuelLevel": self.fuelLevel}
 
-    def lockDoors(self, unlock: bool, door: list[str]) -> dict[str, Any]:
+    def lockDoors(self, unlock: bool, door: list[str]) -> dict[str, object]:
         want = "unlocked" if unlock else "locked"
         for d in door:
             if self.doorStatus[d] == want:  # an unknown door raises KeyError, as in BFCL
@@ -154,7 +154,7 @@ class VehicleControlAPI:
 
     def adjustClimateControl(
         self, temperature: float, unit: str = "celsius", fanSpeed: int = 50, mode: str = "auto"
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         if not 0 <= fanSpeed <= 100:
             return {"error": "Fan speed must be between 0 and 100."}
         # The temperature is stored before the conversion, which may then fail (a string
@@ -166,14 +166,14 @@ class VehicleControlAPI:
         self.acMode = mode
         return {"currentACTemperature": temperature, "climateMode": mode, "humidityLevel": self.humidityLevel}
 
-    def get_outside_temperature_from_google(self) -> dict[str, Any]:
+    def get_outside_temperature_from_google(self) -> dict[str, object]:
         if self.long_context:
-            weather: dict[str, Any] = fresh("LONG_WEATHER_EXTENSION")
+            weather: dict[str, object] = fresh("LONG_WEATHER_EXTENSION")
             weather["outsideTemperature"] = self._random.uniform(-10.0, 40.0)
             return weather
         return {"outsideTemperature": self._random.uniform(-10.0, 40.0)}
 
-    def get_outside_temperature_from_weather_com(self) -> dict[str, Any]:
+    def get_outside_temperature_from_weather_com(self) -> dict[str, object]:
         return {"error": 404}
 
     def setHeadlights(self, mode: str) -> dict[str, str]:
@@ -182,11 +182,11 @@ class VehicleControlAPI:
         self.headLightStatus = "on" if mode == "on" else "off"
         return {"headlightStatus": self.headLightStatus}
 
-    def displayCarStatus(self, option: str) -> dict[str, Any]:
-        status: dict[str, Any] = {}
+    def displayCarStatus(self, option: str) -> dict[str, object]:
+        status: dict[str, object] = {}
         if self.long_context:
             status["metadata"] = long_context_data()["CAR_STATUS_METADATA_EXTENSION"]
-        views: dict[str, dict[str, Any]] = {
+        views: dict[str, dict[str, object]] = {
             "fuel": {"fuelLevel": self.fuelLevel},
             "battery": {"batteryVoltage": self.batteryVoltage},
             "doors": {"doorStatus": self.doorStatus},
@@ -212,14 +212,14 @@ class VehicleControlAPI:
         status.update(next((v for k, v in views.items() if option == k), {"error": "Invalid option"}))
         return status
 
-    def activateParkingBrake(self, mode: str) -> dict[str, Any]:
+    def activateParkingBrake(self, mode: str) -> dict[str, object]:
         if mode not in ("engage", "release"):
             return {"error": "Invalid mode"}
         engage = mode == "engage"
         self.parkingBrakeStatus = "engaged" if engage else "released"
         self._parkingBrakeForce = 500.0 if engage else 0.0
         self._slopeAngle = 10.0
-        out: dict[str, Any] = {}
+        out: dict[str, object] = {}
         if self.long_context:
             out["parkingBrakeInstruction"] = long_context_data()["PARKING_BRAKE_INSTRUCTION"]
         out.update(
@@ -231,7 +231,7 @@ class VehicleControlAPI:
         )
         return out
 
-    def pressBrakePedal(self, pedalPosition: float) -> dict[str, Any]:
+    def pressBrakePedal(self, pedalPosition: float) -> dict[str, object]:
         if not 0 <= pedalPosition <= 1:
             return {"error": "Pedal position must be between 0 and 1."}
         if pedalPosition == 0:
@@ -241,12 +241,14 @@ class VehicleControlAPI:
         self._brakePedalForce = force
         return {"brakePedalStatus": "pressed", "brakePedalForce": float(force)}
 
-    def releaseBrakePedal(self) -> dict[str, Any]:
+    def releaseBrakePedal(self) -> dict[str, object]:
         self.brakePedalStatus = "released"
         self._brakePedalForce = 0.0
         return {"brakePedalStatus": "released", "brakePedalForce": 0.0}
 
-    def setCruiseControl(self, speed: float, activate: bool, distanceToNextVehicle: float) -> dict[str, Any]:
+    def setCruiseControl(
+        self, speed: float, activate: bool, distanceToNextVehicle: float
+    ) -> dict[str, object]:
         # As at cd9429c: both numbers become floats first (so 60 is reported as 60.0, and a
         # string that is no number fails before anything else).
         distanceToNextVehicle = float(distanceToNextVehicle)
@@ -269,7 +271,7 @@ class VehicleControlAPI:
     def get_current_speed(self) -> dict[str, float]:
         return {"currentSpeed": self._random.uniform(0.0, 120.0)}
 
-    def display_log(self, messages: list[str]) -> dict[str, Any]:
+    def display_log(self, messages: list[str]) -> dict[str, object]:
         return {"log": messages}
 
     def estimate_drive_feasibility_by_mileage(self, distance: float) -> dict[str, bool]:
@@ -281,10 +283,10 @@ class VehicleControlAPI:
     def gallon_to_liter(self, gallon: float) -> dict[str, float]:
         return {"liter": gallon * 3.78541}
 
-    def estimate_distance(self, cityA: str, cityB: str) -> dict[str, Any]:
+    def estimate_distance(self, cityA: str, cityB: str) -> dict[str, object]:
         # Compared, not hashed: any argument type gets an answer, as in BFCL.
         d = next((km for a, b, km in _DISTANCES if (cityA, cityB) in ((a, b), (b, a))), None)
-        out: dict[str, Any] = (
+        out: dict[str, object] = (
             {"distance": d} if d is not None else {"error": "distance not found in database."}
         )
         if self.long_context:
@@ -299,7 +301,7 @@ class VehicleControlAPI:
         self.destination = destination
         return {"status": "Navigating to " + destination}
 
-    def check_tire_pressure(self) -> dict[str, Any]:
+    def check_tire_pressure(self) -> dict[str, object]:
         pressures = {
             "frontLeftTirePressure": self.frontLeftTirePressure,
             "frontRightTirePressure": self.frontRightTirePressure,

@@ -187,18 +187,45 @@ def tc_candidates(m: int, n: int, k: int, sms: int) -> list[TcConfig]:
 
 # (block_m, block_n, warps, stages, swap, variant) of the p16 GEMM (``_gemm_p16_kernel``) per
 # M bucket: swap puts the weight in the wgmma register operand and the rows in its N (8..256).
+# The "p16" shapes kept are the winners of the first H200 sweep (2026-12-02, kernels_h200_
+# 2026-12-02b/sweep1_*); "p16f" (the weight folded to s (q - z) in bf16) was added after it.
 P16_SHAPES = {
     16: [
         (16, 64, 4, 3, True, "p16"),
-        (16, 128, 4, 3, True, "p16"),
         (16, 128, 4, 4, True, "p16"),
-        (16, 64, 4, 3, False, "p16"),
-        (16, 128, 4, 3, True, "p16g"),
+        (16, 64, 4, 3, True, "p16f"),
+        (16, 128, 4, 3, True, "p16f"),
+        (16, 64, 4, 4, True, "p16f"),
     ],
-    32: [(32, 64, 4, 3, True, "p16"), (32, 128, 4, 3, True, "p16"), (32, 128, 4, 4, True, "p16")],
-    64: [(64, 128, 4, 3, True, "p16"), (64, 64, 4, 3, True, "p16"), (64, 128, 4, 3, False, "p16")],
-    128: [(128, 128, 4, 3, True, "p16"), (128, 128, 8, 3, False, "p16"), (64, 128, 4, 3, True, "p16")],
-    256: [(256, 128, 8, 3, True, "p16"), (128, 128, 8, 3, False, "p16"), (128, 256, 8, 3, False, "p16")],
+    32: [
+        (32, 64, 4, 3, True, "p16"),
+        (32, 128, 4, 3, True, "p16"),
+        (32, 64, 4, 3, True, "p16f"),
+        (32, 128, 4, 3, True, "p16f"),
+    ],
+    64: [
+        (64, 128, 4, 3, True, "p16"),
+        (64, 128, 4, 3, True, "p16f"),
+        (64, 64, 4, 3, True, "p16f"),
+        (64, 128, 8, 3, True, "p16f"),
+        (64, 128, 4, 3, False, "p16f"),
+    ],
+    128: [
+        (64, 128, 4, 3, True, "p16"),
+        (64, 128, 4, 3, True, "p16f"),
+        (128, 128, 8, 3, True, "p16f"),
+        (128, 128, 8, 3, False, "p16f"),
+        (128, 64, 4, 3, True, "p16f"),
+        (64, 256, 8, 3, True, "p16f"),
+    ],
+    256: [
+        (128, 128, 8, 3, False, "p16"),
+        (128, 128, 8, 3, True, "p16f"),
+        (128, 128, 8, 3, False, "p16f"),
+        (256, 128, 8, 3, True, "p16f"),
+        (128, 256, 8, 3, False, "p16f"),
+        (256, 64, 4, 3, True, "p16f"),
+    ],
 }
 P16_MS = (64, 256, 128, 16, 32)
 

@@ -475,7 +475,8 @@ def test_w4a16_sweep_p16_candidates_and_tuned_table(tmp_path: Path) -> None:
         for m in w4a16_sweep.P16_MS:
             cands = w4a16_sweep.p16_candidates(m, n, k, 132)
             assert 3 <= len(cands) <= 30 and len(set(cands)) == len(cands)
-            assert all(c.variant in ("p16", "p16g") and 1 <= c.groups_per_split <= k // 128 for c in cands)
+            assert all(c.variant in ("p16", "p16g", "p16f") for c in cands)
+            assert all(1 <= c.groups_per_split <= k // 128 for c in cands)
     won, lost = TcConfig(64, 128, 5, 4, 3, True, 128, "p16"), TcConfig(16, 64, 40, 4, 3, True, 128, "p16")
     best = {
         "qkv M=64": {

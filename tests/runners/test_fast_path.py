@@ -129,7 +129,8 @@ def interpreter_bf16_dot(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make Triton's interpreter compute bf16 as the GPU does. It multiplies bf16 dot operands
     as their raw uint16 bits (see the module docstring): widen them to fp32 first, which is
     exact, as the tensor cores' products are. And it truncates fp32 -> bf16 casts: round them
-    to nearest even (torch's rounding, and the GPU's)."""
+    to nearest even (torch's rounding, and the GPU's). bf16 add/sub/mul act on the raw bits
+    too: compute them in fp32 and round once (the GPU's native bf16 ops, exact then rounded)."""
     import triton.language as tl
     from triton.runtime import interpreter
 
@@ -146,8 +147,23 @@ def interpreter_bf16_dot(monkeypatch: pytest.MonkeyPatch) -> None:
             return interpreter.TensorHandle(bf.view("uint16"), tl.bfloat16)
         return cast(self, src, dst_type)
 
+    def bf16_op(name: str) -> Callable[..., Any]:
+        """A float binary op that treats bf16 operands as numbers (widened, the result rounded
+        to nearest even), as the GPU's native bf16 sub/mul do; other dtypes as before."""
+        plain = getattr(builder, name)
+
+        def op(self: Any, lhs: Any, rhs: Any) -> Any:
+            if lhs.dtype.scalar != tl.bfloat16:
+                return plain(self, lhs, rhs)
+            wide = plain(self, cast(self, lhs, tl.float32), cast(self, rhs, tl.float32))
+            return cast_impl(self, wide, tl.bfloat16)
+
+        return op
+
     monkeypatch.setattr(builder, "create_dot", create_dot)
     monkeypatch.setattr(builder, "cast_impl", cast_impl)
+    for name in ("create_fadd", "create_fsub", "create_fmul"):
+        monkeypatch.setattr(builder, name, bf16_op(name))
 
 
 @pytest.mark.usefixtures("interpreter_bf16_dot")
@@ -184,6 +200,8 @@ def test_large_m_gemm_kernel(dtype: torch.dtype, swap: bool, act_order: bool) ->
         (torch.float16, True, "p16"),
         (torch.bfloat16, False, "p16"),
         (torch.bfloat16, True, "p16g"),
+        (torch.bfloat16, True, "p16f"),
+        (torch.float16, False, "p16f"),
     ],
 )
 @pytest.mark.parametrize("act_order", [False, True])
@@ -191,11 +209,19 @@ def test_p16_gemm_kernel(dtype: torch.dtype, swap: bool, variant: str, act_order
     """The p16 GEMM (codes read in place, 8 dots of 16 inputs per block of 128) against the
     float64 twin: 37 rows, 80 columns, 3 blocks of 128 (groups of 128; then 256) in two
     splits and in one. Its products are exact, so the error is only the activation's own
-    rounding (x is given in `dtype`) plus fp32 accumulation: ~1e-5 against x @ W in float64."""
+    rounding (x is given in `dtype`) plus fp32 accumulation: ~1e-5 against x @ W in float64.
+    "p16f" rounds each weight s (q - z) to the activation dtype, with s itself rounded first
+    (bf16): it is checked against that rounded weight."""
     for group, k in ((128, 384), (256, 512)):
         w, ref = random_linear(k, 80, group, seed=10, act_order=act_order)
         x = torch.randn(37, k).to(dtype)
         want = x.double() @ ref.double()
+        if variant == "p16f":  # [N, K] in perm order: s (q - z) is exact in float32
+            s = w.scales.float()[torch.arange(k) // group].t()
+            qz = torch_ops.dense_weight(w, torch.float32) / s
+            wr = qz.to(dtype) * s.to(dtype)  # rounded once, after s
+            xp = x if w.perm is None else x[:, w.perm]
+            want = xp.double() @ wr.double().t()
         cfg = w4a16.TcConfig(16, 32, 2, 4, 1, swap, variant=variant)
         out = torch.full((1, 37, 80), float("nan"))
         parts = w4a16.w4_matmul(x, w, tc=cfg, out=out)

@@ -390,6 +390,7 @@ def _gemm_p16_kernel(
     ZERO_OFFSET: tl.constexpr,
     SWAP: tl.constexpr,  # out^T = W^T x^T: the weight is the dot's register operand
     GATHER: tl.constexpr,  # x as stored (strided loads); else x is in ``p16_order`` already
+    FOLD: tl.constexpr,  # the weight as s (q - z) in the activation dtype, one accumulator
     MAGIC: tl.constexpr,  # 0x4300 for bf16 activations (128 + q), 0x6400 for fp16 (1024 + q)
     OFF: tl.constexpr,  # 128.0 or 1024.0: the value of MAGIC | 0
 ):
@@ -423,6 +424,7 @@ def _gemm_p16_kernel(
         zc = (((zw >> ((rn % 8) * 4)) & 0xF) + ZERO_OFFSET).to(tl.float32) + OFF
         s = tl.load(s_ptr + g * N + rn, mask=nmask, other=0.0).to(tl.float32)
         xs = tl.zeros([BLOCK_M], dtype=tl.float32)
+        zd, sd = zc.to(dt), s.to(dt)  # c + z is exact in dt; s is rounded to bf16 (exact in fp16)
         if SWAP:
             w = tl.load(qw_ptr + (b * 16 + r16)[None, :] * N + rn[:, None], mask=nmask[:, None], other=0)
             part = tl.zeros([BLOCK_N, BLOCK_M], dtype=tl.float32)
@@ -433,12 +435,20 @@ def _gemm_p16_kernel(
             cols = b * 128 + r16 * 8 + j if GATHER else b * 128 + j * 16 + r16
             xj = tl.load(x_ptr + rm[:, None] * stride_xm + cols[None, :], mask=mmask[:, None], other=0.0)
             qj = (((w >> (4 * j)) & 0xF) | MAGIC).to(tl.int16).to(dt, bitcast=True)
-            part = tl.dot(qj, tl.trans(xj), part) if SWAP else tl.dot(xj, qj, part)
-            xs += tl.sum(xj.to(tl.float32), axis=1)
-        if SWAP:
-            acc += s[:, None] * (part - zc[:, None] * xs[None, :])
-        else:
-            acc += s[None, :] * (part - xs[:, None] * zc[None, :])
+            if FOLD:
+                # (c + q) - (c + z) = q - z exactly, times s rounded once: two native bf16/fp16 ops
+                if SWAP:
+                    acc = tl.dot((qj - zd[:, None]) * sd[:, None], tl.trans(xj), acc)
+                else:
+                    acc = tl.dot(xj, (qj - zd[None, :]) * sd[None, :], acc)
+            else:
+                part = tl.dot(qj, tl.trans(xj), part) if SWAP else tl.dot(xj, qj, part)
+                xs += tl.sum(xj.to(tl.float32), axis=1)
+        if not FOLD:
+            if SWAP:
+                acc += s[:, None] * (part - zc[:, None] * xs[None, :])
+            else:
+                acc += s[None, :] * (part - xs[:, None] * zc[None, :])
     tile = pid_m * tl.num_programs(1) + pid_n
     if SWAP:
         offs = rm[None, :] * N + rn[:, None]
@@ -656,7 +666,8 @@ class TcConfig:
     swap: bool = False  # out^T = W^T x^T (the dequantized weight as the dot's first operand)
     block_k: int = 128  # inputs per dot (at most the group size: fewer live registers)
     # "tc": _gemm_tc_kernel; "p16": _gemm_p16_kernel on x in p16_order (groups_per_split then
-    # counts blocks of 128 inputs); "p16g": the same kernel loading x as stored (stride 8)
+    # counts blocks of 128 inputs); "p16g": the same kernel loading x as stored (stride 8);
+    # "p16f": the same with the weight folded to s (q - z) in the activation dtype (FOLD)
     variant: str = "tc"
 
 
@@ -921,7 +932,7 @@ def _gemm_p16(x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | N
     """Launch ``_gemm_p16_kernel`` on x (already in ``perm`` order, contiguous)."""
     if w.group_size % 128 or w.in_features % 128:
         raise ValueError(f"the p16 GEMM needs groups of a multiple of 128 inputs, got {w.group_size}")
-    if cfg.variant not in ("p16", "p16g"):
+    if cfg.variant not in ("p16", "p16g", "p16f"):
         raise ValueError(f"unknown TcConfig variant {cfg.variant!r}")
     gather, half = cfg.variant == "p16g", x.dtype == torch.float16
     if not gather:
@@ -937,7 +948,8 @@ def _gemm_p16(x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | N
         x, w.qweight, w.qzeros, w.scales, out, part, _counters(x.device, grid[0] * grid[1]),
         m, n, num_blocks, x.stride(0), cfg.groups_per_split, splits,
         GROUP=w.group_size, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, ZERO_OFFSET=w.zero_offset,
-        SWAP=cfg.swap, GATHER=gather, MAGIC=0x6400 if half else 0x4300, OFF=1024.0 if half else 128.0,
+        SWAP=cfg.swap, GATHER=gather, FOLD=cfg.variant == "p16f",
+        MAGIC=0x6400 if half else 0x4300, OFF=1024.0 if half else 128.0,
         num_warps=cfg.num_warps, num_stages=cfg.num_stages,
     )  # fmt: skip
     return out

@@ -700,10 +700,36 @@ TUNED_GEMM: dict[tuple[int, int, int], GemmConfig] = {
     (64, 54784, 5120): GemmConfig(64, 64, 20, 4, 3),
     (64, 5120, 27392): GemmConfig(64, 64, 26, 4, 3),
 }
-# The large-M GEMM, keyed like TUNED_GEMM: (M bucket, N, K) -> config. Empty until a GPU sweep
-# (bench/w4a16_sweep.py --only-tc) measures it faster than the GEMM and dequantize + cuBLAS;
-# while a key is absent, M < DEQUANT_MATMUL_ROWS takes the GEMM and more rows dequantize + cuBLAS.
-TUNED_TC: dict[tuple[int, int, int], TcConfig] = {}
+# The large-M and p16 GEMMs, keyed like TUNED_GEMM: (M bucket, N, K) -> config, only where a GPU
+# sweep measured them faster than both the GEMM and dequantize + cuBLAS; while a key is absent,
+# M < DEQUANT_MATMUL_ROWS takes the GEMM and more rows dequantize + cuBLAS. The entries: H200,
+# 2026-12-02, `bench/w4a16_sweep.py --p16` (bench/results/kernels_h200_2026-12-02b/sweep2_*),
+# the p16 GEMM; the large-M GEMM (variant "tc") won nowhere. An (M bucket) key serves the rows
+# above the previous bucket up to it (16: 9..16, ..., 128: 65..128); none at 256 rows.
+TUNED_TC: dict[tuple[int, int, int], TcConfig] = {
+    # M=64: 182.2 us, 197 TFLOP/s (best other: 216.4 us GemmConfig)
+    (64, 54784, 5120): TcConfig(64, 128, 40, 4, 3, True, 128, "p16"),
+    # M=64: 107.3 us, 167 TFLOP/s (best other: 113.4 us GemmConfig)
+    (64, 5120, 27392): TcConfig(64, 128, 16, 4, 3, True, 128, "p16f"),
+    # M=128: 274.9 us, 261 TFLOP/s (best other: 342.0 us dequant+cublas)
+    (128, 54784, 5120): TcConfig(64, 128, 40, 4, 3, True, 128, "p16f"),
+    # M=16: 22.4 us, 52 TFLOP/s (best other: 24.4 us GemmConfig)
+    (16, 7168, 5120): TcConfig(16, 64, 14, 4, 3, True, 128, "p16"),
+    # M=16: 17.5 us, 48 TFLOP/s (best other: 19.1 us GemmConfig)
+    (16, 5120, 5120): TcConfig(16, 128, 6, 4, 3, True, 128, "p16f"),
+    # M=16: 104.2 us, 86 TFLOP/s (best other: 125.5 us GemmConfig)
+    (16, 54784, 5120): TcConfig(16, 128, 40, 4, 3, True, 128, "p16f"),
+    # M=16: 63.0 us, 71 TFLOP/s (best other: 71.4 us GemmConfig)
+    (16, 5120, 27392): TcConfig(16, 128, 16, 4, 3, True, 128, "p16f"),
+    # M=32: 27.6 us, 85 TFLOP/s (best other: 40.5 us GemmConfig)
+    (32, 7168, 5120): TcConfig(32, 64, 14, 4, 3, True, 128, "p16"),
+    # M=32: 21.6 us, 78 TFLOP/s (best other: 26.5 us GemmConfig)
+    (32, 5120, 5120): TcConfig(32, 128, 6, 4, 3, True, 128, "p16f"),
+    # M=32: 120.3 us, 149 TFLOP/s (best other: 187.2 us GemmConfig)
+    (32, 54784, 5120): TcConfig(32, 128, 40, 4, 3, True, 128, "p16f"),
+    # M=32: 79.8 us, 113 TFLOP/s (best other: 132.7 us GemmConfig)
+    (32, 5120, 27392): TcConfig(32, 128, 31, 4, 3, True, 128, "p16f"),
+}
 # Rows above which the large-M GEMM is never chosen (prefill: dequantize + cuBLAS wins there).
 TC_MAX_ROWS = 512
 _SMS: dict[int, int] = {}

@@ -310,6 +310,25 @@ def decode_profile(res: dict[str, Any], model: FastExaone4) -> None:
     torch.cuda.empty_cache()
 
 
+def with_tuned_tc(path: Path, res: dict[str, Any], fn: Callable[..., None], holder: dict[str, Any]) -> None:
+    """Run a step again with the sweep's winning TUNED_TC entries installed (then restored)."""
+    from bench.w4a16_sweep import tuned_from_best
+    from evalkit.runners.torch_int4.kernels import w4a16
+
+    saved = dict(w4a16.TUNED_TC)
+    tuned = tuned_from_best(path)
+    res["tuned: TUNED_TC entries"] = {str(k): str(v) for k, v in tuned.items()}
+    print("tuned:", res["tuned: TUNED_TC entries"], flush=True)
+    w4a16.TUNED_TC.update(tuned)
+    sub: dict[str, Any] = {}
+    try:
+        fn(sub, holder["m"])
+    finally:
+        w4a16.TUNED_TC.clear()
+        w4a16.TUNED_TC.update(saved)
+    res.update({f"tuned: {k}": v for k, v in sub.items()})
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
@@ -317,6 +336,13 @@ def main() -> int:
         "--steps",
         default="check,attention,dequant,linears,decode,passes",
         help="which parts, comma-separated",
+    )
+    ap.add_argument(
+        "--tuned-tc",
+        type=Path,
+        default=None,
+        help="a w4a16_sweep best.json: the linears and decode steps run with TUNED_TC as in the code, "
+        "then again with the sweep's winning large-M / p16 configs added (results prefixed 'tuned: ')",
     )
     args = ap.parse_args()
     import triton
@@ -344,6 +370,8 @@ def main() -> int:
         for name, fn in with_model:
             if name in want:
                 steps.append(partial(lambda f: f(res, holder["m"]), fn))
+                if args.tuned_tc is not None and name in ("linears", "decode"):
+                    steps.append(partial(with_tuned_tc, args.tuned_tc, res, fn, holder))
     for step in steps:
         try:
             with torch.inference_mode():

@@ -3,6 +3,10 @@
     python bench/w4a16_sweep.py --out DIR [--ms 1,2,4,...] [--shapes qkv,o,gate_up,down]
                                 [--budget-s S] [--copy-mb MB] [--only-tc]
 
+``--p16``: only the p16 GEMM (``_gemm_p16_kernel``: codes never reshaped, one LOP3 per code)
+against today's dispatch (the GEMM below 65 rows, dequantize + cuBLAS from 65) and the other
+of the two, at M = 64, 256, 128, 16, 32; its winners print as ``TUNED_TC`` lines too.
+
 ``--only-tc``: only the large-M GEMM (``TcConfig``) against what runs today (the GEMM at M <
 256, dequantize + cuBLAS from 256 rows) and the other of the two, at M = 64, 128, 256, 512
 unless --ms says otherwise; prints the ``TUNED_TC`` lines to paste into w4a16.py (only where
@@ -181,6 +185,76 @@ def tc_candidates(m: int, n: int, k: int, sms: int) -> list[TcConfig]:
     return cands
 
 
+# (block_m, block_n, warps, stages, swap, variant) of the p16 GEMM (``_gemm_p16_kernel``) per
+# M bucket: swap puts the weight in the wgmma register operand and the rows in its N (8..256).
+# The "p16" shapes kept are the winners of the first H200 sweep (2026-12-02, kernels_h200_
+# 2026-12-02b/sweep1_*); "p16f" (the weight folded to s (q - z) in bf16) was added after it.
+P16_SHAPES = {
+    16: [
+        (16, 64, 4, 3, True, "p16"),
+        (16, 128, 4, 4, True, "p16"),
+        (16, 64, 4, 3, True, "p16f"),
+        (16, 128, 4, 3, True, "p16f"),
+        (16, 64, 4, 4, True, "p16f"),
+    ],
+    32: [
+        (32, 64, 4, 3, True, "p16"),
+        (32, 128, 4, 3, True, "p16"),
+        (32, 64, 4, 3, True, "p16f"),
+        (32, 128, 4, 3, True, "p16f"),
+    ],
+    64: [
+        (64, 128, 4, 3, True, "p16"),
+        (64, 128, 4, 3, True, "p16f"),
+        (64, 64, 4, 3, True, "p16f"),
+        (64, 128, 8, 3, True, "p16f"),
+        (64, 128, 4, 3, False, "p16f"),
+    ],
+    128: [
+        (64, 128, 4, 3, True, "p16"),
+        (64, 128, 4, 3, True, "p16f"),
+        (128, 128, 8, 3, True, "p16f"),
+        (128, 128, 8, 3, False, "p16f"),
+        (128, 64, 4, 3, True, "p16f"),
+        (64, 256, 8, 3, True, "p16f"),
+    ],
+    256: [
+        (128, 128, 8, 3, False, "p16"),
+        (128, 128, 8, 3, True, "p16f"),
+        (128, 128, 8, 3, False, "p16f"),
+        (256, 128, 8, 3, True, "p16f"),
+        (128, 256, 8, 3, False, "p16f"),
+        (256, 64, 4, 3, True, "p16f"),
+    ],
+}
+P16_MS = (64, 256, 128, 16, 32)
+
+
+def p16_candidates(m: int, n: int, k: int, sms: int) -> list[TcConfig]:
+    """p16 GEMM configs: each tile shape with split-K over blocks of 128 inputs so that the
+    tiles and their K slices make about 1, 2 or 4 waves (M <= 64) or 1 (more rows), and unsplit."""
+    blocks = k // 128
+    cands = []
+    for bm, bn, nw, st, swap, var in P16_SHAPES[w4a16._m_bucket(m)]:
+        tiles = math.ceil(m / bm) * math.ceil(n / bn)
+        waves = (1, 2, 4) if m <= 64 else (1,)
+        for bps in sorted({blocks, *gps_options(blocks, tiles, sms, waves)}, reverse=True):
+            cands.append(TcConfig(bm, bn, bps, nw, st, swap, 128, var))
+    return cands
+
+
+def tuned_from_best(path: Path) -> dict[tuple[int, int, int], TcConfig]:
+    """The ``TUNED_TC`` entries a sweep's best.json supports: (M bucket, N, K) -> the large-M
+    or p16 config, only where it beat every other candidate of its (shape, M)."""
+    best = json.loads(path.read_text())["best"]
+    out = {}
+    for b in best.values():
+        tc, other = b.get("best_tc"), b.get("best_other")
+        if tc is not None and (other is None or tc["us"] < other["us"]):
+            out[(w4a16._m_bucket(b["M"]), b["N"], b["K"])] = parse_cfg(tc["cfg"])
+    return out
+
+
 def tc_paste_lines(best: dict[str, Any]) -> list[str]:
     """``TUNED_TC`` entries where the large-M GEMM beat every other candidate of its (shape, M),
     each under a comment with its figures (lines short enough for ruff)."""
@@ -194,7 +268,7 @@ def tc_paste_lines(best: dict[str, Any]) -> list[str]:
         lines.append(f"    # M={b['M']}: {tc['us']:.1f} us, {tc['tflops']:.0f} TFLOP/s (best other: {vs})")
         lines.append(
             f"    ({w4a16._m_bucket(b['M'])}, {b['N']}, {b['K']}): TcConfig({c.block_m}, {c.block_n}, "
-            f"{c.groups_per_split}, {c.num_warps}, {c.num_stages}, {c.swap}, {c.block_k}),"
+            f"{c.groups_per_split}, {c.num_warps}, {c.num_stages}, {c.swap}, {c.block_k}, {c.variant!r}),"
         )
     return lines
 
@@ -282,6 +356,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only the large-M GEMM against the GEMM and dequantize + cuBLAS",
     )
+    ap.add_argument(
+        "--p16",
+        action="store_true",
+        help="only the p16 GEMM against what runs today (the GEMM below 65 rows, dequantize + cuBLAS "
+        f"from 65) and the other of the two, at M = {P16_MS} unless --ms says otherwise",
+    )
     ap.add_argument("--shapes", default=",".join(SHAPES))
     ap.add_argument("--copy-mb", type=float, default=300.0, help="weight bytes per timed graph")
     ap.add_argument("--budget-s", type=float, default=1e9, help="sweep no new M after this many seconds")
@@ -289,7 +369,11 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     dev = torch.device("cuda")
     sms = w4a16._num_sms(dev)
-    ms = [int(v) for v in args.ms.split(",")] if args.ms else list(TC_MS if args.only_tc else MS)
+    ms = (
+        [int(v) for v in args.ms.split(",")]
+        if args.ms
+        else list(P16_MS if args.p16 else TC_MS if args.only_tc else MS)
+    )
     shapes = {s: SHAPES[s] for s in args.shapes.split(",")}
     t_start = time.time()
     import triton
@@ -338,7 +422,12 @@ def main(argv: list[str] | None = None) -> int:
             x = torch.randn(m, k, device=dev, dtype=torch.bfloat16)
             flops = 2.0 * m * k * n
             cands: list[Any] = [before_config(m, n, k, dev)]
-            if args.only_tc:
+            if args.p16:
+                # today's dispatch first (fast_model.DEQUANT_MATMUL_ROWS = 65), then the other path
+                gemm_now = w4a16.gemm_config(ws[0], m, dev)
+                today = [gemm_now, "dequant+cublas"] if m < 65 else ["dequant+cublas", gemm_now]
+                cands = today + p16_candidates(m, n, k, sms)
+            elif args.only_tc:
                 # today's two paths (the GEMM at its tuned or heuristic config), then the new one
                 gemm_now = w4a16.gemm_config(ws[0], m, dev)
                 cands += [c for c in (gemm_now, "dequant+cublas") if c not in cands]

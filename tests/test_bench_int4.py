@@ -461,3 +461,41 @@ def test_w4a16_sweep_large_m_candidates_and_paste_lines() -> None:
     table: dict[str, object] = {"TcConfig": TcConfig}
     exec("T = {\n" + "\n".join(lines) + "\n}", table)
     assert table["T"] == {(256, 7168, 5120): won}
+
+
+def test_w4a16_sweep_p16_candidates_and_tuned_table(tmp_path: Path) -> None:
+    """--p16's candidates are p16 configs whose splits cover K in blocks of 128, and a sweep's
+    best.json gives TUNED_TC entries only where the p16 (or large-M) GEMM won."""
+    import json
+
+    from bench import w4a16_sweep
+    from evalkit.runners.torch_int4.kernels.w4a16 import TcConfig
+
+    for k, n in w4a16_sweep.SHAPES.values():
+        for m in w4a16_sweep.P16_MS:
+            cands = w4a16_sweep.p16_candidates(m, n, k, 132)
+            assert 3 <= len(cands) <= 30 and len(set(cands)) == len(cands)
+            assert all(c.variant in ("p16", "p16g", "p16f") for c in cands)
+            assert all(1 <= c.groups_per_split <= k // 128 for c in cands)
+    won, lost = TcConfig(64, 128, 5, 4, 3, True, 128, "p16"), TcConfig(16, 64, 40, 4, 3, True, 128, "p16")
+    best = {
+        "qkv M=64": {
+            "K": 5120,
+            "N": 7168,
+            "M": 64,
+            "best_tc": {"cfg": str(won), "us": 20.0, "tflops": 240.0},
+            "best_other": {"cfg": "GemmConfig(64, 64, 20, 4, 3)", "us": 33.4},
+        },
+        "o M=16": {
+            "K": 5120,
+            "N": 5120,
+            "M": 16,
+            "best_tc": {"cfg": str(lost), "us": 30.0, "tflops": 1.0},
+            "best_other": {"cfg": "GemmConfig(16, 64, 5, 4, 3)", "us": 19.3},
+        },
+    }
+    (tmp_path / "best.json").write_text(json.dumps({"best": best}))
+    assert w4a16_sweep.tuned_from_best(tmp_path / "best.json") == {(64, 7168, 5120): won}
+    lines = w4a16_sweep.tc_paste_lines(best)
+    assert len(lines) == 2 and "'p16'" in lines[1]
+    assert eval("{" + lines[1] + "}", {"TcConfig": TcConfig}) == {(64, 7168, 5120): won}

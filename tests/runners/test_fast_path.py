@@ -129,7 +129,8 @@ def interpreter_bf16_dot(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make Triton's interpreter compute bf16 as the GPU does. It multiplies bf16 dot operands
     as their raw uint16 bits (see the module docstring): widen them to fp32 first, which is
     exact, as the tensor cores' products are. And it truncates fp32 -> bf16 casts: round them
-    to nearest even (torch's rounding, and the GPU's)."""
+    to nearest even (torch's rounding, and the GPU's). bf16 add/sub/mul act on the raw bits
+    too: compute them in fp32 and round once (the GPU's native bf16 ops, exact then rounded)."""
     import triton.language as tl
     from triton.runtime import interpreter
 
@@ -146,8 +147,23 @@ def interpreter_bf16_dot(monkeypatch: pytest.MonkeyPatch) -> None:
             return interpreter.TensorHandle(bf.view("uint16"), tl.bfloat16)
         return cast(self, src, dst_type)
 
+    def bf16_op(name: str) -> Callable[..., Any]:
+        """A float binary op that treats bf16 operands as numbers (widened, the result rounded
+        to nearest even), as the GPU's native bf16 sub/mul do; other dtypes as before."""
+        plain = getattr(builder, name)
+
+        def op(self: Any, lhs: Any, rhs: Any) -> Any:
+            if lhs.dtype.scalar != tl.bfloat16:
+                return plain(self, lhs, rhs)
+            wide = plain(self, cast(self, lhs, tl.float32), cast(self, rhs, tl.float32))
+            return cast_impl(self, wide, tl.bfloat16)
+
+        return op
+
     monkeypatch.setattr(builder, "create_dot", create_dot)
     monkeypatch.setattr(builder, "cast_impl", cast_impl)
+    for name in ("create_fadd", "create_fsub", "create_fmul"):
+        monkeypatch.setattr(builder, name, bf16_op(name))
 
 
 @pytest.mark.usefixtures("interpreter_bf16_dot")
@@ -176,9 +192,72 @@ def test_large_m_gemm_kernel(dtype: torch.dtype, swap: bool, act_order: bool) ->
     assert rel(one_split.sum(0), rounded) < 1e-6
 
 
+@pytest.mark.usefixtures("interpreter_bf16_dot")
+@pytest.mark.parametrize(
+    ("dtype", "swap", "variant", "act_order"),
+    [
+        (torch.bfloat16, True, "p16", False),
+        (torch.float16, True, "p16", True),
+        (torch.bfloat16, False, "p16", True),
+        (torch.bfloat16, True, "p16g", False),
+        (torch.bfloat16, True, "p16f", True),
+        (torch.float16, False, "p16f", False),
+    ],
+)
+def test_p16_gemm_kernel(dtype: torch.dtype, swap: bool, variant: str, act_order: bool) -> None:
+    """The p16 GEMM (codes read in place, 8 dots of 16 inputs per block of 128) against the
+    float64 twin: 37 rows, 80 columns, 3 blocks of 128 (groups of 128; once also 4 blocks in
+    groups of 256) in two splits and in one. Its products are exact, so the error is only the activation's own
+    rounding (x is given in `dtype`) plus fp32 accumulation: ~1e-5 against x @ W in float64.
+    "p16f" rounds each weight s (q - z) to the activation dtype, with s itself rounded first
+    (bf16): it is checked against that rounded weight."""
+    shapes = ((128, 384), (256, 512)) if (dtype, variant) == (torch.float16, "p16") else ((128, 384),)
+    for group, k in shapes:
+        w, ref = random_linear(k, 80, group, seed=10, act_order=act_order)
+        x = torch.randn(37, k).to(dtype)
+        want = x.double() @ ref.double()
+        if variant == "p16f":  # [N, K] in perm order: s (q - z) is exact in float32
+            s = w.scales.float()[torch.arange(k) // group].t()
+            qz = torch_ops.dense_weight(w, torch.float32) / s
+            wr = qz.to(dtype) * s.to(dtype)  # rounded once, after s
+            xp = x if w.perm is None else x[:, w.perm]
+            want = xp.double() @ wr.double().t()
+        cfg = w4a16.TcConfig(16, 32, 2, 4, 1, swap, variant=variant)
+        out = torch.full((1, 37, 80), float("nan"))
+        parts = w4a16.w4_matmul(x, w, tc=cfg, out=out)
+        assert parts.shape == (1, 37, 80)
+        assert int(w4a16._counters(CPU, 1).abs().sum()) == 0
+        assert rel(parts.sum(0), want) < 1e-4
+        assert torch.equal(w4a16.w4_matmul(x, w, tc=cfg), parts)
+        one_split = w4a16.w4_matmul(x, w, tc=w4a16.TcConfig(32, 64, 8, 4, 1, swap, variant=variant))
+        assert rel(one_split.sum(0), want) < 1e-4
+
+
+def test_p16_order_and_group_guard() -> None:
+    """p16_order puts input 8 r + j of each block of 128 at column 16 j + r; the p16 GEMM
+    refuses groups that do not hold whole blocks, and the table lookup skips such weights."""
+    x = torch.arange(2 * 256, dtype=torch.float32).view(2, 256)
+    xp = w4a16.p16_order(x)
+    for col in (0, 1, 15, 16, 17, 127, 128, 200, 255):
+        blk, j, r = col // 128, (col % 128) // 16, col % 16
+        assert torch.equal(xp[:, col], x[:, blk * 128 + 8 * r + j])
+    w, _ = random_linear(256, 80, 64, seed=11, act_order=False)
+    cfg = w4a16.TcConfig(16, 32, 1, 4, 1, True, variant="p16")
+    with pytest.raises(ValueError, match="multiple of 128"):
+        w4a16.w4_matmul(torch.randn(4, 256).half(), w, tc=cfg)
+    key = (16, 80, 256)
+    w4a16.TUNED_TC[key] = cfg
+    try:
+        assert w4a16.tc_config(w, 16, torch.bfloat16) is None
+        w128, _ = random_linear(256, 80, 128, seed=11, act_order=False)
+        assert w4a16.tc_config(w128, 16, torch.bfloat16) == cfg
+    finally:
+        del w4a16.TUNED_TC[key]
+
+
 def test_large_m_gemm_is_taken_only_where_tuned(monkeypatch: pytest.MonkeyPatch) -> None:
-    """TUNED_TC is empty by default: w4_matmul and the fast model's linear keep the GEMM and
-    dequantize + cuBLAS. With an entry, both take the large-M GEMM for bf16/fp16 at <= 512 rows."""
+    """Without a TUNED_TC entry for the shape, w4_matmul and the fast model's linear keep the
+    GEMM and dequantize + cuBLAS. With an entry, both take the large-M GEMM for bf16/fp16 at <= 512 rows."""
     from evalkit.runners.torch_int4.fast_model import DEQUANT_MATMUL_ROWS, takes_dequant_matmul
 
     w, _ = random_linear(256, 80, 128, seed=9, act_order=False)

@@ -370,6 +370,96 @@ def _gemm_tc_kernel(
 
 
 @triton.jit
+def _gemm_p16_kernel(
+    x_ptr,
+    qw_ptr,
+    qz_ptr,
+    s_ptr,
+    out_ptr,
+    part_ptr,
+    cnt_ptr,
+    M,
+    N,
+    num_blocks,
+    stride_xm,
+    BLOCKS_PER_SPLIT,
+    num_splits,
+    GROUP: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    ZERO_OFFSET: tl.constexpr,
+    SWAP: tl.constexpr,  # out^T = W^T x^T: the weight is the dot's register operand
+    GATHER: tl.constexpr,  # x as stored (strided loads); else x is in ``p16_order`` already
+    FOLD: tl.constexpr,  # the weight as s (q - z) in the activation dtype, one accumulator
+    MAGIC: tl.constexpr,  # 0x4300 for bf16 activations (128 + q), 0x6400 for fp16 (1024 + q)
+    OFF: tl.constexpr,  # 128.0 or 1024.0: the value of MAGIC | 0
+):
+    """A GEMM that never reshapes codes: the 16 words of a 128-input block hold codes 0..7 of
+    inputs 8r + j; code j of all 16 words is one [16, BLOCK_N] operand, and the dot takes it
+    against the 16 activations 8r + j (r = 0..15), which ``p16_order`` made contiguous (or
+    which GATHER loads with stride 8). Each code becomes the activation dtype in one LOP3 and
+    no conversion: ``q | 0x4300`` read as bf16 is 128 + q (``q | 0x6400`` as fp16, 1024 + q),
+    exact. The 8 dots of a block chain through one fp32 partial ``p = sum x (c + q)``; the
+    group's zero and scale come out once per block and column, with the activations' sum:
+    ``acc += s (p - (c + z) sum(x))``. Products are exact (the tensor cores multiply bf16 or
+    fp16 exactly into fp32), so the error is fp32 accumulation with the offset c (~1e-6).
+    Needs GROUP % 128 == 0 (a block lies in one group). Split-K as in ``_finish``."""
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    pid_k = tl.program_id(2)
+    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    r16 = tl.arange(0, 16)
+    mmask = rm < M
+    nmask = rn < N
+    dt = x_ptr.dtype.element_ty
+    if SWAP:
+        acc = tl.zeros([BLOCK_N, BLOCK_M], dtype=tl.float32)
+    else:
+        acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
+    b0 = pid_k * BLOCKS_PER_SPLIT
+    for b in range(b0, tl.minimum(b0 + BLOCKS_PER_SPLIT, num_blocks)):
+        g = (b * 128) // GROUP
+        zw = tl.load(qz_ptr + g * (N // 8) + rn // 8, mask=nmask, other=0)
+        zc = (((zw >> ((rn % 8) * 4)) & 0xF) + ZERO_OFFSET).to(tl.float32) + OFF
+        s = tl.load(s_ptr + g * N + rn, mask=nmask, other=0.0).to(tl.float32)
+        xs = tl.zeros([BLOCK_M], dtype=tl.float32)
+        zd, sd = zc.to(dt), s.to(dt)  # c + z is exact in dt; s is rounded to bf16 (exact in fp16)
+        if SWAP:
+            w = tl.load(qw_ptr + (b * 16 + r16)[None, :] * N + rn[:, None], mask=nmask[:, None], other=0)
+            part = tl.zeros([BLOCK_N, BLOCK_M], dtype=tl.float32)
+        else:
+            w = tl.load(qw_ptr + (b * 16 + r16)[:, None] * N + rn[None, :], mask=nmask[None, :], other=0)
+            part = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
+        for j in tl.static_range(8):
+            cols = b * 128 + r16 * 8 + j if GATHER else b * 128 + j * 16 + r16
+            xj = tl.load(x_ptr + rm[:, None] * stride_xm + cols[None, :], mask=mmask[:, None], other=0.0)
+            qj = (((w >> (4 * j)) & 0xF) | MAGIC).to(tl.int16).to(dt, bitcast=True)
+            if FOLD:
+                # (c + q) - (c + z) = q - z exactly, times s rounded once: two native bf16/fp16 ops
+                if SWAP:
+                    acc = tl.dot((qj - zd[:, None]) * sd[:, None], tl.trans(xj), acc)
+                else:
+                    acc = tl.dot(xj, (qj - zd[None, :]) * sd[None, :], acc)
+            else:
+                part = tl.dot(qj, tl.trans(xj), part) if SWAP else tl.dot(xj, qj, part)
+                xs += tl.sum(xj.to(tl.float32), axis=1)
+        if not FOLD:
+            if SWAP:
+                acc += s[:, None] * (part - zc[:, None] * xs[None, :])
+            else:
+                acc += s[None, :] * (part - xs[:, None] * zc[None, :])
+    tile = pid_m * tl.num_programs(1) + pid_n
+    if SWAP:
+        offs = rm[None, :] * N + rn[:, None]
+        mask = mmask[None, :] & nmask[:, None]
+    else:
+        offs = rm[:, None] * N + rn[None, :]
+        mask = mmask[:, None] & nmask[None, :]
+    _finish(acc, part_ptr, out_ptr, cnt_ptr, tile, offs, mask, pid_k, num_splits, M * N)
+
+
+@triton.jit
 def _gemv_lop3_kernel(
     x_ptr,
     qw_ptr,
@@ -575,6 +665,10 @@ class TcConfig:
     num_stages: int
     swap: bool = False  # out^T = W^T x^T (the dequantized weight as the dot's first operand)
     block_k: int = 128  # inputs per dot (at most the group size: fewer live registers)
+    # "tc": _gemm_tc_kernel; "p16": _gemm_p16_kernel on x in p16_order (groups_per_split then
+    # counts blocks of 128 inputs); "p16g": the same kernel loading x as stored (stride 8);
+    # "p16f": the same with the weight folded to s (q - z) in the activation dtype (FOLD)
+    variant: str = "tc"
 
 
 GEMV_VARIANTS = ("dn", "lop3", "classic", "2d")
@@ -606,10 +700,36 @@ TUNED_GEMM: dict[tuple[int, int, int], GemmConfig] = {
     (64, 54784, 5120): GemmConfig(64, 64, 20, 4, 3),
     (64, 5120, 27392): GemmConfig(64, 64, 26, 4, 3),
 }
-# The large-M GEMM, keyed like TUNED_GEMM: (M bucket, N, K) -> config. Empty until a GPU sweep
-# (bench/w4a16_sweep.py --only-tc) measures it faster than the GEMM and dequantize + cuBLAS;
-# while a key is absent, M < DEQUANT_MATMUL_ROWS takes the GEMM and more rows dequantize + cuBLAS.
-TUNED_TC: dict[tuple[int, int, int], TcConfig] = {}
+# The large-M and p16 GEMMs, keyed like TUNED_GEMM: (M bucket, N, K) -> config, only where a GPU
+# sweep measured them faster than both the GEMM and dequantize + cuBLAS; while a key is absent,
+# M < DEQUANT_MATMUL_ROWS takes the GEMM and more rows dequantize + cuBLAS. The entries: H200,
+# 2026-12-02, `bench/w4a16_sweep.py --p16` (bench/results/kernels_h200_2026-12-02b/sweep2_*),
+# the p16 GEMM; the large-M GEMM (variant "tc") won nowhere. An (M bucket) key serves the rows
+# above the previous bucket up to it (16: 9..16, ..., 128: 65..128); none at 256 rows.
+TUNED_TC: dict[tuple[int, int, int], TcConfig] = {
+    # M=64: 182.2 us, 197 TFLOP/s (best other: 216.4 us GemmConfig)
+    (64, 54784, 5120): TcConfig(64, 128, 40, 4, 3, True, 128, "p16"),
+    # M=64: 107.3 us, 167 TFLOP/s (best other: 113.4 us GemmConfig)
+    (64, 5120, 27392): TcConfig(64, 128, 16, 4, 3, True, 128, "p16f"),
+    # M=128: 274.9 us, 261 TFLOP/s (best other: 342.0 us dequant+cublas)
+    (128, 54784, 5120): TcConfig(64, 128, 40, 4, 3, True, 128, "p16f"),
+    # M=16: 22.4 us, 52 TFLOP/s (best other: 24.4 us GemmConfig)
+    (16, 7168, 5120): TcConfig(16, 64, 14, 4, 3, True, 128, "p16"),
+    # M=16: 17.5 us, 48 TFLOP/s (best other: 19.1 us GemmConfig)
+    (16, 5120, 5120): TcConfig(16, 128, 6, 4, 3, True, 128, "p16f"),
+    # M=16: 104.2 us, 86 TFLOP/s (best other: 125.5 us GemmConfig)
+    (16, 54784, 5120): TcConfig(16, 128, 40, 4, 3, True, 128, "p16f"),
+    # M=16: 63.0 us, 71 TFLOP/s (best other: 71.4 us GemmConfig)
+    (16, 5120, 27392): TcConfig(16, 128, 16, 4, 3, True, 128, "p16f"),
+    # M=32: 27.6 us, 85 TFLOP/s (best other: 40.5 us GemmConfig)
+    (32, 7168, 5120): TcConfig(32, 64, 14, 4, 3, True, 128, "p16"),
+    # M=32: 21.6 us, 78 TFLOP/s (best other: 26.5 us GemmConfig)
+    (32, 5120, 5120): TcConfig(32, 128, 6, 4, 3, True, 128, "p16f"),
+    # M=32: 120.3 us, 149 TFLOP/s (best other: 187.2 us GemmConfig)
+    (32, 54784, 5120): TcConfig(32, 128, 40, 4, 3, True, 128, "p16f"),
+    # M=32: 79.8 us, 113 TFLOP/s (best other: 132.7 us GemmConfig)
+    (32, 5120, 27392): TcConfig(32, 128, 31, 4, 3, True, 128, "p16f"),
+}
 # Rows above which the large-M GEMM is never chosen (prefill: dequantize + cuBLAS wins there).
 TC_MAX_ROWS = 512
 _SMS: dict[int, int] = {}
@@ -665,7 +785,17 @@ def tc_config(w: W4Weight, m: int, dtype: torch.dtype) -> TcConfig | None:
     """The measured large-M GEMM config for `m` rows of `dtype`, or None (take another path)."""
     if dtype not in (torch.bfloat16, torch.float16) or not 2 <= m <= TC_MAX_ROWS:
         return None
-    return TUNED_TC.get((_m_bucket(m), w.out_features, w.in_features))
+    cfg = TUNED_TC.get((_m_bucket(m), w.out_features, w.in_features))
+    if cfg is not None and cfg.variant != "tc" and w.group_size % 128:
+        return None  # the p16 kernel's blocks of 128 inputs must lie in one group
+    return cfg
+
+
+def p16_order(x: torch.Tensor) -> torch.Tensor:
+    """x [M, K] with each block of 128 columns reordered so that column 16 j + r is input
+    8 r + j (code j of the block's word r): the order ``_gemm_p16_kernel`` reads."""
+    m, k = x.shape
+    return x.view(m, k // 128, 16, 8).transpose(2, 3).reshape(m, k)
 
 
 # --------------------------------------------------------------------------- entry points
@@ -789,6 +919,8 @@ def w4_matmul(
 
 def _gemm_tc(x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | None) -> torch.Tensor:
     """Launch the large-M GEMM on x (already in ``perm`` order, contiguous)."""
+    if cfg.variant != "tc":
+        return _gemm_p16(x, w, cfg, out)
     m, n = x.shape[0], w.out_features
     num_groups = w.in_features // w.group_size
     splits = triton.cdiv(num_groups, cfg.groups_per_split)
@@ -819,6 +951,33 @@ def _gemm_tc(x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | No
         num_warps=cfg.num_warps,
         num_stages=cfg.num_stages,
     )
+    return out
+
+
+def _gemm_p16(x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | None) -> torch.Tensor:
+    """Launch ``_gemm_p16_kernel`` on x (already in ``perm`` order, contiguous)."""
+    if w.group_size % 128 or w.in_features % 128:
+        raise ValueError(f"the p16 GEMM needs groups of a multiple of 128 inputs, got {w.group_size}")
+    if cfg.variant not in ("p16", "p16g", "p16f"):
+        raise ValueError(f"unknown TcConfig variant {cfg.variant!r}")
+    gather, half = cfg.variant == "p16g", x.dtype == torch.float16
+    if not gather:
+        x = p16_order(x)
+    m, n = x.shape[0], w.out_features
+    num_blocks = w.in_features // 128
+    splits = triton.cdiv(num_blocks, cfg.groups_per_split)
+    if out is None:
+        out = torch.empty((1, m, n), dtype=torch.float32, device=x.device)
+    part = torch.empty((splits, m, n), dtype=torch.float32, device=x.device) if splits > 1 else out
+    grid = (triton.cdiv(m, cfg.block_m), triton.cdiv(n, cfg.block_n), splits)
+    _gemm_p16_kernel[grid](
+        x, w.qweight, w.qzeros, w.scales, out, part, _counters(x.device, grid[0] * grid[1]),
+        m, n, num_blocks, x.stride(0), cfg.groups_per_split, splits,
+        GROUP=w.group_size, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, ZERO_OFFSET=w.zero_offset,
+        SWAP=cfg.swap, GATHER=gather, FOLD=cfg.variant == "p16f",
+        MAGIC=0x6400 if half else 0x4300, OFF=1024.0 if half else 128.0,
+        num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+    )  # fmt: skip
     return out
 
 

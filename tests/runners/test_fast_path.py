@@ -290,6 +290,9 @@ def test_tuned_configs_cover_the_32b_shapes() -> None:
     tiles = -(-256 // cfg.block_n)
     assert cfg.variant in w4a16.GEMV_VARIANTS and 1 <= cfg.groups_per_split <= 32
     assert tiles * -(-32 // cfg.groups_per_split) >= 8  # CPU stands in as 8 SMs
+    # fp32 activations (the exact mode) take the exact GEMV; bf16/fp16 the faster lop3 one.
+    assert w4a16.gemv_config(w, CPU, torch.float32).variant == "classic"
+    assert w4a16.gemv_config(w, CPU, torch.bfloat16).variant == "lop3"
 
 
 @pytest.mark.parametrize("transposed", [True, False])

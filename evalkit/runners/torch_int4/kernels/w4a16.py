@@ -751,7 +751,10 @@ def _split(num_groups: int, tiles: int, sms: int, waves: int = 2) -> int:
     return (num_groups + splits - 1) // splits
 
 
-def gemv_config(w: W4Weight, device: torch.device) -> GemvConfig:
+def gemv_config(w: W4Weight, device: torch.device, dtype: torch.dtype = torch.bfloat16) -> GemvConfig:
+    """The tuned config of the shape, else a default. fp32 activations (the exact CPU/fp32 mode,
+    pinned against the reference to 3e-4) take the exact classic GEMV: lop3's offset trick costs
+    about 11 bits (~5e-5 relative), far below bf16/fp16 rounding but visible in fp32 logits."""
     tuned = TUNED_GEMV.get((w.out_features, w.in_features))
     if tuned is not None:
         return tuned
@@ -759,7 +762,8 @@ def gemv_config(w: W4Weight, device: torch.device) -> GemvConfig:
     num_warps = max(1, min(8, block_n // 128))
     num_groups = w.in_features // w.group_size
     tiles = triton.cdiv(w.out_features, block_n)
-    return GemvConfig(block_n, _split(num_groups, tiles, _num_sms(device), waves=4), num_warps, 1, "lop3")
+    variant = "classic" if dtype == torch.float32 else "lop3"
+    return GemvConfig(block_n, _split(num_groups, tiles, _num_sms(device), waves=4), num_warps, 1, variant)
 
 
 def _m_bucket(m: int) -> int:
@@ -856,7 +860,7 @@ def w4_matmul(
     if tc is not None:
         return _gemm_tc(x, w, tc, out)
     if m == 1 and gemm is None:
-        cfg = gemv or gemv_config(w, x.device)
+        cfg = gemv or gemv_config(w, x.device, x.dtype)
         splits = triton.cdiv(num_groups, cfg.groups_per_split)
         if out is None:
             out = torch.empty((1, 1, n), dtype=torch.float32, device=x.device)

@@ -23,6 +23,7 @@ and by the worker itself when the pool's end of its pipe closes (the pool killed
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -62,14 +63,10 @@ def _log_tail(path: Path, chars: int = 2000) -> str:
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL the worker's process group (the worker and any process it started)."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 class ProcessEngine(Runner):
@@ -215,10 +212,8 @@ class ProcessEngine(Runner):
             pass
 
     def finish_close(self, deadline: float) -> None:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
         self._finalizer()  # the group, whatever is left of it
         self._log_file.close()
 
@@ -290,7 +285,9 @@ def start_process_pool(
     """The profile's runner on `gpus` GPUs, one worker process per engine, loaded in parallel."""
     per = gpus_per_engine(profile)
     if gpus % per:
-        raise UsageError(f"GPUS={gpus} is not a multiple of the {per} GPUs one engine of {profile.name} takes")
+        raise UsageError(
+            f"GPUS={gpus} is not a multiple of the {per} GPUs one engine of {profile.name} takes"
+        )
     device = str(profile.settings.get("device", ""))
     if device.startswith("cuda:"):  # each worker sees only its own GPU, as cuda:0
         profile = dataclasses.replace(profile, settings={**profile.settings, "device": "cuda"})

@@ -171,7 +171,8 @@ profile = RunnerProfile(name="slow", runner="tests.runners.process_fakes:SlowEch
                         settings={"delay": 1.0})
 pool = start_process_pool(profile, None, 2)
 print(" ".join(str(w.proc.pid) for w in pool.workers), flush=True)
-reqs = [ChatRequest(messages=[{"role": "user", "content": str(i)}], params=SamplingParams()) for i in range(50)]
+reqs = [ChatRequest(messages=[{"role": "user", "content": str(i)}], params=SamplingParams())
+        for i in range(50)]
 for i, c in pool.generate(reqs):
     print(i, flush=True)
 """

@@ -217,3 +217,31 @@ def test_device_groups_follow_the_visible_list(monkeypatch: pytest.MonkeyPatch) 
     assert device_groups(2, 2) == ["4,5", "6,7"]
     with pytest.raises(UsageError, match="lists only 4"):
         device_groups(3, 2)
+
+
+def test_a_run_through_worker_processes_is_the_run_in_process(
+    tiny_pool: ProcessPoolRunner, tmp_path: Path
+) -> None:
+    """Same describe(), same request keys: the in-process run finds every call of the pooled run
+    in the store (a run moves between one GPU and N processes and resumes)."""
+    from evalkit.pipeline import RunConfig, run_eval
+
+    cfg = RunConfig(task="kmmlu_pro", limit=3, n=1, max_new_tokens=8, progress=False, results_dir=tmp_path)
+    pooled = run_eval(cfg, runner=tiny_pool)
+    here = run_eval(cfg)
+    assert here.run_dir == pooled.run_dir
+    assert here.metrics["calls_reused_from_store"] == here.metrics["n_samples"] == 3
+
+
+def test_evalkit_run_takes_gpus_and_dp(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from evalkit.cli import main
+
+    profile = tmp_path / "echo.yaml"
+    profile.write_text(
+        "runner: tests.runners.process_fakes:SlowEcho\nmodel: m\nsettings: {delay: 0.3}\n", encoding="utf-8"
+    )
+    argv = ["run", "kmmlu_pro", "--runner", str(profile), "--data", "sample", "--limit", "4", "--n", "1"]
+    argv += ["--results-dir", str(tmp_path / "runs"), "--no-progress", "--gpus", "2", "--dp", "processes"]
+    assert main(argv) == 0
+    samples = next((tmp_path / "runs").glob("*/samples.jsonl")).read_text(encoding="utf-8")
+    assert "@0" in samples and "@1" in samples  # answered by both workers, each on its own GPU

@@ -250,11 +250,12 @@ class ProcessPoolRunner(DataParallelRunner):
 
 def close_all(workers: Sequence[ProcessEngine], grace: float = CLOSE_GRACE_S) -> None:
     """Ask every worker to close, wait up to `grace` seconds for all, kill what is left."""
+    busy = [w._lock.locked() for w in workers]  # mid-chunk (Ctrl-C, an error): its work is dropped
     for w in workers:
         w.begin_close()
     deadline = time.monotonic() + grace
-    for w in workers:
-        w.finish_close(deadline)
+    for w, mid_chunk in zip(workers, busy, strict=True):
+        w.finish_close(0.0 if mid_chunk else deadline)
 
 
 def device_groups(engines: int, per_engine: int) -> list[str]:

@@ -27,10 +27,10 @@ import signal
 import sys
 import threading
 import traceback
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from evalkit.errors import EvalkitError
-from evalkit.records import ChatRequest, Completion, SamplingParams
+from evalkit.records import ChatRequest, Completion, CompletionDict, SamplingParams
 
 
 def request_to_wire(r: ChatRequest) -> dict[str, Any]:
@@ -54,7 +54,7 @@ def request_from_wire(d: dict[str, Any]) -> ChatRequest:
 
 
 def completion_from_wire(d: dict[str, Any]) -> Completion:
-    return Completion.from_dict(d)
+    return Completion.from_dict(cast(CompletionDict, d))  # written by Completion.to_dict()
 
 
 def _error(op_id: Any, e: BaseException) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -52,6 +53,13 @@ def _gone(pids: list[int], within: float = 10.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+@pytest.fixture(autouse=True)
+def _logs_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers' logs (kept where a worker failed) go under the test's tmp_path, not /tmp."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
 
 
 @pytest.fixture(scope="module")

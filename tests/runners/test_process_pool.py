@@ -253,3 +253,21 @@ def test_evalkit_run_takes_gpus_and_dp(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(argv) == 0
     samples = next((tmp_path / "runs").glob("*/samples.jsonl")).read_text(encoding="utf-8")
     assert "@0" in samples and "@1" in samples  # answered by both workers, each on its own GPU
+
+
+def test_the_card_places_its_model_runner_per_gpus_and_dp(tmp_path: Path) -> None:
+    """`evalkit card --gpus 2 --dp processes`: the card's one model runner is the pool."""
+    from evalkit.cards.options import CardOptions
+    from evalkit.cards.run import SharedRunners
+
+    profile = tmp_path / "echo.yaml"
+    profile.write_text("runner: tests.runners.process_fakes:SlowEcho\nmodel: m\n", encoding="utf-8")
+    shared = SharedRunners(CardOptions(runner=str(profile), gpus=2, dp="processes"), "m")
+    try:
+        runner = shared.model_runner()
+        assert isinstance(runner, ProcessPoolRunner) and len(runner.workers) == 2
+        assert shared.model_runner() is runner and shared.loads == 1
+    finally:
+        shared.close()
+    with pytest.raises(UsageError, match="no device setting"):
+        SharedRunners(CardOptions(runner=str(profile), gpus=2, dp="threads"), "m").model_runner()

@@ -2,8 +2,10 @@
 #   make eval TASK=kmmlu_pro [MODEL=…] [RUNNER=…] [MODE=reasoning|non-reasoning] [LIMIT=…] [N=…]
 #             [MAX_NEW_TOKENS=…] [DATA=sample|hub|local|/copy] [SEED=…] [RUN_ID=…] [ALLOW_ERRORS=1]
 #             [JUDGE=profile [JUDGE_MODEL=…]] [USER_SIM=profile [USER_SIM_MODEL=…]] [RUNNER_ARGS="k=v …"]
+#             [GPUS=n [DP=threads|processes]]
 #   make card CARD=exaone-4.0-32b [RUNNER=…] [MODEL=…] [LIMIT=…] [N=…] [MODES=…] [BENCHMARKS=…] [JUDGE=…]
-#             [USER_SIM=…] [SKIP_MISSING=1] [PLAN=1] [GATE=policy] [GPUS=n]   a whole model card (docs/cards.md)
+#             [USER_SIM=…] [SKIP_MISSING=1] [PLAN=1] [GATE=policy] [GPUS=n [DP=threads|processes]]
+#                    a whole model card (docs/cards.md; GPUS/DP: docs/scale-out.md §5)
 #   make test        the test suite (what CI runs, with make lint)
 #   make lint        ruff + mypy
 #   make check-data  real-data and long checks (pytest -m slow), not part of make test
@@ -45,7 +47,8 @@ EVAL_ARGS = --runner $(RUNNER) --mode $(MODE) $(if $(MODEL),--model "$(MODEL)") 
   $(if $(DATA),--data "$(DATA)") $(if $(SEED),--seed $(SEED)) $(if $(RUN_ID),--run-id $(RUN_ID)) \
   $(if $(JUDGE),--judge $(JUDGE)) $(if $(JUDGE_MODEL),--judge-model "$(JUDGE_MODEL)") \
   $(if $(USER_SIM),--user-sim $(USER_SIM)) $(if $(USER_SIM_MODEL),--user-sim-model "$(USER_SIM_MODEL)") \
-  $(foreach a,$(RUNNER_ARGS),--runner-arg "$(a)") $(if $(filter 1,$(ALLOW_ERRORS)),--allow-errors)
+  $(foreach a,$(RUNNER_ARGS),--runner-arg "$(a)") $(if $(filter 1,$(ALLOW_ERRORS)),--allow-errors) \
+  $(if $(GPUS),--gpus $(GPUS)) $(if $(DP),--dp $(DP))
 eval: setup
 	EVALKIT_INTERFACE=make $(BIN)/evalkit run $(TASK) $(strip $(EVAL_ARGS))
 
@@ -59,7 +62,7 @@ CARD_ARGS = --runner $(RUNNER) $(if $(MODEL),--model "$(MODEL)") $(if $(LIMIT),-
   $(if $(USER_SIM),--user-sim $(USER_SIM)) $(if $(USER_SIM_MODEL),--user-sim-model "$(USER_SIM_MODEL)") \
   $(foreach a,$(RUNNER_ARGS),--runner-arg "$(a)") $(if $(filter 1,$(SKIP_MISSING)),--skip-missing) \
   $(if $(filter 1,$(PLAN)),--plan) $(if $(filter-out file default undefined,$(origin GATE)),--gate $(GATE)) \
-  $(if $(GPUS),--gpus $(GPUS))
+  $(if $(GPUS),--gpus $(GPUS)) $(if $(DP),--dp $(DP))
 card: setup
 	EVALKIT_INTERFACE=make $(BIN)/evalkit card $(CARD) $(strip $(CARD_ARGS))
 

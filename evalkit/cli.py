@@ -111,10 +111,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         aux["judge"] = make_runner(load_profile(args.judge), args.judge_model)
     if getattr(args, "user_sim", None):  # agent tasks: the simulated user answers role "user"
         aux["user"] = make_runner(load_profile(args.user_sim), args.user_sim_model)
+    runner = None
     try:
-        res = run_eval(cfg, aux_runners=aux)
+        if args.gpus is not None or args.dp != "auto":  # data parallel (docs/scale-out.md §5)
+            from evalkit.runners.data_parallel import make_engines
+            from evalkit.runners.overrides import apply_runner_args
+
+            profile, _ = apply_runner_args(load_profile(args.runner), cfg.runner_args)
+            runner = make_engines(profile, args.model, args.gpus or 1, dp=args.dp)
+        res = run_eval(cfg, runner=runner, aux_runners=aux)
     finally:
-        for r in aux.values():
+        for r in [*aux.values(), *([runner] if runner else [])]:
             r.close()
     print(headline(res.metrics))
     print(f"report: {res.report_path}")
@@ -242,6 +249,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from evalkit import __version__
+    from evalkit.cards.arguments import add_dp_argument
 
     p = _Parser(
         prog="evalkit",
@@ -290,6 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="change one of the runner profile's settings for this run (repeatable), e.g. "
         "--runner-arg max_model_len=32768; checked against the runner's settings, recorded in run.json",
     )
+    r.add_argument(
+        "--gpus",
+        type=positive_int("GPUS"),
+        help="one engine of the model per GPU, fed from one queue (default: one engine)",
+    )
+    add_dp_argument(r)
     r.set_defaults(func=_cmd_run)
 
     s = sub.add_parser("score", help="score responses produced elsewhere (JSONL in, JSONL verdicts out)")

@@ -29,6 +29,7 @@ MAKE_VARIABLES = {
     "skip-missing": "SKIP_MISSING",
     "gate": "GATE",
     "gpus": "GPUS",
+    "dp": "DP",
 }
 # Options that take no value: set with VAR=1 under make.
 MAKE_FLAGS = {"allow-errors", "skip-missing"}

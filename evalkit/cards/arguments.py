@@ -8,6 +8,18 @@ from collections.abc import Callable
 from typing import Any
 
 
+def add_dp_argument(parser: Any) -> None:
+    """`--dp`: where the engines of --gpus live (shared by `evalkit card` and `evalkit run`)."""
+    parser.add_argument(
+        "--dp",
+        choices=["auto", "threads", "processes"],
+        default="auto",
+        help="engines of --gpus as threads of this process (profiles with a device setting) or one "
+        "worker process each (any local runner, vLLM included); auto: threads where the profile "
+        "has a device setting, else processes (docs/scale-out.md)",
+    )
+
+
 def add_parser(sub: Any, positive_int: Callable[[str], Any]) -> None:
     c = sub.add_parser(
         "card",
@@ -37,6 +49,7 @@ def add_parser(sub: Any, positive_int: Callable[[str], Any]) -> None:
         type=positive_int("GPUS"),
         help="one engine of the model per GPU, fed from one queue (default: every visible GPU)",
     )
+    add_dp_argument(c)
     c.add_argument("--runner-arg", action="append", metavar="KEY=VALUE", help="as `evalkit run --runner-arg`")
     c.add_argument("--results-dir", help="where the cells' run directories go (default results/runs)")
     c.add_argument("--cards-dir", help="where results/cards/<id>/ goes (default results/cards)")

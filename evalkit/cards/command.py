@@ -48,6 +48,7 @@ def options_from_args(args: argparse.Namespace) -> CardOptions:
         gate=args.gate,
         seed=args.seed,
         gpus=args.gpus,
+        dp=args.dp,
         runner_args=parse_pairs(args.runner_arg or []),
         id=args.id,
         progress=not args.no_progress,

@@ -36,6 +36,7 @@ class CardOptions:
     gate: str | None = None
     seed: int = 1234
     gpus: int | None = None  # engines of the model runner, one per GPU (None: every visible GPU)
+    dp: str = "auto"  # where those engines live: threads, processes, auto (evalkit.runners.data_parallel)
     runner_args: dict[str, str] = field(default_factory=dict)
     results_dir: Path = field(
         default_factory=lambda: Path(os.environ.get("EVALKIT_RESULTS", DEFAULT_RESULTS))

@@ -61,7 +61,9 @@ class SharedRunners:
         """The model under test, with RUNNER_ARGS applied, on GPUS engines (data parallel)."""
         if "model" not in self._runners:
             profile, _ = apply_runner_args(load_profile(self.opts.runner), self.opts.runner_args)
-            self._runners["model"] = make_engines(profile, self.model, self.opts.gpus, make=self._make)
+            self._runners["model"] = make_engines(
+                profile, self.model, self.opts.gpus, make=self._make, dp=self.opts.dp
+            )
             self.loads += 1
         return self._runners["model"]
 

@@ -23,13 +23,21 @@ from typing import Any
 
 from evalkit.errors import UsageError
 from evalkit.records import ChatRequest, Completion
+from evalkit.registry import import_object
 from evalkit.runners.base import Runner
 from evalkit.runners.profiles import RunnerProfile, make_runner
+from evalkit.wording import plural
 
 # Chunks per engine in one generate() call: more balance the load, fewer keep each engine's
 # own batches large (continuous batching wants many requests at once).
 CHUNKS_PER_ENGINE = 4
 _DONE = object()
+
+
+class EngineLost(RuntimeError):
+    """Raised by an engine's generate() when the engine is gone for good (its process died),
+    after it has yielded an error completion for every request of the chunk it held. The other
+    engines take the rest of the queue; when none is left, the caller gets a RuntimeError."""
 
 
 class DataParallelRunner(Runner):
@@ -86,6 +94,7 @@ class DataParallelRunner(Runner):
             work.put(chunk)
         out: queue.SimpleQueue[Any] = queue.SimpleQueue()
         stop = threading.Event()
+        lost: list[str] = []
 
         def serve(engine: Runner) -> None:
             try:
@@ -98,6 +107,8 @@ class DataParallelRunner(Runner):
                         if not 0 <= j < hi - lo:
                             raise RuntimeError(f"{type(engine).__name__} answered request {j} of {hi - lo}")
                         out.put((lo + j, completion))
+            except EngineLost as e:  # this engine takes no more work; the others go on
+                lost.append(str(e))
             except BaseException as e:  # handed to the caller's thread, which raises it
                 out.put(e)
             finally:
@@ -116,6 +127,11 @@ class DataParallelRunner(Runner):
                     raise item
                 else:
                     yield item
+            if not work.empty():
+                raise RuntimeError(
+                    f"every engine is lost, {plural(work.qsize(), 'chunk')} of requests unanswered: "
+                    + "; ".join(lost)
+                )
         finally:
             stop.set()  # engines finish the chunk they hold and take no other
 
@@ -133,25 +149,51 @@ def visible_gpus() -> int:
     return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
 
 
+DP_MODES = ("auto", "threads", "processes")
+
+
 def make_engines(
     profile: RunnerProfile,
     model: str | None,
     gpus: int | None,
     make: Callable[[RunnerProfile, str | None], Runner] | None = None,
+    dp: str = "auto",
 ) -> Runner:
-    """The profile's runner on `gpus` GPUs of this host, one engine each (None: every visible GPU
-    when the profile runs on CUDA, else one engine). Needs a profile with a `device` setting."""
+    """The profile's runner on `gpus` GPUs of this host, one engine each, fed from one queue.
+
+    `gpus` None: every visible GPU when the profile runs on them (a `device` of cuda/auto, or a
+    local runner without a `device` setting such as vLLM), else one engine. `dp` says where the
+    engines live: "threads" (in this process, one `cuda:i` each; needs a `device` setting),
+    "processes" (one worker process per engine, evalkit.runners.process_pool), "auto" (threads
+    where the profile has a `device` setting, else processes). A remote runner (`openai`) is
+    refused: one server per GPU and the endpoint fan-out are the way (docs/scale-out.md)."""
+    if dp not in DP_MODES:
+        raise UsageError(f"DP must be one of {', '.join(DP_MODES)}, got {dp!r}")
     make = make or make_runner
-    device = str(profile.settings.get("device", ""))
+    remote = bool(getattr(import_object(profile.runner), "remote_model", False))
+    has_device = "device" in profile.settings
     if gpus is None:
-        gpus = visible_gpus() if device in ("cuda", "auto") else 1
-    if gpus <= 1:
+        device = str(profile.settings.get("device", ""))
+        on_gpus = device in ("cuda", "auto") or (not has_device and not remote)
+        gpus = visible_gpus() if on_gpus else 1
+    if gpus <= 1 and dp != "processes":
         return make(profile, model)
-    if "device" not in profile.settings:
+    if remote:
         raise UsageError(
-            f"runner profile {profile.name} has no device setting, so evalkit cannot place one engine per "
+            f"runner profile {profile.name} is a client of servers, so evalkit cannot place one engine per "
             "GPU: run one server per GPU (vllm serve, evalkit serve) and fan out "
             "with the openai runner (docs/scale-out.md)"
+        )
+    if dp == "auto":
+        dp = "threads" if has_device else "processes"
+    if dp == "processes":
+        from evalkit.runners.process_pool import start_process_pool
+
+        return start_process_pool(profile, model, max(gpus, 1))
+    if not has_device:
+        raise UsageError(
+            f"runner profile {profile.name} has no device setting, so its engines cannot share one process: "
+            "use processes (DP=processes, --dp processes)"
         )
     engines: list[Runner] = []
     try:

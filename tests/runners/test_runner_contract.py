@@ -93,6 +93,30 @@ def _data_parallel() -> Case:
     return dataclasses.replace(case, runner=pair("fast"), changed=lambda: pair("reference"))
 
 
+def _process_pool() -> Case:
+    """Two fast-engine workers, each in its own process (evalkit.runners.process_pool)."""
+    from evalkit.runners.process_pool import start_process_pool
+    from evalkit.runners.profiles import RunnerProfile
+
+    def pool(engine: str, workers: int) -> Runner:
+        settings = {"device": "cpu", "max_batch_size": 2, "engine": engine, "max_seq_len": FAST_MAX_SEQ_LEN}
+        profile = RunnerProfile(
+            name="t",
+            runner="evalkit.runners.torch_int4.runner:TorchInt4Runner",
+            model="tiny",
+            settings=settings,
+        )
+        return start_process_pool(profile, None, workers)
+
+    return Case(
+        runner=pool("fast", 2),
+        changed=lambda: pool("reference", 1),
+        model_dir=resolve_model("tiny"),
+        kv_dtype_bytes=4,
+        plans=True,  # the budget is the workers' block pools
+    )
+
+
 def _scripted() -> Case:
     return Case(
         runner=ScriptedRunner(lambda r: "ok"), changed=lambda: ScriptedRunner(lambda r: "ok", tag="v2")
@@ -138,6 +162,7 @@ BUILDERS: dict[str, Callable[[], Case]] = {
     "torch_int4-fast": lambda: _torch_int4("fast"),
     "transformers": _transformers,
     "data-parallel": _data_parallel,
+    "process-pool": _process_pool,
     "openai": _openai,
     "vllm": _vllm,
 }
@@ -178,7 +203,14 @@ def _stop_servers() -> Iterator[None]:
         thread.join(10)
 
 
-@pytest.fixture(scope="module", params=list(BUILDERS))
+# Builders that start processes: checked by `make check-data`, kept out of `make test`'s time.
+SLOW_BUILDERS = {"process-pool"}
+
+
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param(k, marks=pytest.mark.slow) if k in SLOW_BUILDERS else k for k in BUILDERS],
+)
 def case(request: pytest.FixtureRequest) -> Iterator[Case]:
     built = BUILDERS[request.param]()
     yield built

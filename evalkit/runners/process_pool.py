@@ -101,15 +101,16 @@ class ProcessEngine(Runner):
                 continue  # not the protocol: cannot happen while fd 1 points at the log
         self._replies.put(_EXITED)
 
-    def _send(self, msg: dict[str, Any]) -> int:
-        msg["id"] = next(self._ids)
+    def _send(self, msg: dict[str, object]) -> int:
+        op_id: int = next(self._ids)
+        msg["id"] = op_id
         try:
             assert self.proc.stdin is not None
-            self.proc.stdin.write((json.dumps(msg, ensure_ascii=False) + "\n").encode())
+            self.proc.stdin.write((json.dumps(msg) + "\n").encode())
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError, ValueError):
             pass  # the reader sees it exit
-        return int(msg["id"])
+        return op_id
 
     def _why_gone(self) -> str:
         try:

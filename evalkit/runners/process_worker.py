@@ -27,13 +27,31 @@ import signal
 import sys
 import threading
 import traceback
-from typing import IO, Any, cast
+from collections.abc import Mapping
+from typing import IO, Any, TypedDict
 
 from evalkit.errors import EvalkitError
-from evalkit.records import ChatRequest, Completion, CompletionDict, SamplingParams
+from evalkit.records import (
+    ChatRequest,
+    Completion,
+    CompletionDict,
+    Message,
+    SamplingParams,
+    SamplingParamsDict,
+)
 
 
-def request_to_wire(r: ChatRequest) -> dict[str, Any]:
+class WireRequest(TypedDict):
+    """A `ChatRequest` as it travels to a worker (one JSON object)."""
+
+    messages: list[Message]
+    params: SamplingParamsDict
+    enable_thinking: bool
+    tools: list[dict[str, Any]] | None
+    role: str
+
+
+def request_to_wire(r: ChatRequest) -> WireRequest:
     return {
         "messages": r.messages,
         "params": r.params.to_dict(),
@@ -43,7 +61,7 @@ def request_to_wire(r: ChatRequest) -> dict[str, Any]:
     }
 
 
-def request_from_wire(d: dict[str, Any]) -> ChatRequest:
+def request_from_wire(d: WireRequest) -> ChatRequest:
     return ChatRequest(
         messages=d["messages"],
         params=SamplingParams.from_dict(d["params"]),
@@ -53,11 +71,11 @@ def request_from_wire(d: dict[str, Any]) -> ChatRequest:
     )
 
 
-def completion_from_wire(d: dict[str, Any]) -> Completion:
-    return Completion.from_dict(cast(CompletionDict, d))  # written by Completion.to_dict()
+def completion_from_wire(d: CompletionDict) -> Completion:
+    return Completion.from_dict(d)  # written by Completion.to_dict()
 
 
-def _error(op_id: Any, e: BaseException) -> dict[str, Any]:
+def _error(op_id: object, e: BaseException) -> dict[str, object]:
     return {
         "op": "error",
         "id": op_id,
@@ -93,8 +111,8 @@ def _info(runner: Any) -> dict[str, Any]:
 def serve(out: IO[str]) -> int:
     from evalkit.runners.profiles import RunnerProfile, make_runner
 
-    def send(msg: dict[str, Any]) -> None:
-        out.write(json.dumps(msg, ensure_ascii=False) + "\n")
+    def send(msg: Mapping[str, object]) -> None:
+        out.write(json.dumps(msg) + "\n")
         out.flush()
 
     ops: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()

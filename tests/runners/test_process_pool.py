@@ -109,6 +109,15 @@ def test_a_runner_error_in_a_worker_is_raised_as_in_process() -> None:
     assert {c.text.split("@")[1] for c in got.values()} <= {"0", "1"}  # each its own GPU
 
 
+def test_lone_surrogates_and_any_unicode_cross_the_pipe_both_ways() -> None:
+    """Prompts and completions are text the model or a dataset made, lone surrogates included:
+    they travel as JSON escapes and come back unchanged (no lost reply, no hang)."""
+    texts = ["lone \ud800 high", "lone \udfff low", "한국어 ¿sí? \u2028 \x00"]
+    with start_process_pool(_fake("SlowEcho"), None, 2) as pool:
+        got = dict(pool.generate([_chat(t) for t in texts]))
+    assert [got[i].text.rsplit("@", 1)[0] for i in range(3)] == texts
+
+
 @pytest.mark.parametrize(
     "profile,words",
     [

@@ -10,8 +10,6 @@ text, a hash of every API's public state after each turn, and BFCL's verdict.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -24,24 +22,14 @@ from evalkit.benchmarks.bfcl.multi_turn.world import Call, World, parse_call_str
 from evalkit.data import read_records
 from evalkit.records import Completion, Sample
 from evalkit.solvers import EpisodeOutput
+from tests.tools.conftest import short_hash as _h
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "tests" / "data" / "bfcl" / "multi_turn_cases.jsonl.gz"
-ENTRIES = ROOT / "tasks" / "samples" / "bfcl_v3.full.jsonl.gz"
-
-
-def _h(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()[:12]
-
-
-@pytest.fixture(scope="module")
-def entries() -> dict[str, dict[str, Any]]:
-    return {r["id"]: r for r in read_records(ENTRIES) if r["category"].startswith("multi_turn")}
 
 
 def _cases() -> list[dict[str, Any]]:
-    with gzip.open(CASES, "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
+    return read_records(CASES)  # type: ignore[return-value]  # rows recorded by bench/bfcl_multi_turn_diff.py
 
 
 def _check(rows: list[dict[str, Any]], entries: dict[str, dict[str, Any]]) -> list[str]:

@@ -22,18 +22,11 @@ from evalkit.benchmarks.bfcl.multi_turn.episode import multi_turn_metadata, scor
 from evalkit.benchmarks.bfcl.multi_turn.shared import SharedDefaults
 from evalkit.benchmarks.bfcl.multi_turn.state import canonical
 from evalkit.benchmarks.bfcl.multi_turn.world import World
-from evalkit.data import read_records
 from evalkit.records import Completion, Sample
 from evalkit.solvers import EpisodeOutput
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = json.loads((ROOT / "tests" / "data" / "bfcl" / "multi_turn_differences.json").read_text())
-ENTRIES = ROOT / "tasks" / "samples" / "bfcl_v3.full.jsonl.gz"
-
-
-@pytest.fixture(scope="module")
-def entries() -> dict[str, dict[str, Any]]:
-    return {r["id"]: r for r in read_records(ENTRIES) if r["category"].startswith("multi_turn")}
 
 
 def _worlds(entry: dict[str, Any], override: dict[str, Any]) -> dict[str, World]:

@@ -14,8 +14,6 @@ swapped, duplicated, an early stop, an empty turn, probes mixed in) with BFCL's 
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -28,24 +26,14 @@ from evalkit.benchmarks.bfcl.multi_turn.world import World
 from evalkit.data import read_records
 from evalkit.records import Completion, Sample
 from evalkit.solvers import EpisodeOutput
+from tests.tools.conftest import short_hash as _h
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBES = ROOT / "tests" / "data" / "bfcl" / "multi_turn_probes.jsonl.gz"
-ENTRIES = ROOT / "tasks" / "samples" / "bfcl_v3.full.jsonl.gz"
-
-
-def _h(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()[:12]
-
-
-@pytest.fixture(scope="module")
-def entries() -> dict[str, dict[str, Any]]:
-    return {r["id"]: r for r in read_records(ENTRIES) if r["category"].startswith("multi_turn")}
 
 
 def _rows() -> list[dict[str, Any]]:
-    with gzip.open(PROBES, "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
+    return read_records(PROBES)  # type: ignore[return-value]  # rows recorded by bench/bfcl_multi_turn_diff.py
 
 
 def _sequence_diffs(row: dict[str, Any], e: dict[str, Any]) -> list[str]:

@@ -137,6 +137,22 @@ def _finish(acc, part_ptr, out_ptr, cnt_ptr, tile, offs, mask, pid_k, num_splits
 
 
 @triton.jit
+def _finish_tile(
+    acc, rm, rn, mmask, nmask, M, N, part_ptr, out_ptr, cnt_ptr, pid_k, num_splits, SWAP: tl.constexpr
+):
+    """`_finish` of a GEMM tile whose accumulator is [rows, columns], or [columns, rows] when
+    SWAP (the weight as the MMA's first operand); the output is [M, N] either way."""
+    tile = tl.program_id(0) * tl.num_programs(1) + tl.program_id(1)
+    if SWAP:
+        offs = rm[None, :] * N + rn[:, None]
+        mask = mmask[None, :] & nmask[:, None]
+    else:
+        offs = rm[:, None] * N + rn[None, :]
+        mask = mmask[:, None] & nmask[None, :]
+    _finish(acc, part_ptr, out_ptr, cnt_ptr, tile, offs, mask, pid_k, num_splits, M * N)
+
+
+@triton.jit
 def _gemv_kernel(
     x_ptr,
     qw_ptr,
@@ -359,14 +375,7 @@ def _gemm_tc_kernel(
                 x_ptr + rm[:, None] * stride_xm + (kb * BLOCK_K + rk)[None, :], mask=mmask[:, None], other=0.0
             )
             acc = tl.dot(x, wq, acc)
-    tile = pid_m * tl.num_programs(1) + pid_n
-    if SWAP:
-        offs = rm[None, :] * N + rn[:, None]
-        mask = mmask[None, :] & nmask[:, None]
-    else:
-        offs = rm[:, None] * N + rn[None, :]
-        mask = mmask[:, None] & nmask[None, :]
-    _finish(acc, part_ptr, out_ptr, cnt_ptr, tile, offs, mask, pid_k, num_splits, M * N)
+    _finish_tile(acc, rm, rn, mmask, nmask, M, N, part_ptr, out_ptr, cnt_ptr, pid_k, num_splits, SWAP)
 
 
 @triton.jit
@@ -449,14 +458,7 @@ def _gemm_p16_kernel(
                 acc += s[:, None] * (part - zc[:, None] * xs[None, :])
             else:
                 acc += s[None, :] * (part - xs[:, None] * zc[None, :])
-    tile = pid_m * tl.num_programs(1) + pid_n
-    if SWAP:
-        offs = rm[None, :] * N + rn[:, None]
-        mask = mmask[None, :] & nmask[:, None]
-    else:
-        offs = rm[:, None] * N + rn[None, :]
-        mask = mmask[:, None] & nmask[None, :]
-    _finish(acc, part_ptr, out_ptr, cnt_ptr, tile, offs, mask, pid_k, num_splits, M * N)
+    _finish_tile(acc, rm, rn, mmask, nmask, M, N, part_ptr, out_ptr, cnt_ptr, pid_k, num_splits, SWAP)
 
 
 @triton.jit

@@ -323,7 +323,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--llm-kwargs", default="{}", help="JSON of extra vllm.LLM kwargs")
     ap.add_argument("--out", type=Path, default=None, help="default bench/results/<date>/bench_eval.json")
+    ap.add_argument(
+        "--tuned-tc",
+        type=Path,
+        default=None,
+        help="ours: add a kernel sweep's winners (its best.json, bench/w4a16_sweep.py) to TUNED_TC first",
+    )
     args = ap.parse_args(argv)
+    if args.tuned_tc is not None:
+        from bench.w4a16_sweep import tuned_from_best
+        from evalkit.runners.torch_int4.kernels import w4a16
+
+        tuned = tuned_from_best(args.tuned_tc)
+        w4a16.TUNED_TC.update(tuned)
+        print(f"[tuned-tc] {len(tuned)} entries from {args.tuned_tc}: {sorted(tuned)}", flush=True)
     if args.runner in ("vllm", "both") and args.model is None:
         raise SystemExit("--runner vllm needs --model CKPT (a checkpoint directory)")
     import torch
@@ -353,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
         meta["triton"] = triton.__version__
     except ImportError:
         pass
+    if args.tuned_tc is not None:
+        meta["tuned_tc"] = {str(k): str(v) for k, v in sorted(tuned.items())}
 
     def save(name: str, figures: dict[str, Any], *, generated: int) -> None:
         reqs = loads[name]

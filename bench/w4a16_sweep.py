@@ -228,6 +228,67 @@ P16_SHAPES = {
     ],
 }
 P16_MS = (64, 256, 128, 16, 32)
+# --p16t: the TMA variants (x through a descriptor), by M bucket: (BM, BN, warps, stages, variant).
+# "p16t" keeps an fp32 partial beside the accumulator, so its tiles stay at 128 x 128.
+P16T_SHAPES: dict[int, list[tuple[int, int, int, int, str]]] = {
+    16: [(16, 64, 4, 3, "p16t"), (16, 128, 4, 3, "p16t"), (16, 128, 4, 4, "p16ft"), (16, 64, 4, 4, "p16ft")],
+    32: [(32, 64, 4, 3, "p16t"), (32, 128, 4, 3, "p16t"), (32, 128, 4, 4, "p16ft"), (32, 64, 4, 4, "p16ft")],
+    64: [(64, 128, 4, 3, "p16t"), (64, 64, 4, 4, "p16t"), (64, 128, 4, 4, "p16ft"), (64, 128, 8, 3, "p16ft")],
+    128: [
+        (128, 128, 8, 3, "p16t"),
+        (128, 64, 4, 3, "p16t"),
+        (128, 128, 8, 3, "p16ft"),
+        (128, 64, 4, 4, "p16ft"),
+        (64, 128, 4, 4, "p16ft"),
+    ],
+    256: [
+        (128, 128, 8, 3, "p16t"),
+        (256, 128, 8, 3, "p16ft"),
+        (256, 128, 8, 2, "p16ft"),
+        (128, 128, 8, 3, "p16ft"),
+        (128, 64, 4, 4, "p16ft"),
+    ],
+}
+
+
+# --p128: the one-dot-per-block GEMM (``_gemm_p128_kernel``), by M bucket.
+P128_SHAPES: dict[int, list[tuple[int, int, int, int, str]]] = {
+    16: [(16, 128, 4, 4, "p128"), (16, 128, 4, 3, "p128"), (16, 64, 4, 4, "p128"), (16, 256, 8, 3, "p128")],
+    32: [(32, 128, 4, 4, "p128"), (32, 128, 4, 3, "p128"), (32, 64, 4, 4, "p128"), (32, 256, 8, 3, "p128")],
+    64: [
+        (64, 128, 4, 4, "p128"),
+        (64, 128, 4, 3, "p128"),
+        (64, 64, 4, 4, "p128"),
+        (64, 128, 8, 3, "p128"),
+        (64, 256, 8, 3, "p128"),
+    ],
+    128: [
+        (128, 128, 8, 3, "p128"),
+        (128, 128, 8, 4, "p128"),
+        (128, 64, 4, 4, "p128"),
+        (64, 128, 4, 4, "p128"),
+    ],
+    256: [
+        (256, 128, 8, 3, "p128"),
+        (256, 128, 8, 2, "p128"),
+        (128, 128, 8, 3, "p128"),
+        (256, 64, 4, 3, "p128"),
+    ],
+}
+
+
+def p16t_candidates(
+    m: int, n: int, k: int, sms: int, table: dict[int, list[tuple[int, int, int, int, str]]] | None = None
+) -> list[TcConfig]:
+    """The TMA configs of `table` (``P16T_SHAPES`` by default), split-K as ``p16_candidates``."""
+    blocks = k // 128
+    cands = []
+    for bm, bn, nw, st, var in (table or P16T_SHAPES)[w4a16._m_bucket(m)]:
+        tiles = math.ceil(m / bm) * math.ceil(n / bn)
+        waves = (1, 2, 4) if m <= 64 else (1, 2)
+        for bps in sorted({blocks, *gps_options(blocks, tiles, sms, waves)}, reverse=True):
+            cands.append(TcConfig(bm, bn, bps, nw, st, True, 128, var))
+    return cands
 
 
 def p16_candidates(m: int, n: int, k: int, sms: int) -> list[TcConfig]:
@@ -362,6 +423,17 @@ def main(argv: list[str] | None = None) -> int:
         help="only the p16 GEMM against what runs today (the GEMM below 65 rows, dequantize + cuBLAS "
         f"from 65) and the other of the two, at M = {P16_MS} unless --ms says otherwise",
     )
+    ap.add_argument(
+        "--p16t",
+        action="store_true",
+        help="only the TMA p16 GEMMs (p16t, p16ft) against what runs today (TUNED_TC where it has "
+        "the shape, else the GEMM below 65 rows and dequantize + cuBLAS from 65) and the other path",
+    )
+    ap.add_argument(
+        "--p128",
+        action="store_true",
+        help="as --p16t, with the one-dot-per-block GEMM (p128) as the candidates",
+    )
     ap.add_argument("--shapes", default=",".join(SHAPES))
     ap.add_argument("--copy-mb", type=float, default=300.0, help="weight bytes per timed graph")
     ap.add_argument("--budget-s", type=float, default=1e9, help="sweep no new M after this many seconds")
@@ -372,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     ms = (
         [int(v) for v in args.ms.split(",")]
         if args.ms
-        else list(P16_MS if args.p16 else TC_MS if args.only_tc else MS)
+        else list(P16_MS if args.p16 or args.p16t or args.p128 else TC_MS if args.only_tc else MS)
     )
     shapes = {s: SHAPES[s] for s in args.shapes.split(",")}
     t_start = time.time()
@@ -422,7 +494,14 @@ def main(argv: list[str] | None = None) -> int:
             x = torch.randn(m, k, device=dev, dtype=torch.bfloat16)
             flops = 2.0 * m * k * n
             cands: list[Any] = [before_config(m, n, k, dev)]
-            if args.p16:
+            if args.p16t or args.p128:
+                # today's dispatch first: TUNED_TC's config, else the GEMM / dequantize + cuBLAS
+                gemm_now = w4a16.gemm_config(ws[0], m, dev)
+                tuned = w4a16.tc_config(ws[0], m, torch.bfloat16)
+                plain = [gemm_now, "dequant+cublas"] if m < 65 else ["dequant+cublas", gemm_now]
+                table = P128_SHAPES if args.p128 else P16T_SHAPES
+                cands = ([tuned] if tuned is not None else []) + plain + p16t_candidates(m, n, k, sms, table)
+            elif args.p16:
                 # today's dispatch first (fast_model.DEQUANT_MATMUL_ROWS = 65), then the other path
                 gemm_now = w4a16.gemm_config(ws[0], m, dev)
                 today = [gemm_now, "dequant+cublas"] if m < 65 else ["dequant+cublas", gemm_now]

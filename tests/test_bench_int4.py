@@ -464,8 +464,9 @@ def test_w4a16_sweep_large_m_candidates_and_paste_lines() -> None:
 
 
 def test_w4a16_sweep_p16_candidates_and_tuned_table(tmp_path: Path) -> None:
-    """--p16's candidates are p16 configs whose splits cover K in blocks of 128, and a sweep's
-    best.json gives TUNED_TC entries only where the p16 (or large-M) GEMM won."""
+    """--p16's (and --p16t's, --p128's) candidates are configs of their variants whose splits
+    cover K in blocks of 128, and a sweep's best.json gives TUNED_TC entries only where the p16
+    (or large-M) GEMM won."""
     import json
 
     from bench import w4a16_sweep
@@ -476,6 +477,13 @@ def test_w4a16_sweep_p16_candidates_and_tuned_table(tmp_path: Path) -> None:
             cands = w4a16_sweep.p16_candidates(m, n, k, 132)
             assert 3 <= len(cands) <= 30 and len(set(cands)) == len(cands)
             assert all(c.variant in ("p16", "p16g", "p16f") for c in cands)
+            tables = ((w4a16_sweep.P16T_SHAPES, ("p16t", "p16ft")), (w4a16_sweep.P128_SHAPES, ("p128",)))
+            for table, variants in tables:  # --p16t / --p128: the TMA kernels, swapped only
+                tma = w4a16_sweep.p16t_candidates(m, n, k, 132, table)
+                assert 3 <= len(tma) <= 30 and len(set(tma)) == len(tma)
+                assert all(c.variant in variants and c.swap for c in tma)
+                assert all(1 <= c.groups_per_split <= k // 128 for c in tma)
+                assert any(c.groups_per_split == k // 128 for c in tma)  # the unsplit launch is tried
             assert all(1 <= c.groups_per_split <= k // 128 for c in cands)
     won, lost = TcConfig(64, 128, 5, 4, 3, True, 128, "p16"), TcConfig(16, 64, 40, 4, 3, True, 128, "p16")
     best = {

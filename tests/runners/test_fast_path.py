@@ -202,6 +202,12 @@ def test_large_m_gemm_kernel(dtype: torch.dtype, swap: bool, act_order: bool) ->
         (torch.bfloat16, True, "p16g", False),
         (torch.bfloat16, True, "p16f", True),
         (torch.float16, False, "p16f", False),
+        (torch.bfloat16, True, "p16t", True),
+        (torch.float16, True, "p16t", False),
+        (torch.bfloat16, True, "p16ft", False),
+        (torch.float16, True, "p16ft", True),
+        (torch.bfloat16, True, "p128", True),
+        (torch.float16, True, "p128", False),
     ],
 )
 def test_p16_gemm_kernel(dtype: torch.dtype, swap: bool, variant: str, act_order: bool) -> None:
@@ -209,14 +215,15 @@ def test_p16_gemm_kernel(dtype: torch.dtype, swap: bool, variant: str, act_order
     float64 twin: 37 rows, 80 columns, 3 blocks of 128 (groups of 128; once also 4 blocks in
     groups of 256) in two splits and in one. Its products are exact, so the error is only the activation's own
     rounding (x is given in `dtype`) plus fp32 accumulation: ~1e-5 against x @ W in float64.
-    "p16f" rounds each weight s (q - z) to the activation dtype, with s itself rounded first
-    (bf16): it is checked against that rounded weight."""
+    "p16f" and "p16ft" round each weight s (q - z) to the activation dtype, with s itself
+    rounded first (bf16): they are checked against that rounded weight. "p16t" and "p16ft" read
+    x through a TMA descriptor (rows past 37 come back as zeros)."""
     shapes = ((128, 384), (256, 512)) if (dtype, variant) == (torch.float16, "p16") else ((128, 384),)
     for group, k in shapes:
         w, ref = random_linear(k, 80, group, seed=10, act_order=act_order)
         x = torch.randn(37, k).to(dtype)
         want = x.double() @ ref.double()
-        if variant == "p16f":  # [N, K] in perm order: s (q - z) is exact in float32
+        if variant in ("p16f", "p16ft", "p128"):  # [N, K] in perm order: s (q - z) is exact in float32
             s = w.scales.float()[torch.arange(k) // group].t()
             qz = torch_ops.dense_weight(w, torch.float32) / s
             wr = qz.to(dtype) * s.to(dtype)  # rounded once, after s
@@ -253,6 +260,23 @@ def test_p16_order_and_group_guard() -> None:
         assert w4a16.tc_config(w128, 16, torch.bfloat16) == cfg
     finally:
         del w4a16.TUNED_TC[key]
+
+
+def test_tma_entries_are_skipped_where_tma_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A TUNED_TC entry of a TMA kernel (p16t, p16ft, p128) is taken where tensor descriptors
+    work (here: the interpreter) and skipped where they do not (an older Triton or a GPU before
+    Hopper): the shape then takes the GEMM or dequantize + cuBLAS instead of failing."""
+    w, _ = random_linear(256, 80, 128, seed=12, act_order=False)
+    key = (16, 80, 256)
+    for variant in w4a16.TMA_VARIANTS:
+        cfg = w4a16.TcConfig(16, 32, 1, 4, 1, True, variant=variant)
+        monkeypatch.setitem(w4a16.TUNED_TC, key, cfg)
+        monkeypatch.setitem(w4a16._TMA, CPU, True)
+        assert w4a16.tc_config(w, 16, torch.bfloat16) == cfg
+        monkeypatch.setitem(w4a16._TMA, CPU, False)
+        assert w4a16.tc_config(w, 16, torch.bfloat16) is None
+    monkeypatch.setitem(w4a16.TUNED_TC, key, w4a16.TcConfig(16, 32, 1, 4, 1, True, variant="p16"))
+    assert w4a16.tc_config(w, 16, torch.bfloat16) is not None  # the p16 kernels need no TMA
 
 
 def test_large_m_gemm_is_taken_only_where_tuned(monkeypatch: pytest.MonkeyPatch) -> None:

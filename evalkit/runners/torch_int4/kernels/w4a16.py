@@ -462,6 +462,136 @@ def _gemm_p16_kernel(
 
 
 @triton.jit
+def _gemm_p16t_kernel(
+    x_desc,
+    qw_ptr,
+    qz_ptr,
+    s_ptr,
+    out_ptr,
+    part_ptr,
+    cnt_ptr,
+    M,
+    N,
+    num_blocks,
+    BLOCKS_PER_SPLIT,
+    num_splits,
+    GROUP: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    ZERO_OFFSET: tl.constexpr,
+    FOLD: tl.constexpr,
+    MAGIC: tl.constexpr,
+    OFF: tl.constexpr,
+):
+    """The p16 GEMM (weights as the register operand, 8 dots of 16 inputs per block of 128)
+    with x read through a TMA descriptor (``x_desc``: x in ``p16_order``, tiles [BLOCK_M, 16]),
+    so Triton pipelines x into shared memory instead of loading it through registers on every
+    dot, and no sums of x inside the loop: the zero comes off each code in the activation
+    dtype, ``(c + q) - (c + z) = q - z`` (exact in bf16 and fp16), and the group's scale
+    multiplies the block's fp32 partial (exact products, as p16), or with FOLD is folded into
+    the weight, ``s (q - z)`` rounded once to the activation dtype (as p16f), with a single
+    accumulator. Rows past M read as zeros (TMA bounds) and are not stored."""
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    pid_k = tl.program_id(2)
+    m0 = pid_m * BLOCK_M
+    rm = m0 + tl.arange(0, BLOCK_M)
+    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    r16 = tl.arange(0, 16)
+    mmask = rm < M
+    nmask = rn < N
+    dt = x_desc.dtype
+    acc = tl.zeros([BLOCK_N, BLOCK_M], dtype=tl.float32)
+    b0 = pid_k * BLOCKS_PER_SPLIT
+    for b in range(b0, tl.minimum(b0 + BLOCKS_PER_SPLIT, num_blocks)):
+        g = (b * 128) // GROUP
+        w = tl.load(qw_ptr + (b * 16 + r16)[None, :] * N + rn[:, None], mask=nmask[:, None], other=0)
+        zw = tl.load(qz_ptr + g * (N // 8) + rn // 8, mask=nmask, other=0)
+        zd = ((((zw >> ((rn % 8) * 4)) & 0xF) + ZERO_OFFSET).to(tl.float32) + OFF).to(dt)
+        s = tl.load(s_ptr + g * N + rn, mask=nmask, other=0.0)
+        part = tl.zeros([BLOCK_N, BLOCK_M], dtype=tl.float32)
+        for j in tl.static_range(8):
+            xj = x_desc.load([m0, b * 128 + j * 16])
+            qj = (((w >> (4 * j)) & 0xF) | MAGIC).to(tl.int16).to(dt, bitcast=True) - zd[:, None]
+            if FOLD:
+                acc = tl.dot(qj * s.to(dt)[:, None], tl.trans(xj), acc)
+            else:
+                part = tl.dot(qj, tl.trans(xj), part)
+        if not FOLD:
+            acc += s.to(tl.float32)[:, None] * part
+    _finish_tile(acc, rm, rn, mmask, nmask, M, N, part_ptr, out_ptr, cnt_ptr, pid_k, num_splits, True)
+
+
+@triton.jit
+def _code_plane(w, j: tl.constexpr, MAGIC: tl.constexpr, dt: tl.constexpr):
+    """Code j of every word of `w`, as the activation dtype plus its offset c (one LOP3)."""
+    return (((w >> (4 * j)) & 0xF) | MAGIC).to(tl.int16).to(dt, bitcast=True)
+
+
+@triton.jit
+def _gemm_p128_kernel(
+    x_desc,
+    qw_ptr,
+    qz_ptr,
+    s_ptr,
+    out_ptr,
+    part_ptr,
+    cnt_ptr,
+    M,
+    N,
+    num_blocks,
+    BLOCKS_PER_SPLIT,
+    num_splits,
+    GROUP: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    ZERO_OFFSET: tl.constexpr,
+    MAGIC: tl.constexpr,
+    OFF: tl.constexpr,
+):
+    """One 128-deep dot per block of 128 inputs: the weight tile [BLOCK_N, 128] is the 8 code
+    planes of the block's 16 words side by side (column 16 j + r is code j of word r, input
+    8 r + j: the ``p16_order`` of x), built with ``tl.join`` and a permute. Each plane is taken
+    in the layout of a 16-deep MMA operand, so joining them is free in registers, and Triton
+    issues the block's 8 wgmma instructions as one asynchronous chain (the p16 kernels wait for
+    each 16-deep dot before the next); x comes through a TMA descriptor (tiles [BLOCK_M, 128]).
+    The weight is folded, ``s (q - z)`` rounded once to the activation dtype (as p16f). Swapped
+    only: the tile is [BLOCK_N, BLOCK_M] = W^T x^T."""
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    pid_k = tl.program_id(2)
+    m0 = pid_m * BLOCK_M
+    rm = m0 + tl.arange(0, BLOCK_M)
+    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    r16 = tl.arange(0, 16)
+    mmask = rm < M
+    nmask = rn < N
+    dt: tl.constexpr = x_desc.dtype
+    acc = tl.zeros([BLOCK_N, BLOCK_M], dtype=tl.float32)
+    b0 = pid_k * BLOCKS_PER_SPLIT
+    for b in range(b0, tl.minimum(b0 + BLOCKS_PER_SPLIT, num_blocks)):
+        g = (b * 128) // GROUP
+        w = tl.load(qw_ptr + (b * 16 + r16)[None, :] * N + rn[:, None], mask=nmask[:, None], other=0)
+        zw = tl.load(qz_ptr + g * (N // 8) + rn // 8, mask=nmask, other=0)
+        zd = ((((zw >> ((rn % 8) * 4)) & 0xF) + ZERO_OFFSET).to(tl.float32) + OFF).to(dt)
+        s = tl.load(s_ptr + g * N + rn, mask=nmask, other=0.0).to(dt)
+        lo = tl.join(
+            tl.join(_code_plane(w, 0, MAGIC, dt), _code_plane(w, 1, MAGIC, dt)),
+            tl.join(_code_plane(w, 2, MAGIC, dt), _code_plane(w, 3, MAGIC, dt)),
+        )
+        hi = tl.join(
+            tl.join(_code_plane(w, 4, MAGIC, dt), _code_plane(w, 5, MAGIC, dt)),
+            tl.join(_code_plane(w, 6, MAGIC, dt), _code_plane(w, 7, MAGIC, dt)),
+        )
+        # [BN, 16, 2, 2, 2] (the joined dims are bits 0, 1, 2 of the plane) -> column 16 j + r
+        a = tl.reshape(tl.permute(tl.join(lo, hi), (0, 4, 3, 2, 1)), (BLOCK_N, 128))
+        a = (a - zd[:, None]) * s[:, None]  # (c + q) - (c + z) = q - z exactly, times s rounded once
+        x = x_desc.load([m0, b * 128])
+        acc = tl.dot(a, tl.trans(x), acc)
+    _finish_tile(acc, rm, rn, mmask, nmask, M, N, part_ptr, out_ptr, cnt_ptr, pid_k, num_splits, True)
+
+
+@triton.jit
 def _gemv_lop3_kernel(
     x_ptr,
     qw_ptr,
@@ -669,8 +799,14 @@ class TcConfig:
     block_k: int = 128  # inputs per dot (at most the group size: fewer live registers)
     # "tc": _gemm_tc_kernel; "p16": _gemm_p16_kernel on x in p16_order (groups_per_split then
     # counts blocks of 128 inputs); "p16g": the same kernel loading x as stored (stride 8);
-    # "p16f": the same with the weight folded to s (q - z) in the activation dtype (FOLD)
+    # "p16f": the same with the weight folded to s (q - z) in the activation dtype (FOLD);
+    # "p16t" / "p16ft": _gemm_p16t_kernel (x through a TMA descriptor; swap only), the zero
+    # taken off each code, the scale on the block's partial ("p16t") or folded ("p16ft");
+    # "p128": _gemm_p128_kernel (one 128-deep dot per block, folded weight, TMA x; swap only)
     variant: str = "tc"
+
+
+P16_VARIANTS = ("p16", "p16g", "p16f", "p16t", "p16ft", "p128")
 
 
 GEMV_VARIANTS = ("dn", "lop3", "classic", "2d")
@@ -705,32 +841,44 @@ TUNED_GEMM: dict[tuple[int, int, int], GemmConfig] = {
 # The large-M and p16 GEMMs, keyed like TUNED_GEMM: (M bucket, N, K) -> config, only where a GPU
 # sweep measured them faster than both the GEMM and dequantize + cuBLAS; while a key is absent,
 # M < DEQUANT_MATMUL_ROWS takes the GEMM and more rows dequantize + cuBLAS. The entries: H200,
-# 2026-12-02, `bench/w4a16_sweep.py --p16` (bench/results/kernels_h200_2026-12-02b/sweep2_*),
-# the p16 GEMM; the large-M GEMM (variant "tc") won nowhere. An (M bucket) key serves the rows
-# above the previous bucket up to it (16: 9..16, ..., 128: 65..128); none at 256 rows.
+# 2026-12-02, `bench/w4a16_sweep.py --p16`, `--p16t` and `--p128` (bench/results/
+# kernels_h200_2026-12-02b/ and -02c/); the large-M GEMM (variant "tc") won nowhere. An (M bucket)
+# key serves the rows above the previous bucket up to it (16: 9..16, ..., 128: 65..128); none at 256.
 TUNED_TC: dict[tuple[int, int, int], TcConfig] = {
-    # M=64: 182.2 us, 197 TFLOP/s (best other: 216.4 us GemmConfig)
-    (64, 54784, 5120): TcConfig(64, 128, 40, 4, 3, True, 128, "p16"),
-    # M=64: 107.3 us, 167 TFLOP/s (best other: 113.4 us GemmConfig)
-    (64, 5120, 27392): TcConfig(64, 128, 16, 4, 3, True, 128, "p16f"),
-    # M=128: 274.9 us, 261 TFLOP/s (best other: 342.0 us dequant+cublas)
-    (128, 54784, 5120): TcConfig(64, 128, 40, 4, 3, True, 128, "p16f"),
-    # M=16: 22.4 us, 52 TFLOP/s (best other: 24.4 us GemmConfig)
+    # H200, 2026-12-02, the fastest of two sweeps of the same day (bench/results/
+    # kernels_h200_2026-12-02c/: `--p16t` and `--p128`, each against the p16 entries then here,
+    # dequantize + cuBLAS and the GEMM, timed in the same call); the figures are those sweeps'.
+    # M=16: 22.6 us, 52 TFLOP/s (best other: 24.3 us GemmConfig)
     (16, 7168, 5120): TcConfig(16, 64, 14, 4, 3, True, 128, "p16"),
     # M=16: 17.5 us, 48 TFLOP/s (best other: 19.1 us GemmConfig)
     (16, 5120, 5120): TcConfig(16, 128, 6, 4, 3, True, 128, "p16f"),
-    # M=16: 104.2 us, 86 TFLOP/s (best other: 125.5 us GemmConfig)
+    # M=16: 103.8 us, 87 TFLOP/s (best other: 126.9 us GemmConfig)
     (16, 54784, 5120): TcConfig(16, 128, 40, 4, 3, True, 128, "p16f"),
-    # M=16: 63.0 us, 71 TFLOP/s (best other: 71.4 us GemmConfig)
-    (16, 5120, 27392): TcConfig(16, 128, 16, 4, 3, True, 128, "p16f"),
-    # M=32: 27.6 us, 85 TFLOP/s (best other: 40.5 us GemmConfig)
-    (32, 7168, 5120): TcConfig(32, 64, 14, 4, 3, True, 128, "p16"),
-    # M=32: 21.6 us, 78 TFLOP/s (best other: 26.5 us GemmConfig)
+    # M=16: 60.6 us, 74 TFLOP/s (p16f 64.1, best other: 71.0 us GemmConfig)
+    (16, 5120, 27392): TcConfig(16, 128, 16, 4, 3, True, 128, "p16t"),
+    # M=32: 26.2 us, 90 TFLOP/s (p16 28.2, best other: 41.0 us GemmConfig)
+    (32, 7168, 5120): TcConfig(32, 64, 14, 4, 4, True, 128, "p128"),
+    # M=32: 21.8 us, 77 TFLOP/s (best other: 26.6 us GemmConfig)
     (32, 5120, 5120): TcConfig(32, 128, 6, 4, 3, True, 128, "p16f"),
-    # M=32: 120.3 us, 149 TFLOP/s (best other: 187.2 us GemmConfig)
+    # M=32: 119.3 us, 150 TFLOP/s (best other: 189.1 us GemmConfig)
     (32, 54784, 5120): TcConfig(32, 128, 40, 4, 3, True, 128, "p16f"),
-    # M=32: 79.8 us, 113 TFLOP/s (best other: 132.7 us GemmConfig)
-    (32, 5120, 27392): TcConfig(32, 128, 31, 4, 3, True, 128, "p16f"),
+    # M=32: 73.5 us, 122 TFLOP/s (p16f 79.6, best other: 130.7 us GemmConfig)
+    (32, 5120, 27392): TcConfig(32, 128, 16, 4, 3, True, 128, "p16t"),
+    # M=64: 32.2 us, 146 TFLOP/s (best other: 35.0 us GemmConfig); o stays on the GEMM (29.8 us)
+    (64, 7168, 5120): TcConfig(64, 64, 20, 4, 4, True, 128, "p128"),
+    # M=64: 155.8 us, 230 TFLOP/s (p16 182.6, best other: 218.2 us GemmConfig)
+    (64, 54784, 5120): TcConfig(64, 128, 40, 4, 3, True, 128, "p16t"),
+    # M=64: 96.4 us, 186 TFLOP/s (p16f 108.9, best other: 115.9 us GemmConfig)
+    (64, 5120, 27392): TcConfig(64, 128, 16, 4, 3, True, 128, "p16t"),
+    # M=128: 48.4 us, 194 TFLOP/s (best other: 52.1 us dequant+cublas); o stays there (38.6 us)
+    (128, 7168, 5120): TcConfig(128, 64, 40, 4, 4, True, 128, "p128"),
+    # M=128: 256.4 us, 280 TFLOP/s (p16f 274.8, best other: 340.5 us dequant+cublas)
+    (128, 54784, 5120): TcConfig(128, 128, 40, 8, 4, True, 128, "p128"),
+    # M=128: 169.2 us, 212 TFLOP/s (best other: 179.9 us dequant+cublas)
+    (128, 5120, 27392): TcConfig(128, 128, 31, 8, 4, True, 128, "p128"),
+    # Not taken: gate|up at 256 rows, p128 368.8 us against dequantize + cuBLAS 384.0 (4 %): the
+    # 256 bucket also serves 129..255 rows, where a 256-row tile pads and dequantize + cuBLAS,
+    # bound by the weight, costs about the same as at 256.
 }
 # Rows above which the large-M GEMM is never chosen (prefill: dequantize + cuBLAS wins there).
 TC_MAX_ROWS = 512
@@ -794,7 +942,28 @@ def tc_config(w: W4Weight, m: int, dtype: torch.dtype) -> TcConfig | None:
     cfg = TUNED_TC.get((_m_bucket(m), w.out_features, w.in_features))
     if cfg is not None and cfg.variant != "tc" and w.group_size % 128:
         return None  # the p16 kernel's blocks of 128 inputs must lie in one group
+    if cfg is not None and cfg.variant in TMA_VARIANTS and not tma_available(w.qweight.device):
+        return None
     return cfg
+
+
+TMA_VARIANTS = ("p16t", "p16ft", "p128")
+_TMA: dict[torch.device, bool] = {}
+
+
+def tma_available(device: torch.device) -> bool:
+    """Whether the TMA kernels can run here: Triton has host tensor descriptors, and the GPU is
+    a Hopper or later (the interpreter on a CPU runs them too). Elsewhere their table entries are
+    skipped and the shape takes the GEMM or dequantize + cuBLAS."""
+    if device not in _TMA:
+        try:
+            from triton.tools.tensor_descriptor import TensorDescriptor  # noqa: F401
+
+            ok = device.type != "cuda" or torch.cuda.get_device_capability(device) >= (9, 0)
+        except ImportError:
+            ok = False
+        _TMA[device] = ok
+    return _TMA[device]
 
 
 def p16_order(x: torch.Tensor) -> torch.Tensor:
@@ -964,7 +1133,7 @@ def _gemm_p16(x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | N
     """Launch ``_gemm_p16_kernel`` on x (already in ``perm`` order, contiguous)."""
     if w.group_size % 128 or w.in_features % 128:
         raise ValueError(f"the p16 GEMM needs groups of a multiple of 128 inputs, got {w.group_size}")
-    if cfg.variant not in ("p16", "p16g", "p16f"):
+    if cfg.variant not in P16_VARIANTS:
         raise ValueError(f"unknown TcConfig variant {cfg.variant!r}")
     gather, half = cfg.variant == "p16g", x.dtype == torch.float16
     if not gather:
@@ -976,6 +1145,34 @@ def _gemm_p16(x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | N
         out = torch.empty((1, m, n), dtype=torch.float32, device=x.device)
     part = torch.empty((splits, m, n), dtype=torch.float32, device=x.device) if splits > 1 else out
     grid = (triton.cdiv(m, cfg.block_m), triton.cdiv(n, cfg.block_n), splits)
+    if cfg.variant == "p128":
+        from triton.tools.tensor_descriptor import TensorDescriptor
+
+        if not cfg.swap:
+            raise ValueError("the p128 GEMM computes W^T x^T only (swap=True)")
+        _gemm_p128_kernel[grid](
+            TensorDescriptor.from_tensor(x, block_shape=[cfg.block_m, 128]),
+            w.qweight, w.qzeros, w.scales, out, part, _counters(x.device, grid[0] * grid[1]),
+            m, n, num_blocks, cfg.groups_per_split, splits,
+            GROUP=w.group_size, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, ZERO_OFFSET=w.zero_offset,
+            MAGIC=0x6400 if half else 0x4300, OFF=1024.0 if half else 128.0,
+            num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+        )  # fmt: skip
+        return out
+    if cfg.variant in ("p16t", "p16ft"):
+        from triton.tools.tensor_descriptor import TensorDescriptor
+
+        if not cfg.swap:
+            raise ValueError(f"the {cfg.variant} GEMM computes W^T x^T only (swap=True)")
+        _gemm_p16t_kernel[grid](
+            TensorDescriptor.from_tensor(x, block_shape=[cfg.block_m, 16]),
+            w.qweight, w.qzeros, w.scales, out, part, _counters(x.device, grid[0] * grid[1]),
+            m, n, num_blocks, cfg.groups_per_split, splits,
+            GROUP=w.group_size, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, ZERO_OFFSET=w.zero_offset,
+            FOLD=cfg.variant == "p16ft", MAGIC=0x6400 if half else 0x4300, OFF=1024.0 if half else 128.0,
+            num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+        )  # fmt: skip
+        return out
     _gemm_p16_kernel[grid](
         x, w.qweight, w.qzeros, w.scales, out, part, _counters(x.device, grid[0] * grid[1]),
         m, n, num_blocks, x.stride(0), cfg.groups_per_split, splits,

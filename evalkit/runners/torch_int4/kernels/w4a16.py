@@ -462,6 +462,26 @@ def _gemm_p16_kernel(
 
 
 @triton.jit
+def _code_plane(w, j: tl.constexpr, MAGIC: tl.constexpr, dt: tl.constexpr):
+    """Code j of every word of `w`, as the activation dtype plus its offset c (one LOP3)."""
+    return (((w >> (4 * j)) & 0xF) | MAGIC).to(tl.int16).to(dt, bitcast=True)
+
+
+@triton.jit
+def _block_operands(
+    qw_ptr, qz_ptr, s_ptr, b, rn, nmask, N, GROUP: tl.constexpr, ZERO_OFFSET: tl.constexpr, OFF, dt
+):
+    """Block b of 128 inputs for the columns rn of a swapped TMA GEMM: its 16 words per column
+    [BN, 16], the zero plus the offset c in `dt` (exact), and the group's scale as stored."""
+    g = (b * 128) // GROUP
+    w = tl.load(qw_ptr + (b * 16 + tl.arange(0, 16))[None, :] * N + rn[:, None], mask=nmask[:, None], other=0)
+    zw = tl.load(qz_ptr + g * (N // 8) + rn // 8, mask=nmask, other=0)
+    zd = ((((zw >> ((rn % 8) * 4)) & 0xF) + ZERO_OFFSET).to(tl.float32) + OFF).to(dt)
+    s = tl.load(s_ptr + g * N + rn, mask=nmask, other=0.0)
+    return w, zd, s
+
+
+@triton.jit
 def _gemm_p16t_kernel(
     x_desc,
     qw_ptr,
@@ -497,22 +517,17 @@ def _gemm_p16t_kernel(
     m0 = pid_m * BLOCK_M
     rm = m0 + tl.arange(0, BLOCK_M)
     rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    r16 = tl.arange(0, 16)
     mmask = rm < M
     nmask = rn < N
-    dt = x_desc.dtype
+    dt: tl.constexpr = x_desc.dtype
     acc = tl.zeros([BLOCK_N, BLOCK_M], dtype=tl.float32)
     b0 = pid_k * BLOCKS_PER_SPLIT
     for b in range(b0, tl.minimum(b0 + BLOCKS_PER_SPLIT, num_blocks)):
-        g = (b * 128) // GROUP
-        w = tl.load(qw_ptr + (b * 16 + r16)[None, :] * N + rn[:, None], mask=nmask[:, None], other=0)
-        zw = tl.load(qz_ptr + g * (N // 8) + rn // 8, mask=nmask, other=0)
-        zd = ((((zw >> ((rn % 8) * 4)) & 0xF) + ZERO_OFFSET).to(tl.float32) + OFF).to(dt)
-        s = tl.load(s_ptr + g * N + rn, mask=nmask, other=0.0)
+        w, zd, s = _block_operands(qw_ptr, qz_ptr, s_ptr, b, rn, nmask, N, GROUP, ZERO_OFFSET, OFF, dt)
         part = tl.zeros([BLOCK_N, BLOCK_M], dtype=tl.float32)
         for j in tl.static_range(8):
             xj = x_desc.load([m0, b * 128 + j * 16])
-            qj = (((w >> (4 * j)) & 0xF) | MAGIC).to(tl.int16).to(dt, bitcast=True) - zd[:, None]
+            qj = _code_plane(w, j, MAGIC, dt) - zd[:, None]
             if FOLD:
                 acc = tl.dot(qj * s.to(dt)[:, None], tl.trans(xj), acc)
             else:
@@ -520,12 +535,6 @@ def _gemm_p16t_kernel(
         if not FOLD:
             acc += s.to(tl.float32)[:, None] * part
     _finish_tile(acc, rm, rn, mmask, nmask, M, N, part_ptr, out_ptr, cnt_ptr, pid_k, num_splits, True)
-
-
-@triton.jit
-def _code_plane(w, j: tl.constexpr, MAGIC: tl.constexpr, dt: tl.constexpr):
-    """Code j of every word of `w`, as the activation dtype plus its offset c (one LOP3)."""
-    return (((w >> (4 * j)) & 0xF) | MAGIC).to(tl.int16).to(dt, bitcast=True)
 
 
 @triton.jit
@@ -563,18 +572,13 @@ def _gemm_p128_kernel(
     m0 = pid_m * BLOCK_M
     rm = m0 + tl.arange(0, BLOCK_M)
     rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    r16 = tl.arange(0, 16)
     mmask = rm < M
     nmask = rn < N
     dt: tl.constexpr = x_desc.dtype
     acc = tl.zeros([BLOCK_N, BLOCK_M], dtype=tl.float32)
     b0 = pid_k * BLOCKS_PER_SPLIT
     for b in range(b0, tl.minimum(b0 + BLOCKS_PER_SPLIT, num_blocks)):
-        g = (b * 128) // GROUP
-        w = tl.load(qw_ptr + (b * 16 + r16)[None, :] * N + rn[:, None], mask=nmask[:, None], other=0)
-        zw = tl.load(qz_ptr + g * (N // 8) + rn // 8, mask=nmask, other=0)
-        zd = ((((zw >> ((rn % 8) * 4)) & 0xF) + ZERO_OFFSET).to(tl.float32) + OFF).to(dt)
-        s = tl.load(s_ptr + g * N + rn, mask=nmask, other=0.0).to(dt)
+        w, zd, s = _block_operands(qw_ptr, qz_ptr, s_ptr, b, rn, nmask, N, GROUP, ZERO_OFFSET, OFF, dt)
         lo = tl.join(
             tl.join(_code_plane(w, 0, MAGIC, dt), _code_plane(w, 1, MAGIC, dt)),
             tl.join(_code_plane(w, 2, MAGIC, dt), _code_plane(w, 3, MAGIC, dt)),
@@ -585,7 +589,7 @@ def _gemm_p128_kernel(
         )
         # [BN, 16, 2, 2, 2] (the joined dims are bits 0, 1, 2 of the plane) -> column 16 j + r
         a = tl.reshape(tl.permute(tl.join(lo, hi), (0, 4, 3, 2, 1)), (BLOCK_N, 128))
-        a = (a - zd[:, None]) * s[:, None]  # (c + q) - (c + z) = q - z exactly, times s rounded once
+        a = (a - zd[:, None]) * s.to(dt)[:, None]  # (c + q) - (c + z) = q - z exactly, times s rounded once
         x = x_desc.load([m0, b * 128])
         acc = tl.dot(a, tl.trans(x), acc)
     _finish_tile(acc, rm, rn, mmask, nmask, M, N, part_ptr, out_ptr, cnt_ptr, pid_k, num_splits, True)
@@ -1145,32 +1149,21 @@ def _gemm_p16(x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | N
         out = torch.empty((1, m, n), dtype=torch.float32, device=x.device)
     part = torch.empty((splits, m, n), dtype=torch.float32, device=x.device) if splits > 1 else out
     grid = (triton.cdiv(m, cfg.block_m), triton.cdiv(n, cfg.block_n), splits)
-    if cfg.variant == "p128":
-        from triton.tools.tensor_descriptor import TensorDescriptor
-
-        if not cfg.swap:
-            raise ValueError("the p128 GEMM computes W^T x^T only (swap=True)")
-        _gemm_p128_kernel[grid](
-            TensorDescriptor.from_tensor(x, block_shape=[cfg.block_m, 128]),
-            w.qweight, w.qzeros, w.scales, out, part, _counters(x.device, grid[0] * grid[1]),
-            m, n, num_blocks, cfg.groups_per_split, splits,
-            GROUP=w.group_size, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, ZERO_OFFSET=w.zero_offset,
-            MAGIC=0x6400 if half else 0x4300, OFF=1024.0 if half else 128.0,
-            num_warps=cfg.num_warps, num_stages=cfg.num_stages,
-        )  # fmt: skip
-        return out
-    if cfg.variant in ("p16t", "p16ft"):
+    if cfg.variant in TMA_VARIANTS:
         from triton.tools.tensor_descriptor import TensorDescriptor
 
         if not cfg.swap:
             raise ValueError(f"the {cfg.variant} GEMM computes W^T x^T only (swap=True)")
-        _gemm_p16t_kernel[grid](
-            TensorDescriptor.from_tensor(x, block_shape=[cfg.block_m, 16]),
+        p128 = cfg.variant == "p128"
+        kernel = _gemm_p128_kernel if p128 else _gemm_p16t_kernel
+        extra = {} if p128 else {"FOLD": cfg.variant == "p16ft"}
+        kernel[grid](
+            TensorDescriptor.from_tensor(x, block_shape=[cfg.block_m, 128 if p128 else 16]),
             w.qweight, w.qzeros, w.scales, out, part, _counters(x.device, grid[0] * grid[1]),
             m, n, num_blocks, cfg.groups_per_split, splits,
             GROUP=w.group_size, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, ZERO_OFFSET=w.zero_offset,
-            FOLD=cfg.variant == "p16ft", MAGIC=0x6400 if half else 0x4300, OFF=1024.0 if half else 128.0,
-            num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+            MAGIC=0x6400 if half else 0x4300, OFF=1024.0 if half else 128.0,
+            num_warps=cfg.num_warps, num_stages=cfg.num_stages, **extra,
         )  # fmt: skip
         return out
     _gemm_p16_kernel[grid](

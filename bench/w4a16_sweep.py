@@ -277,6 +277,21 @@ P128_SHAPES: dict[int, list[tuple[int, int, int, int, str]]] = {
 }
 
 
+# --s128: the GEMM with the weight tile in shared memory (``_gemm_s128_kernel``), by M bucket;
+# a [256, 128] x tile is 64 KB per stage, so the 256-row tiles keep 2 stages.
+S128_SHAPES: dict[int, list[tuple[int, int, int, int, str]]] = {
+    m: [(bm, bn, nw, st, "s128") for bm, bn, nw, st in shapes]
+    for m, shapes in {
+        16: [(16, 128, 4, 4), (16, 64, 4, 4), (16, 256, 8, 3)],
+        32: [(32, 128, 4, 4), (32, 64, 4, 4), (32, 256, 8, 3)],
+        64: [(64, 128, 4, 4), (64, 64, 4, 4), (64, 128, 8, 3), (64, 256, 8, 3)],
+        128: [(128, 128, 8, 3), (128, 128, 8, 4), (128, 64, 4, 4), (64, 128, 4, 4)],
+        256: [(256, 128, 8, 2), (256, 128, 8, 3), (128, 128, 8, 3), (128, 256, 8, 3)],
+        512: [(256, 128, 8, 2), (256, 128, 8, 3), (128, 256, 8, 3), (128, 128, 8, 3)],
+    }.items()
+}
+
+
 def p16t_candidates(
     m: int, n: int, k: int, sms: int, table: dict[int, list[tuple[int, int, int, int, str]]] | None = None
 ) -> list[TcConfig]:
@@ -434,6 +449,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="as --p16t, with the one-dot-per-block GEMM (p128) as the candidates",
     )
+    ap.add_argument(
+        "--s128",
+        action="store_true",
+        help="as --p16t, with the shared-memory-tile GEMM (s128) as the candidates (also at 512 rows)",
+    )
     ap.add_argument("--shapes", default=",".join(SHAPES))
     ap.add_argument("--copy-mb", type=float, default=300.0, help="weight bytes per timed graph")
     ap.add_argument("--budget-s", type=float, default=1e9, help="sweep no new M after this many seconds")
@@ -441,10 +461,11 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     dev = torch.device("cuda")
     sms = w4a16._num_sms(dev)
+    tma_sweep = args.p16t or args.p128 or args.s128
     ms = (
         [int(v) for v in args.ms.split(",")]
         if args.ms
-        else list(P16_MS if args.p16 or args.p16t or args.p128 else TC_MS if args.only_tc else MS)
+        else list(P16_MS if tma_sweep or args.p16 else TC_MS if args.only_tc else MS)
     )
     shapes = {s: SHAPES[s] for s in args.shapes.split(",")}
     t_start = time.time()
@@ -494,12 +515,12 @@ def main(argv: list[str] | None = None) -> int:
             x = torch.randn(m, k, device=dev, dtype=torch.bfloat16)
             flops = 2.0 * m * k * n
             cands: list[Any] = [before_config(m, n, k, dev)]
-            if args.p16t or args.p128:
+            if tma_sweep:
                 # today's dispatch first: TUNED_TC's config, else the GEMM / dequantize + cuBLAS
                 gemm_now = w4a16.gemm_config(ws[0], m, dev)
                 tuned = w4a16.tc_config(ws[0], m, torch.bfloat16)
                 plain = [gemm_now, "dequant+cublas"] if m < 65 else ["dequant+cublas", gemm_now]
-                table = P128_SHAPES if args.p128 else P16T_SHAPES
+                table = S128_SHAPES if args.s128 else P128_SHAPES if args.p128 else P16T_SHAPES
                 cands = ([tuned] if tuned is not None else []) + plain + p16t_candidates(m, n, k, sms, table)
             elif args.p16:
                 # today's dispatch first (fast_model.DEQUANT_MATMUL_ROWS = 65), then the other path

@@ -477,7 +477,11 @@ def test_w4a16_sweep_p16_candidates_and_tuned_table(tmp_path: Path) -> None:
             cands = w4a16_sweep.p16_candidates(m, n, k, 132)
             assert 3 <= len(cands) <= 30 and len(set(cands)) == len(cands)
             assert all(c.variant in ("p16", "p16g", "p16f") for c in cands)
-            tables = ((w4a16_sweep.P16T_SHAPES, ("p16t", "p16ft")), (w4a16_sweep.P128_SHAPES, ("p128",)))
+            tables = (
+                (w4a16_sweep.P16T_SHAPES, ("p16t", "p16ft")),
+                (w4a16_sweep.P128_SHAPES, ("p128",)),
+                (w4a16_sweep.S128_SHAPES, ("s128",)),
+            )
             for table, variants in tables:  # --p16t / --p128: the TMA kernels, swapped only
                 tma = w4a16_sweep.p16t_candidates(m, n, k, 132, table)
                 assert 3 <= len(tma) <= 30 and len(set(tma)) == len(tma)

@@ -208,6 +208,8 @@ def test_large_m_gemm_kernel(dtype: torch.dtype, swap: bool, act_order: bool) ->
         (torch.float16, True, "p16ft", True),
         (torch.bfloat16, True, "p128", True),
         (torch.float16, True, "p128", False),
+        (torch.bfloat16, True, "s128", True),
+        (torch.float16, True, "s128", False),
     ],
 )
 def test_p16_gemm_kernel(dtype: torch.dtype, swap: bool, variant: str, act_order: bool) -> None:
@@ -217,13 +219,14 @@ def test_p16_gemm_kernel(dtype: torch.dtype, swap: bool, variant: str, act_order
     rounding (x is given in `dtype`) plus fp32 accumulation: ~1e-5 against x @ W in float64.
     "p16f" and "p16ft" round each weight s (q - z) to the activation dtype, with s itself
     rounded first (bf16): they are checked against that rounded weight. "p16t" and "p16ft" read
-    x through a TMA descriptor (rows past 37 come back as zeros)."""
+    x through a TMA descriptor (rows past 37 come back as zeros). "s128" reads x as stored (no
+    p16_order) and builds each block's tile one block ahead (the last split's prefetch is masked)."""
     shapes = ((128, 384), (256, 512)) if (dtype, variant) == (torch.float16, "p16") else ((128, 384),)
     for group, k in shapes:
         w, ref = random_linear(k, 80, group, seed=10, act_order=act_order)
         x = torch.randn(37, k).to(dtype)
         want = x.double() @ ref.double()
-        if variant in ("p16f", "p16ft", "p128"):  # [N, K] in perm order: s (q - z) is exact in float32
+        if variant in ("p16f", "p16ft", "p128", "s128"):  # [N, K] in perm order: s (q - z) exact in fp32
             s = w.scales.float()[torch.arange(k) // group].t()
             qz = torch_ops.dense_weight(w, torch.float32) / s
             wr = qz.to(dtype) * s.to(dtype)  # rounded once, after s
@@ -263,7 +266,7 @@ def test_p16_order_and_group_guard() -> None:
 
 
 def test_tma_entries_are_skipped_where_tma_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A TUNED_TC entry of a TMA kernel (p16t, p16ft, p128) is taken where tensor descriptors
+    """A TUNED_TC entry of a TMA kernel (p16t, p16ft, p128, s128) is taken where tensor descriptors
     work (here: the interpreter) and skipped where they do not (an older Triton or a GPU before
     Hopper): the shape then takes the GEMM or dequantize + cuBLAS instead of failing."""
     w, _ = random_linear(256, 80, 128, seed=12, act_order=False)

@@ -596,6 +596,107 @@ def _gemm_p128_kernel(
 
 
 @triton.jit
+def _s128_tile(
+    qw_ptr, qz_ptr, s_ptr, b, rn, mask, N,
+    GROUP: tl.constexpr, BLOCK_N: tl.constexpr, ZERO_OFFSET: tl.constexpr, MAGIC: tl.constexpr, OFF, dt,
+):  # fmt: skip
+    """Block b of 128 inputs as the folded weight tile [BLOCK_N, 128] in natural input order:
+    the 8 codes of word r (inputs 8 r + j) joined in registers, so each thread holds a word's 8
+    consecutive inputs, then ``s (q - z)`` rounded once to `dt`. Loads only where `mask`."""
+    w, zd, s = _block_operands(qw_ptr, qz_ptr, s_ptr, b, rn, mask, N, GROUP, ZERO_OFFSET, OFF, dt)
+    a = tl.join(
+        tl.join(
+            tl.join(_code_plane(w, 0, MAGIC, dt), _code_plane(w, 1, MAGIC, dt)),
+            tl.join(_code_plane(w, 2, MAGIC, dt), _code_plane(w, 3, MAGIC, dt)),
+        ),
+        tl.join(
+            tl.join(_code_plane(w, 4, MAGIC, dt), _code_plane(w, 5, MAGIC, dt)),
+            tl.join(_code_plane(w, 6, MAGIC, dt), _code_plane(w, 7, MAGIC, dt)),
+        ),
+    )  # [BN, 16, 2, 2, 2]: index (r, j0, j1, j2) is code j = j0 + 2 j1 + 4 j2 of word r
+    a = tl.reshape(tl.permute(a, (0, 1, 4, 3, 2)), (BLOCK_N, 128))  # column 8 r + j
+    return (a - zd[:, None]) * s.to(dt)[:, None]
+
+
+@triton.jit
+def _gemm_s128_kernel(
+    x_desc,
+    qw_ptr,
+    qz_ptr,
+    s_ptr,
+    out_ptr,
+    part_ptr,
+    cnt_ptr,
+    M,
+    N,
+    num_blocks,
+    BLOCKS_PER_SPLIT,
+    num_splits,
+    GROUP: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    ZERO_OFFSET: tl.constexpr,
+    MAGIC: tl.constexpr,
+    OFF: tl.constexpr,
+):
+    """The 128-deep dot per block with the weight tile in shared memory: the folded tile of
+    block b + 1 is built while the tensor cores run block b. The tile is a loop-carried value,
+    so Triton stores it to shared memory for the MMA (both operands in shared memory) instead of
+    keeping it in registers: ptxas serializes every register-operand wgmma of p128 (a wait after
+    each of the 8 instructions, sm_90 SASS, Triton 3.6), while this loop issues the block's
+    chain back to back and waits once. Natural input order (x as stored, through a TMA
+    descriptor, tiles [BLOCK_M, 128]); swapped: the tile is [BLOCK_N, BLOCK_M] = W^T x^T."""
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    pid_k = tl.program_id(2)
+    m0 = pid_m * BLOCK_M
+    rm = m0 + tl.arange(0, BLOCK_M)
+    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    mmask = rm < M
+    nmask = rn < N
+    dt: tl.constexpr = x_desc.dtype
+    acc = tl.zeros([BLOCK_N, BLOCK_M], dtype=tl.float32)
+    b0 = pid_k * BLOCKS_PER_SPLIT
+    b1 = tl.minimum(b0 + BLOCKS_PER_SPLIT, num_blocks)
+    a = _s128_tile(qw_ptr, qz_ptr, s_ptr, b0, rn, nmask, N, GROUP, BLOCK_N, ZERO_OFFSET, MAGIC, OFF, dt)
+    for b in range(b0, b1):
+        x = x_desc.load([m0, b * 128])
+        acc = tl.dot(a, tl.trans(x), acc)
+        # the next block's tile (nothing is read past this split's last block)
+        more = nmask & (rn * 0 + b + 1 < b1)
+        a = _s128_tile(qw_ptr, qz_ptr, s_ptr, b + 1, rn, more, N, GROUP, BLOCK_N, ZERO_OFFSET, MAGIC, OFF, dt)
+    _finish_slabs(acc, m0, rm, rn, mmask, nmask, M, N, part_ptr, out_ptr, cnt_ptr, pid_k, num_splits, BLOCK_M)
+
+
+@triton.jit
+def _finish_slabs(
+    acc, m0, rm, rn, mmask, nmask, M, N, part_ptr, out_ptr, cnt_ptr, pid_k, num_splits, BLOCK_M: tl.constexpr
+):
+    """``_finish_tile`` (swapped) for tiles too large to hold twice in registers: the split
+    that arrives last adds the partials (in split order, as ``_finish``) in slabs of 32 rows."""
+    tile = tl.program_id(0) * tl.num_programs(1) + tl.program_id(1)
+    offs = rm[None, :] * N + rn[:, None]
+    mask = mmask[None, :] & nmask[:, None]
+    if num_splits == 1:
+        tl.store(out_ptr + offs, acc, mask=mask)
+    else:
+        tl.store(part_ptr + pid_k * (M * N) + offs, acc, mask=mask)
+        tl.debug_barrier()  # every thread's partial is written before the release below
+        arrived = tl.atomic_add(cnt_ptr + tile, 1, sem="acq_rel", scope="gpu")
+        if arrived == num_splits - 1:
+            SLAB: tl.constexpr = 32 if BLOCK_M > 32 else BLOCK_M
+            for r0 in tl.static_range(0, BLOCK_M, SLAB):
+                rs = m0 + r0 + tl.arange(0, SLAB)
+                so = rs[None, :] * N + rn[:, None]
+                sm = (rs < M)[None, :] & nmask[:, None]
+                total = tl.load(part_ptr + so, mask=sm, other=0.0, cache_modifier=".cg")
+                for k in range(1, num_splits):
+                    total += tl.load(part_ptr + k * (M * N) + so, mask=sm, other=0.0, cache_modifier=".cg")
+                tl.store(out_ptr + so, total, mask=sm)
+            tl.atomic_xchg(cnt_ptr + tile, 0)  # ready for the next call (and graph replay)
+
+
+@triton.jit
 def _gemv_lop3_kernel(
     x_ptr,
     qw_ptr,
@@ -806,11 +907,12 @@ class TcConfig:
     # "p16f": the same with the weight folded to s (q - z) in the activation dtype (FOLD);
     # "p16t" / "p16ft": _gemm_p16t_kernel (x through a TMA descriptor; swap only), the zero
     # taken off each code, the scale on the block's partial ("p16t") or folded ("p16ft");
-    # "p128": _gemm_p128_kernel (one 128-deep dot per block, folded weight, TMA x; swap only)
+    # "p128": _gemm_p128_kernel (one 128-deep dot per block, folded weight, TMA x; swap only);
+    # "s128": _gemm_s128_kernel (p128's dot with the weight tile in shared memory, x as stored)
     variant: str = "tc"
 
 
-P16_VARIANTS = ("p16", "p16g", "p16f", "p16t", "p16ft", "p128")
+P16_VARIANTS = ("p16", "p16g", "p16f", "p16t", "p16ft", "p128", "s128")
 
 
 GEMV_VARIANTS = ("dn", "lop3", "classic", "2d")
@@ -951,7 +1053,7 @@ def tc_config(w: W4Weight, m: int, dtype: torch.dtype) -> TcConfig | None:
     return cfg
 
 
-TMA_VARIANTS = ("p16t", "p16ft", "p128")
+TMA_VARIANTS = ("p16t", "p16ft", "p128", "s128")
 _TMA: dict[torch.device, bool] = {}
 
 
@@ -1140,7 +1242,7 @@ def _gemm_p16(x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | N
     if cfg.variant not in P16_VARIANTS:
         raise ValueError(f"unknown TcConfig variant {cfg.variant!r}")
     gather, half = cfg.variant == "p16g", x.dtype == torch.float16
-    if not gather:
+    if not gather and cfg.variant != "s128":
         x = p16_order(x)
     m, n = x.shape[0], w.out_features
     num_blocks = w.in_features // 128
@@ -1154,8 +1256,8 @@ def _gemm_p16(x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | N
 
         if not cfg.swap:
             raise ValueError(f"the {cfg.variant} GEMM computes W^T x^T only (swap=True)")
-        p128 = cfg.variant == "p128"
-        kernel = _gemm_p128_kernel if p128 else _gemm_p16t_kernel
+        p128 = cfg.variant in ("p128", "s128")
+        kernel = {"p128": _gemm_p128_kernel, "s128": _gemm_s128_kernel}.get(cfg.variant, _gemm_p16t_kernel)
         extra = {} if p128 else {"FOLD": cfg.variant == "p16ft"}
         kernel[grid](
             TensorDescriptor.from_tensor(x, block_shape=[cfg.block_m, 128 if p128 else 16]),

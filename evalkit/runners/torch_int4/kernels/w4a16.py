@@ -596,25 +596,34 @@ def _gemm_p128_kernel(
 
 
 @triton.jit
-def _s128_tile(
-    qw_ptr, qz_ptr, s_ptr, b, rn, mask, N,
-    GROUP: tl.constexpr, BLOCK_N: tl.constexpr, ZERO_OFFSET: tl.constexpr, MAGIC: tl.constexpr, OFF, dt,
-):  # fmt: skip
-    """Block b of 128 inputs as the folded weight tile [BLOCK_N, 128] in natural input order:
+def _s128_words(qw_ptr, qz_ptr, s_ptr, b, rn, mask, N, GROUP: tl.constexpr):
+    """The raw loads of block b for the columns rn (nothing computed from them, so the loads
+    stay in flight until ``_s128_tile`` uses them): 16 words per column [BN, 16], the zeros'
+    words and the scales. Only where `mask`."""
+    g = (b * 128) // GROUP
+    w = tl.load(qw_ptr + (b * 16 + tl.arange(0, 16))[None, :] * N + rn[:, None], mask=mask[:, None], other=0)
+    zw = tl.load(qz_ptr + g * (N // 8) + rn // 8, mask=mask, other=0)
+    s = tl.load(s_ptr + g * N + rn, mask=mask, other=0.0)
+    return w, zw, s
+
+
+@triton.jit
+def _s128_tile(w, zw, s, rn, ZERO_OFFSET: tl.constexpr, MAGIC: tl.constexpr, OFF, dt, BLOCK_N: tl.constexpr):
+    """A block's folded weight tile [BLOCK_N, 128] in natural input order from its raw loads:
     the 8 codes of word r (inputs 8 r + j) joined in registers, so each thread holds a word's 8
-    consecutive inputs, then ``s (q - z)`` rounded once to `dt`. Loads only where `mask`."""
-    w, zd, s = _block_operands(qw_ptr, qz_ptr, s_ptr, b, rn, mask, N, GROUP, ZERO_OFFSET, OFF, dt)
+    consecutive inputs, then ``s (q - z)`` rounded once to `dt`."""
+    zd = ((((zw >> ((rn % 8) * 4)) & 0xF) + ZERO_OFFSET).to(tl.float32) + OFF).to(dt)
     a = tl.join(
         tl.join(
-            tl.join(_code_plane(w, 0, MAGIC, dt), _code_plane(w, 1, MAGIC, dt)),
-            tl.join(_code_plane(w, 2, MAGIC, dt), _code_plane(w, 3, MAGIC, dt)),
+            tl.join(_code_plane(w, 0, MAGIC, dt), _code_plane(w, 4, MAGIC, dt)),
+            tl.join(_code_plane(w, 2, MAGIC, dt), _code_plane(w, 6, MAGIC, dt)),
         ),
         tl.join(
-            tl.join(_code_plane(w, 4, MAGIC, dt), _code_plane(w, 5, MAGIC, dt)),
-            tl.join(_code_plane(w, 6, MAGIC, dt), _code_plane(w, 7, MAGIC, dt)),
+            tl.join(_code_plane(w, 1, MAGIC, dt), _code_plane(w, 5, MAGIC, dt)),
+            tl.join(_code_plane(w, 3, MAGIC, dt), _code_plane(w, 7, MAGIC, dt)),
         ),
-    )  # [BN, 16, 2, 2, 2]: index (r, j0, j1, j2) is code j = j0 + 2 j1 + 4 j2 of word r
-    a = tl.reshape(tl.permute(a, (0, 1, 4, 3, 2)), (BLOCK_N, 128))  # column 8 r + j
+    )  # [BN, 16, 2, 2, 2]: index (r, d1, d2, d3) is code 4 d1 + 2 d2 + d3 of word r
+    a = tl.reshape(a, (BLOCK_N, 128))  # column 8 r + j
     return (a - zd[:, None]) * s.to(dt)[:, None]
 
 
@@ -640,7 +649,8 @@ def _gemm_s128_kernel(
     OFF: tl.constexpr,
 ):
     """The 128-deep dot per block with the weight tile in shared memory: the folded tile of
-    block b + 1 is built while the tensor cores run block b. The tile is a loop-carried value,
+    block b + 1 is built while the tensor cores run block b, from words loaded one iteration
+    before (their latency hidden behind a whole block). The tile is a loop-carried value,
     so Triton stores it to shared memory for the MMA (both operands in shared memory) instead of
     keeping it in registers: ptxas serializes every register-operand wgmma of p128 (a wait after
     each of the 8 instructions, sm_90 SASS, Triton 3.6), while this loop issues the block's
@@ -658,13 +668,16 @@ def _gemm_s128_kernel(
     acc = tl.zeros([BLOCK_N, BLOCK_M], dtype=tl.float32)
     b0 = pid_k * BLOCKS_PER_SPLIT
     b1 = tl.minimum(b0 + BLOCKS_PER_SPLIT, num_blocks)
-    a = _s128_tile(qw_ptr, qz_ptr, s_ptr, b0, rn, nmask, N, GROUP, BLOCK_N, ZERO_OFFSET, MAGIC, OFF, dt)
+    # software pipeline: the tile of block b + 1 is folded while the tensor cores run block b,
+    # from words whose loads were issued one iteration earlier (two blocks ahead)
+    w, zw, s = _s128_words(qw_ptr, qz_ptr, s_ptr, b0, rn, nmask, N, GROUP)
+    a = _s128_tile(w, zw, s, rn, ZERO_OFFSET, MAGIC, OFF, dt, BLOCK_N)
+    w, zw, s = _s128_words(qw_ptr, qz_ptr, s_ptr, b0 + 1, rn, nmask & (rn * 0 + b0 + 1 < b1), N, GROUP)
     for b in range(b0, b1):
         x = x_desc.load([m0, b * 128])
         acc = tl.dot(a, tl.trans(x), acc)
-        # the next block's tile (nothing is read past this split's last block)
-        more = nmask & (rn * 0 + b + 1 < b1)
-        a = _s128_tile(qw_ptr, qz_ptr, s_ptr, b + 1, rn, more, N, GROUP, BLOCK_N, ZERO_OFFSET, MAGIC, OFF, dt)
+        a = _s128_tile(w, zw, s, rn, ZERO_OFFSET, MAGIC, OFF, dt, BLOCK_N)
+        w, zw, s = _s128_words(qw_ptr, qz_ptr, s_ptr, b + 2, rn, nmask & (rn * 0 + b + 2 < b1), N, GROUP)
     _finish_slabs(acc, m0, rm, rn, mmask, nmask, M, N, part_ptr, out_ptr, cnt_ptr, pid_k, num_splits, BLOCK_M)
 
 

@@ -989,15 +989,20 @@ TUNED_TC: dict[tuple[int, int, int], TcConfig] = {
     (64, 54784, 5120): TcConfig(64, 128, 40, 4, 3, True, 128, "p16t"),
     # M=64: 96.4 us, 186 TFLOP/s (p16f 108.9, best other: 115.9 us GemmConfig)
     (64, 5120, 27392): TcConfig(64, 128, 16, 4, 3, True, 128, "p16t"),
-    # M=128: 48.4 us, 194 TFLOP/s (best other: 52.1 us dequant+cublas); o stays there (38.6 us)
-    (128, 7168, 5120): TcConfig(128, 64, 40, 4, 4, True, 128, "p128"),
-    # M=128: 256.4 us, 280 TFLOP/s (p16f 274.8, best other: 340.5 us dequant+cublas)
-    (128, 54784, 5120): TcConfig(128, 128, 40, 8, 4, True, 128, "p128"),
-    # M=128: 169.2 us, 212 TFLOP/s (best other: 179.9 us dequant+cublas)
-    (128, 5120, 27392): TcConfig(128, 128, 31, 8, 4, True, 128, "p128"),
-    # Not taken: gate|up at 256 rows, p128 368.8 us against dequantize + cuBLAS 384.0 (4 %): the
-    # 256 bucket also serves 129..255 rows, where a 256-row tile pads and dequantize + cuBLAS,
-    # bound by the weight, costs about the same as at 256.
+    # M=128 and gate|up at 256: s128, H200, 2026-12-02, fourth session (bench/results/
+    # kernels_h200_2026-12-02d/: `--s128`, timed in the same call as p128 and dequantize + cuBLAS).
+    # M=128: 37.7 us, 249 TFLOP/s (p128 48.6, best other: 52.9 us dequant+cublas)
+    (128, 7168, 5120): TcConfig(128, 64, 40, 4, 4, True, 128, "s128"),
+    # M=128: 37.3 us, 180 TFLOP/s (best other: 39.4 us dequant+cublas)
+    (128, 5120, 5120): TcConfig(128, 64, 40, 4, 4, True, 128, "s128"),
+    # M=128: 255.3 us, 281 TFLOP/s (p128 264.8, best other: 342.4 us dequant+cublas)
+    (128, 54784, 5120): TcConfig(128, 64, 40, 4, 4, True, 128, "s128"),
+    # M=128: 152.5 us, 235 TFLOP/s (p128 169.5, best other: 182.2 us dequant+cublas)
+    (128, 5120, 27392): TcConfig(128, 64, 54, 4, 4, True, 128, "s128"),
+    # M=256: 354.4 us, 405 TFLOP/s (best other: 382.4 us dequant+cublas). The other three stay on
+    # dequantize + cuBLAS at 256 (q|k|v s128 52.2 against 54.6: within what a padded tile loses
+    # at 129..255 rows, which this bucket also serves).
+    (256, 54784, 5120): TcConfig(256, 64, 40, 4, 3, True, 128, "s128"),
 }
 # Rows above which the large-M GEMM is never chosen (prefill: dequantize + cuBLAS wins there).
 TC_MAX_ROWS = 512

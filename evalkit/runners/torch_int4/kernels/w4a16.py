@@ -473,12 +473,14 @@ def _block_operands(
 ):
     """Block b of 128 inputs for the columns rn of a swapped TMA GEMM: its 16 words per column
     [BN, 16], the zero plus the offset c in `dt` (exact), and the group's scale as stored."""
-    g = (b * 128) // GROUP
-    w = tl.load(qw_ptr + (b * 16 + tl.arange(0, 16))[None, :] * N + rn[:, None], mask=nmask[:, None], other=0)
-    zw = tl.load(qz_ptr + g * (N // 8) + rn // 8, mask=nmask, other=0)
-    zd = ((((zw >> ((rn % 8) * 4)) & 0xF) + ZERO_OFFSET).to(tl.float32) + OFF).to(dt)
-    s = tl.load(s_ptr + g * N + rn, mask=nmask, other=0.0)
-    return w, zd, s
+    w, zw, s = _s128_words(qw_ptr, qz_ptr, s_ptr, b, rn, nmask, N, GROUP)
+    return w, _zero_plus(zw, rn, ZERO_OFFSET, OFF, dt), s
+
+
+@triton.jit
+def _zero_plus(zw, rn, ZERO_OFFSET: tl.constexpr, OFF, dt):
+    """The zeros of columns rn from their packed words, plus the offset c, in `dt` (exact)."""
+    return ((((zw >> ((rn % 8) * 4)) & 0xF) + ZERO_OFFSET).to(tl.float32) + OFF).to(dt)
 
 
 @triton.jit
@@ -612,7 +614,7 @@ def _s128_tile(w, zw, s, rn, ZERO_OFFSET: tl.constexpr, MAGIC: tl.constexpr, OFF
     """A block's folded weight tile [BLOCK_N, 128] in natural input order from its raw loads:
     the 8 codes of word r (inputs 8 r + j) joined in registers, so each thread holds a word's 8
     consecutive inputs, then ``s (q - z)`` rounded once to `dt`."""
-    zd = ((((zw >> ((rn % 8) * 4)) & 0xF) + ZERO_OFFSET).to(tl.float32) + OFF).to(dt)
+    zd = _zero_plus(zw, rn, ZERO_OFFSET, OFF, dt)
     a = tl.join(
         tl.join(
             tl.join(_code_plane(w, 0, MAGIC, dt), _code_plane(w, 4, MAGIC, dt)),

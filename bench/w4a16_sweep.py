@@ -292,6 +292,39 @@ S128_SHAPES: dict[int, list[tuple[int, int, int, int, str]]] = {
 }
 
 
+# --g128: the Gluon GEMM (``w4a16_gluon.gemm_g128_kernel``: s128's math with the tile double-
+# buffered, the MMA of one block in flight while the next is dequantized); (block_m, block_n,
+# warps, slots of x, variant): those that compile for sm_90 without spills in at most 227 KB of
+# shared memory (2 weight tiles + the x slots); 256-row tiles do not.
+G128_SHAPES: dict[int, list[tuple[int, int, int, int, str]]] = {
+    m: [(bm, bn, nw, st, "g128") for bm, bn, nw, st in shapes]
+    for m, shapes in {
+        8: [(8, 64, 4, 4), (16, 64, 4, 4), (8, 128, 4, 4)],
+        16: [(16, 128, 4, 3), (16, 128, 4, 4), (16, 64, 4, 4), (16, 256, 8, 3)],
+        32: [(32, 64, 4, 3), (32, 128, 4, 3), (32, 128, 4, 4), (32, 64, 4, 4), (32, 256, 8, 3)],
+        64: [
+            (64, 128, 4, 3),
+            (64, 128, 4, 4),
+            (64, 64, 4, 4),
+            (64, 128, 8, 3),
+            (64, 256, 8, 3),
+            (64, 256, 16, 3),
+        ],
+        # 256 columns a tile from 128 rows on: x is read from L2 once per tile of columns, and
+        # at 128 columns that is 1.1 GB a call for gate|up at 256 rows
+        128: [(128, 128, 8, 3), (128, 64, 4, 3), (64, 128, 8, 3), (128, 256, 16, 3), (64, 256, 16, 3)],
+        256: [(128, 128, 8, 3), (128, 256, 16, 3), (64, 256, 16, 3)],
+        512: [(128, 128, 8, 3), (128, 256, 16, 3)],
+    }.items()
+}
+
+
+# --g128 also times "g128n" (raw words one block ahead instead of two: fewer registers and
+# moves, less latency hidden) at the tile shapes of up to 64 rows
+for _m in (8, 16, 32, 64):
+    G128_SHAPES[_m] += [(bm, bn, nw, st, "g128n") for bm, bn, nw, st, _ in G128_SHAPES[_m]]
+
+
 def p16t_candidates(
     m: int, n: int, k: int, sms: int, table: dict[int, list[tuple[int, int, int, int, str]]] | None = None
 ) -> list[TcConfig]:
@@ -454,6 +487,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="as --p16t, with the shared-memory-tile GEMM (s128) as the candidates (also at 512 rows)",
     )
+    ap.add_argument(
+        "--g128",
+        action="store_true",
+        help="as --s128, with the Gluon GEMM (g128: the MMA of one block overlaps the next block's "
+        "dequantization) as the candidates",
+    )
     ap.add_argument("--shapes", default=",".join(SHAPES))
     ap.add_argument("--copy-mb", type=float, default=300.0, help="weight bytes per timed graph")
     ap.add_argument("--budget-s", type=float, default=1e9, help="sweep no new M after this many seconds")
@@ -461,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     dev = torch.device("cuda")
     sms = w4a16._num_sms(dev)
-    tma_sweep = args.p16t or args.p128 or args.s128
+    tma_sweep = args.p16t or args.p128 or args.s128 or args.g128
     ms = (
         [int(v) for v in args.ms.split(",")]
         if args.ms
@@ -520,7 +559,15 @@ def main(argv: list[str] | None = None) -> int:
                 gemm_now = w4a16.gemm_config(ws[0], m, dev)
                 tuned = w4a16.tc_config(ws[0], m, torch.bfloat16)
                 plain = [gemm_now, "dequant+cublas"] if m < 65 else ["dequant+cublas", gemm_now]
-                table = S128_SHAPES if args.s128 else P128_SHAPES if args.p128 else P16T_SHAPES
+                table = (
+                    G128_SHAPES
+                    if args.g128
+                    else S128_SHAPES
+                    if args.s128
+                    else P128_SHAPES
+                    if args.p128
+                    else P16T_SHAPES
+                )
                 cands = ([tuned] if tuned is not None else []) + plain + p16t_candidates(m, n, k, sms, table)
             elif args.p16:
                 # today's dispatch first (fast_model.DEQUANT_MATMUL_ROWS = 65), then the other path

@@ -923,11 +923,14 @@ class TcConfig:
     # "p16t" / "p16ft": _gemm_p16t_kernel (x through a TMA descriptor; swap only), the zero
     # taken off each code, the scale on the block's partial ("p16t") or folded ("p16ft");
     # "p128": _gemm_p128_kernel (one 128-deep dot per block, folded weight, TMA x; swap only);
-    # "s128": _gemm_s128_kernel (p128's dot with the weight tile in shared memory, x as stored)
+    # "s128": _gemm_s128_kernel (p128's dot with the weight tile in shared memory, x as stored);
+    # "g128": s128's math in Gluon (w4a16_gluon.py), the tile double-buffered so that the MMA of
+    # one block runs while the next is dequantized (sm_90 only; num_stages = slots of x, >= 3),
+    # raw words two blocks ahead; "g128n": the same with the words one block ahead
     variant: str = "tc"
 
 
-P16_VARIANTS = ("p16", "p16g", "p16f", "p16t", "p16ft", "p128", "s128")
+P16_VARIANTS = ("p16", "p16g", "p16f", "p16t", "p16ft", "p128", "s128", "g128", "g128n")
 
 
 GEMV_VARIANTS = ("dn", "lop3", "classic", "2d")
@@ -963,47 +966,79 @@ TUNED_GEMM: dict[tuple[int, int, int], GemmConfig] = {
 # sweep measured them faster than both the GEMM and dequantize + cuBLAS; while a key is absent,
 # M < DEQUANT_MATMUL_ROWS takes the GEMM and more rows dequantize + cuBLAS. The entries: H200,
 # 2026-12-02, `bench/w4a16_sweep.py --p16`, `--p16t` and `--p128` (bench/results/
-# kernels_h200_2026-12-02b/ and -02c/); the large-M GEMM (variant "tc") won nowhere. An (M bucket)
-# key serves the rows above the previous bucket up to it (16: 9..16, ..., 128: 65..128); none at 256.
+# kernels_h200_2026-12-02b/ to -02e/); the large-M GEMM (variant "tc") won nowhere. An (M bucket)
+# key serves the rows above the previous bucket up to it (8: 2..8, 16: 9..16, ..., 512: 257..512).
 TUNED_TC: dict[tuple[int, int, int], TcConfig] = {
-    # H200, 2026-12-02, the fastest of two sweeps of the same day (bench/results/
-    # kernels_h200_2026-12-02c/: `--p16t` and `--p128`, each against the p16 entries then here,
-    # dequantize + cuBLAS and the GEMM, timed in the same call); the figures are those sweeps'.
-    # M=16: 22.6 us, 52 TFLOP/s (best other: 24.3 us GemmConfig)
+    # H200, 2026-12-02, fifth session: the Gluon GEMM (g128) from `bench/w4a16_sweep.py --g128`
+    # (bench/results/kernels_h200_2026-12-02e/), each timed in the same call as the config it
+    # replaced (p16/p16f/p16t/p128/s128, the GEMM and dequantize + cuBLAS).
+    # M=8 (2..8 rows; the GEMM before): 15.5 us, 38 TFLOP/s (GEMM 23.7 us)
+    (8, 7168, 5120): TcConfig(8, 64, 14, 4, 4, True, 128, "g128"),
+    # M=8: 12.9 us, 32 TFLOP/s (GEMM 19.0 us)
+    (8, 5120, 5120): TcConfig(8, 64, 6, 4, 4, True, 128, "g128"),
+    # M=8: 78.1 us, 57 TFLOP/s (GEMM 123.3 us)
+    (8, 54784, 5120): TcConfig(8, 64, 40, 4, 4, True, 128, "g128"),
+    # M=8: 44.6 us, 50 TFLOP/s (GEMM 69.9 us)
+    (8, 5120, 27392): TcConfig(8, 128, 16, 4, 4, True, 128, "g128"),
+    # M=16: 16.8 us, 70 TFLOP/s (was p16 21.7 us)
+    (16, 7168, 5120): TcConfig(16, 64, 14, 4, 4, True, 128, "g128"),
+    # M=16: 14.2 us, 59 TFLOP/s (was p16f 17.8 us)
+    (16, 5120, 5120): TcConfig(16, 64, 10, 4, 4, True, 128, "g128"),
+    # M=16: 80.7 us, 111 TFLOP/s (was p16f 104.6 us)
+    (16, 54784, 5120): TcConfig(16, 64, 40, 4, 4, True, 128, "g128"),
+    # M=16: 50.5 us, 89 TFLOP/s (was p16t 61.1 us)
+    (16, 5120, 27392): TcConfig(16, 64, 54, 4, 4, True, 128, "g128"),
+    # M=32: 21.8 us, 108 TFLOP/s (p128 26.2 us in the fourth session)
+    (32, 7168, 5120): TcConfig(32, 64, 20, 4, 3, True, 128, "g128"),
+    # M=32: 22.0 us, 76 TFLOP/s (p16f 21.8 us in the fourth session: even)
+    (32, 5120, 5120): TcConfig(32, 64, 20, 4, 3, True, 128, "g128"),
+    # M=32: 96.3 us, 186 TFLOP/s (p16f 119.3 us in the fourth session)
+    (32, 54784, 5120): TcConfig(32, 128, 40, 4, 3, True, 128, "g128"),
+    # M=32: 60.2 us, 149 TFLOP/s (p16t 73.5 us in the fourth session)
+    (32, 5120, 27392): TcConfig(32, 64, 54, 4, 3, True, 128, "g128"),
+    # M=64: 27.2 us, 173 TFLOP/s (was p128 32.4 us)
+    (64, 7168, 5120): TcConfig(64, 64, 20, 4, 4, True, 128, "g128"),
+    # M=64: 26.7 us, 126 TFLOP/s (was the GEMM, 29.3 us)
+    (64, 5120, 5120): TcConfig(64, 64, 20, 4, 4, True, 128, "g128"),
+    # M=64: 114.0 us, 315 TFLOP/s (was p16t 156.3 us)
+    (64, 54784, 5120): TcConfig(64, 128, 40, 8, 3, True, 128, "g128"),
+    # M=64: 96.9 us, 185 TFLOP/s (was p16t 97.5 us)
+    (64, 5120, 27392): TcConfig(64, 64, 107, 4, 4, True, 128, "g128"),
+    # M=128: 31.2 us, 301 TFLOP/s (was s128 37.9 us)
+    (128, 7168, 5120): TcConfig(128, 64, 40, 4, 3, True, 128, "g128"),
+    # M=128: 30.9 us, 217 TFLOP/s (was s128 37.4 us)
+    (128, 5120, 5120): TcConfig(128, 64, 40, 4, 3, True, 128, "g128"),
+    # M=128: 158.5 us, 453 TFLOP/s (was s128 254.3 us; g128 with 128 columns 178.9): 256 columns a
+    # tile halve the reads of x from L2
+    (128, 54784, 5120): TcConfig(128, 256, 40, 16, 3, True, 128, "g128"),
+    # M=128: 138.2 us, 260 TFLOP/s (was s128 153.9 us)
+    (128, 5120, 27392): TcConfig(128, 64, 54, 4, 3, True, 128, "g128"),
+    # M=256: 44.6 us, 421 TFLOP/s (was dequantize + cuBLAS 54.9 us)
+    (256, 7168, 5120): TcConfig(128, 128, 40, 8, 3, True, 128, "g128"),
+    # M=256: 305.5 us, 470 TFLOP/s (was s128 354.9 us). o and down stay on dequantize + cuBLAS
+    # at 256 rows (42.4 and 207.5 us against g128's 44.3 and 223.2).
+    (256, 54784, 5120): TcConfig(128, 128, 40, 8, 3, True, 128, "g128"),
+    # M=512: 542.3 us, 530 TFLOP/s (was dequantize + cuBLAS 557.2 us); the other three stay on it
+    (512, 54784, 5120): TcConfig(128, 256, 40, 16, 3, True, 128, "g128"),
+}
+# Where Gluon cannot run (not a Hopper GPU, or a Triton without Gluon), the entries of the fourth
+# session (tl kernels, measured on the same H200) stand in for the g128 ones.
+TUNED_TC_TL: dict[tuple[int, int, int], TcConfig] = {
     (16, 7168, 5120): TcConfig(16, 64, 14, 4, 3, True, 128, "p16"),
-    # M=16: 17.5 us, 48 TFLOP/s (best other: 19.1 us GemmConfig)
     (16, 5120, 5120): TcConfig(16, 128, 6, 4, 3, True, 128, "p16f"),
-    # M=16: 103.8 us, 87 TFLOP/s (best other: 126.9 us GemmConfig)
     (16, 54784, 5120): TcConfig(16, 128, 40, 4, 3, True, 128, "p16f"),
-    # M=16: 60.6 us, 74 TFLOP/s (p16f 64.1, best other: 71.0 us GemmConfig)
     (16, 5120, 27392): TcConfig(16, 128, 16, 4, 3, True, 128, "p16t"),
-    # M=32: 26.2 us, 90 TFLOP/s (p16 28.2, best other: 41.0 us GemmConfig)
     (32, 7168, 5120): TcConfig(32, 64, 14, 4, 4, True, 128, "p128"),
-    # M=32: 21.8 us, 77 TFLOP/s (best other: 26.6 us GemmConfig)
     (32, 5120, 5120): TcConfig(32, 128, 6, 4, 3, True, 128, "p16f"),
-    # M=32: 119.3 us, 150 TFLOP/s (best other: 189.1 us GemmConfig)
     (32, 54784, 5120): TcConfig(32, 128, 40, 4, 3, True, 128, "p16f"),
-    # M=32: 73.5 us, 122 TFLOP/s (p16f 79.6, best other: 130.7 us GemmConfig)
     (32, 5120, 27392): TcConfig(32, 128, 16, 4, 3, True, 128, "p16t"),
-    # M=64: 32.2 us, 146 TFLOP/s (best other: 35.0 us GemmConfig); o stays on the GEMM (29.8 us)
     (64, 7168, 5120): TcConfig(64, 64, 20, 4, 4, True, 128, "p128"),
-    # M=64: 155.8 us, 230 TFLOP/s (p16 182.6, best other: 218.2 us GemmConfig)
     (64, 54784, 5120): TcConfig(64, 128, 40, 4, 3, True, 128, "p16t"),
-    # M=64: 96.4 us, 186 TFLOP/s (p16f 108.9, best other: 115.9 us GemmConfig)
     (64, 5120, 27392): TcConfig(64, 128, 16, 4, 3, True, 128, "p16t"),
-    # M=128 and gate|up at 256: s128, H200, 2026-12-02, fourth session (bench/results/
-    # kernels_h200_2026-12-02d/: `--s128`, timed in the same call as p128 and dequantize + cuBLAS).
-    # M=128: 37.7 us, 249 TFLOP/s (p128 48.6, best other: 52.9 us dequant+cublas)
     (128, 7168, 5120): TcConfig(128, 64, 40, 4, 4, True, 128, "s128"),
-    # M=128: 37.3 us, 180 TFLOP/s (best other: 39.4 us dequant+cublas)
     (128, 5120, 5120): TcConfig(128, 64, 40, 4, 4, True, 128, "s128"),
-    # M=128: 255.3 us, 281 TFLOP/s (p128 264.8, best other: 342.4 us dequant+cublas)
     (128, 54784, 5120): TcConfig(128, 64, 40, 4, 4, True, 128, "s128"),
-    # M=128: 152.5 us, 235 TFLOP/s (p128 169.5, best other: 182.2 us dequant+cublas)
     (128, 5120, 27392): TcConfig(128, 64, 54, 4, 4, True, 128, "s128"),
-    # M=256: 354.4 us, 405 TFLOP/s (best other: 382.4 us dequant+cublas). The other three stay on
-    # dequantize + cuBLAS at 256 (q|k|v s128 52.2 against 54.6: within what a padded tile loses
-    # at 129..255 rows, which this bucket also serves).
     (256, 54784, 5120): TcConfig(256, 64, 40, 4, 3, True, 128, "s128"),
 }
 # Rows above which the large-M GEMM is never chosen (prefill: dequantize + cuBLAS wins there).
@@ -1070,7 +1105,23 @@ def tc_config(w: W4Weight, m: int, dtype: torch.dtype) -> TcConfig | None:
         return None  # the p16 kernel's blocks of 128 inputs must lie in one group
     if cfg is not None and cfg.variant in TMA_VARIANTS and not tma_available(w.qweight.device):
         return None
+    if cfg is not None and cfg.variant in ("g128", "g128n") and not gluon_available(w.qweight.device):
+        cfg = TUNED_TC_TL.get((_m_bucket(m), w.out_features, w.in_features))
+        if cfg is not None and cfg.variant in TMA_VARIANTS and not tma_available(w.qweight.device):
+            return None
     return cfg
+
+
+def gluon_available(device: torch.device) -> bool:
+    """Whether the Gluon GEMM (variant "g128") can run here: a Hopper GPU (wgmma is sm_90 only;
+    Gluon kernels do not run in the CPU interpreter) and a Triton with Gluon's Hopper API."""
+    if device.type != "cuda" or torch.cuda.get_device_capability(device) != (9, 0):
+        return False
+    try:
+        from evalkit.runners.torch_int4.kernels import w4a16_gluon  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 TMA_VARIANTS = ("p16t", "p16ft", "p128", "s128")
@@ -1262,7 +1313,7 @@ def _gemm_p16(x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | N
     if cfg.variant not in P16_VARIANTS:
         raise ValueError(f"unknown TcConfig variant {cfg.variant!r}")
     gather, half = cfg.variant == "p16g", x.dtype == torch.float16
-    if not gather and cfg.variant != "s128":
+    if not gather and cfg.variant not in ("s128", "g128", "g128n"):
         x = p16_order(x)
     m, n = x.shape[0], w.out_features
     num_blocks = w.in_features // 128
@@ -1271,6 +1322,18 @@ def _gemm_p16(x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | N
         out = torch.empty((1, m, n), dtype=torch.float32, device=x.device)
     part = torch.empty((splits, m, n), dtype=torch.float32, device=x.device) if splits > 1 else out
     grid = (triton.cdiv(m, cfg.block_m), triton.cdiv(n, cfg.block_n), splits)
+    if cfg.variant in ("g128", "g128n"):
+        from evalkit.runners.torch_int4.kernels import w4a16_gluon
+
+        if not cfg.swap or cfg.num_stages < 3:
+            raise ValueError(f"the g128 GEMM computes W^T x^T (swap=True) with >= 3 stages, got {cfg}")
+        w4a16_gluon.launch(
+            x, w.qweight, w.qzeros, w.scales, out, part, _counters(x.device, grid[0] * grid[1]),
+            num_blocks=num_blocks, blocks_per_split=cfg.groups_per_split, group=w.group_size,
+            zero_offset=w.zero_offset, block_m=cfg.block_m, block_n=cfg.block_n,
+            num_warps=cfg.num_warps, stages=cfg.num_stages, ahead=1 if cfg.variant == "g128n" else 2,
+        )  # fmt: skip
+        return out
     if cfg.variant in TMA_VARIANTS:
         from triton.tools.tensor_descriptor import TensorDescriptor
 

@@ -1,0 +1,302 @@
+"""The W4A16 GEMM in Gluon (Triton's explicit-layout dialect), for sm_90 only: variant "g128".
+
+Same math as ``w4a16._gemm_s128_kernel`` (the folded weight tile ``s (q - z)`` of each block
+of 128 inputs, rounded once to the activation dtype, times x as stored, fp32 accumulators, split-K
+fix-up in split order), with what Triton's ``tl`` could not express: the weight tile lives in
+two shared-memory slots, so the tensor cores run block b (``warpgroup_mma``, asynchronous)
+while the warps dequantize block b + 1 into the other slot; the kernel waits only for the MMA
+of block b - 1 before it overwrites that slot. ``tl`` stores a loop-carried tile to a single
+buffer and waits for each block's MMA before the next tile is written (``pendings = 0`` in the
+TTGIR of s128), so dequantization and MMA add up instead of overlapping.
+
+x comes through a TMA descriptor into ``STAGES`` slots (the slot of block b - 2 is refilled once
+its MMA is done: ``STAGES - 2`` blocks of x ahead); the raw weight words are loaded two blocks
+ahead into registers. Gluon kernels do not run in Triton's CPU interpreter: this kernel's
+numbers are checked on the GPU against the PyTorch twin (``bench/w4a16_sweep.py`` checks,
+``bench/int4_gpu_check.py``), its math is s128's (checked in the interpreter by ``make test``),
+and ``make test`` compiles it for sm_90 and checks the pipelining in the SASS.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+from triton.experimental import gluon
+from triton.experimental.gluon import language as gl
+from triton.experimental.gluon.language.nvidia.hopper import (
+    fence_async_shared,
+    mbarrier,
+    tma,
+    warpgroup_mma,
+    warpgroup_mma_init,
+    warpgroup_mma_wait,
+)
+
+# Gluon is experimental and renames things: Triton 3.6 (the GPU image) has the TMA load as
+# async_copy_global_to_shared and the CTA barrier as thread_barrier, 3.9 as async_load and barrier
+_tma_load = getattr(tma, "async_load", None) or tma.async_copy_global_to_shared
+_cta_barrier = getattr(gl, "thread_barrier", None) or gl.barrier
+
+
+@gluon.constexpr_function
+def words_layout(block_n: int, num_warps: int) -> gl.BlockedLayout:
+    """Registers of a block's words [BLOCK_N, 16]: a warp's 32 threads on 32 consecutive columns
+    (coalesced loads), each thread a run of one column's words (their 8 codes each become 8
+    consecutive inputs of the tile, one 16-byte store to shared memory per word)."""
+    wn = min(num_warps, block_n // 32)
+    wk = num_warps // wn
+    return gl.BlockedLayout([block_n // (32 * wn), 16 // wk], [32, 1], [wn, wk], [1, 0])
+
+
+@gluon.jit
+def _words(
+    qw_ptr, qz_ptr, s_ptr, b, rn, rr, nmask, N: gl.constexpr, GROUP: gl.constexpr, EVEN_N: gl.constexpr
+):
+    """Raw loads of block b for the columns rn: words [BN, 16], zero words, scales. The words
+    of a column are one pointer plus constant offsets (r N: immediates of the loads)."""
+    g = (b * 128) // GROUP
+    wp = (qw_ptr + b * (16 * N)) + rn
+    if EVEN_N:
+        w = gl.load(wp[:, None] + (rr * N)[None, :])
+        zw = gl.load(qz_ptr + g * (N // 8) + rn // 8)
+        s = gl.load(s_ptr + g * N + rn)
+    else:
+        w = gl.load(wp[:, None] + (rr * N)[None, :], mask=nmask[:, None], other=0)
+        zw = gl.load(qz_ptr + g * (N // 8) + rn // 8, mask=nmask, other=0)
+        s = gl.load(s_ptr + g * N + rn, mask=nmask, other=0.0)
+    return w, zw, s
+
+
+@gluon.jit
+def _nest8(p0, p1, p2, p3, p4, p5, p6, p7, BLOCK_N: gl.constexpr):
+    """Eight [BN, 16] planes (plane j: code j of each word) as one [BN, 128] tensor whose
+    column 8 r + j is plane j's element r: each thread holds a word's 8 codes in consecutive
+    registers (the joins add register dimensions only)."""
+    a = gl.join(gl.join(gl.join(p0, p4), gl.join(p2, p6)), gl.join(gl.join(p1, p5), gl.join(p3, p7)))
+    return gl.reshape(a, [BLOCK_N, 128])  # (r, d1, d2, d3) is plane 4 d1 + 2 d2 + d3, column 8 r + 4 d3 + ...
+
+
+@gluon.jit
+def _bcast8(p, BLOCK_N: gl.constexpr):
+    return _nest8(p, p, p, p, p, p, p, p, BLOCK_N)
+
+
+@gluon.jit
+def _tile(
+    w,
+    zw,
+    s,
+    rn,
+    ZERO_OFFSET: gl.constexpr,
+    MAGIC: gl.constexpr,
+    OFF: gl.constexpr,
+    dt: gl.constexpr,
+    BLOCK_N: gl.constexpr,
+):
+    """The folded tile [BLOCK_N, 128] in natural input order (column 8 r + j = code j of word r),
+    two inputs per instruction: for inputs 2i and 2i + 1 (codes 2i and 2i + 1 of a word, byte i),
+    one PRMT puts byte i of the word and of the word shifted by 4 into the two halves of a
+    register, one LOP3 keeps each half's low nibble and sets the magic exponent (MAGIC | q reads
+    as c + q), one packed subtraction takes c + z off (exact) and one packed multiplication
+    applies the scale (rounded once): ``s (q - z)``, as ``_gemm_s128_kernel``'s tile."""
+    WL: gl.constexpr = w.type.layout
+    zd = ((((zw >> ((rn % 8) * 4)) & 0xF) + ZERO_OFFSET).to(gl.float32) + OFF).to(dt)
+    zero = gl.zeros([BLOCK_N, 16], gl.int16, layout=WL)
+    zt = _bcast8(zd.to(gl.int16, bitcast=True)[:, None] | zero, BLOCK_N)
+    st = _bcast8(s.to(dt).to(gl.int16, bitcast=True)[:, None] | zero, BLOCK_N)
+    wt = _bcast8(w, BLOCK_N)
+    ut = _bcast8(w >> 4, BLOCK_N)
+    s0 = gl.full([BLOCK_N, 16], pair_selector(0), gl.int32, layout=WL)
+    s1 = gl.full([BLOCK_N, 16], pair_selector(1), gl.int32, layout=WL)
+    s2 = gl.full([BLOCK_N, 16], pair_selector(2), gl.int32, layout=WL)
+    s3 = gl.full([BLOCK_N, 16], pair_selector(3), gl.int32, layout=WL)
+    sel = _nest8(s0, s0, s1, s1, s2, s2, s3, s3, BLOCK_N)  # codes 2i and 2i + 1: byte i
+    folded = gl.inline_asm_elementwise(
+        fold_asm(MAGIC), "=r,r,r,r,r,r,r,r,r", [wt, ut, sel, zt, st], dtype=gl.int16, is_pure=True, pack=2
+    )
+    return folded.to(dt, bitcast=True)
+
+
+# The fold of two inputs, instruction by instruction (``fold_asm``; tests/runners/test_gluon_gemm.py
+# runs the same steps on the CPU against the PyTorch twin's weight):
+#   t = prmt(word, word >> 4, pair_selector(i))  byte i of the word (codes 2i, 2i + 1 in its low and
+#                                                high nibble) to bits 0..7, the same byte shifted
+#                                                right by 4 to bits 16..23
+#   t = (t & PAIR_MASK) | MAGIC * 0x10001        (LOP3 0xEA): each half is MAGIC | q, i.e. c + q
+#   t = t - (c + z, c + z)                       packed subtraction, exact: q - z
+#   out = t * (s, s)                             packed multiplication, rounded once
+PAIR_MASK = 0x000F000F
+LOP3_AND_OR = 0xEA  # the LOP3 truth table of (a & b) | c
+
+
+@gluon.constexpr_function
+def pair_selector(i: int) -> int:
+    """The PRMT selector that takes byte i of the first operand to byte 0 and byte i of the second
+    (bytes 4..7 of the pair) to byte 2."""
+    return i | ((4 + i) << 8)
+
+
+@gluon.constexpr_function
+def fold_asm(magic: int) -> str:
+    """PTX for two inputs (operands: $0 the pair out; $1, $2 the word; $3, $4 the word >> 4; $5, $6
+    the PRMT selector; $7 c + z and $8 s, each as a pair of the activation dtype)."""
+    kind = "f16x2" if magic == 0x6400 else "bf16x2"
+    return (
+        "{ .reg .b32 t; prmt.b32 t, $1, $3, $5; "
+        f"lop3.b32 t, t, {PAIR_MASK}, {magic * 0x10001}, {LOP3_AND_OR}; "
+        f"sub.rn.{kind} t, t, $7; mul.rn.{kind} $0, t, $8; }}"
+    )
+
+
+@gluon.jit
+def gemm_g128_kernel(
+    x_desc,
+    qw_ptr,
+    qz_ptr,
+    s_ptr,
+    out_ptr,
+    part_ptr,
+    cnt_ptr,
+    M,
+    num_blocks,
+    BLOCKS_PER_SPLIT,
+    num_splits,
+    N: gl.constexpr,  # a constant: the word loads of a block take immediate offsets, no address math
+    EVEN_N: gl.constexpr,  # N % BLOCK_N == 0: no column masks
+    GROUP: gl.constexpr,
+    BLOCK_M: gl.constexpr,
+    BLOCK_N: gl.constexpr,
+    ZERO_OFFSET: gl.constexpr,
+    MAGIC: gl.constexpr,
+    OFF: gl.constexpr,
+    STAGES: gl.constexpr,
+    AHEAD: gl.constexpr = 2,  # blocks of raw words loaded ahead (1 or 2)
+):
+    """out^T [BLOCK_N, BLOCK_M] tiles of W^T x^T, K split in slices of BLOCKS_PER_SPLIT blocks."""
+    NW: gl.constexpr = gl.num_warps()
+    dt: gl.constexpr = x_desc.dtype
+    pid_m = gl.program_id(0)
+    pid_n = gl.program_id(1)
+    pid_k = gl.program_id(2)
+    m0 = pid_m * BLOCK_M
+    n0 = pid_n * BLOCK_N
+    WL: gl.constexpr = words_layout(BLOCK_N, NW)
+    rn = n0 + gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, WL))
+    rr = gl.arange(0, 16, layout=gl.SliceLayout(0, WL))
+    nmask = rn < N
+    b0 = pid_k * BLOCKS_PER_SPLIT
+    nb = gl.minimum(b0 + BLOCKS_PER_SPLIT, num_blocks) - b0
+
+    mma: gl.constexpr = gl.NVMMADistributedLayout(
+        version=[3, 0], warps_per_cta=[NW, 1], instr_shape=[16, BLOCK_M, 16]
+    )
+    a_smem = gl.allocate_shared_memory(
+        dt, [2, BLOCK_N, 128], gl.NVMMASharedLayout.get_default_for([BLOCK_N, 128], dt)
+    )
+    x_smem = gl.allocate_shared_memory(dt, [STAGES, BLOCK_M, 128], x_desc.layout)
+    bars = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+    for i in gl.static_range(STAGES):
+        mbarrier.init(bars.index(i), count=1)
+    for i in gl.static_range(STAGES - 2):
+        mbarrier.expect(bars.index(i), x_desc.block_type.nbytes, pred=i < nb)
+        _tma_load(x_desc, [m0, (b0 + i) * 128], bars.index(i), x_smem.index(i), pred=i < nb)
+    acc = warpgroup_mma_init(gl.zeros([BLOCK_N, BLOCK_M], gl.float32, layout=mma))
+    # raw words two blocks ahead; past the slice's end the last block again (an L2 hit, no masks)
+    last = b0 + nb - 1
+    w, zw, s = _words(qw_ptr, qz_ptr, s_ptr, b0, rn, rr, nmask, N, GROUP, EVEN_N)
+    if AHEAD == 2:
+        w1, zw1, s1 = _words(qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + 1, last), rn, rr, nmask, N, GROUP, EVEN_N)
+    for i in range(nb):
+        a = _tile(w, zw, s, rn, ZERO_OFFSET, MAGIC, OFF, dt, BLOCK_N)  # while the MMA of block i - 1 runs
+        if AHEAD == 2:
+            w, zw, s = w1, zw1, s1
+            w1, zw1, s1 = _words(
+                qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + i + 2, last), rn, rr, nmask, N, GROUP, EVEN_N
+            )
+        else:
+            w, zw, s = _words(
+                qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + i + 1, last), rn, rr, nmask, N, GROUP, EVEN_N
+            )
+        acc = warpgroup_mma_wait(num_outstanding=1, deps=(acc,))  # block i - 2's MMA is done ...
+        if NW > 4:
+            _cta_barrier()  # ... in every warpgroup (each writes rows the others' MMA reads)
+        j = i + STAGES - 2  # block i - 2's x slot takes block j
+        mbarrier.expect(bars.index(j % STAGES), x_desc.block_type.nbytes, pred=j < nb)
+        _tma_load(x_desc, [m0, (b0 + j) * 128], bars.index(j % STAGES), x_smem.index(j % STAGES), pred=j < nb)
+        slot = a_smem.index(i % 2)
+        slot.store(a)
+        fence_async_shared()  # the tile's generic-proxy stores, visible to the MMA (async proxy)
+        _cta_barrier()
+        mbarrier.wait(bars.index(i % STAGES), (i // STAGES) & 1)
+        acc = warpgroup_mma(slot, x_smem.index(i % STAGES).permute((1, 0)), acc, is_async=True)
+    acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+    for i in gl.static_range(STAGES):
+        mbarrier.invalidate(bars.index(i))
+
+    rne = n0 + gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, mma))
+    rme = m0 + gl.arange(0, BLOCK_M, layout=gl.SliceLayout(0, mma))
+    offs = rme[None, :] * N + rne[:, None]
+    mask = (rme < M)[None, :] & (rne < N)[:, None]
+    if num_splits == 1:
+        gl.store(out_ptr + offs, acc, mask=mask)
+    else:
+        gl.store(part_ptr + pid_k * (M * N) + offs, acc, mask=mask)
+        _cta_barrier()  # every thread's partial is written before the release below
+        tile = pid_m * gl.num_programs(1) + pid_n
+        arrived = gl.atomic_add(cnt_ptr + tile, 1, sem="acq_rel", scope="gpu")
+        if arrived == num_splits - 1:
+            # the last split adds the partials in split order (bitwise reproducible), 32 rows at a time
+            SLAB: gl.constexpr = 32 if BLOCK_M > 32 else BLOCK_M
+            FL: gl.constexpr = gl.BlockedLayout([1, 4], [32 // (SLAB // 4), SLAB // 4], [NW, 1], [1, 0])
+            rnf = n0 + gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, FL))
+            for r0 in gl.static_range(0, BLOCK_M, SLAB):
+                rs = m0 + r0 + gl.arange(0, SLAB, layout=gl.SliceLayout(0, FL))
+                so = rs[None, :] * N + rnf[:, None]
+                sm = (rs < M)[None, :] & (rnf < N)[:, None]
+                total = gl.load(part_ptr + so, mask=sm, other=0.0, cache_modifier=".cg")
+                for k in range(1, num_splits):
+                    total += gl.load(part_ptr + k * (M * N) + so, mask=sm, other=0.0, cache_modifier=".cg")
+                gl.store(out_ptr + so, total, mask=sm)
+            gl.atomic_xchg(cnt_ptr + tile, 0)  # ready for the next call (and graph replay)
+
+
+def x_descriptor(x: torch.Tensor, block_m: int):
+    """x [M, K] as the kernel's TMA descriptor (tiles [block_m, 128], the NVMMA shared layout)."""
+    from triton.experimental.gluon.nvidia.hopper import TensorDescriptor
+
+    dt = gl.float16 if x.dtype == torch.float16 else gl.bfloat16
+    layout = gl.NVMMASharedLayout.get_default_for([block_m, 128], dt)
+    return TensorDescriptor.from_tensor(x, [block_m, 128], layout)
+
+
+def launch(
+    x: torch.Tensor,
+    qweight: torch.Tensor,
+    qzeros: torch.Tensor,
+    scales: torch.Tensor,
+    out: torch.Tensor,
+    part: torch.Tensor,
+    counters: torch.Tensor,
+    *,
+    num_blocks: int,
+    blocks_per_split: int,
+    group: int,
+    zero_offset: int,
+    block_m: int,
+    block_n: int,
+    num_warps: int,
+    stages: int,
+    ahead: int = 2,
+) -> None:
+    """One launch on x [M, K] (bf16 or fp16, contiguous); grid and split as ``w4a16._gemm_p16``."""
+    m, n = x.shape[0], qweight.shape[1]
+    splits = triton.cdiv(num_blocks, blocks_per_split)
+    grid = (triton.cdiv(m, block_m), triton.cdiv(n, block_n), splits)
+    half = x.dtype == torch.float16
+    gemm_g128_kernel[grid](
+        x_descriptor(x, block_m), qweight, qzeros, scales, out, part, counters,
+        m, num_blocks, blocks_per_split, splits,
+        N=n, EVEN_N=n % block_n == 0, GROUP=group, BLOCK_M=block_m, BLOCK_N=block_n, ZERO_OFFSET=zero_offset,
+        MAGIC=0x6400 if half else 0x4300, OFF=1024.0 if half else 128.0, STAGES=stages, AHEAD=ahead,
+        num_warps=num_warps,
+    )  # fmt: skip

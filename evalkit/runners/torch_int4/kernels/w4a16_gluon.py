@@ -12,9 +12,10 @@ TTGIR of s128), so dequantization and MMA add up instead of overlapping.
 x comes through a TMA descriptor into ``STAGES`` slots (the slot of block b - 2 is refilled once
 its MMA is done: ``STAGES - 2`` blocks of x ahead); the raw weight words are loaded two blocks
 ahead into registers. Gluon kernels do not run in Triton's CPU interpreter: this kernel's
-numbers are checked on the GPU against the PyTorch twin (``bench/w4a16_sweep.py`` checks,
-``bench/int4_gpu_check.py``), its math is s128's (checked in the interpreter by ``make test``),
-and ``make test`` compiles it for sm_90 and checks the pipelining in the SASS.
+numbers are checked on the GPU against the PyTorch twin (``bench/w4a16_sweep.py`` checks every
+winning config, act-order on and off, bf16 and fp16, bitwise repeatability); ``make test`` runs
+the fold of two inputs instruction by instruction against the twin's weight, and builds the
+kernel for sm_90 to check the pipelining in the SASS (tests/runners/test_gluon_gemm.py).
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def _nest8(p0, p1, p2, p3, p4, p5, p6, p7, BLOCK_N: gl.constexpr):
     column 8 r + j is plane j's element r: each thread holds a word's 8 codes in consecutive
     registers (the joins add register dimensions only)."""
     a = gl.join(gl.join(gl.join(p0, p4), gl.join(p2, p6)), gl.join(gl.join(p1, p5), gl.join(p3, p7)))
-    return gl.reshape(a, [BLOCK_N, 128])  # (r, d1, d2, d3) is plane 4 d1 + 2 d2 + d3, column 8 r + 4 d3 + ...
+    # [BN, 16, 2, 2, 2]: (r, d1, d2, d3), d1 from the innermost join, is plane 4 d1 + 2 d2 + d3
+    return gl.reshape(a, [BLOCK_N, 128])  # ... at column 8 r + 4 d1 + 2 d2 + d3
 
 
 @gluon.jit

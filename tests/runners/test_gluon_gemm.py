@@ -114,7 +114,9 @@ def test_g128_entries_fall_back_where_gluon_cannot_run(monkeypatch: pytest.Monke
     monkeypatch.setitem(w4a16._TMA, CPU, False)
     assert w4a16.tc_config(w, 16, torch.bfloat16) is None
     # a direct call with a g128 config is refused clearly rather than run wrongly
-    monkeypatch.setitem(w4a16._TMA, CPU, True)
+    with pytest.raises(ValueError, match="Hopper GPU only"):
+        w4a16.w4_matmul(torch.randn(16, 256).to(torch.bfloat16), w, tc=g128)
+    # the stand-ins of the real table are tl kernels
     for key_g, cfg in w4a16.TUNED_TC.items():
         if cfg.variant in ("g128", "g128n"):
             stand_in = w4a16.TUNED_TC_TL.get(key_g)

@@ -1022,7 +1022,8 @@ TUNED_TC: dict[tuple[int, int, int], TcConfig] = {
     (512, 54784, 5120): TcConfig(128, 256, 40, 16, 3, True, 128, "g128"),
 }
 # Where Gluon cannot run (not a Hopper GPU, or a Triton without Gluon), the entries of the fourth
-# session (tl kernels, measured on the same H200) stand in for the g128 ones.
+# session (tl kernels, measured on the same H200: BENCHMARKS.md, bench/results/kernels_h200_2026-
+# 12-02c/ and -02d/) stand in for the g128 ones; 2..8 rows then take the GEMM.
 TUNED_TC_TL: dict[tuple[int, int, int], TcConfig] = {
     (16, 7168, 5120): TcConfig(16, 64, 14, 4, 3, True, 128, "p16"),
     (16, 5120, 5120): TcConfig(16, 128, 6, 4, 3, True, 128, "p16f"),
@@ -1112,16 +1113,21 @@ def tc_config(w: W4Weight, m: int, dtype: torch.dtype) -> TcConfig | None:
     return cfg
 
 
+_GLUON: dict[torch.device, bool] = {}
+
+
 def gluon_available(device: torch.device) -> bool:
     """Whether the Gluon GEMM (variant "g128") can run here: a Hopper GPU (wgmma is sm_90 only;
     Gluon kernels do not run in the CPU interpreter) and a Triton with Gluon's Hopper API."""
-    if device.type != "cuda" or torch.cuda.get_device_capability(device) != (9, 0):
-        return False
-    try:
-        from evalkit.runners.torch_int4.kernels import w4a16_gluon  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    if device not in _GLUON:
+        ok = device.type == "cuda" and torch.cuda.get_device_capability(device) == (9, 0)
+        if ok:
+            try:
+                from evalkit.runners.torch_int4.kernels import w4a16_gluon  # noqa: F401
+            except ImportError:
+                ok = False
+        _GLUON[device] = ok
+    return _GLUON[device]
 
 
 TMA_VARIANTS = ("p16t", "p16ft", "p128", "s128")
@@ -1327,6 +1333,11 @@ def _gemm_p16(x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | N
 
         if not cfg.swap or cfg.num_stages < 3:
             raise ValueError(f"the g128 GEMM computes W^T x^T (swap=True) with >= 3 stages, got {cfg}")
+        if not gluon_available(x.device):
+            raise ValueError(
+                f"the g128 GEMM runs on a Hopper GPU only (Gluon kernels do not run in Triton's "
+                f"interpreter), not on {x.device}: take tc_config's choice, which falls back"
+            )
         w4a16_gluon.launch(
             x, w.qweight, w.qzeros, w.scales, out, part, _counters(x.device, grid[0] * grid[1]),
             num_blocks=num_blocks, blocks_per_split=cfg.groups_per_split, group=w.group_size,

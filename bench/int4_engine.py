@@ -282,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         todo.append(("batch16_4k_tok_s", 16, 4096))
         if big:
             todo.append(("batch64_4k_tok_s", 64, 4096))
+            todo.append(("batch256_1k_tok_s", 256, 1024))
         for field, b, ctx in todo:
             try:
                 r = decode_tps(m, b, ctx, new)

@@ -36,6 +36,7 @@ SCENARIOS: dict[str, tuple[int, int]] = {
     "batch1_32k_tok_s": (1, 32768),
     "batch16_4k_tok_s": (16, 4096),
     "batch64_4k_tok_s": (64, 4096),
+    "batch256_1k_tok_s": (256, 1024),  # issue 15's large-batch target
 }
 DEFAULT_DECODE_TOKENS = 256
 DEFAULT_PREFILL_PROMPT_LEN = 4096
@@ -51,6 +52,7 @@ class EngineResult:
     batch1_32k_tok_s: float | None = None
     batch16_4k_tok_s: float | None = None
     batch64_4k_tok_s: float | None = None
+    batch256_1k_tok_s: float | None = None
     prefill_tok_s: float | None = None
     prefill_tflops: float | None = None
     peak_mem_gb: float | None = None

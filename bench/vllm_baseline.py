@@ -30,6 +30,7 @@ tokens, prefix caching off so no prompt is ever served from cache):
 
 - ``b1_1k``, ``b1_32k``: batch 1 after a 1,024 / 32,768-token prompt;
 - ``b16_4k``, ``b64_4k``: batch 16 / 64, every prompt 4,096 tokens;
+- ``b256_1k``: batch 256, every prompt 1,024 tokens (issue 15's large-batch target);
 - ``prefill``: ``--prefill-batch`` (64) prompts of 4,096 tokens, ``max_tokens=1``.
 
 Decode method (``--method steps``, default): the requests are added to vLLM's engine and the
@@ -87,6 +88,7 @@ SCENARIOS = {  # name -> (EngineResult field, batch, prompt_len)
     "b1_32k": ("batch1_32k_tok_s", 1, 32768),
     "b16_4k": ("batch16_4k_tok_s", 16, 4096),
     "b64_4k": ("batch64_4k_tok_s", 64, 4096),
+    "b256_1k": ("batch256_1k_tok_s", 256, 1024),
 }
 ALL_SCENARIOS = (*SCENARIOS, "prefill")
 _KERNEL_LOG = re.compile(r"Using (\w+Kernel) for")
@@ -286,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--method", choices=("steps", "diff"), default="steps")
     ap.add_argument("--max-model-len", type=int, default=33792)
     ap.add_argument("--gpu-memory-utilization", type=float, default=0.90)
-    ap.add_argument("--max-num-seqs", type=int, default=64)
+    ap.add_argument("--max-num-seqs", type=int, default=256)  # b256_1k runs 256 at once
     ap.add_argument("--max-num-batched-tokens", type=int, default=None)
     ap.add_argument("--enforce-eager", action="store_true", help="no CUDA graphs / torch.compile")
     ap.add_argument("--attention-backend", default="TRITON_ATTN", help="'' to let vLLM choose")

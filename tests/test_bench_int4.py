@@ -376,7 +376,7 @@ def test_vllm_baseline_main_with_a_fake_vllm(
                     "--out",
                     str(out),
                     "--decode-tokens",
-                    "80",
+                    "300",  # the fake prefills one request a step: 256 requests need a longer window
                     "--prefill-batch",
                     "4",
                 ]
@@ -397,7 +397,8 @@ def test_vllm_baseline_main_with_a_fake_vllm(
     assert r.prefill_tok_s == pytest.approx(4 * 4096 / 0.5)
     assert r.extra["llm_kwargs"]["enable_prefix_caching"] is False
     assert r.extra["kernels_logged"] == ["MacheteLinearKernel"]
-    assert set(r.extra["scenarios"]) == {"b1_1k", "b1_32k", "b16_4k", "b64_4k", "prefill"}
+    assert r.batch256_1k_tok_s == pytest.approx(256.0)
+    assert set(r.extra["scenarios"]) == {"b1_1k", "b1_32k", "b16_4k", "b64_4k", "b256_1k", "prefill"}
 
 
 # --------------------------------------------------------------------------- W4A16 kernel table

@@ -3,33 +3,30 @@ reads the KV cache fastest per (rows, keys), against ``attention.default_splits`
 
     python bench/attention_splits.py [--out FILE.json]
 
-Caches are random bf16 in scattered 32-token blocks of a shared pool, at full length; each
-figure is a CUDA graph of 64 calls, median of 5, in microseconds per layer call and GB/s of
-keys and values read (the copy bandwidth of the GPU is the ceiling).
+Timed as ``bench/int4_engine.py``'s attention profile (``time_decode_attention``: random bf16
+caches in scattered 32-token blocks at full length, a CUDA graph of 64 calls, median of 5), in
+microseconds per layer call and GB/s of keys and values read (the GPU's copy bandwidth is the
+ceiling).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import torch
 
-from evalkit.runners.torch_int4.kernels.attention import decode_attention, default_splits
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-GB = 1e9
+from bench.int4_engine import GB, time_decode_attention
+from evalkit.runners.torch_int4.kernels.attention import default_splits
+
 KV_HEADS, HEADS, HEAD_DIM = 8, 40, 128  # EXAONE-4.0-32B
 CASES = {(1, 1024): (4, 8, 16, 32), (16, 4096): (2, 3, 4, 6, 8, 12, 16), (64, 4096): (1, 2, 3, 4)}
-
-
-def _time(fn) -> float:  # type: ignore[no-untyped-def]
-    torch.cuda.synchronize()
-    t = time.perf_counter()
-    fn()
-    torch.cuda.synchronize()
-    return time.perf_counter() - t
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,22 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     sms = torch.cuda.get_device_properties(0).multi_processor_count
     results = []
     for (b, n), options in CASES.items():
-        kc = torch.randn(b * n // 32, 32, KV_HEADS, HEAD_DIM, device="cuda", dtype=torch.bfloat16)
-        vc = torch.randn_like(kc)
-        q = torch.randn(b, HEADS, HEAD_DIM, device="cuda", dtype=torch.bfloat16)
-        table = torch.randperm(b * n // 32, device="cuda").to(torch.int32).view(b, n // 32)
-        slots = torch.arange(b, device="cuda", dtype=torch.int32)
-        pos = torch.full((b,), n - 1, device="cuda", dtype=torch.int32)
-        nbytes = 2 * b * n * KV_HEADS * HEAD_DIM * 2
         chosen = default_splits(n, b, KV_HEADS, sms)
         for splits in sorted({*options, chosen}):
-            decode_attention(q, kc, vc, table, slots, pos, window=None, splits=splits)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                for _ in range(64):
-                    decode_attention(q, kc, vc, table, slots, pos, window=None, splits=splits)
-            graph.replay()
-            t = sorted(_time(graph.replay) for _ in range(5))[2] / 64
+            t, nbytes = time_decode_attention(b, n, HEADS, KV_HEADS, HEAD_DIM, splits)
             row = {"rows": b, "keys": n, "splits": splits, "default": splits == chosen, "us": t * 1e6}
             row["gbs"] = nbytes / t / GB
             results.append(row)
@@ -63,9 +47,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"[attention] B={b} keys={n} splits={splits}: {t * 1e6:.1f} us, {row['gbs']:.0f} GB/s{mark}",
                 flush=True,
             )
-            del graph
-        del kc, vc
-        torch.cuda.empty_cache()
     if args.out is not None:
         meta = {
             "device": torch.cuda.get_device_name(0),

@@ -122,35 +122,46 @@ def prefill_tps(model: FastExaone4, batch: int, context: int, seed: int = 2) -> 
     return {"tok_s": batch * context / t, "seconds": t}
 
 
+def time_decode_attention(
+    rows: int, keys: int, heads: int, kv_heads: int, head_dim: int, splits: int, *, seed: int = 0
+) -> tuple[float, int]:
+    """Decode attention alone, seconds per layer call and the bytes of keys and values it reads:
+    caches at full length, each row's keys in 32-token blocks of a shared pool (scattered), a
+    graph of 64 calls, median of 5."""
+    from evalkit.runners.torch_int4.kernels.attention import decode_attention
+
+    torch.manual_seed(seed)
+    kc = torch.randn(rows * keys // 32, 32, kv_heads, head_dim, device="cuda", dtype=torch.bfloat16)
+    vc = torch.randn_like(kc)
+    q = torch.randn(rows, heads, head_dim, device="cuda", dtype=torch.bfloat16)
+    table = torch.randperm(rows * keys // 32, device="cuda").to(torch.int32).view(rows, keys // 32)
+    slots = torch.arange(rows, device="cuda", dtype=torch.int32)
+    pos = torch.full((rows,), keys - 1, device="cuda", dtype=torch.int32)
+    decode_attention(q, kc, vc, table, slots, pos, window=None, splits=splits)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for _ in range(64):
+            decode_attention(q, kc, vc, table, slots, pos, window=None, splits=splits)
+    graph.replay()
+    t = sorted(_sync_time(graph.replay) for _ in range(5))[2] / 64
+    del kc, vc, graph
+    _free()
+    return t, 2 * rows * keys * kv_heads * head_dim * 2
+
+
 def attention_profile(model: FastExaone4) -> dict[str, Any]:
-    """Decode attention alone: microseconds per layer call and achieved GB/s of KV read, for
-    the benchmark's shapes (caches at full length; a graph of 64 calls, median of 5)."""
-    from evalkit.runners.torch_int4.kernels.attention import decode_attention, default_splits
+    """Decode attention alone at the benchmark's shapes with ``default_splits``' choice:
+    microseconds per layer call and achieved GB/s of KV read (``time_decode_attention``)."""
+    from evalkit.runners.torch_int4.kernels.attention import default_splits
 
     cfg = model.cfg
     out: dict[str, Any] = {}
     sms = torch.cuda.get_device_properties(0).multi_processor_count
     for b, n in ((1, 1024), (1, 4096), (1, 32768), (16, 4096), (64, 4096)):
-        # paged: each row's keys in 32-token blocks of a shared pool (scattered)
-        kc = torch.randn(b * n // 32, 32, cfg.num_kv_heads, cfg.head_dim, device="cuda", dtype=torch.bfloat16)
-        vc = torch.randn_like(kc)
-        q = torch.randn(b, cfg.num_heads, cfg.head_dim, device="cuda", dtype=torch.bfloat16)
-        table = torch.randperm(b * n // 32, device="cuda").to(torch.int32).view(b, n // 32)
-        slots = torch.arange(b, device="cuda", dtype=torch.int32)
-        pos = torch.full((b,), n - 1, device="cuda", dtype=torch.int32)
         splits = default_splits(n, b, cfg.num_kv_heads, sms)
-        decode_attention(q, kc, vc, table, slots, pos, window=None, splits=splits)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            for _ in range(64):
-                decode_attention(q, kc, vc, table, slots, pos, window=None, splits=splits)
-        graph.replay()
-        t = sorted(_sync_time(graph.replay) for _ in range(5))[2] / 64
-        nbytes = 2 * b * n * cfg.num_kv_heads * cfg.head_dim * 2
+        t, nbytes = time_decode_attention(b, n, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, splits)
         out[f"B={b} keys={n}"] = {"us": round(t * 1e6, 1), "gbs": round(nbytes / t / GB), "splits": splits}
         print(f"[attention] B={b} keys={n}: {t * 1e6:.1f} us, {nbytes / t / GB:.0f} GB/s", flush=True)
-        del kc, vc, graph
-        _free()
     return out
 
 

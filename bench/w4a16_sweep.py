@@ -35,6 +35,7 @@ import math
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -277,28 +278,40 @@ P128_SHAPES: dict[int, list[tuple[int, int, int, int, str]]] = {
 }
 
 
+Tile = tuple[int, int, int, int]  # (block_m, block_n, warps, stages)
+
+
+def variant_table(
+    tiles: dict[int, list[Tile]], variants: Callable[[int], tuple[str, ...]]
+) -> dict[int, list[tuple[int, int, int, int, str]]]:
+    """Tile shapes by M bucket, each with every variant of ``variants(M)`` (variant-major order)."""
+    return {m: [(*t, v) for v in variants(m) for t in ts] for m, ts in tiles.items()}
+
+
 # --s128: the GEMM with the weight tile in shared memory (``_gemm_s128_kernel``), by M bucket;
 # a [256, 128] x tile is 64 KB per stage, so the 256-row tiles keep 2 stages.
-S128_SHAPES: dict[int, list[tuple[int, int, int, int, str]]] = {
-    m: [(bm, bn, nw, st, "s128") for bm, bn, nw, st in shapes]
-    for m, shapes in {
+S128_SHAPES = variant_table(
+    {
         16: [(16, 128, 4, 4), (16, 64, 4, 4), (16, 256, 8, 3)],
         32: [(32, 128, 4, 4), (32, 64, 4, 4), (32, 256, 8, 3)],
         64: [(64, 128, 4, 4), (64, 64, 4, 4), (64, 128, 8, 3), (64, 256, 8, 3)],
         128: [(128, 128, 8, 3), (128, 128, 8, 4), (128, 64, 4, 4), (64, 128, 4, 4)],
         256: [(256, 128, 8, 3), (128, 64, 4, 4), (256, 64, 4, 3), (128, 128, 8, 3), (64, 128, 4, 4)],
         512: [(256, 128, 8, 3), (128, 64, 4, 4), (256, 64, 4, 3), (128, 128, 8, 3)],
-    }.items()
-}
+    },
+    lambda m: ("s128",),
+)
 
 
 # --g128: the Gluon GEMM (``w4a16_gluon.gemm_g128_kernel``: s128's math with the tile double-
-# buffered, the MMA of one block in flight while the next is dequantized); (block_m, block_n,
-# warps, slots of x, variant): those that compile for sm_90 without spills in at most 227 KB of
-# shared memory (2 weight tiles + the x slots); 256-row tiles do not.
-G128_SHAPES: dict[int, list[tuple[int, int, int, int, str]]] = {
-    m: [(bm, bn, nw, st, "g128") for bm, bn, nw, st in shapes]
-    for m, shapes in {
+# buffered, the MMA of one block in flight while the next is dequantized); the tiles that compile
+# for sm_90 without spills in at most 227 KB of shared memory (2 weight tiles + the x slots;
+# 256-row tiles do not). From 128 rows on, 256 columns a tile: x is read from L2 once per tile
+# of columns (1.1 GB a call for gate|up at 256 rows with 128 columns); 4 slots of x (2 blocks
+# ahead) where the shared memory holds them. Up to 64 rows also "g128n" (raw words one block
+# ahead instead of two: fewer registers and moves, less latency hidden).
+G128_SHAPES = variant_table(
+    {
         8: [(8, 64, 4, 4), (16, 64, 4, 4), (8, 128, 4, 4)],
         16: [(16, 128, 4, 3), (16, 128, 4, 4), (16, 64, 4, 4), (16, 256, 8, 3)],
         32: [(32, 64, 4, 3), (32, 128, 4, 3), (32, 128, 4, 4), (32, 64, 4, 4), (32, 256, 8, 3)],
@@ -307,12 +320,10 @@ G128_SHAPES: dict[int, list[tuple[int, int, int, int, str]]] = {
             (64, 128, 4, 4),
             (64, 64, 4, 4),
             (64, 128, 8, 3),
+            (64, 128, 8, 4),
             (64, 256, 8, 3),
             (64, 256, 16, 3),
         ],
-        # 256 columns a tile from 128 rows on: x is read from L2 once per tile of columns, and
-        # at 128 columns that is 1.1 GB a call for gate|up at 256 rows
-        # and 4 slots of x (2 blocks ahead) where the shared memory holds them
         128: [
             (128, 128, 8, 3),
             (128, 64, 4, 3),
@@ -324,14 +335,9 @@ G128_SHAPES: dict[int, list[tuple[int, int, int, int, str]]] = {
         ],
         256: [(128, 128, 8, 3), (128, 256, 16, 3), (64, 256, 16, 3), (128, 128, 8, 4), (128, 64, 4, 4)],
         512: [(128, 128, 8, 3), (128, 256, 16, 3), (128, 128, 8, 4)],
-    }.items()
-}
-
-
-# --g128 also times "g128n" (raw words one block ahead instead of two: fewer registers and
-# moves, less latency hidden) at the tile shapes of up to 64 rows
-for _m in (8, 16, 32, 64):
-    G128_SHAPES[_m] += [(bm, bn, nw, st, "g128n") for bm, bn, nw, st, _ in G128_SHAPES[_m]]
+    },
+    lambda m: ("g128", "g128n") if m <= 64 else ("g128",),
+)
 
 
 def p16t_candidates(

@@ -123,6 +123,30 @@ def test_g128_entries_fall_back_where_gluon_cannot_run(monkeypatch: pytest.Monke
             assert stand_in is None or stand_in.variant not in ("g128", "g128n")
 
 
+def test_g128_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``w4_matmul`` hands the Gluon kernel (recorded instead of launched: no GPU here): the
+    grid of M tiles, N tiles and K splits, N and its evenness as constants, the magic of the
+    activation dtype, the slots of x and how far ahead the words are loaded."""
+    calls: list[tuple[tuple[int, ...], tuple[object, ...], dict[str, object]]] = []
+
+    class Recorder:
+        def __getitem__(self, grid: tuple[int, ...]):  # type: ignore[no-untyped-def]
+            return lambda *args, **kw: calls.append((grid, args, kw))
+
+    monkeypatch.setattr(gluon, "gemm_g128_kernel", Recorder())
+    monkeypatch.setitem(w4a16._GLUON, CPU, True)
+    w, _ = random_linear(512, 80, 128, seed=13, act_order=False)
+    x = torch.randn(37, 512).to(torch.float16)
+    w4a16.w4_matmul(x, w, tc=w4a16.TcConfig(16, 64, 3, 4, 4, True, variant="g128n"))
+    ((grid, args, kw),) = calls
+    assert grid == (3, 2, 2)  # 37 rows in tiles of 16, 80 columns in tiles of 64, 4 blocks in splits of 3
+    assert args[7:11] == (37, 4, 3, 2)  # M, blocks, blocks per split, splits
+    assert (kw["N"], kw["EVEN_N"], kw["BLOCK_M"], kw["BLOCK_N"]) == (80, False, 16, 64)
+    assert (kw["MAGIC"], kw["OFF"], kw["STAGES"], kw["AHEAD"], kw["num_warps"]) == (0x6400, 1024.0, 4, 1, 4)
+    with pytest.raises(ValueError, match=">= 3 stages"):
+        w4a16.w4_matmul(x, w, tc=w4a16.TcConfig(16, 64, 3, 4, 2, True, variant="g128"))
+
+
 def _cuda_bin() -> Path:
     import triton
 

@@ -1340,7 +1340,7 @@ def _gemm_p16(x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | N
             )
         w4a16_gluon.launch(
             x, w.qweight, w.qzeros, w.scales, out, part, _counters(x.device, grid[0] * grid[1]),
-            num_blocks=num_blocks, blocks_per_split=cfg.groups_per_split, group=w.group_size,
+            grid=grid, num_blocks=num_blocks, blocks_per_split=cfg.groups_per_split, group=w.group_size,
             zero_offset=w.zero_offset, block_m=cfg.block_m, block_n=cfg.block_n,
             num_warps=cfg.num_warps, stages=cfg.num_stages, ahead=1 if cfg.variant == "g128n" else 2,
         )  # fmt: skip

@@ -21,7 +21,6 @@ kernel for sm_90 to check the pipelining in the SASS (tests/runners/test_gluon_g
 from __future__ import annotations
 
 import torch
-import triton
 from triton.experimental import gluon
 from triton.experimental.gluon import language as gl
 from triton.experimental.gluon.language.nvidia.hopper import (
@@ -280,6 +279,7 @@ def launch(
     part: torch.Tensor,
     counters: torch.Tensor,
     *,
+    grid: tuple[int, int, int],
     num_blocks: int,
     blocks_per_split: int,
     group: int,
@@ -290,10 +290,9 @@ def launch(
     stages: int,
     ahead: int = 2,
 ) -> None:
-    """One launch on x [M, K] (bf16 or fp16, contiguous); grid and split as ``w4a16._gemm_p16``."""
-    m, n = x.shape[0], qweight.shape[1]
-    splits = triton.cdiv(num_blocks, blocks_per_split)
-    grid = (triton.cdiv(m, block_m), triton.cdiv(n, block_n), splits)
+    """One launch on x [M, K] (bf16 or fp16, contiguous) over ``w4a16._gemm_p16``'s grid (M tiles,
+    N tiles, K splits of `blocks_per_split` blocks)."""
+    m, n, splits = x.shape[0], qweight.shape[1], grid[2]
     half = x.dtype == torch.float16
     gemm_g128_kernel[grid](
         x_descriptor(x, block_m), qweight, qzeros, scales, out, part, counters,

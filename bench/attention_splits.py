@@ -26,7 +26,13 @@ from bench.int4_engine import GB, time_decode_attention
 from evalkit.runners.torch_int4.kernels.attention import default_splits
 
 KV_HEADS, HEADS, HEAD_DIM = 8, 40, 128  # EXAONE-4.0-32B
-CASES = {(1, 1024): (4, 8, 16, 32), (16, 4096): (2, 3, 4, 6, 8, 12, 16), (64, 4096): (1, 2, 3, 4)}
+CASES = {
+    (1, 1024): (4, 8, 16, 32),
+    (16, 4096): (2, 3, 4, 6, 8, 12, 16),
+    (64, 4096): (1, 2, 3, 4),
+    (128, 1024): (1, 2, 3),
+    (256, 1024): (1, 2),
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -377,6 +377,21 @@ def test_add_norm_and_silu_mul_kernels() -> None:
     assert rel(glue.silu_mul(gu, torch.float32), torch_ops.silu_mul(gu, torch.float32)) < 1e-6
 
 
+def test_default_splits_follow_the_measured_table() -> None:
+    """At the measured shapes (H200, 132 SMs, 8 KV heads) the split count is the measured best;
+    other program counts take the nearest measured one, scaled to the GPU's SMs; never more than
+    one split per 64 keys of capacity, never fewer than one."""
+    d = attention.default_splits
+    assert [d(4096, rows, 8, 132) for rows in (1, 16, 64, 128, 256)] == [8, 6, 3, 3, 2]
+    # between two measured counts the nearer in log scale, a tie to the smaller count
+    assert d(4096, 2, 8, 132) == 8 and d(4096, 32, 8, 132) == 6 and d(4096, 512, 8, 132) == 2
+    assert d(4096, 48, 8, 132) == 3
+    assert d(4096, 16, 8, 66) == d(4096, 32, 8, 132)  # half the SMs: as twice the programs
+    assert d(4096, 8, 8, 264) == d(4096, 4, 8, 132)
+    assert d(100, 1, 8, 132) == 2 and d(10, 1, 8, 132) == 1  # capacity caps it
+    assert d(4096, 0, 8, 132) >= 1
+
+
 @pytest.mark.parametrize("splits", [1, 4])
 @pytest.mark.parametrize("window", [None, 40])
 def test_paged_decode_attention_kernel(splits: int, window: int | None) -> None:

@@ -16,6 +16,8 @@ split is computed on the device from its length, and splits past the end write a
 
 from __future__ import annotations
 
+import math
+
 import torch
 import triton
 import triton.language as tl
@@ -101,9 +103,20 @@ def _decode_merge_kernel(
     tl.store(dst, out.to(out_ptr.dtype.element_ty), mask=(g < GROUPS)[:, None])
 
 
+# The fastest split count by programs before splitting (rows x KV heads), measured on an H200 at
+# the 32B head shapes (40 query / 8 KV heads, D 128) by bench/attention_splits.py
+# (bench/results/kernels_h200_2026-12-02f/attention_splits.json): 1 row x 1K keys 8 splits
+# (9.1 us; 16: 9.4), 16 x 4K 6 (70.6 us against 83.1 with 3), 64 x 4K 3 (260.9; 1: 264.9, 2: 341.9),
+# 128 x 1K 3 (149.9; 1: 169.2), 256 x 1K 2 (275.9; 1: 295.3).
+SPLITS_BY_PROGRAMS = ((8, 8), (128, 6), (512, 3), (1024, 3), (2048, 2))
+_MEASURED_SMS = 132
+
+
 def default_splits(capacity: int, rows: int, num_kv_heads: int, sms: int) -> int:
-    """Splits along the keys: enough programs for about two per SM, at most one per 64 keys."""
-    want = max(1, (2 * sms + rows * num_kv_heads - 1) // (rows * num_kv_heads))
+    """Splits along the keys: the measured best of the nearest program count (log scale, scaled
+    to this GPU's SMs) in ``SPLITS_BY_PROGRAMS``, at most one split per 64 keys of `capacity`."""
+    programs = max(1, rows * num_kv_heads) * _MEASURED_SMS / max(1, sms)
+    _, want = min(SPLITS_BY_PROGRAMS, key=lambda e: abs(math.log2(e[0] / programs)))
     return max(1, min(want, triton.cdiv(capacity, 64), 64))
 
 

@@ -340,6 +340,24 @@ G128_SHAPES = variant_table(
 )
 
 
+# --r128: the Gluon GEMM with the folded weight in the MMA's A registers (``gemm_r128_kernel``:
+# no weight tile in shared memory, x in ``r128_order``); block_n = 16 num_warps times a power of
+# two; the tiles that build for sm_90 without spills (BLOCK_N 128 on 4 warps up to 64 rows: 3.2-3.4
+# SASS instructions a weight against g128's 4.3-4.5). "r128n": the words one block ahead.
+R128_SHAPES = variant_table(
+    {
+        8: [(8, 128, 4, 4), (16, 64, 4, 4), (8, 64, 4, 4)],
+        16: [(16, 128, 4, 4), (16, 64, 4, 4), (16, 128, 4, 3)],
+        32: [(32, 128, 4, 4), (32, 64, 4, 4), (32, 128, 4, 3)],
+        64: [(64, 128, 4, 3), (64, 64, 4, 4), (64, 128, 8, 3), (64, 128, 8, 4)],
+        128: [(128, 128, 8, 3), (128, 128, 8, 4), (128, 64, 4, 3), (64, 128, 4, 3)],
+        256: [(128, 128, 8, 4), (128, 128, 8, 3), (128, 64, 4, 3), (64, 128, 4, 3)],
+        512: [(128, 128, 8, 4), (128, 128, 8, 3), (128, 64, 4, 3)],
+    },
+    lambda m: ("r128", "r128n"),
+)
+
+
 def p16t_candidates(
     m: int, n: int, k: int, sms: int, table: dict[int, list[tuple[int, int, int, int, str]]] | None = None
 ) -> list[TcConfig]:
@@ -369,12 +387,19 @@ def p16_candidates(m: int, n: int, k: int, sms: int) -> list[TcConfig]:
 
 def tuned_from_best(path: Path) -> dict[tuple[int, int, int], TcConfig]:
     """The ``TUNED_TC`` entries a sweep's best.json supports: (M bucket, N, K) -> the large-M
-    or p16 config, only where it beat every other candidate of its (shape, M)."""
-    best = json.loads(path.read_text())["best"]
+    or p16 config, only where it beat every other candidate of its (shape, M) and passed every
+    check it had."""
+    doc = json.loads(path.read_text())
+    # a config that failed a check (error >= 1e-2, NaN, or not bitwise repeatable) is never taken
+    failed = {
+        key.split(" ", 4)[-1]
+        for key, v in doc.get("checks", {}).items()
+        if not (v["rel_err"] < 1e-2 and v["bitwise_repeat"] == 1.0)
+    }
     out = {}
-    for b in best.values():
+    for b in doc["best"].values():
         tc, other = b.get("best_tc"), b.get("best_other")
-        if tc is not None and (other is None or tc["us"] < other["us"]):
+        if tc is not None and tc["cfg"] not in failed and (other is None or tc["us"] < other["us"]):
             out[(w4a16._m_bucket(b["M"]), b["N"], b["K"])] = parse_cfg(tc["cfg"])
     return out
 
@@ -508,6 +533,12 @@ def main(argv: list[str] | None = None) -> int:
         help="as --s128, with the Gluon GEMM (g128: the MMA of one block overlaps the next block's "
         "dequantization) as the candidates",
     )
+    ap.add_argument(
+        "--r128",
+        action="store_true",
+        help="as --g128, with the Gluon GEMM whose folded weight goes straight to the MMA's A registers "
+        "(r128, r128n) as the candidates",
+    )
     ap.add_argument("--shapes", default=",".join(SHAPES))
     ap.add_argument("--copy-mb", type=float, default=300.0, help="weight bytes per timed graph")
     ap.add_argument("--budget-s", type=float, default=1e9, help="sweep no new M after this many seconds")
@@ -515,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     dev = torch.device("cuda")
     sms = w4a16._num_sms(dev)
-    tma_sweep = args.p16t or args.p128 or args.s128 or args.g128
+    tma_sweep = args.p16t or args.p128 or args.s128 or args.g128 or args.r128
     ms = (
         [int(v) for v in args.ms.split(",")]
         if args.ms
@@ -575,7 +606,9 @@ def main(argv: list[str] | None = None) -> int:
                 tuned = w4a16.tc_config(ws[0], m, torch.bfloat16)
                 plain = [gemm_now, "dequant+cublas"] if m < 65 else ["dequant+cublas", gemm_now]
                 table = (
-                    G128_SHAPES
+                    R128_SHAPES
+                    if args.r128
+                    else G128_SHAPES
                     if args.g128
                     else S128_SHAPES
                     if args.s128

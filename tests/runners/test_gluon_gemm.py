@@ -1,11 +1,12 @@
-"""The Gluon W4A16 GEMM (variant "g128", kernels/w4a16_gluon.py) on a CPU machine.
+"""The Gluon W4A16 GEMMs (variants "g128" and "r128", kernels/w4a16_gluon.py) on a CPU machine.
 
 Gluon kernels do not run in Triton's interpreter, so its numbers are checked on the GPU
 (bench/w4a16_sweep.py checks every winning config against the PyTorch twin, with and without
 act-order, and for bitwise repeatability). Here: the fold of two inputs, instruction by
-instruction as the kernel's PTX does it, against the twin's weight on real GPTQ words; the
-dispatch where Gluon cannot run; and the sm_90 build (no spills, the MMA of one block kept in
-flight while the next is dequantized, one packed multiplication per two weights).
+instruction as each kernel's PTX does it, against the twin's weight on real GPTQ words (for r128
+in the input order it gives x in); the dispatch where Gluon cannot run; the launch wiring; and
+the sm_90 builds (no spills; g128: the MMA of one block kept in flight while the next is
+dequantized; r128: the weight reaches the MMA in registers, never in shared memory).
 """
 
 from __future__ import annotations
@@ -116,11 +117,15 @@ def test_g128_entries_fall_back_where_gluon_cannot_run(monkeypatch: pytest.Monke
     # a direct call with a g128 config is refused clearly rather than run wrongly
     with pytest.raises(ValueError, match="Hopper GPU only"):
         w4a16.w4_matmul(torch.randn(16, 256).to(torch.bfloat16), w, tc=g128)
-    # the stand-ins of the real table are tl kernels
+    # the stand-ins of the real table are tl kernels; its r128 tiles are ones r128 can take
     for key_g, cfg in w4a16.TUNED_TC.items():
-        if cfg.variant in ("g128", "g128n"):
+        if cfg.variant in w4a16.GLUON_VARIANTS:
             stand_in = w4a16.TUNED_TC_TL.get(key_g)
-            assert stand_in is None or stand_in.variant not in ("g128", "g128n")
+            assert stand_in is None or stand_in.variant not in w4a16.GLUON_VARIANTS
+        if cfg.variant.startswith("r128"):
+            reps = cfg.block_n // (16 * cfg.num_warps)
+            assert cfg.block_n % (16 * cfg.num_warps) == 0 and reps & (reps - 1) == 0, (key_g, cfg)
+            assert cfg.swap and cfg.num_stages >= 2, (key_g, cfg)
 
 
 def test_g128_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -153,14 +158,16 @@ def _cuda_bin() -> Path:
     return Path(triton.__file__).parent / "backends" / "nvidia" / "bin"
 
 
-def _compile_sm90(block_m: int, block_n: int, num_warps: int, stages: int, ahead: int) -> str:
-    """SASS of the kernel for sm_90 at gate|up's N (no GPU needed)."""
+def _compile_sm90(
+    block_m: int, block_n: int, num_warps: int, stages: int, ahead: int, kernel: str = "g128"
+) -> str:
+    """SASS of the kernel (g128 or r128) for sm_90 at gate|up's N (no GPU needed)."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.experimental.gluon import language as gl
     from triton.experimental.gluon._runtime import GluonASTSource
 
-    fn = gluon.gemm_g128_kernel
+    fn = getattr(gluon, f"gemm_{kernel}_kernel")
     layout = gl.NVMMASharedLayout.get_default_for([block_m, 128], gl.bfloat16)
     ptrs = {"qw_ptr": "*i32", "qz_ptr": "*i32", "s_ptr": "*bf16", "out_ptr": "*fp32", "part_ptr": "*fp32"}
     ptrs["cnt_ptr"] = "*i32"
@@ -184,7 +191,7 @@ def _compile_sm90(block_m: int, block_n: int, num_warps: int, stages: int, ahead
             sig[name] = "i32"
     src = GluonASTSource(fn=fn, signature=sig, constexprs=constexprs, attrs=attrs)
     compiled = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": num_warps})
-    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"g128_{os.getpid()}_{block_m}_{block_n}_{num_warps}"
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"{kernel}_{os.getpid()}_{block_m}_{block_n}_{num_warps}"
     tmp.with_suffix(".cubin").write_bytes(compiled.asm["cubin"])
     sass = subprocess.run(
         [str(_cuda_bin() / "nvdisasm"), "-c", str(tmp.with_suffix(".cubin"))],
@@ -223,16 +230,13 @@ def _main_loop(sass: str) -> list[str]:
     raise AssertionError("no loop with an MMA in the SASS")
 
 
-@pytest.mark.parametrize(
-    ("block_m", "block_n", "num_warps", "stages", "ahead"), [(16, 64, 4, 4, 2), (64, 128, 8, 3, 1)]
-)
-def test_g128_builds_for_sm90_with_the_mma_in_flight(
-    block_m: int, block_n: int, num_warps: int, stages: int, ahead: int
-) -> None:
+def _build_in_subprocess(
+    block_m: int, block_n: int, num_warps: int, stages: int, ahead: int, kernel: str
+) -> str:
     # in a process of its own: the tests run Triton in interpreter mode, which Gluon cannot build in
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[2]), env.get("PYTHONPATH", "")])
-    args = [str(v) for v in (block_m, block_n, num_warps, stages, ahead)]
+    args = [str(v) for v in (block_m, block_n, num_warps, stages, ahead)] + [kernel]
     run = subprocess.run(
         [sys.executable, __file__, *args],
         capture_output=True,
@@ -243,7 +247,16 @@ def test_g128_builds_for_sm90_with_the_mma_in_flight(
     if run.returncode == 3:  # a Triton without Gluon's Hopper API or its tools
         pytest.skip(f"cannot build for sm_90 here: {run.stdout.strip()}")
     assert run.returncode == 0, run.stderr[-3000:]
-    sass = run.stdout
+    return run.stdout
+
+
+@pytest.mark.parametrize(
+    ("block_m", "block_n", "num_warps", "stages", "ahead"), [(16, 64, 4, 4, 2), (64, 128, 8, 3, 1)]
+)
+def test_g128_builds_for_sm90_with_the_mma_in_flight(
+    block_m: int, block_n: int, num_warps: int, stages: int, ahead: int
+) -> None:
+    sass = _build_in_subprocess(block_m, block_n, num_warps, stages, ahead, "g128")
     assert not re.search(r"\b(STL|LDL)\b", sass), "registers spill to local memory"
     loop = _main_loop(sass)
     # the wait inside the loop leaves one MMA group (the block before) running
@@ -259,9 +272,112 @@ def test_g128_builds_for_sm90_with_the_mma_in_flight(
     assert len(ops) < 5 * 2 * pairs
 
 
-if __name__ == "__main__":  # the build of test_g128_builds_for_sm90_with_the_mma_in_flight
+@pytest.mark.parametrize("magic", [0x4300, 0x6400])
+def test_r128_fold_is_the_twin_weight_in_r128_order(magic: int) -> None:
+    """r128's A operand, built as its PTX does (word 4 t + i of the block shifted right by 4 c,
+    LOP3, packed subtraction and multiplication: codes c and c + 4 in one register) and placed
+    where the kernel's reshape and permute put it (position 32 i + 16 s1 + 8 h + 2 t + b, c =
+    2 s1 + h), is the twin's folded weight with its inputs in ``r128_order``: the order x is
+    given to the kernel in, so the products are the twin's."""
+    dt = torch.float16 if magic == 0x6400 else torch.bfloat16
+    k, n, group = 384, 40, 128
+    w, _ = random_linear(k, n, group, seed=23, act_order=False)
+    s = w.scales.float()[torch.arange(k) // group].t()
+    qz = torch_ops.dense_weight(w, torch.float32) / s
+    want = (qz.to(dt) * s.to(dt)).float()  # [N, K], natural order
+    order = gluon.r128_order(torch.arange(k, dtype=torch.float64)[None]).long()[0]
+    assert sorted(order.tolist()) == list(range(k))  # a permutation within each block of 128
+    assert torch.equal(order // 128, torch.arange(k) // 128)
+    off = 1024.0 if magic == 0x6400 else 128.0
+    got = torch.full((n, k), float("nan"))
+    for b in range(k // 128):
+        words = w.qweight[b * 16 : (b + 1) * 16].t().to(torch.int64) & 0xFFFFFFFF  # [N, 16]
+        g = b * 128 // group
+        z = ((w.qzeros[g].to(torch.int64) & 0xFFFFFFFF)[:, None] >> (4 * torch.arange(8))) & 0xF
+        zc = ((z.reshape(-1) + w.zero_offset).float() + off).to(dt).float()
+        sc = w.scales[g].float().to(dt).float()
+        for j in range(16):
+            t4, i = divmod(j, 4)
+            for c in range(4):
+                v = lop3(words[:, j] >> (4 * c), gluon.PAIR_MASK, magic * 0x10001, gluon.LOP3_AND_OR)
+                lo, hi = halves(v, dt)
+                s1, h = divmod(c, 2)
+                for half, val in ((0, lo), (1, hi)):
+                    pos = b * 128 + 32 * i + 16 * s1 + 8 * h + 2 * t4 + half
+                    got[:, pos] = ((val.float() - zc).to(dt).float() * sc).to(dt).float()
+    assert torch.equal(got, want[:, order])
+
+
+def test_r128_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
+    """r128 gets x in ``r128_order`` (through its TMA descriptor), block_n and the words' distance;
+    tiles that are not 16 warps' rows times a power of two are refused."""
+    calls: list[tuple[tuple[int, ...], tuple[object, ...], dict[str, object]]] = []
+    seen: list[torch.Tensor] = []
+
+    class Recorder:
+        def __getitem__(self, grid: tuple[int, ...]):  # type: ignore[no-untyped-def]
+            return lambda *args, **kw: calls.append((grid, args, kw))
+
+    monkeypatch.setattr(gluon, "gemm_r128_kernel", Recorder())
+    monkeypatch.setattr(gluon, "x_descriptor", lambda x, bm: seen.append(x) or x)
+    monkeypatch.setitem(w4a16._GLUON, CPU, True)
+    w, _ = random_linear(512, 256, 128, seed=14, act_order=False)
+    x = torch.randn(20, 512).to(torch.bfloat16)
+    w4a16.w4_matmul(x, w, tc=w4a16.TcConfig(16, 128, 4, 4, 2, True, variant="r128n"))
+    ((grid, args, kw),) = calls
+    assert grid == (2, 2, 1)
+    assert args[7:11] == (20, 4, 4, 1)  # M, blocks, blocks per split, splits
+    assert torch.equal(seen[0], gluon.r128_order(x))
+    assert (kw["BLOCK_M"], kw["BLOCK_N"], kw["STAGES"], kw["AHEAD"], kw["num_warps"]) == (16, 128, 2, 1, 4)
+    with pytest.raises(ValueError, match="16 num_warps times a power of two"):
+        w4a16.w4_matmul(x, w, tc=w4a16.TcConfig(16, 96, 4, 4, 2, True, variant="r128"))
+    with pytest.raises(ValueError, match="Hopper GPU only"):
+        monkeypatch.setitem(w4a16._GLUON, CPU, False)
+        w4a16.w4_matmul(x, w, tc=w4a16.TcConfig(16, 128, 4, 4, 2, True, variant="r128"))
+
+
+@pytest.mark.parametrize(
+    ("block_m", "block_n", "num_warps", "stages", "ahead", "per_weight"),
+    [(16, 128, 4, 4, 2, 3.75), (64, 128, 8, 3, 1, 4.5)],
+)
+def test_r128_builds_for_sm90_with_the_weight_in_registers(
+    block_m: int, block_n: int, num_warps: int, stages: int, ahead: int, per_weight: float
+) -> None:
+    """The folded weight reaches the MMA in registers (no shared-memory stores in the loop, the
+    HGMMA takes A from registers), one LOP3 + HADD2 + HMUL2 per two weights, no spills, and no
+    register of an MMA's A operand written before the MMA is waited for."""
+    sass = _build_in_subprocess(block_m, block_n, num_warps, stages, ahead, "r128")
+    assert not re.search(r"\b(STL|LDL)\b", sass), "registers spill to local memory"
+    loop = _main_loop(sass)
+    ops = [re.sub(r"^@!?U?P\w+\s+", "", t).split()[0].split(".")[0] for t in loop]
+    assert "STS" not in ops
+    hgmma = [t for t in loop if "HGMMA" in t]
+    assert len(hgmma) == 8 * block_n // (16 * num_warps)
+    a_regs: set[int] = set()
+    for t in hgmma:
+        m = re.search(r"HGMMA\S*\s+R\d+,\s+R(\d+),\s+gdesc", t)
+        assert m, t  # A from registers, B (x) from shared memory
+        a_regs |= {int(m.group(1)) + q for q in range(4)}
+    pairs = block_n * 128 // (32 * num_warps) // 2
+    assert ops.count("HMUL2") == pairs and ops.count("HADD2") == pairs
+    # from the last MMA of the chain to the wait, nothing writes an A register
+    last = max(i for i, t in enumerate(loop) if "HGMMA" in t)
+    for t in loop[last + 1 :]:
+        if "DEPBAR" in t:
+            break
+        m = re.match(r"(?:@!?U?P\w+\s+)?\S+\s+R(\d+)", t)
+        assert not (m and int(m.group(1)) in a_regs), t
+    # the whole loop a weight: 3.5 at 128 weights a thread, 4.2 at 64 (g128: 4.3-4.5 at 64)
+    assert len(ops) < per_weight * 2 * pairs
+
+
+if __name__ == "__main__":  # the builds of the test_*_builds_for_sm90_* tests
     try:
-        print(_compile_sm90(*(int(a) for a in sys.argv[1:6])))
+        print(
+            _compile_sm90(
+                *(int(a) for a in sys.argv[1:6]), kernel=sys.argv[6] if len(sys.argv) > 6 else "g128"
+            )
+        )
     except (ImportError, FileNotFoundError) as exc:
         print(exc)
         raise SystemExit(3) from exc

@@ -926,11 +926,14 @@ class TcConfig:
     # "s128": _gemm_s128_kernel (p128's dot with the weight tile in shared memory, x as stored);
     # "g128": s128's math in Gluon (w4a16_gluon.py), the tile double-buffered so that the MMA of
     # one block runs while the next is dequantized (sm_90 only; num_stages = slots of x, >= 3),
-    # raw words two blocks ahead; "g128n": the same with the words one block ahead
+    # raw words two blocks ahead; "g128n": the same with the words one block ahead; "r128" /
+    # "r128n": the weight folded straight into the MMA's A registers, never in shared memory (x in
+    # ``w4a16_gluon.r128_order``; block_n = 16 num_warps times a power of two; >= 2 stages)
     variant: str = "tc"
 
 
-P16_VARIANTS = ("p16", "p16g", "p16f", "p16t", "p16ft", "p128", "s128", "g128", "g128n")
+P16_VARIANTS = ("p16", "p16g", "p16f", "p16t", "p16ft", "p128", "s128", "g128", "g128n", "r128", "r128n")
+GLUON_VARIANTS = ("g128", "g128n", "r128", "r128n")
 
 
 GEMV_VARIANTS = ("dn", "lop3", "classic", "2d")
@@ -971,55 +974,68 @@ TUNED_GEMM: dict[tuple[int, int, int], GemmConfig] = {
 TUNED_TC: dict[tuple[int, int, int], TcConfig] = {
     # H200, 2026-12-02, fifth session: the Gluon GEMM (g128) from `bench/w4a16_sweep.py --g128`
     # (bench/results/kernels_h200_2026-12-02e/), each timed in the same call as the config it
-    # replaced (p16/p16f/p16t/p128/s128, the GEMM and dequantize + cuBLAS).
+    # replaced (p16/p16f/p16t/p128/s128, the GEMM and dequantize + cuBLAS). Sixth session
+    # (kernels_h200_2026-12-02f/): `--g128` again (sweep5) and `--r128` (sweep7-11: the weight
+    # folded into the MMA's A registers), which takes gate|up and down at every bucket but 256's
+    # down; q|k|v and o stay on g128 (r128 lost at 16, 64, 256 rows). Every r128 entry passed the
+    # sweep's checks (act-order on and off, bf16 and fp16 at 16 rows, bitwise repeatable).
     # M=8 (2..8 rows; the GEMM before): 15.5 us, 38 TFLOP/s (GEMM 23.7 us)
     (8, 7168, 5120): TcConfig(8, 64, 14, 4, 4, True, 128, "g128"),
     # M=8: 12.9 us, 32 TFLOP/s (GEMM 19.0 us)
     (8, 5120, 5120): TcConfig(8, 64, 6, 4, 4, True, 128, "g128"),
-    # M=8: 78.1 us, 57 TFLOP/s (GEMM 123.3 us)
-    (8, 54784, 5120): TcConfig(8, 64, 40, 4, 4, True, 128, "g128"),
-    # M=8: 44.6 us, 50 TFLOP/s (GEMM 69.9 us)
-    (8, 5120, 27392): TcConfig(8, 128, 16, 4, 4, True, 128, "g128"),
+    # M=8: 67.9 us, 66 TFLOP/s (sixth session, kernels_h200_2026-12-02f/sweep8: r128n, the weight in the
+    # MMA's A registers; g128 76.1 us in the same call, 78.1 in the fifth session; GEMM 123.3 us)
+    (8, 54784, 5120): TcConfig(8, 64, 40, 4, 4, True, 128, "r128n"),
+    # M=8: 42.8 us, 52 TFLOP/s (sweep8: r128n; g128 44.6 us; GEMM 69.9 us)
+    (8, 5120, 27392): TcConfig(8, 128, 16, 4, 4, True, 128, "r128n"),
     # M=16: 16.8 us, 70 TFLOP/s (was p16 21.7 us)
     (16, 7168, 5120): TcConfig(16, 64, 14, 4, 4, True, 128, "g128"),
     # M=16: 14.2 us, 59 TFLOP/s (was p16f 17.8 us)
     (16, 5120, 5120): TcConfig(16, 64, 10, 4, 4, True, 128, "g128"),
-    # M=16: 80.7 us, 111 TFLOP/s (was p16f 104.6 us)
-    (16, 54784, 5120): TcConfig(16, 64, 40, 4, 4, True, 128, "g128"),
-    # M=16: 50.5 us, 89 TFLOP/s (was p16t 61.1 us)
-    (16, 5120, 27392): TcConfig(16, 64, 54, 4, 4, True, 128, "g128"),
+    # M=16: 68.3 us, 131 TFLOP/s (sweep7: r128n; g128 80.8 us in the same call; was p16f 104.6 us)
+    (16, 54784, 5120): TcConfig(16, 64, 40, 4, 4, True, 128, "r128n"),
+    # M=16: 45.8 us, 98 TFLOP/s (sweep7: r128n; g128 51.2 us; was p16t 61.1 us)
+    (16, 5120, 27392): TcConfig(16, 64, 31, 4, 4, True, 128, "r128n"),
     # M=32: 21.8 us, 108 TFLOP/s (p128 26.2 us in the fourth session)
     (32, 7168, 5120): TcConfig(32, 64, 20, 4, 3, True, 128, "g128"),
     # M=32: 22.0 us, 76 TFLOP/s (p16f 21.8 us in the fourth session: even)
     (32, 5120, 5120): TcConfig(32, 64, 20, 4, 3, True, 128, "g128"),
-    # M=32: 96.3 us, 186 TFLOP/s (p16f 119.3 us in the fourth session)
-    (32, 54784, 5120): TcConfig(32, 128, 40, 4, 3, True, 128, "g128"),
-    # M=32: 60.2 us, 149 TFLOP/s (p16t 73.5 us in the fourth session)
-    (32, 5120, 27392): TcConfig(32, 64, 54, 4, 3, True, 128, "g128"),
+    # M=32: 92.1 us, 195 TFLOP/s (sweep8: r128; g128 97.5 us; p16f 119.3 us in the fourth session)
+    (32, 54784, 5120): TcConfig(32, 64, 40, 4, 4, True, 128, "r128"),
+    # M=32: 56.3 us, 159 TFLOP/s (sweep8: r128; g128 61.3 us; p16t 73.5 us in the fourth session)
+    (32, 5120, 27392): TcConfig(32, 64, 31, 4, 4, True, 128, "r128"),
     # M=64: 27.2 us, 173 TFLOP/s (was p128 32.4 us)
     (64, 7168, 5120): TcConfig(64, 64, 20, 4, 4, True, 128, "g128"),
     # M=64: 26.7 us, 126 TFLOP/s (was the GEMM, 29.3 us)
     (64, 5120, 5120): TcConfig(64, 64, 20, 4, 4, True, 128, "g128"),
-    # M=64: 114.0 us, 315 TFLOP/s (was p16t 156.3 us)
-    (64, 54784, 5120): TcConfig(64, 128, 40, 8, 3, True, 128, "g128"),
-    # M=64: 96.9 us, 185 TFLOP/s (was p16t 97.5 us)
-    (64, 5120, 27392): TcConfig(64, 64, 107, 4, 4, True, 128, "g128"),
+    # M=64: 103.1 us, 348 TFLOP/s (sweep7: r128n; g128n 106.1 us in the same call, 106.8 in sweep5,
+    # g128 114.0 in the fifth session; was p16t 156.3 us)
+    (64, 54784, 5120): TcConfig(64, 128, 40, 8, 4, True, 128, "r128n"),
+    # M=64: 85.5 us, 210 TFLOP/s (sweep7: r128; g128n 94.9 us; was p16t 97.5 us)
+    (64, 5120, 27392): TcConfig(64, 64, 54, 4, 4, True, 128, "r128"),
     # M=128: 31.2 us, 301 TFLOP/s (was s128 37.9 us)
     (128, 7168, 5120): TcConfig(128, 64, 40, 4, 3, True, 128, "g128"),
     # M=128: 30.9 us, 217 TFLOP/s (was s128 37.4 us)
     (128, 5120, 5120): TcConfig(128, 64, 40, 4, 3, True, 128, "g128"),
-    # M=128: 158.5 us, 453 TFLOP/s (was s128 254.3 us; g128 with 128 columns 178.9): 256 columns a
-    # tile halve the reads of x from L2
-    (128, 54784, 5120): TcConfig(128, 256, 40, 16, 3, True, 128, "g128"),
-    # M=128: 138.2 us, 260 TFLOP/s (was s128 153.9 us)
-    (128, 5120, 27392): TcConfig(128, 64, 54, 4, 3, True, 128, "g128"),
-    # M=256: 44.6 us, 421 TFLOP/s (was dequantize + cuBLAS 54.9 us)
-    (256, 7168, 5120): TcConfig(128, 128, 40, 8, 3, True, 128, "g128"),
-    # M=256: 305.5 us, 470 TFLOP/s (was s128 354.9 us). o and down stay on dequantize + cuBLAS
-    # at 256 rows (42.4 and 207.5 us against g128's 44.3 and 223.2).
-    (256, 54784, 5120): TcConfig(128, 128, 40, 8, 3, True, 128, "g128"),
-    # M=512: 542.3 us, 530 TFLOP/s (was dequantize + cuBLAS 557.2 us); the other three stay on it
-    (512, 54784, 5120): TcConfig(128, 256, 40, 16, 3, True, 128, "g128"),
+    # M=128: 149.1 us, 482 TFLOP/s (sweep9: r128n; g128 with 256 columns 160.3 us in the same call,
+    # 158.5 in the fifth session; was s128 254.3 us)
+    (128, 54784, 5120): TcConfig(128, 128, 40, 8, 3, True, 128, "r128n"),
+    # M=128: 131.9 us, 272 TFLOP/s (sweep9: r128n; g128 137.1 us; was s128 153.9 us)
+    (128, 5120, 27392): TcConfig(128, 64, 107, 4, 3, True, 128, "r128n"),
+    # M=256 (sixth session, sweep5: 4 slots of x, 2 blocks ahead): 42.3 us, 444 TFLOP/s (3 slots
+    # 44.6 us in the fifth session; dequantize + cuBLAS 55.9 us)
+    (256, 7168, 5120): TcConfig(128, 128, 40, 8, 4, True, 128, "g128"),
+    # M=256: 41.7 us, 322 TFLOP/s (dequantize + cuBLAS 42.7 us in the same call)
+    (256, 5120, 5120): TcConfig(128, 128, 40, 8, 4, True, 128, "g128"),
+    # M=256: 254.9 us, 563 TFLOP/s (sweep9: r128n; g128 with 4 slots 285.3 us in the same call,
+    # 285.8 in sweep5, 305.5 with 3 in the fifth session; was s128 354.9 us)
+    (256, 54784, 5120): TcConfig(128, 128, 40, 8, 3, True, 128, "r128n"),
+    # M=256: 200.9 us, 357 TFLOP/s (dequantize + cuBLAS 206.8 us in the same call): one split, 80
+    # tiles on 132 SMs (the split candidates lost to their fix-up)
+    (256, 5120, 27392): TcConfig(128, 128, 214, 8, 4, True, 128, "g128"),
+    # M=512: 469.3 us, 612 TFLOP/s (sweep11: r128n; g128 536.7 us in the same call, 542.3 in the
+    # fifth session; was dequantize + cuBLAS 557.2 us); the other three stay on dequantize + cuBLAS
+    (512, 54784, 5120): TcConfig(128, 128, 40, 8, 3, True, 128, "r128n"),
 }
 # Where Gluon cannot run (not a Hopper GPU, or a Triton without Gluon), the entries of the fourth
 # session (tl kernels, measured on the same H200: BENCHMARKS.md, bench/results/kernels_h200_2026-
@@ -1106,7 +1122,7 @@ def tc_config(w: W4Weight, m: int, dtype: torch.dtype) -> TcConfig | None:
         return None  # the p16 kernel's blocks of 128 inputs must lie in one group
     if cfg is not None and cfg.variant in TMA_VARIANTS and not tma_available(w.qweight.device):
         return None
-    if cfg is not None and cfg.variant in ("g128", "g128n") and not gluon_available(w.qweight.device):
+    if cfg is not None and cfg.variant in GLUON_VARIANTS and not gluon_available(w.qweight.device):
         cfg = TUNED_TC_TL.get((_m_bucket(m), w.out_features, w.in_features))
         if cfg is not None and cfg.variant in TMA_VARIANTS and not tma_available(w.qweight.device):
             return None
@@ -1319,7 +1335,7 @@ def _gemm_p16(x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | N
     if cfg.variant not in P16_VARIANTS:
         raise ValueError(f"unknown TcConfig variant {cfg.variant!r}")
     gather, half = cfg.variant == "p16g", x.dtype == torch.float16
-    if not gather and cfg.variant not in ("s128", "g128", "g128n"):
+    if not gather and cfg.variant not in ("s128", *GLUON_VARIANTS):
         x = p16_order(x)
     m, n = x.shape[0], w.out_features
     num_blocks = w.in_features // 128
@@ -1328,21 +1344,29 @@ def _gemm_p16(x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | N
         out = torch.empty((1, m, n), dtype=torch.float32, device=x.device)
     part = torch.empty((splits, m, n), dtype=torch.float32, device=x.device) if splits > 1 else out
     grid = (triton.cdiv(m, cfg.block_m), triton.cdiv(n, cfg.block_n), splits)
-    if cfg.variant in ("g128", "g128n"):
+    if cfg.variant in GLUON_VARIANTS:
         from evalkit.runners.torch_int4.kernels import w4a16_gluon
 
-        if not cfg.swap or cfg.num_stages < 3:
-            raise ValueError(f"the g128 GEMM computes W^T x^T (swap=True) with >= 3 stages, got {cfg}")
+        r128 = cfg.variant.startswith("r128")
+        if not cfg.swap or cfg.num_stages < (2 if r128 else 3):
+            raise ValueError(
+                f"the {cfg.variant} GEMM computes W^T x^T (swap=True), >= 3 stages (r128: 2), got {cfg}"
+            )
+        reps = cfg.block_n // (16 * cfg.num_warps)  # r128: A-fragment repeats per warp
+        if r128 and (cfg.block_n % (16 * cfg.num_warps) or reps & (reps - 1)):
+            raise ValueError(f"the r128 GEMM needs block_n = 16 num_warps times a power of two, got {cfg}")
         if not gluon_available(x.device):
             raise ValueError(
-                f"the g128 GEMM runs on a Hopper GPU only (Gluon kernels do not run in Triton's "
+                f"the {cfg.variant} GEMM runs on a Hopper GPU only (Gluon kernels do not run in Triton's "
                 f"interpreter), not on {x.device}: take tc_config's choice, which falls back"
             )
         w4a16_gluon.launch(
-            x, w.qweight, w.qzeros, w.scales, out, part, _counters(x.device, grid[0] * grid[1]),
+            w4a16_gluon.r128_order(x) if r128 else x, w.qweight, w.qzeros, w.scales, out, part,
+            _counters(x.device, grid[0] * grid[1]),
             grid=grid, num_blocks=num_blocks, blocks_per_split=cfg.groups_per_split, group=w.group_size,
             zero_offset=w.zero_offset, block_m=cfg.block_m, block_n=cfg.block_n,
-            num_warps=cfg.num_warps, stages=cfg.num_stages, ahead=1 if cfg.variant == "g128n" else 2,
+            num_warps=cfg.num_warps, stages=cfg.num_stages, ahead=1 if cfg.variant.endswith("n") else 2,
+            registers_a=r128,
         )  # fmt: skip
         return out
     if cfg.variant in TMA_VARIANTS:

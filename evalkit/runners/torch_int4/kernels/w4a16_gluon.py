@@ -1,4 +1,5 @@
-"""The W4A16 GEMM in Gluon (Triton's explicit-layout dialect), for sm_90 only: variant "g128".
+"""The W4A16 GEMMs in Gluon (Triton's explicit-layout dialect), for sm_90 only: variants "g128" and
+"r128" (below: the weight folded straight into the MMA's A registers).
 
 Same math as ``w4a16._gemm_s128_kernel`` (the folded weight tile ``s (q - z)`` of each block
 of 128 inputs, rounded once to the activation dtype, times x as stored, fp32 accumulators, split-K
@@ -150,6 +151,40 @@ def fold_asm(magic: int) -> str:
 
 
 @gluon.jit
+def _store_tile(
+    acc, out_ptr, part_ptr, cnt_ptr, M, N: gl.constexpr, m0, n0, pid_k, num_splits,
+    mma: gl.constexpr, BLOCK_M: gl.constexpr, BLOCK_N: gl.constexpr, NW: gl.constexpr,
+):  # fmt: skip
+    """out^T tile [BLOCK_N, BLOCK_M] to out [M, N]; with K splits, the partial, and the last split
+    to arrive adds the partials in split order (bitwise reproducible)."""
+    rne = n0 + gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, mma))
+    rme = m0 + gl.arange(0, BLOCK_M, layout=gl.SliceLayout(0, mma))
+    offs = rme[None, :] * N + rne[:, None]
+    mask = (rme < M)[None, :] & (rne < N)[:, None]
+    if num_splits == 1:
+        gl.store(out_ptr + offs, acc, mask=mask)
+    else:
+        gl.store(part_ptr + pid_k * (M * N) + offs, acc, mask=mask)
+        _cta_barrier()  # every thread's partial is written before the release below
+        tile = gl.program_id(0) * gl.num_programs(1) + gl.program_id(1)
+        arrived = gl.atomic_add(cnt_ptr + tile, 1, sem="acq_rel", scope="gpu")
+        if arrived == num_splits - 1:
+            # the last split adds the partials in split order (bitwise reproducible), 32 rows at a time
+            SLAB: gl.constexpr = 32 if BLOCK_M > 32 else BLOCK_M
+            FL: gl.constexpr = gl.BlockedLayout([1, 4], [32 // (SLAB // 4), SLAB // 4], [NW, 1], [1, 0])
+            rnf = n0 + gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, FL))
+            for r0 in gl.static_range(0, BLOCK_M, SLAB):
+                rs = m0 + r0 + gl.arange(0, SLAB, layout=gl.SliceLayout(0, FL))
+                so = rs[None, :] * N + rnf[:, None]
+                sm = (rs < M)[None, :] & (rnf < N)[:, None]
+                total = gl.load(part_ptr + so, mask=sm, other=0.0, cache_modifier=".cg")
+                for k in range(1, num_splits):
+                    total += gl.load(part_ptr + k * (M * N) + so, mask=sm, other=0.0, cache_modifier=".cg")
+                gl.store(out_ptr + so, total, mask=sm)
+            gl.atomic_xchg(cnt_ptr + tile, 0)  # ready for the next call (and graph replay)
+
+
+@gluon.jit
 def gemm_g128_kernel(
     x_desc,
     qw_ptr,
@@ -234,31 +269,211 @@ def gemm_g128_kernel(
     for i in gl.static_range(STAGES):
         mbarrier.invalidate(bars.index(i))
 
-    rne = n0 + gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, mma))
-    rme = m0 + gl.arange(0, BLOCK_M, layout=gl.SliceLayout(0, mma))
-    offs = rme[None, :] * N + rne[:, None]
-    mask = (rme < M)[None, :] & (rne < N)[:, None]
-    if num_splits == 1:
-        gl.store(out_ptr + offs, acc, mask=mask)
+    _store_tile(acc, out_ptr, part_ptr, cnt_ptr, M, N, m0, n0, pid_k, num_splits, mma, BLOCK_M, BLOCK_N, NW)
+
+
+# --------------------------------------------------------------------------- r128: A in registers
+#
+# g128 writes each folded tile to shared memory and the MMA reads it back: at 128+ rows the
+# shared memory's bandwidth (tile stores, tile reads, x's TMA writes and the MMA's x reads) is
+# the limit, and every block costs a CTA barrier. r128 folds the weight straight into the
+# registers of the MMA's A operand (``warpgroup_mma`` with A in registers, as Hopper allows
+# for the first operand), so the tile never touches shared memory. The price: a thread's A
+# fragment holds, per 16-deep step, inputs 2t, 2t + 1, 2t + 8, 2t + 9 (t = lane % 4) of rows
+# n and n + 8; a GPTQ word holds 8 consecutive inputs of one row. So inside each block of 128
+# the inputs are reordered (the same order for x and the weight: the products are the same,
+# only the fp32 accumulation order of a block changes): lane t takes words 4t .. 4t + 3 of the
+# block (inputs 32 t .. 32 t + 31) of its two rows, and the pair in one register is code c and
+# code c + 4 of one word, shifted right by 4 c (c < 4): one LOP3, one packed subtraction and one
+# packed multiplication per two weights, one shift per word and code. ``r128_order`` puts x in
+# that order (position 32 i + 16 s1 + 8 h + 2 t + b of a block takes input
+# 32 t + 8 i + 4 b + 2 s1 + h), and the kernel's TMA loads it as stored. Unlike g128, each block's
+# MMA is waited for before the next block is folded (see the loop): other CTAs on the SM overlap.
+
+
+def r128_order(x: torch.Tensor) -> torch.Tensor:
+    """x [M, K] with each block of 128 inputs in r128's order (a copy)."""
+    m, k = x.shape
+    return x.view(m, k // 128, 4, 4, 2, 2, 2).permute(0, 1, 3, 5, 6, 2, 4).reshape(m, k)
+
+
+@gluon.constexpr_function
+def r128_words_layout(block_n: int, num_warps: int) -> gl.DistributedLinearLayout:
+    """A block's words [BLOCK_N, 16] (row, word) as the A fragments need them: lane 4 r + t holds
+    words 4 t .. 4 t + 3 of rows r and r + 8 of its warp's 16 rows (registers: word bits 0, 1
+    and row + 8; lanes: word bits 2, 3 and row bits 0..2; warps: 16 rows each), and the same
+    again every 16 NW rows (registers) when BLOCK_N > 16 NW."""
+    warps = [[16 << i, 0] for i in range(num_warps.bit_length() - 1)]
+    repeats = [[(16 * num_warps) << i, 0] for i in range((block_n // (16 * num_warps)).bit_length() - 1)]
+    return gl.DistributedLinearLayout(
+        reg_bases=[[0, 1], [0, 2], [8, 0], *repeats],
+        lane_bases=[[0, 4], [0, 8], [1, 0], [2, 0], [4, 0]],
+        warp_bases=warps,
+        block_bases=[],
+        shape=[block_n, 16],
+    )
+
+
+@gluon.constexpr_function
+def r128_fold_asm(magic: int) -> str:
+    """PTX for two inputs (operands: $0 the pair out; $1, $2 the word shifted right by 4 c; $3
+    c + z and $4 s, each a pair of the activation dtype): codes c and c + 4 of the word."""
+    kind = "f16x2" if magic == 0x6400 else "bf16x2"
+    return (
+        f"{{ .reg .b32 t; lop3.b32 t, $1, {PAIR_MASK}, {magic * 0x10001}, {LOP3_AND_OR}; "
+        f"sub.rn.{kind} t, t, $3; mul.rn.{kind} $0, t, $4; }}"
+    )
+
+
+@gluon.jit
+def _quad(a, b, c, d):
+    """[.., 2 (h), 2 (s1), 2 (b)]: code c = 2 s1 + h of a word, each twice (the pair's halves)."""
+    t = gl.join(gl.join(a, b), gl.join(c, d))
+    return gl.join(t, t)
+
+
+@gluon.jit
+def _r128_words(
+    qw_ptr, qz_ptr, s_ptr, b, rn, rj, nmask, N: gl.constexpr, GROUP: gl.constexpr, EVEN_N: gl.constexpr
+):
+    """Raw loads of block b in r128's word layout: words [BN, 16], zero words, scales (the words
+    of a row one pointer plus constant offsets, as ``_words``)."""
+    g = (b * 128) // GROUP
+    wp = (qw_ptr + b * (16 * N)) + rn
+    if EVEN_N:
+        w = gl.load(wp[:, None] + (rj * N)[None, :])
+        zw = gl.load(qz_ptr + g * (N // 8) + rn // 8)
+        s = gl.load(s_ptr + g * N + rn)
     else:
-        gl.store(part_ptr + pid_k * (M * N) + offs, acc, mask=mask)
-        _cta_barrier()  # every thread's partial is written before the release below
-        tile = pid_m * gl.num_programs(1) + pid_n
-        arrived = gl.atomic_add(cnt_ptr + tile, 1, sem="acq_rel", scope="gpu")
-        if arrived == num_splits - 1:
-            # the last split adds the partials in split order (bitwise reproducible), 32 rows at a time
-            SLAB: gl.constexpr = 32 if BLOCK_M > 32 else BLOCK_M
-            FL: gl.constexpr = gl.BlockedLayout([1, 4], [32 // (SLAB // 4), SLAB // 4], [NW, 1], [1, 0])
-            rnf = n0 + gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, FL))
-            for r0 in gl.static_range(0, BLOCK_M, SLAB):
-                rs = m0 + r0 + gl.arange(0, SLAB, layout=gl.SliceLayout(0, FL))
-                so = rs[None, :] * N + rnf[:, None]
-                sm = (rs < M)[None, :] & (rnf < N)[:, None]
-                total = gl.load(part_ptr + so, mask=sm, other=0.0, cache_modifier=".cg")
-                for k in range(1, num_splits):
-                    total += gl.load(part_ptr + k * (M * N) + so, mask=sm, other=0.0, cache_modifier=".cg")
-                gl.store(out_ptr + so, total, mask=sm)
-            gl.atomic_xchg(cnt_ptr + tile, 0)  # ready for the next call (and graph replay)
+        w = gl.load(wp[:, None] + (rj * N)[None, :], mask=nmask[:, None], other=0)
+        zw = gl.load(qz_ptr + g * (N // 8) + rn // 8, mask=nmask, other=0)
+        s = gl.load(s_ptr + g * N + rn, mask=nmask, other=0.0)
+    return w, zw, s
+
+
+@gluon.jit
+def _r128_fold(
+    w,
+    zw,
+    s,
+    rn,
+    A: gl.constexpr,
+    ZERO_OFFSET: gl.constexpr,
+    MAGIC: gl.constexpr,
+    OFF: gl.constexpr,
+    dt: gl.constexpr,
+):
+    """The folded block [BLOCK_N, 128] in r128's input order, in the MMA's A-operand layout A."""
+    BLOCK_N: gl.constexpr = w.shape[0]
+    WL: gl.constexpr = w.type.layout
+    zd = ((((zw >> ((rn % 8) * 4)) & 0xF) + ZERO_OFFSET).to(gl.float32) + OFF).to(dt)
+    zero = gl.zeros([BLOCK_N, 16], gl.int16, layout=WL)
+    z = zd.to(gl.int16, bitcast=True)[:, None] | zero
+    sc = s.to(dt).to(gl.int16, bitcast=True)[:, None] | zero
+    folded = gl.inline_asm_elementwise(
+        r128_fold_asm(MAGIC),
+        "=r,r,r,r,r",
+        [_quad(w, w >> 4, w >> 8, w >> 12), _quad(z, z, z, z), _quad(sc, sc, sc, sc)],
+        dtype=gl.int16,
+        is_pure=True,
+        pack=2,
+    )
+    # (row, word 4 t + i, h, s1, b) -> (row, 32 i + 16 s1 + 8 h + 2 t + b)
+    t = gl.reshape(folded, [BLOCK_N, 4, 4, 2, 2, 2])
+    t = gl.reshape(gl.permute(t, (0, 2, 4, 3, 1, 5)), [BLOCK_N, 128])
+    return gl.convert_layout(t.to(dt, bitcast=True), A, assert_trivial=True)
+
+
+@gluon.jit
+def gemm_r128_kernel(
+    x_desc,
+    qw_ptr,
+    qz_ptr,
+    s_ptr,
+    out_ptr,
+    part_ptr,
+    cnt_ptr,
+    M,
+    num_blocks,
+    BLOCKS_PER_SPLIT,
+    num_splits,
+    N: gl.constexpr,
+    EVEN_N: gl.constexpr,
+    GROUP: gl.constexpr,
+    BLOCK_M: gl.constexpr,
+    BLOCK_N: gl.constexpr,  # 16 NW times a power of two
+    ZERO_OFFSET: gl.constexpr,
+    MAGIC: gl.constexpr,
+    OFF: gl.constexpr,
+    STAGES: gl.constexpr,
+    AHEAD: gl.constexpr = 2,
+):
+    """out^T [BLOCK_N, BLOCK_M] tiles of W^T x^T (x in ``r128_order``), A in registers."""
+    NW: gl.constexpr = gl.num_warps()
+    dt: gl.constexpr = x_desc.dtype
+    pid_m = gl.program_id(0)
+    pid_n = gl.program_id(1)
+    pid_k = gl.program_id(2)
+    m0 = pid_m * BLOCK_M
+    n0 = pid_n * BLOCK_N
+    WL: gl.constexpr = r128_words_layout(BLOCK_N, NW)
+    rn = n0 + gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, WL))
+    rj = gl.arange(0, 16, layout=gl.SliceLayout(0, WL))
+    nmask = rn < N
+    b0 = pid_k * BLOCKS_PER_SPLIT
+    nb = gl.minimum(b0 + BLOCKS_PER_SPLIT, num_blocks) - b0
+
+    mma: gl.constexpr = gl.NVMMADistributedLayout(
+        version=[3, 0], warps_per_cta=[NW, 1], instr_shape=[16, BLOCK_M, 16]
+    )
+    A: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=mma, k_width=2)
+    x_smem = gl.allocate_shared_memory(dt, [STAGES, BLOCK_M, 128], x_desc.layout)
+    bars = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+    for i in gl.static_range(STAGES):
+        mbarrier.init(bars.index(i), count=1)
+    for i in gl.static_range(STAGES):
+        mbarrier.expect(bars.index(i), x_desc.block_type.nbytes, pred=i < nb)
+        _tma_load(x_desc, [m0, (b0 + i) * 128], bars.index(i), x_smem.index(i), pred=i < nb)
+    acc = gl.zeros([BLOCK_N, BLOCK_M], gl.float32, layout=mma)  # waited for in every iteration
+    last = b0 + nb - 1
+    w, zw, s = _r128_words(qw_ptr, qz_ptr, s_ptr, b0, rn, rj, nmask, N, GROUP, EVEN_N)
+    if AHEAD == 2:
+        w1, zw1, s1 = _r128_words(
+            qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + 1, last), rn, rj, nmask, N, GROUP, EVEN_N
+        )
+    for i in range(nb):
+        a = _r128_fold(w, zw, s, rn, A, ZERO_OFFSET, MAGIC, OFF, dt)
+        mbarrier.wait(bars.index(i % STAGES), (i // STAGES) & 1)
+        acc = warpgroup_mma(a, x_smem.index(i % STAGES).permute((1, 0)), acc, is_async=True)
+        # while the MMA runs: the next words, and x of block i - 1 + STAGES into block i - 1's slot
+        if AHEAD == 2:
+            w, zw, s = w1, zw1, s1
+            w1, zw1, s1 = _r128_words(
+                qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + i + 2, last), rn, rj, nmask, N, GROUP, EVEN_N
+            )
+        else:
+            w, zw, s = _r128_words(
+                qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + i + 1, last), rn, rj, nmask, N, GROUP, EVEN_N
+            )
+        j = i - 1 + STAGES
+        mbarrier.expect(bars.index(j % STAGES), x_desc.block_type.nbytes, pred=(i > 0) & (j < nb))
+        _tma_load(
+            x_desc,
+            [m0, (b0 + j) * 128],
+            bars.index(j % STAGES),
+            x_smem.index(j % STAGES),
+            pred=(i > 0) & (j < nb),
+        )
+        # The MMA reads its A operand from registers while it runs, and Triton (3.6) keeps only
+        # the unpacked 16-bit values alive across a wait, not the packed registers the MMA reads:
+        # folding the next block while this MMA is in flight corrupted it (measured: NaN, runs
+        # differ). So each block's MMA is waited for here; other CTAs on the SM fill the gap.
+        acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+        if NW > 4:
+            _cta_barrier()  # every warpgroup is done with block i - 1's x slot before the refill
+    for i in gl.static_range(STAGES):
+        mbarrier.invalidate(bars.index(i))
+    _store_tile(acc, out_ptr, part_ptr, cnt_ptr, M, N, m0, n0, pid_k, num_splits, mma, BLOCK_M, BLOCK_N, NW)
 
 
 def x_descriptor(x: torch.Tensor, block_m: int):
@@ -289,12 +504,15 @@ def launch(
     num_warps: int,
     stages: int,
     ahead: int = 2,
+    registers_a: bool = False,
 ) -> None:
     """One launch on x [M, K] (bf16 or fp16, contiguous) over ``w4a16._gemm_p16``'s grid (M tiles,
-    N tiles, K splits of `blocks_per_split` blocks)."""
+    N tiles, K splits of `blocks_per_split` blocks): g128, or with `registers_a` r128 (x already
+    in ``r128_order``)."""
     m, n, splits = x.shape[0], qweight.shape[1], grid[2]
     half = x.dtype == torch.float16
-    gemm_g128_kernel[grid](
+    kernel = gemm_r128_kernel if registers_a else gemm_g128_kernel
+    kernel[grid](
         x_descriptor(x, block_m), qweight, qzeros, scales, out, part, counters,
         m, num_blocks, blocks_per_split, splits,
         N=n, EVEN_N=n % block_n == 0, GROUP=group, BLOCK_M=block_m, BLOCK_N=block_n, ZERO_OFFSET=zero_offset,

@@ -1025,14 +1025,12 @@ TUNED_TC: dict[tuple[int, int, int], TcConfig] = {
     # M=256 (sixth session, sweep5: 4 slots of x, 2 blocks ahead): 42.3 us, 444 TFLOP/s (3 slots
     # 44.6 us in the fifth session; dequantize + cuBLAS 55.9 us)
     (256, 7168, 5120): TcConfig(128, 128, 40, 8, 4, True, 128, "g128"),
-    # M=256: 41.7 us, 322 TFLOP/s (dequantize + cuBLAS 42.7 us in the same call)
-    (256, 5120, 5120): TcConfig(128, 128, 40, 8, 4, True, 128, "g128"),
     # M=256: 254.9 us, 563 TFLOP/s (sweep9: r128n; g128 with 4 slots 285.3 us in the same call,
     # 285.8 in sweep5, 305.5 with 3 in the fifth session; was s128 354.9 us)
     (256, 54784, 5120): TcConfig(128, 128, 40, 8, 3, True, 128, "r128n"),
-    # M=256: 200.9 us, 357 TFLOP/s (dequantize + cuBLAS 206.8 us in the same call): one split, 80
-    # tiles on 132 SMs (the split candidates lost to their fix-up)
-    (256, 5120, 27392): TcConfig(128, 128, 214, 8, 4, True, 128, "g128"),
+    # o and down stay on dequantize + cuBLAS at 129..256 rows: g128 wins by 1.0 and 5.9 us at 256 rows
+    # (41.7 / 200.9 against 42.7 / 206.8, sweep5) but costs the same for fewer rows, while the
+    # cuBLAS half of the other path shrinks with them (its dequantize, ~180 us a layer, does not)
     # M=512: 469.3 us, 612 TFLOP/s (sweep11: r128n; g128 536.7 us in the same call, 542.3 in the
     # fifth session; was dequantize + cuBLAS 557.2 us); the other three stay on dequantize + cuBLAS
     (512, 54784, 5120): TcConfig(128, 128, 40, 8, 3, True, 128, "r128n"),

@@ -392,6 +392,19 @@ def test_default_splits_follow_the_measured_table() -> None:
     assert d(4096, 0, 8, 132) >= 1
 
 
+def test_splits_table_is_the_one_its_measurement_gives() -> None:
+    """attention.SPLITS_BY_PROGRAMS is what bench/attention_splits.py prints for the committed
+    measurement (H200, 2026-12-02): the table cannot drift from its data."""
+    import json
+
+    from bench.attention_splits import KV_HEADS, table_line
+
+    path = Path(__file__).parents[2] / "bench/results/kernels_h200_2026-12-02f/attention_splits.json"
+    doc = json.loads(path.read_text())
+    assert doc["meta"]["device"] == "NVIDIA H200"
+    assert table_line(doc["results"], KV_HEADS, 132) == f"SPLITS_BY_PROGRAMS = {attention.SPLITS_BY_PROGRAMS}"
+
+
 @pytest.mark.parametrize("splits", [1, 4])
 @pytest.mark.parametrize("window", [None, 40])
 def test_paged_decode_attention_kernel(splits: int, window: int | None) -> None:

@@ -274,9 +274,10 @@ def gemm_g128_kernel(
 
 # --------------------------------------------------------------------------- r128: A in registers
 #
-# g128 writes each folded tile to shared memory and the MMA reads it back: at 128+ rows the
-# shared memory's bandwidth (tile stores, tile reads, x's TMA writes and the MMA's x reads) is
-# the limit, and every block costs a CTA barrier. r128 folds the weight straight into the
+# g128 writes each folded tile to shared memory and the MMA reads it back, and every block costs
+# a CTA barrier; at 128+ rows the tile's stores and reads come on top of x's TMA writes and MMA
+# reads (by count, about 145 bytes a cycle of the SM's 128 for 128 x 128 tiles at the MMA's peak
+# rate: an estimate, not a measurement). r128 folds the weight straight into the
 # registers of the MMA's A operand (``warpgroup_mma`` with A in registers, as Hopper allows
 # for the first operand), so the tile never touches shared memory. The price: a thread's A
 # fragment holds, per 16-deep step, inputs 2t, 2t + 1, 2t + 8, 2t + 9 (t = lane % 4) of rows

@@ -343,7 +343,8 @@ G128_SHAPES = variant_table(
 # --r128: the Gluon GEMM with the folded weight in the MMA's A registers (``gemm_r128_kernel``:
 # no weight tile in shared memory, x in ``r128_order``); block_n = 16 num_warps times a power of
 # two; the tiles that build for sm_90 without spills (BLOCK_N 128 on 4 warps up to 64 rows: 3.2-3.4
-# SASS instructions a weight against g128's 4.3-4.5). "r128n": the words one block ahead.
+# SASS instructions a weight against g128's 4.3-4.5). "r128n": the words one block ahead; "r128o":
+# the next block folded while the MMA runs (written after the device time ran out: unmeasured).
 R128_SHAPES = variant_table(
     {
         8: [(8, 128, 4, 4), (16, 64, 4, 4), (8, 64, 4, 4)],
@@ -354,7 +355,7 @@ R128_SHAPES = variant_table(
         256: [(128, 128, 8, 4), (128, 128, 8, 3), (128, 64, 4, 3), (64, 128, 4, 3)],
         512: [(128, 128, 8, 4), (128, 128, 8, 3), (128, 64, 4, 3)],
     },
-    lambda m: ("r128", "r128n"),
+    lambda m: ("r128", "r128n", "r128o"),
 )
 
 

@@ -167,13 +167,14 @@ def _compile_sm90(
     from triton.experimental.gluon import language as gl
     from triton.experimental.gluon._runtime import GluonASTSource
 
-    fn = getattr(gluon, f"gemm_{kernel}_kernel")
+    fn = getattr(gluon, f"gemm_{kernel.removesuffix('o')}_kernel")  # "r128o": r128 with OVERLAP
     layout = gl.NVMMASharedLayout.get_default_for([block_m, 128], gl.bfloat16)
     ptrs = {"qw_ptr": "*i32", "qz_ptr": "*i32", "s_ptr": "*bf16", "out_ptr": "*fp32", "part_ptr": "*fp32"}
     ptrs["cnt_ptr"] = "*i32"
     consts = {
         "N": 54784, "EVEN_N": True, "GROUP": 128, "BLOCK_M": block_m, "BLOCK_N": block_n,
         "ZERO_OFFSET": 1, "MAGIC": 0x4300, "OFF": 128.0, "STAGES": stages, "AHEAD": ahead,
+        "OVERLAP": kernel == "r128o",
     }  # fmt: skip
     sig: dict[str, str] = {}
     constexprs: dict[tuple[int, ...], object] = {}
@@ -336,37 +337,71 @@ def test_r128_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
         w4a16.w4_matmul(x, w, tc=w4a16.TcConfig(16, 128, 4, 4, 2, True, variant="r128"))
 
 
+def _written(instr: str) -> set[int]:
+    """The registers an SASS instruction writes (its first operand, 2 or 4 wide for .64 / .128
+    and WIDE forms); none for stores, branches and barriers (their first operand is read)."""
+    m = re.match(r"(?:@!?U?P\w+\s+)?(\S+)\s+R(\d+)\b", instr)
+    if not m or m.group(1).split(".")[0] in ("STG", "STS", "ST", "RED", "ATOM", "BRA", "BAR", "SYNCS"):
+        return set()
+    width = 4 if ".128" in m.group(1) else 2 if (".64" in m.group(1) or "WIDE" in m.group(1)) else 1
+    return {int(m.group(2)) + q for q in range(width)}
+
+
+def a_register_hazards(loop: list[str]) -> list[tuple[int, str]]:
+    """Instructions of the loop that write a register of an MMA's A operand (HGMMA with A in
+    registers: four of them from the second operand) after that MMA is issued and before the
+    wait for it (the next WARPGROUP.DEPBAR, going round the loop): the MMA reads A while it runs."""
+    hazards = []
+    for i, t in enumerate(loop):
+        m = re.search(r"HGMMA\S*\s+R\d+,\s+R(\d+),", t)
+        if not m:
+            continue
+        regs = {int(m.group(1)) + q for q in range(4)}
+        for later in loop[i + 1 :] + loop[: i + 1]:
+            if "DEPBAR" in later:
+                break
+            if _written(later) & regs:
+                hazards.append((i, later))
+    return hazards
+
+
+def test_a_register_hazard_scan() -> None:
+    """The scan finds a write to an in-flight MMA's A registers, also across the loop's back edge
+    and through a 128-bit load, and not a write after the wait or to other registers."""
+    mma = "HGMMA.64x16x16.F32.BF16 R24, R40, gdesc[UR4], R24, gsb0"
+    wait = "WARPGROUP.DEPBAR.LE gsb0, 0x0"
+    assert a_register_hazards(["LOP3.LUT R40, R1, 0xf, R2, 0xea, !PT", wait, mma]) != []  # round the loop
+    assert a_register_hazards([mma, "LDG.E.128 R36, desc[UR8][R2.64]", wait]) == []  # R36..R39
+    assert a_register_hazards([mma, "LDG.E.128 R38, desc[UR8][R2.64]", wait]) != []  # R38..R41 hits R40, R41
+    assert a_register_hazards([mma, wait, "LOP3.LUT R40, R1, 0xf, R2, 0xea, !PT"]) == []
+    assert a_register_hazards([mma, "LOP3.LUT R44, R1, 0xf, R2, 0xea, !PT", "STS.128 [R40], R8", wait]) == []
+
+
 @pytest.mark.parametrize(
     ("block_m", "block_n", "num_warps", "stages", "ahead", "per_weight"),
     [(16, 128, 4, 4, 2, 3.75), (64, 128, 8, 3, 1, 4.5)],
 )
+@pytest.mark.parametrize("kernel", ["r128", "r128o"])
 def test_r128_builds_for_sm90_with_the_weight_in_registers(
-    block_m: int, block_n: int, num_warps: int, stages: int, ahead: int, per_weight: float
+    block_m: int, block_n: int, num_warps: int, stages: int, ahead: int, per_weight: float, kernel: str
 ) -> None:
     """The folded weight reaches the MMA in registers (no shared-memory stores in the loop, the
     HGMMA takes A from registers), one LOP3 + HADD2 + HMUL2 per two weights, no spills, and no
-    register of an MMA's A operand written before the MMA is waited for."""
-    sass = _build_in_subprocess(block_m, block_n, num_warps, stages, ahead, "r128")
+    register of an MMA's A operand written before the MMA is waited for (r128o folds the next
+    block while the MMA runs; a loop that waited after the fold instead wrote them: 99-234 such
+    writes in its SASS, and NaN on the GPU)."""
+    sass = _build_in_subprocess(block_m, block_n, num_warps, stages, ahead, kernel)
     assert not re.search(r"\b(STL|LDL)\b", sass), "registers spill to local memory"
     loop = _main_loop(sass)
     ops = [re.sub(r"^@!?U?P\w+\s+", "", t).split()[0].split(".")[0] for t in loop]
     assert "STS" not in ops
     hgmma = [t for t in loop if "HGMMA" in t]
     assert len(hgmma) == 8 * block_n // (16 * num_warps)
-    a_regs: set[int] = set()
     for t in hgmma:
-        m = re.search(r"HGMMA\S*\s+R\d+,\s+R(\d+),\s+gdesc", t)
-        assert m, t  # A from registers, B (x) from shared memory
-        a_regs |= {int(m.group(1)) + q for q in range(4)}
+        assert re.search(r"HGMMA\S*\s+R\d+,\s+R\d+,\s+gdesc", t), t  # A from registers, B (x) from smem
     pairs = block_n * 128 // (32 * num_warps) // 2
     assert ops.count("HMUL2") == pairs and ops.count("HADD2") == pairs
-    # from the last MMA of the chain to the wait, nothing writes an A register
-    last = max(i for i, t in enumerate(loop) if "HGMMA" in t)
-    for t in loop[last + 1 :]:
-        if "DEPBAR" in t:
-            break
-        m = re.match(r"(?:@!?U?P\w+\s+)?\S+\s+R(\d+)", t)
-        assert not (m and int(m.group(1)) in a_regs), t
+    assert a_register_hazards(loop) == []
     # the whole loop a weight: 3.5 at 128 weights a thread, 4.2 at 64 (g128: 4.3-4.5 at 64)
     assert len(ops) < per_weight * 2 * pairs
 

@@ -928,12 +928,26 @@ class TcConfig:
     # one block runs while the next is dequantized (sm_90 only; num_stages = slots of x, >= 3),
     # raw words two blocks ahead; "g128n": the same with the words one block ahead; "r128" /
     # "r128n": the weight folded straight into the MMA's A registers, never in shared memory (x in
-    # ``w4a16_gluon.r128_order``; block_n = 16 num_warps times a power of two; >= 2 stages)
+    # ``w4a16_gluon.r128_order``; block_n = 16 num_warps times a power of two; >= 2 stages);
+    # "r128o": r128 with block b + 1 folded while block b's MMA runs (not yet measured on a GPU)
     variant: str = "tc"
 
 
-P16_VARIANTS = ("p16", "p16g", "p16f", "p16t", "p16ft", "p128", "s128", "g128", "g128n", "r128", "r128n")
-GLUON_VARIANTS = ("g128", "g128n", "r128", "r128n")
+P16_VARIANTS = (
+    "p16",
+    "p16g",
+    "p16f",
+    "p16t",
+    "p16ft",
+    "p128",
+    "s128",
+    "g128",
+    "g128n",
+    "r128",
+    "r128n",
+    "r128o",
+)
+GLUON_VARIANTS = ("g128", "g128n", "r128", "r128n", "r128o")
 
 
 GEMV_VARIANTS = ("dn", "lop3", "classic", "2d")
@@ -1364,7 +1378,7 @@ def _gemm_p16(x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | N
             grid=grid, num_blocks=num_blocks, blocks_per_split=cfg.groups_per_split, group=w.group_size,
             zero_offset=w.zero_offset, block_m=cfg.block_m, block_n=cfg.block_n,
             num_warps=cfg.num_warps, stages=cfg.num_stages, ahead=1 if cfg.variant.endswith("n") else 2,
-            registers_a=r128,
+            registers_a=r128, overlap=cfg.variant == "r128o",
         )  # fmt: skip
         return out
     if cfg.variant in TMA_VARIANTS:

@@ -408,6 +408,7 @@ def gemm_r128_kernel(
     OFF: gl.constexpr,
     STAGES: gl.constexpr,
     AHEAD: gl.constexpr = 2,
+    OVERLAP: gl.constexpr = False,  # "r128o": block b + 1 folded while block b's MMA runs
 ):
     """out^T [BLOCK_N, BLOCK_M] tiles of W^T x^T (x in ``r128_order``), A in registers."""
     NW: gl.constexpr = gl.num_warps()
@@ -437,41 +438,76 @@ def gemm_r128_kernel(
         _tma_load(x_desc, [m0, (b0 + i) * 128], bars.index(i), x_smem.index(i), pred=i < nb)
     acc = gl.zeros([BLOCK_N, BLOCK_M], gl.float32, layout=mma)  # waited for in every iteration
     last = b0 + nb - 1
-    w, zw, s = _r128_words(qw_ptr, qz_ptr, s_ptr, b0, rn, rj, nmask, N, GROUP, EVEN_N)
-    if AHEAD == 2:
-        w1, zw1, s1 = _r128_words(
+    if OVERLAP:
+        # The first fold before the loop; in iteration i, block i's MMA is issued, then block i + 1
+        # is folded (into other registers: `a` is loop-carried, so the next A is a new value)
+        # while it runs, and the wait comes last. The allocation this needs (no register of
+        # block i's A written before the wait) is checked in the SASS by make test; a loop that
+        # waited after the fold instead had its A registers overwritten (see the other branch).
+        w, zw, s = _r128_words(qw_ptr, qz_ptr, s_ptr, b0, rn, rj, nmask, N, GROUP, EVEN_N)
+        a = _r128_fold(w, zw, s, rn, A, ZERO_OFFSET, MAGIC, OFF, dt)
+        w, zw, s = _r128_words(
             qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + 1, last), rn, rj, nmask, N, GROUP, EVEN_N
         )
-    for i in range(nb):
-        a = _r128_fold(w, zw, s, rn, A, ZERO_OFFSET, MAGIC, OFF, dt)
-        mbarrier.wait(bars.index(i % STAGES), (i // STAGES) & 1)
-        acc = warpgroup_mma(a, x_smem.index(i % STAGES).permute((1, 0)), acc, is_async=True)
-        # while the MMA runs: the next words, and x of block i - 1 + STAGES into block i - 1's slot
-        if AHEAD == 2:
-            w, zw, s = w1, zw1, s1
-            w1, zw1, s1 = _r128_words(
+        for i in range(nb):
+            mbarrier.wait(bars.index(i % STAGES), (i // STAGES) & 1)
+            acc = warpgroup_mma(a, x_smem.index(i % STAGES).permute((1, 0)), acc, is_async=True)
+            j = i - 1 + STAGES
+            mbarrier.expect(bars.index(j % STAGES), x_desc.block_type.nbytes, pred=(i > 0) & (j < nb))
+            _tma_load(
+                x_desc,
+                [m0, (b0 + j) * 128],
+                bars.index(j % STAGES),
+                x_smem.index(j % STAGES),
+                pred=(i > 0) & (j < nb),
+            )
+            a_next = _r128_fold(
+                w, zw, s, rn, A, ZERO_OFFSET, MAGIC, OFF, dt
+            )  # block i + 1 (the last again at the end)
+            w, zw, s = _r128_words(
                 qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + i + 2, last), rn, rj, nmask, N, GROUP, EVEN_N
             )
-        else:
-            w, zw, s = _r128_words(
-                qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + i + 1, last), rn, rj, nmask, N, GROUP, EVEN_N
+            acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+            if NW > 4:
+                _cta_barrier()  # every warpgroup is done with block i's x slot before its refill
+            a = a_next
+    else:
+        last = b0 + nb - 1
+        w, zw, s = _r128_words(qw_ptr, qz_ptr, s_ptr, b0, rn, rj, nmask, N, GROUP, EVEN_N)
+        if AHEAD == 2:
+            w1, zw1, s1 = _r128_words(
+                qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + 1, last), rn, rj, nmask, N, GROUP, EVEN_N
             )
-        j = i - 1 + STAGES
-        mbarrier.expect(bars.index(j % STAGES), x_desc.block_type.nbytes, pred=(i > 0) & (j < nb))
-        _tma_load(
-            x_desc,
-            [m0, (b0 + j) * 128],
-            bars.index(j % STAGES),
-            x_smem.index(j % STAGES),
-            pred=(i > 0) & (j < nb),
-        )
-        # The MMA reads its A operand from registers while it runs, and Triton (3.6) keeps only
-        # the unpacked 16-bit values alive across a wait, not the packed registers the MMA reads:
-        # folding the next block while this MMA is in flight corrupted it (measured: NaN, runs
-        # differ). So each block's MMA is waited for here; other CTAs on the SM fill the gap.
-        acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
-        if NW > 4:
-            _cta_barrier()  # every warpgroup is done with block i - 1's x slot before the refill
+        for i in range(nb):
+            a = _r128_fold(w, zw, s, rn, A, ZERO_OFFSET, MAGIC, OFF, dt)
+            mbarrier.wait(bars.index(i % STAGES), (i // STAGES) & 1)
+            acc = warpgroup_mma(a, x_smem.index(i % STAGES).permute((1, 0)), acc, is_async=True)
+            # while the MMA runs: the next words, and x of block i - 1 + STAGES into block i - 1's slot
+            if AHEAD == 2:
+                w, zw, s = w1, zw1, s1
+                w1, zw1, s1 = _r128_words(
+                    qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + i + 2, last), rn, rj, nmask, N, GROUP, EVEN_N
+                )
+            else:
+                w, zw, s = _r128_words(
+                    qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + i + 1, last), rn, rj, nmask, N, GROUP, EVEN_N
+                )
+            j = i - 1 + STAGES
+            mbarrier.expect(bars.index(j % STAGES), x_desc.block_type.nbytes, pred=(i > 0) & (j < nb))
+            _tma_load(
+                x_desc,
+                [m0, (b0 + j) * 128],
+                bars.index(j % STAGES),
+                x_smem.index(j % STAGES),
+                pred=(i > 0) & (j < nb),
+            )
+            # The MMA reads its A operand from registers while it runs, and Triton (3.6) keeps only
+            # the unpacked 16-bit values alive across a wait, not the packed registers the MMA reads:
+            # folding the next block while this MMA is in flight corrupted it (measured: NaN, runs
+            # differ). So each block's MMA is waited for here; other CTAs on the SM fill the gap.
+            acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+            if NW > 4:
+                _cta_barrier()  # every warpgroup is done with block i - 1's x slot before the refill
     for i in gl.static_range(STAGES):
         mbarrier.invalidate(bars.index(i))
     _store_tile(acc, out_ptr, part_ptr, cnt_ptr, M, N, m0, n0, pid_k, num_splits, mma, BLOCK_M, BLOCK_N, NW)
@@ -506,17 +542,19 @@ def launch(
     stages: int,
     ahead: int = 2,
     registers_a: bool = False,
+    overlap: bool = False,
 ) -> None:
     """One launch on x [M, K] (bf16 or fp16, contiguous) over ``w4a16._gemm_p16``'s grid (M tiles,
     N tiles, K splits of `blocks_per_split` blocks): g128, or with `registers_a` r128 (x already
-    in ``r128_order``)."""
+    in ``r128_order``; `overlap`: the next block folded while the MMA runs)."""
     m, n, splits = x.shape[0], qweight.shape[1], grid[2]
     half = x.dtype == torch.float16
     kernel = gemm_r128_kernel if registers_a else gemm_g128_kernel
+    extra = {"OVERLAP": True} if overlap else {}
     kernel[grid](
         x_descriptor(x, block_m), qweight, qzeros, scales, out, part, counters,
         m, num_blocks, blocks_per_split, splits,
         N=n, EVEN_N=n % block_n == 0, GROUP=group, BLOCK_M=block_m, BLOCK_N=block_n, ZERO_OFFSET=zero_offset,
         MAGIC=0x6400 if half else 0x4300, OFF=1024.0 if half else 128.0, STAGES=stages, AHEAD=ahead,
-        num_warps=num_warps,
+        num_warps=num_warps, **extra,
     )  # fmt: skip

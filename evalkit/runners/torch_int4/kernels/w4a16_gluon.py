@@ -431,11 +431,11 @@ def gemm_r128_kernel(
     A: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=mma, k_width=2)
     x_smem = gl.allocate_shared_memory(dt, [STAGES, BLOCK_M, 128], x_desc.layout)
     bars = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
-    for i in gl.static_range(STAGES):
-        mbarrier.init(bars.index(i), count=1)
-    for i in gl.static_range(STAGES):
-        mbarrier.expect(bars.index(i), x_desc.block_type.nbytes, pred=i < nb)
-        _tma_load(x_desc, [m0, (b0 + i) * 128], bars.index(i), x_smem.index(i), pred=i < nb)
+    for st in gl.static_range(STAGES):
+        mbarrier.init(bars.index(st), count=1)
+    for st in gl.static_range(STAGES):
+        mbarrier.expect(bars.index(st), x_desc.block_type.nbytes, pred=st < nb)
+        _tma_load(x_desc, [m0, (b0 + st) * 128], bars.index(st), x_smem.index(st), pred=st < nb)
     acc = gl.zeros([BLOCK_N, BLOCK_M], gl.float32, layout=mma)  # waited for in every iteration
     last = b0 + nb - 1
     if OVERLAP:
@@ -461,9 +461,8 @@ def gemm_r128_kernel(
                 x_smem.index(j % STAGES),
                 pred=(i > 0) & (j < nb),
             )
-            a_next = _r128_fold(
-                w, zw, s, rn, A, ZERO_OFFSET, MAGIC, OFF, dt
-            )  # block i + 1 (the last again at the end)
+            # block i + 1 (at the end the last block again, unused)
+            a_next = _r128_fold(w, zw, s, rn, A, ZERO_OFFSET, MAGIC, OFF, dt)
             w, zw, s = _r128_words(
                 qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + i + 2, last), rn, rj, nmask, N, GROUP, EVEN_N
             )
@@ -472,7 +471,6 @@ def gemm_r128_kernel(
                 _cta_barrier()  # every warpgroup is done with block i's x slot before its refill
             a = a_next
     else:
-        last = b0 + nb - 1
         w, zw, s = _r128_words(qw_ptr, qz_ptr, s_ptr, b0, rn, rj, nmask, N, GROUP, EVEN_N)
         if AHEAD == 2:
             w1, zw1, s1 = _r128_words(
@@ -508,8 +506,8 @@ def gemm_r128_kernel(
             acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
             if NW > 4:
                 _cta_barrier()  # every warpgroup is done with block i - 1's x slot before the refill
-    for i in gl.static_range(STAGES):
-        mbarrier.invalidate(bars.index(i))
+    for st in gl.static_range(STAGES):
+        mbarrier.invalidate(bars.index(st))
     _store_tile(acc, out_ptr, part_ptr, cnt_ptr, M, N, m0, n0, pid_k, num_splits, mma, BLOCK_M, BLOCK_N, NW)
 
 

@@ -23,7 +23,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.int4_engine import GB, time_decode_attention
-from evalkit.runners.torch_int4.kernels.attention import _MEASURED_SMS, default_splits
+from evalkit.runners.torch_int4.kernels.attention import SPLITS_MEASURED_SMS, default_splits
 
 KV_HEADS, HEADS, HEAD_DIM = 8, 40, 128  # EXAONE-4.0-32B
 CASES = {
@@ -37,10 +37,10 @@ CASES = {
 
 def table_line(results: list[dict[str, float]], kv_heads: int, sms: int) -> str:
     """``attention.SPLITS_BY_PROGRAMS`` from measured rows: the fastest split count per case,
-    keyed by programs before splitting (rows x KV heads) on a GPU of ``_MEASURED_SMS`` SMs."""
+    keyed by programs before splitting (rows x KV heads) on a GPU of ``SPLITS_MEASURED_SMS`` SMs."""
     best: dict[int, dict[str, float]] = {}
     for r in results:
-        programs = round(int(r["rows"]) * kv_heads * _MEASURED_SMS / sms)
+        programs = round(int(r["rows"]) * kv_heads * SPLITS_MEASURED_SMS / sms)
         if programs not in best or r["us"] < best[programs]["us"]:
             best[programs] = r
     pairs = ", ".join(f"({p}, {int(best[p]['splits'])})" for p in sorted(best))

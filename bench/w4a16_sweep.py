@@ -538,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
         "--r128",
         action="store_true",
         help="as --g128, with the Gluon GEMM whose folded weight goes straight to the MMA's A registers "
-        "(r128, r128n) as the candidates",
+        "(r128, r128n, r128o) as the candidates",
     )
     ap.add_argument("--shapes", default=",".join(SHAPES))
     ap.add_argument("--copy-mb", type=float, default=300.0, help="weight bytes per timed graph")

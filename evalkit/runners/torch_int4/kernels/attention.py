@@ -109,13 +109,13 @@ def _decode_merge_kernel(
 # (9.1 us; 16: 9.4), 16 x 4K 6 (70.6 us against 83.1 with 3), 64 x 4K 3 (260.9; 1: 264.9, 2: 341.9),
 # 128 x 1K 3 (149.9; 1: 169.2), 256 x 1K 2 (275.9; 1: 295.3).
 SPLITS_BY_PROGRAMS = ((8, 8), (128, 6), (512, 3), (1024, 3), (2048, 2))
-_MEASURED_SMS = 132
+SPLITS_MEASURED_SMS = 132
 
 
 def default_splits(capacity: int, rows: int, num_kv_heads: int, sms: int) -> int:
     """Splits along the keys: the measured best of the nearest program count (log scale, scaled
     to this GPU's SMs) in ``SPLITS_BY_PROGRAMS``, at most one split per 64 keys of `capacity`."""
-    programs = max(1, rows * num_kv_heads) * _MEASURED_SMS / max(1, sms)
+    programs = max(1, rows * num_kv_heads) * SPLITS_MEASURED_SMS / max(1, sms)
     _, want = min(SPLITS_BY_PROGRAMS, key=lambda e: abs(math.log2(e[0] / programs)))
     return max(1, min(want, triton.cdiv(capacity, 64), 64))
 

@@ -15,6 +15,8 @@
 #   make bench-int4 [OUT=dir] | bench-int4-check   the int4 runner on a CUDA GPU (docs/int4-runner.md)
 #   make bench-eval MODEL=ckpt [EVAL_RUNNER=ours|vllm|both] [SCALE=…] [OUT=file]   int4 runner vs vLLM, eval workloads
 #   make bench-bfcl-mt GORILLA=/path/to/gorilla/clone   BFCL multi-turn against gorilla's own code
+#   make gpu-triton  .venv-gpu-triton: the GPU image's Triton (3.6), for make test's sm_90 builds
+#                    of the Gluon kernels (EVALKIT_SM90_PYTHONS=.venv-gpu-triton/bin/python; CI sets it)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -24,7 +26,7 @@ TASK   ?= kmmlu_pro
 RUNNER ?= torch-int4
 MODE   ?= non-reasoning
 
-.PHONY: help setup eval card test lint list check-data gate gate-smoke report report-deps fidelity bench-math bench-mmlu-pro bench-client bench-sandbox bench-long bench-int4 bench-int4-check bench-eval bench-bfcl-mt clean
+.PHONY: help setup eval card test lint list check-data gate gate-smoke report report-deps fidelity bench-math bench-mmlu-pro bench-client bench-sandbox bench-long bench-int4 bench-int4-check bench-eval bench-bfcl-mt gpu-triton clean
 .DEFAULT_GOAL := help
 
 help:
@@ -71,6 +73,18 @@ list: setup
 
 test: setup
 	$(BIN)/pytest -q
+
+# The Triton of the GPU machine's image (3.6; dev and CI have 3.9) in a venv of its own, so that
+# make test also builds the Gluon kernels for sm_90 with it (tests/runners/test_gluon_gemm.py):
+# the two versions accept different Gluon code.
+GPU_TRITON_VENV := .venv-gpu-triton
+$(GPU_TRITON_VENV)/.installed: constraints.txt
+	$(PYTHON) -m venv $(GPU_TRITON_VENV)
+	@( $(GPU_TRITON_VENV)/bin/pip install -c constraints.txt triton==3.6.0 torch numpy pyyaml pydantic \
+	    safetensors pytest ) > $(GPU_TRITON_VENV)/install.log 2>&1 || { tail -20 $(GPU_TRITON_VENV)/install.log; exit 1; }
+	@touch $@
+
+gpu-triton: $(GPU_TRITON_VENV)/.installed
 
 # Real-data and long checks (pytest -m slow): run before resolving an issue, not in `make test`.
 check-data: setup
@@ -137,4 +151,4 @@ lint: setup
 	$(BIN)/mypy evalkit
 
 clean:
-	rm -rf $(VENV) results/runs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(GPU_TRITON_VENV) results/runs .pytest_cache .mypy_cache .ruff_cache

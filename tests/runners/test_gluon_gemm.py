@@ -231,15 +231,30 @@ def _main_loop(sass: str) -> list[str]:
     raise AssertionError("no loop with an MMA in the SASS")
 
 
+# Interpreters to build with: this one, and those of EVALKIT_SM90_PYTHONS (`make gpu-triton`: the
+# GPU image's Triton 3.6, which accepts different Gluon code than the dev Triton; CI sets it).
+SM90_PYTHONS = [
+    sys.executable,
+    *(p for p in os.environ.get("EVALKIT_SM90_PYTHONS", "").split(os.pathsep) if p),
+]
+SM90_IDS = ["dev-triton", *(f"extra{i}" for i in range(1, len(SM90_PYTHONS)))]
+
+
 def _build_in_subprocess(
-    block_m: int, block_n: int, num_warps: int, stages: int, ahead: int, kernel: str
+    block_m: int,
+    block_n: int,
+    num_warps: int,
+    stages: int,
+    ahead: int,
+    kernel: str,
+    python: str = sys.executable,
 ) -> str:
     # in a process of its own: the tests run Triton in interpreter mode, which Gluon cannot build in
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[2]), env.get("PYTHONPATH", "")])
     args = [str(v) for v in (block_m, block_n, num_warps, stages, ahead)] + [kernel]
     run = subprocess.run(
-        [sys.executable, __file__, *args],
+        [python, __file__, *args],
         capture_output=True,
         text=True,
         env=env,
@@ -247,17 +262,18 @@ def _build_in_subprocess(
     )
     if run.returncode == 3:  # a Triton without Gluon's Hopper API or its tools
         pytest.skip(f"cannot build for sm_90 here: {run.stdout.strip()}")
-    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.returncode == 0, f"{python}: {run.stderr[-3000:]}"
     return run.stdout
 
 
+@pytest.mark.parametrize("python", SM90_PYTHONS, ids=SM90_IDS)
 @pytest.mark.parametrize(
     ("block_m", "block_n", "num_warps", "stages", "ahead"), [(16, 64, 4, 4, 2), (64, 128, 8, 3, 1)]
 )
 def test_g128_builds_for_sm90_with_the_mma_in_flight(
-    block_m: int, block_n: int, num_warps: int, stages: int, ahead: int
+    block_m: int, block_n: int, num_warps: int, stages: int, ahead: int, python: str
 ) -> None:
-    sass = _build_in_subprocess(block_m, block_n, num_warps, stages, ahead, "g128")
+    sass = _build_in_subprocess(block_m, block_n, num_warps, stages, ahead, "g128", python)
     assert not re.search(r"\b(STL|LDL)\b", sass), "registers spill to local memory"
     loop = _main_loop(sass)
     # the wait inside the loop leaves one MMA group (the block before) running
@@ -382,15 +398,23 @@ def test_a_register_hazard_scan() -> None:
     [(16, 128, 4, 4, 2, 3.75), (64, 128, 8, 3, 1, 4.5)],
 )
 @pytest.mark.parametrize("kernel", ["r128", "r128o"])
+@pytest.mark.parametrize("python", SM90_PYTHONS, ids=SM90_IDS)
 def test_r128_builds_for_sm90_with_the_weight_in_registers(
-    block_m: int, block_n: int, num_warps: int, stages: int, ahead: int, per_weight: float, kernel: str
+    block_m: int,
+    block_n: int,
+    num_warps: int,
+    stages: int,
+    ahead: int,
+    per_weight: float,
+    kernel: str,
+    python: str,
 ) -> None:
     """The folded weight reaches the MMA in registers (no shared-memory stores in the loop, the
     HGMMA takes A from registers), one LOP3 + HADD2 + HMUL2 per two weights, no spills, and no
     register of an MMA's A operand written before the MMA is waited for (r128o folds the next
     block while the MMA runs; a loop that waited after the fold instead wrote them: 99-234 such
     writes in its SASS, and NaN on the GPU)."""
-    sass = _build_in_subprocess(block_m, block_n, num_warps, stages, ahead, kernel)
+    sass = _build_in_subprocess(block_m, block_n, num_warps, stages, ahead, kernel, python)
     assert not re.search(r"\b(STL|LDL)\b", sass), "registers spill to local memory"
     loop = _main_loop(sass)
     ops = [re.sub(r"^@!?U?P\w+\s+", "", t).split()[0].split(".")[0] for t in loop]

@@ -176,13 +176,21 @@ def passes(res: dict[str, Any], model: FastExaone4) -> None:
 
 
 def family(name: str) -> str:
+    """The kernel family of a profiler event's name (CUDA kernels: cuBLAS's, Triton's by function)."""
     n = name.lower()
+    if n.startswith(("_gemm", "_gemv")):  # the tl W4A16 kernels (cuBLAS names never start so)
+        return "W4A16 GEMM/GEMV (Triton)"
     for key, fam in (
         ("prefill_attention", "prefill attention (Triton)"),
         ("flash", "SDPA flash"),
         ("fmha", "SDPA mem-efficient"),
         ("efficient_attention", "SDPA mem-efficient"),
         ("dequant", "dequantize (Triton)"),
+        ("decode_split", "decode attention (Triton)"),
+        ("decode_merge", "decode attention (Triton)"),
+        # the W4A16 kernels before cuBLAS's names (which contain "gemm" too)
+        ("gemm_g128", "W4A16 GEMM (Gluon g128)"),
+        ("gemm_r128", "W4A16 GEMM (Gluon r128)"),
         ("gemm", "cuBLAS GEMM"),
         ("nvjet", "cuBLAS GEMM"),
         ("sm90", "cuBLAS GEMM"),
@@ -277,13 +285,17 @@ def dequant(res: dict[str, Any], model: FastExaone4) -> None:
         print(name, row, flush=True)
 
 
-def decode_profile(res: dict[str, Any], model: FastExaone4) -> None:
-    """One eager decode step at 256 and 128 rows, ~900 tokens of context each: ms per kernel family."""
+DECODE_ROWS = (256, 128)
+
+
+def decode_profile(res: dict[str, Any], model: FastExaone4, rows_list: tuple[int, ...] = DECODE_ROWS) -> None:
+    """One eager decode step at each of `rows_list` rows (at most 256), ~900 tokens of context
+    each: ms of device time per kernel family (linears, attention, the glue between them)."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as prof
 
     cache = PagedKVCache.contiguous(model.cfg, 256, 1024, model.dtype, DEV)
-    for rows in (256, 128):
+    for rows in rows_list:
         tokens = torch.randint(10, 4000, (rows,), device=DEV)
         pos = torch.randint(800, 1000, (rows,), device=DEV, dtype=torch.int32)
         r = torch.arange(rows, device=DEV, dtype=torch.int32)
@@ -294,14 +306,8 @@ def decode_profile(res: dict[str, Any], model: FastExaone4) -> None:
             torch.cuda.synchronize()
         fams: dict[str, float] = {}
         for ev in p.key_averages():
-            us = ev.device_time_total
-            name = ev.key.lower()
             fam = family(ev.key)
-            if "decode_split" in name or "decode_merge" in name:
-                fam = "decode attention (Triton)"
-            elif name.startswith(("_gemm", "_gemv")):
-                fam = "fused W4A16 GEMM/GEMV (Triton)"
-            fams[fam] = fams.get(fam, 0.0) + us / 1e3
+            fams[fam] = fams.get(fam, 0.0) + ev.device_time_total / 1e3
         res[f"profile decode step {rows} rows: ms per kernel family"] = {
             k: round(v, 2) for k, v in sorted(fams.items(), key=lambda kv: -kv[1]) if v > 0
         }
@@ -344,7 +350,15 @@ def main() -> int:
         help="a w4a16_sweep best.json: the linears and decode steps run with TUNED_TC as in the code, "
         "then again with the sweep's winning large-M / p16 configs added (results prefixed 'tuned: ')",
     )
+    ap.add_argument(
+        "--decode-rows",
+        default=",".join(map(str, DECODE_ROWS)),
+        help="rows of the profiled decode steps (the decode step), comma-separated, at most 256",
+    )
     args = ap.parse_args()
+    decode_rows = tuple(int(v) for v in args.decode_rows.split(","))
+    if not all(1 <= r <= 256 for r in decode_rows):
+        ap.error(f"--decode-rows must be 1..256, got {args.decode_rows}")
     import triton
 
     res: dict[str, Any] = {
@@ -360,7 +374,8 @@ def main() -> int:
         steps.append(lambda: check_kernel(res))
     if "attention" in want:
         steps.append(lambda: attention_alone(res))
-    with_model = [("dequant", dequant), ("linears", linears), ("decode", decode_profile), ("passes", passes)]
+    decode = partial(decode_profile, rows_list=decode_rows)
+    with_model = [("dequant", dequant), ("linears", linears), ("decode", decode), ("passes", passes)]
     if want & {name for name, _ in with_model}:
         from bench.bench_eval import _load_ours
 

@@ -512,3 +512,22 @@ def test_w4a16_sweep_p16_candidates_and_tuned_table(tmp_path: Path) -> None:
     lines = w4a16_sweep.tc_paste_lines(best)
     assert len(lines) == 2 and "'p16'" in lines[1]
     assert eval("{" + lines[1] + "}", {"TcConfig": TcConfig}) == {(64, 7168, 5120): won}
+
+
+def test_profile_families_tell_our_kernels_from_cublas() -> None:
+    """The decode profile's families: the W4A16 kernels (tl by function name, Gluon g128/r128)
+    apart from cuBLAS, whose kernel names contain "gemm" too; attention and glue by name."""
+    from bench.prefill_profile import family
+
+    assert family("gemm_r128_kernel") == "W4A16 GEMM (Gluon r128)"
+    assert family("gemm_g128_kernel") == "W4A16 GEMM (Gluon g128)"
+    assert family("_gemm_p16_kernel") == family("_gemv_lop3_kernel") == "W4A16 GEMM/GEMV (Triton)"
+    for cublas in (
+        "sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n_tilesize128x128x64",
+        "nvjet_tst_192x128_64x4_1x2",
+    ):
+        assert family(cublas) == "cuBLAS GEMM"
+    assert family("_decode_split_kernel") == family("_decode_merge_kernel") == "decode attention (Triton)"
+    assert family("_dequant_kernel") == "dequantize (Triton)"
+    assert family("_add_norm_kernel") == "add_norm"
+    assert family("void at::native::elementwise_kernel<128, 4>(copy)") == "copies"

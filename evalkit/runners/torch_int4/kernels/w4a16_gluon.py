@@ -54,7 +54,8 @@ def _words(
     qw_ptr, qz_ptr, s_ptr, b, rn, rr, nmask, N: gl.constexpr, GROUP: gl.constexpr, EVEN_N: gl.constexpr
 ):
     """Raw loads of block b for the columns rn: words [BN, 16], zero words, scales. The words
-    of a column are one pointer plus constant offsets (r N: immediates of the loads)."""
+    of a column are one pointer plus constant offsets (r N: immediates of the loads). The layout
+    of rn and rr is the kernel's (g128: ``words_layout``, r128: ``r128_words_layout``)."""
     g = (b * 128) // GROUP
     wp = (qw_ptr + b * (16 * N)) + rn
     if EVEN_N:
@@ -66,6 +67,13 @@ def _words(
         zw = gl.load(qz_ptr + g * (N // 8) + rn // 8, mask=nmask, other=0)
         s = gl.load(s_ptr + g * N + rn, mask=nmask, other=0.0)
     return w, zw, s
+
+
+@gluon.jit
+def _load_x(x_desc, bars, x_smem, m0, b0, j, STAGES: gl.constexpr, pred):
+    """TMA of x's block b0 + j into slot j % STAGES, arriving on that slot's barrier (if pred)."""
+    mbarrier.expect(bars.index(j % STAGES), x_desc.block_type.nbytes, pred=pred)
+    _tma_load(x_desc, [m0, (b0 + j) * 128], bars.index(j % STAGES), x_smem.index(j % STAGES), pred=pred)
 
 
 @gluon.jit
@@ -234,8 +242,7 @@ def gemm_g128_kernel(
     for i in gl.static_range(STAGES):
         mbarrier.init(bars.index(i), count=1)
     for i in gl.static_range(STAGES - 2):
-        mbarrier.expect(bars.index(i), x_desc.block_type.nbytes, pred=i < nb)
-        _tma_load(x_desc, [m0, (b0 + i) * 128], bars.index(i), x_smem.index(i), pred=i < nb)
+        _load_x(x_desc, bars, x_smem, m0, b0, i, STAGES, i < nb)
     acc = warpgroup_mma_init(gl.zeros([BLOCK_N, BLOCK_M], gl.float32, layout=mma))
     # raw words two blocks ahead; past the slice's end the last block again (an L2 hit, no masks)
     last = b0 + nb - 1
@@ -257,8 +264,7 @@ def gemm_g128_kernel(
         if NW > 4:
             _cta_barrier()  # ... in every warpgroup (each writes rows the others' MMA reads)
         j = i + STAGES - 2  # block i - 2's x slot takes block j
-        mbarrier.expect(bars.index(j % STAGES), x_desc.block_type.nbytes, pred=j < nb)
-        _tma_load(x_desc, [m0, (b0 + j) * 128], bars.index(j % STAGES), x_smem.index(j % STAGES), pred=j < nb)
+        _load_x(x_desc, bars, x_smem, m0, b0, j, STAGES, j < nb)
         slot = a_smem.index(i % 2)
         slot.store(a)
         fence_async_shared()  # the tile's generic-proxy stores, visible to the MMA (async proxy)
@@ -331,25 +337,6 @@ def _quad(a, b, c, d):
     """[.., 2 (h), 2 (s1), 2 (b)]: code c = 2 s1 + h of a word, each twice (the pair's halves)."""
     t = gl.join(gl.join(a, b), gl.join(c, d))
     return gl.join(t, t)
-
-
-@gluon.jit
-def _r128_words(
-    qw_ptr, qz_ptr, s_ptr, b, rn, rj, nmask, N: gl.constexpr, GROUP: gl.constexpr, EVEN_N: gl.constexpr
-):
-    """Raw loads of block b in r128's word layout: words [BN, 16], zero words, scales (the words
-    of a row one pointer plus constant offsets, as ``_words``)."""
-    g = (b * 128) // GROUP
-    wp = (qw_ptr + b * (16 * N)) + rn
-    if EVEN_N:
-        w = gl.load(wp[:, None] + (rj * N)[None, :])
-        zw = gl.load(qz_ptr + g * (N // 8) + rn // 8)
-        s = gl.load(s_ptr + g * N + rn)
-    else:
-        w = gl.load(wp[:, None] + (rj * N)[None, :], mask=nmask[:, None], other=0)
-        zw = gl.load(qz_ptr + g * (N // 8) + rn // 8, mask=nmask, other=0)
-        s = gl.load(s_ptr + g * N + rn, mask=nmask, other=0.0)
-    return w, zw, s
 
 
 @gluon.jit
@@ -434,8 +421,7 @@ def gemm_r128_kernel(
     for st in gl.static_range(STAGES):
         mbarrier.init(bars.index(st), count=1)
     for st in gl.static_range(STAGES):
-        mbarrier.expect(bars.index(st), x_desc.block_type.nbytes, pred=st < nb)
-        _tma_load(x_desc, [m0, (b0 + st) * 128], bars.index(st), x_smem.index(st), pred=st < nb)
+        _load_x(x_desc, bars, x_smem, m0, b0, st, STAGES, st < nb)
     acc = gl.zeros([BLOCK_N, BLOCK_M], gl.float32, layout=mma)  # waited for in every iteration
     last = b0 + nb - 1
     if OVERLAP:
@@ -444,26 +430,17 @@ def gemm_r128_kernel(
         # while it runs, and the wait comes last. The allocation this needs (no register of
         # block i's A written before the wait) is checked in the SASS by make test; a loop that
         # waited after the fold instead had its A registers overwritten (see the other branch).
-        w, zw, s = _r128_words(qw_ptr, qz_ptr, s_ptr, b0, rn, rj, nmask, N, GROUP, EVEN_N)
+        w, zw, s = _words(qw_ptr, qz_ptr, s_ptr, b0, rn, rj, nmask, N, GROUP, EVEN_N)
         a = _r128_fold(w, zw, s, rn, A, ZERO_OFFSET, MAGIC, OFF, dt)
-        w, zw, s = _r128_words(
-            qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + 1, last), rn, rj, nmask, N, GROUP, EVEN_N
-        )
+        w, zw, s = _words(qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + 1, last), rn, rj, nmask, N, GROUP, EVEN_N)
         for i in range(nb):
             mbarrier.wait(bars.index(i % STAGES), (i // STAGES) & 1)
             acc = warpgroup_mma(a, x_smem.index(i % STAGES).permute((1, 0)), acc, is_async=True)
             j = i - 1 + STAGES
-            mbarrier.expect(bars.index(j % STAGES), x_desc.block_type.nbytes, pred=(i > 0) & (j < nb))
-            _tma_load(
-                x_desc,
-                [m0, (b0 + j) * 128],
-                bars.index(j % STAGES),
-                x_smem.index(j % STAGES),
-                pred=(i > 0) & (j < nb),
-            )
+            _load_x(x_desc, bars, x_smem, m0, b0, j, STAGES, (i > 0) & (j < nb))
             # block i + 1 (at the end the last block again, unused)
             a_next = _r128_fold(w, zw, s, rn, A, ZERO_OFFSET, MAGIC, OFF, dt)
-            w, zw, s = _r128_words(
+            w, zw, s = _words(
                 qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + i + 2, last), rn, rj, nmask, N, GROUP, EVEN_N
             )
             acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
@@ -471,9 +448,9 @@ def gemm_r128_kernel(
                 _cta_barrier()  # every warpgroup is done with block i's x slot before its refill
             a = a_next
     else:
-        w, zw, s = _r128_words(qw_ptr, qz_ptr, s_ptr, b0, rn, rj, nmask, N, GROUP, EVEN_N)
+        w, zw, s = _words(qw_ptr, qz_ptr, s_ptr, b0, rn, rj, nmask, N, GROUP, EVEN_N)
         if AHEAD == 2:
-            w1, zw1, s1 = _r128_words(
+            w1, zw1, s1 = _words(
                 qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + 1, last), rn, rj, nmask, N, GROUP, EVEN_N
             )
         for i in range(nb):
@@ -483,22 +460,15 @@ def gemm_r128_kernel(
             # while the MMA runs: the next words, and x of block i - 1 + STAGES into block i - 1's slot
             if AHEAD == 2:
                 w, zw, s = w1, zw1, s1
-                w1, zw1, s1 = _r128_words(
+                w1, zw1, s1 = _words(
                     qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + i + 2, last), rn, rj, nmask, N, GROUP, EVEN_N
                 )
             else:
-                w, zw, s = _r128_words(
+                w, zw, s = _words(
                     qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + i + 1, last), rn, rj, nmask, N, GROUP, EVEN_N
                 )
             j = i - 1 + STAGES
-            mbarrier.expect(bars.index(j % STAGES), x_desc.block_type.nbytes, pred=(i > 0) & (j < nb))
-            _tma_load(
-                x_desc,
-                [m0, (b0 + j) * 128],
-                bars.index(j % STAGES),
-                x_smem.index(j % STAGES),
-                pred=(i > 0) & (j < nb),
-            )
+            _load_x(x_desc, bars, x_smem, m0, b0, j, STAGES, (i > 0) & (j < nb))
             # The MMA reads its A operand from registers while it runs, and Triton (3.6) keeps only
             # the unpacked 16-bit values alive across a wait, not the packed registers the MMA reads:
             # folding the next block while this MMA is in flight corrupted it (measured: NaN, runs

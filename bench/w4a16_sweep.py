@@ -344,25 +344,56 @@ G128_SHAPES = variant_table(
 # no weight tile in shared memory, x in ``r128_order``); block_n = 16 num_warps times a power of
 # two; the tiles that build for sm_90 without spills (BLOCK_N 128 on 4 warps up to 64 rows: 3.2-3.4
 # SASS instructions a weight against g128's 4.3-4.5). "r128n": the words one block ahead; "r128o":
-# the next block folded while the MMA runs (written after the device time ran out: unmeasured).
+# the next block folded while the MMA runs (seventh session, sweep12: wins at 8 and 32 rows).
+# The 256-wide tiles (block_n 256, or block_m 256 with block_n 128) joined in the seventh session
+# (sweep14, kernels_h200_2026-12-02g/): each lost to the 128 x 128 tile by 2-60 % at 64-512 rows.
 R128_SHAPES = variant_table(
     {
         8: [(8, 128, 4, 4), (16, 64, 4, 4), (8, 64, 4, 4)],
         16: [(16, 128, 4, 4), (16, 64, 4, 4), (16, 128, 4, 3)],
         32: [(32, 128, 4, 4), (32, 64, 4, 4), (32, 128, 4, 3)],
-        64: [(64, 128, 4, 3), (64, 64, 4, 4), (64, 128, 8, 3), (64, 128, 8, 4)],
-        128: [(128, 128, 8, 3), (128, 128, 8, 4), (128, 64, 4, 3), (64, 128, 4, 3)],
-        256: [(128, 128, 8, 4), (128, 128, 8, 3), (128, 64, 4, 3), (64, 128, 4, 3)],
-        512: [(128, 128, 8, 4), (128, 128, 8, 3), (128, 64, 4, 3)],
+        64: [
+            (64, 128, 4, 3),
+            (64, 64, 4, 4),
+            (64, 128, 8, 3),
+            (64, 128, 8, 4),
+            (64, 256, 8, 4),
+            (64, 256, 8, 3),
+        ],
+        128: [(128, 128, 8, 3), (128, 128, 8, 4), (128, 64, 4, 3), (64, 128, 4, 3), (128, 256, 8, 3)],
+        256: [
+            (128, 128, 8, 4),
+            (128, 128, 8, 3),
+            (128, 64, 4, 3),
+            (64, 128, 4, 3),
+            (256, 64, 4, 3),
+            (128, 256, 8, 3),
+            (128, 256, 8, 4),
+            (256, 128, 8, 3),
+        ],
+        512: [
+            (128, 128, 8, 4),
+            (128, 128, 8, 3),
+            (128, 64, 4, 3),
+            (256, 64, 4, 3),
+            (128, 256, 8, 3),
+            (256, 128, 8, 3),
+        ],
     },
     lambda m: ("r128", "r128n", "r128o"),
 )
 
 
 def p16t_candidates(
-    m: int, n: int, k: int, sms: int, table: dict[int, list[tuple[int, int, int, int, str]]] | None = None
+    m: int,
+    n: int,
+    k: int,
+    sms: int,
+    table: dict[int, list[tuple[int, int, int, int, str]]] | None = None,
+    stream_k: tuple[int, ...] = (),
 ) -> list[TcConfig]:
-    """The TMA configs of `table` (``P16T_SHAPES`` by default), split-K as ``p16_candidates``."""
+    """The TMA configs of `table` (``P16T_SHAPES`` by default), split-K as ``p16_candidates``;
+    r128 tiles also as a stream-K grid of each of `stream_k` programs per SM."""
     blocks = k // 128
     cands = []
     for bm, bn, nw, st, var in (table or P16T_SHAPES)[w4a16._m_bucket(m)]:
@@ -370,6 +401,8 @@ def p16t_candidates(
         waves = (1, 2, 4) if m <= 64 else (1, 2)
         for bps in sorted({blocks, *gps_options(blocks, tiles, sms, waves)}, reverse=True):
             cands.append(TcConfig(bm, bn, bps, nw, st, True, 128, var))
+        if var.startswith("r128"):
+            cands += [TcConfig(bm, bn, blocks, nw, st, True, 128, var, s) for s in stream_k]
     return cands
 
 
@@ -418,7 +451,8 @@ def tc_paste_lines(best: dict[str, Any]) -> list[str]:
         lines.append(f"    # M={b['M']}: {tc['us']:.1f} us, {tc['tflops']:.0f} TFLOP/s (best other: {vs})")
         lines.append(
             f"    ({w4a16._m_bucket(b['M'])}, {b['N']}, {b['K']}): TcConfig({c.block_m}, {c.block_n}, "
-            f"{c.groups_per_split}, {c.num_warps}, {c.num_stages}, {c.swap}, {c.block_k}, {c.variant!r}),"
+            f"{c.groups_per_split}, {c.num_warps}, {c.num_stages}, {c.swap}, {c.block_k}, {c.variant!r}"
+            + (f", {c.stream_k})," if c.stream_k else "),")
         )
     return lines
 
@@ -540,6 +574,12 @@ def main(argv: list[str] | None = None) -> int:
         help="as --g128, with the Gluon GEMM whose folded weight goes straight to the MMA's A registers "
         "(r128, r128n, r128o) as the candidates",
     )
+    ap.add_argument(
+        "--stream-k",
+        default="1,2",
+        help="with --r128: also each r128 tile as a stream-K grid of this many programs per SM "
+        "(comma-separated; empty: none)",
+    )
     ap.add_argument("--shapes", default=",".join(SHAPES))
     ap.add_argument("--copy-mb", type=float, default=300.0, help="weight bytes per timed graph")
     ap.add_argument("--budget-s", type=float, default=1e9, help="sweep no new M after this many seconds")
@@ -617,7 +657,9 @@ def main(argv: list[str] | None = None) -> int:
                     if args.p128
                     else P16T_SHAPES
                 )
-                cands = ([tuned] if tuned is not None else []) + plain + p16t_candidates(m, n, k, sms, table)
+                sk = tuple(int(v) for v in args.stream_k.split(",") if v) if args.r128 else ()
+                found = p16t_candidates(m, n, k, sms, table, sk)
+                cands = ([tuned] if tuned is not None else []) + plain + found
             elif args.p16:
                 # today's dispatch first (fast_model.DEQUANT_MATMUL_ROWS = 65), then the other path
                 gemm_now = w4a16.gemm_config(ws[0], m, dev)

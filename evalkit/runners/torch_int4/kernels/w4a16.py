@@ -929,8 +929,11 @@ class TcConfig:
     # raw words two blocks ahead; "g128n": the same with the words one block ahead; "r128" /
     # "r128n": the weight folded straight into the MMA's A registers, never in shared memory (x in
     # ``w4a16_gluon.r128_order``; block_n = 16 num_warps times a power of two; >= 2 stages);
-    # "r128o": r128 with block b + 1 folded while block b's MMA runs (not yet measured on a GPU)
+    # "r128o": r128 with block b + 1 folded while block b's MMA runs
     variant: str = "tc"
+    # r128 only: > 0 runs a persistent grid of stream_k programs per SM that share the tiles'
+    # blocks equally (``w4a16_gluon.stream_k_plan``; groups_per_split is then unused)
+    stream_k: int = 0
 
 
 P16_VARIANTS = (
@@ -992,16 +995,20 @@ TUNED_TC: dict[tuple[int, int, int], TcConfig] = {
     # (kernels_h200_2026-12-02f/): `--g128` again (sweep5) and `--r128` (sweep7-11: the weight
     # folded into the MMA's A registers), which takes gate|up and down at every bucket but 256's
     # down; q|k|v and o stay on g128 (r128 lost at 16, 64, 256 rows). Every r128 entry passed the
-    # sweep's checks (act-order on and off, bf16 and fp16 at 16 rows, bitwise repeatable).
+    # sweep's checks (act-order on and off, bf16 and fp16 at 16 rows, bitwise repeatable). Seventh
+    # session (kernels_h200_2026-12-02g/): sweep12 (`--r128`, r128o measured) and sweep13 (`--r128
+    # --stream-k 1,2`, all four linears at 16-512 rows), which moved down at 129..256 rows off
+    # dequantize + cuBLAS onto a stream-K r128 grid; all passed the same checks.
     # M=8 (2..8 rows; the GEMM before): 15.5 us, 38 TFLOP/s (GEMM 23.7 us)
     (8, 7168, 5120): TcConfig(8, 64, 14, 4, 4, True, 128, "g128"),
     # M=8: 12.9 us, 32 TFLOP/s (GEMM 19.0 us)
     (8, 5120, 5120): TcConfig(8, 64, 6, 4, 4, True, 128, "g128"),
-    # M=8: 67.9 us, 66 TFLOP/s (sixth session, kernels_h200_2026-12-02f/sweep8: r128n, the weight in the
-    # MMA's A registers; g128 76.1 us in the same call, 78.1 in the fifth session; GEMM 123.3 us)
-    (8, 54784, 5120): TcConfig(8, 64, 40, 4, 4, True, 128, "r128n"),
-    # M=8: 42.8 us, 52 TFLOP/s (sweep8: r128n; g128 44.6 us; GEMM 69.9 us)
-    (8, 5120, 27392): TcConfig(8, 128, 16, 4, 4, True, 128, "r128n"),
+    # M=8: 65.3 us, 69 TFLOP/s (seventh session, kernels_h200_2026-12-02g/sweep12: r128o, the next
+    # block folded while the MMA runs; r128n 66.9 us in the same call, 67.9 in sweep8, the sixth
+    # session's; g128 76.1 us; GEMM 121.1 us)
+    (8, 54784, 5120): TcConfig(8, 64, 40, 4, 4, True, 128, "r128o"),
+    # M=8: 41.5 us, 54 TFLOP/s (sweep12: r128o; r128n 41.9 us; g128 44.6 us in sweep8; GEMM 68.1 us)
+    (8, 5120, 27392): TcConfig(8, 128, 16, 4, 4, True, 128, "r128o"),
     # M=16: 16.8 us, 70 TFLOP/s (was p16 21.7 us)
     (16, 7168, 5120): TcConfig(16, 64, 14, 4, 4, True, 128, "g128"),
     # M=16: 14.2 us, 59 TFLOP/s (was p16f 17.8 us)
@@ -1014,8 +1021,9 @@ TUNED_TC: dict[tuple[int, int, int], TcConfig] = {
     (32, 7168, 5120): TcConfig(32, 64, 20, 4, 3, True, 128, "g128"),
     # M=32: 22.0 us, 76 TFLOP/s (p16f 21.8 us in the fourth session: even)
     (32, 5120, 5120): TcConfig(32, 64, 20, 4, 3, True, 128, "g128"),
-    # M=32: 92.1 us, 195 TFLOP/s (sweep8: r128; g128 97.5 us; p16f 119.3 us in the fourth session)
-    (32, 54784, 5120): TcConfig(32, 64, 40, 4, 4, True, 128, "r128"),
+    # M=32: 83.6 us, 215 TFLOP/s (sweep12: r128o; r128 92.4 us in the same call, 92.1 in sweep8;
+    # g128 97.5 us; p16f 119.3 us in the fourth session)
+    (32, 54784, 5120): TcConfig(32, 64, 40, 4, 4, True, 128, "r128o"),
     # M=32: 56.3 us, 159 TFLOP/s (sweep8: r128; g128 61.3 us; p16t 73.5 us in the fourth session)
     (32, 5120, 27392): TcConfig(32, 64, 31, 4, 4, True, 128, "r128"),
     # M=64: 27.2 us, 173 TFLOP/s (was p128 32.4 us)
@@ -1025,8 +1033,9 @@ TUNED_TC: dict[tuple[int, int, int], TcConfig] = {
     # M=64: 103.1 us, 348 TFLOP/s (sweep7: r128n; g128n 106.1 us in the same call, 106.8 in sweep5,
     # g128 114.0 in the fifth session; was p16t 156.3 us)
     (64, 54784, 5120): TcConfig(64, 128, 40, 8, 4, True, 128, "r128n"),
-    # M=64: 85.5 us, 210 TFLOP/s (sweep7: r128; g128n 94.9 us; was p16t 97.5 us)
-    (64, 5120, 27392): TcConfig(64, 64, 54, 4, 4, True, 128, "r128"),
+    # M=64: 83.1 us, 216 TFLOP/s (sweep12: r128n; r128 84.0 us in the same call, 85.5 in sweep7;
+    # g128n 94.9 us; was p16t 97.5 us)
+    (64, 5120, 27392): TcConfig(64, 64, 54, 4, 4, True, 128, "r128n"),
     # M=128: 31.2 us, 301 TFLOP/s (was s128 37.9 us)
     (128, 7168, 5120): TcConfig(128, 64, 40, 4, 3, True, 128, "g128"),
     # M=128: 30.9 us, 217 TFLOP/s (was s128 37.4 us)
@@ -1034,17 +1043,21 @@ TUNED_TC: dict[tuple[int, int, int], TcConfig] = {
     # M=128: 149.1 us, 482 TFLOP/s (sweep9: r128n; g128 with 256 columns 160.3 us in the same call,
     # 158.5 in the fifth session; was s128 254.3 us)
     (128, 54784, 5120): TcConfig(128, 128, 40, 8, 3, True, 128, "r128n"),
-    # M=128: 131.9 us, 272 TFLOP/s (sweep9: r128n; g128 137.1 us; was s128 153.9 us)
-    (128, 5120, 27392): TcConfig(128, 64, 107, 4, 3, True, 128, "r128n"),
+    # M=128: 118.9 us, 302 TFLOP/s (sweep13: r128n as a stream-K grid of one program per SM; the
+    # sixth session's r128n with 2 K splits 131.0 us in the same call; g128 137.1 us in sweep9)
+    (128, 5120, 27392): TcConfig(128, 128, 214, 8, 3, True, 128, "r128n", 1),
     # M=256 (sixth session, sweep5: 4 slots of x, 2 blocks ahead): 42.3 us, 444 TFLOP/s (3 slots
     # 44.6 us in the fifth session; dequantize + cuBLAS 55.9 us)
     (256, 7168, 5120): TcConfig(128, 128, 40, 8, 4, True, 128, "g128"),
     # M=256: 254.9 us, 563 TFLOP/s (sweep9: r128n; g128 with 4 slots 285.3 us in the same call,
     # 285.8 in sweep5, 305.5 with 3 in the fifth session; was s128 354.9 us)
     (256, 54784, 5120): TcConfig(128, 128, 40, 8, 3, True, 128, "r128n"),
-    # o and down stay on dequantize + cuBLAS at 129..256 rows: g128 wins by 1.0 and 5.9 us at 256 rows
-    # (41.7 / 200.9 against 42.7 / 206.8, sweep5) but costs the same for fewer rows, while the
-    # cuBLAS half of the other path shrinks with them (its dequantize, ~180 us a layer, does not)
+    # M=256: 185.4 us, 387 TFLOP/s (sweep13: r128o as a stream-K grid, one program per SM: 80 tiles
+    # of 128 x 128 on 132 SMs; dequantize + cuBLAS 206.7 us in the same call)
+    (256, 5120, 27392): TcConfig(128, 128, 214, 8, 4, True, 128, "r128o", 1),
+    # o stays on dequantize + cuBLAS at 129..256 rows: g128 wins by 1.0 us at 256 rows (41.7 against
+    # 42.7, sweep5) but costs the same for fewer rows, while the cuBLAS half of the other path
+    # shrinks with them; r128 (stream-K too) lost to both in sweep13
     # M=512: 469.3 us, 612 TFLOP/s (sweep11: r128n; g128 536.7 us in the same call, 542.3 in the
     # fifth session; was dequantize + cuBLAS 557.2 us); the other three stay on dequantize + cuBLAS
     (512, 54784, 5120): TcConfig(128, 128, 40, 8, 3, True, 128, "r128n"),
@@ -1352,10 +1365,19 @@ def _gemm_p16(x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | N
     m, n = x.shape[0], w.out_features
     num_blocks = w.in_features // 128
     splits = triton.cdiv(num_blocks, cfg.groups_per_split)
+    grid = (triton.cdiv(m, cfg.block_m), triton.cdiv(n, cfg.block_n), splits)
+    tiles = grid[0] * grid[1]
+    if cfg.stream_k:
+        from evalkit.runners.torch_int4.kernels import w4a16_gluon
+
+        if not cfg.variant.startswith("r128"):
+            raise ValueError(f"stream-K (stream_k > 0) is an r128 grid, got {cfg}")
+        programs = min(cfg.stream_k * _num_sms(x.device), tiles * num_blocks)
+        splits = w4a16_gluon.stream_k_max_parts(tiles, num_blocks, programs)  # slots of the partials
+        grid = (programs, 1, 1)
     if out is None:
         out = torch.empty((1, m, n), dtype=torch.float32, device=x.device)
     part = torch.empty((splits, m, n), dtype=torch.float32, device=x.device) if splits > 1 else out
-    grid = (triton.cdiv(m, cfg.block_m), triton.cdiv(n, cfg.block_n), splits)
     if cfg.variant in GLUON_VARIANTS:
         from evalkit.runners.torch_int4.kernels import w4a16_gluon
 
@@ -1374,11 +1396,11 @@ def _gemm_p16(x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | N
             )
         w4a16_gluon.launch(
             w4a16_gluon.r128_order(x) if r128 else x, w.qweight, w.qzeros, w.scales, out, part,
-            _counters(x.device, grid[0] * grid[1]),
+            _counters(x.device, tiles),
             grid=grid, num_blocks=num_blocks, blocks_per_split=cfg.groups_per_split, group=w.group_size,
             zero_offset=w.zero_offset, block_m=cfg.block_m, block_n=cfg.block_n,
             num_warps=cfg.num_warps, stages=cfg.num_stages, ahead=1 if cfg.variant.endswith("n") else 2,
-            registers_a=r128, overlap=cfg.variant == "r128o",
+            registers_a=r128, overlap=cfg.variant == "r128o", stream_k=cfg.stream_k > 0,
         )  # fmt: skip
         return out
     if cfg.variant in TMA_VARIANTS:

@@ -21,6 +21,8 @@ kernel for sm_90 to check the pipelining in the SASS (tests/runners/test_gluon_g
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from triton.experimental import gluon
 from triton.experimental.gluon import language as gl
@@ -72,8 +74,14 @@ def _words(
 @gluon.jit
 def _load_x(x_desc, bars, x_smem, m0, b0, j, STAGES: gl.constexpr, pred):
     """TMA of x's block b0 + j into slot j % STAGES, arriving on that slot's barrier (if pred)."""
-    mbarrier.expect(bars.index(j % STAGES), x_desc.block_type.nbytes, pred=pred)
-    _tma_load(x_desc, [m0, (b0 + j) * 128], bars.index(j % STAGES), x_smem.index(j % STAGES), pred=pred)
+    _load_x_at(x_desc, bars, x_smem, m0, b0 + j, j % STAGES, pred)
+
+
+@gluon.jit
+def _load_x_at(x_desc, bars, x_smem, m0, b, slot, pred):
+    """TMA of x's block b into `slot`, arriving on that slot's barrier (if pred)."""
+    mbarrier.expect(bars.index(slot), x_desc.block_type.nbytes, pred=pred)
+    _tma_load(x_desc, [m0, b * 128], bars.index(slot), x_smem.index(slot), pred=pred)
 
 
 @gluon.jit
@@ -160,11 +168,12 @@ def fold_asm(magic: int) -> str:
 
 @gluon.jit
 def _store_tile(
-    acc, out_ptr, part_ptr, cnt_ptr, M, N: gl.constexpr, m0, n0, pid_k, num_splits,
+    acc, out_ptr, part_ptr, cnt_ptr, M, N: gl.constexpr, m0, n0, pid_k, num_splits, tile,
     mma: gl.constexpr, BLOCK_M: gl.constexpr, BLOCK_N: gl.constexpr, NW: gl.constexpr,
 ):  # fmt: skip
-    """out^T tile [BLOCK_N, BLOCK_M] to out [M, N]; with K splits, the partial, and the last split
-    to arrive adds the partials in split order (bitwise reproducible)."""
+    """out^T tile [BLOCK_N, BLOCK_M] to out [M, N]; with K split in `num_splits` parts (this one
+    part `pid_k`), the partial, and the last part to arrive at the tile's counter adds the
+    partials in part order (bitwise reproducible)."""
     rne = n0 + gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, mma))
     rme = m0 + gl.arange(0, BLOCK_M, layout=gl.SliceLayout(0, mma))
     offs = rme[None, :] * N + rne[:, None]
@@ -174,7 +183,6 @@ def _store_tile(
     else:
         gl.store(part_ptr + pid_k * (M * N) + offs, acc, mask=mask)
         _cta_barrier()  # every thread's partial is written before the release below
-        tile = gl.program_id(0) * gl.num_programs(1) + gl.program_id(1)
         arrived = gl.atomic_add(cnt_ptr + tile, 1, sem="acq_rel", scope="gpu")
         if arrived == num_splits - 1:
             # the last split adds the partials in split order (bitwise reproducible), 32 rows at a time
@@ -275,7 +283,10 @@ def gemm_g128_kernel(
     for i in gl.static_range(STAGES):
         mbarrier.invalidate(bars.index(i))
 
-    _store_tile(acc, out_ptr, part_ptr, cnt_ptr, M, N, m0, n0, pid_k, num_splits, mma, BLOCK_M, BLOCK_N, NW)
+    tile = pid_m * gl.num_programs(1) + pid_n
+    _store_tile(
+        acc, out_ptr, part_ptr, cnt_ptr, M, N, m0, n0, pid_k, num_splits, tile, mma, BLOCK_M, BLOCK_N, NW
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- r128: A in registers
@@ -373,6 +384,85 @@ def _r128_fold(
 
 
 @gluon.jit
+def _r128_tile(
+    x_desc, qw_ptr, qz_ptr, s_ptr, x_smem, bars, m0, n0, b0, nb, g0,
+    N: gl.constexpr, EVEN_N: gl.constexpr, GROUP: gl.constexpr, BLOCK_M: gl.constexpr,
+    BLOCK_N: gl.constexpr, ZERO_OFFSET: gl.constexpr, MAGIC: gl.constexpr, OFF: gl.constexpr,
+    STAGES: gl.constexpr, AHEAD: gl.constexpr, OVERLAP: gl.constexpr,
+):  # fmt: skip
+    """The fp32 tile out^T [BLOCK_N, BLOCK_M] of blocks b0 .. b0 + nb - 1 (nb >= 1) at (m0, n0).
+    The program has taken g0 blocks of x through its slots before (slot and phase of the next
+    one follow from it); every load this issues, it also waits for."""
+    NW: gl.constexpr = gl.num_warps()
+    dt: gl.constexpr = x_desc.dtype
+    WL: gl.constexpr = r128_words_layout(BLOCK_N, NW)
+    rn = n0 + gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, WL))
+    rj = gl.arange(0, 16, layout=gl.SliceLayout(0, WL))
+    nmask = rn < N
+    mma: gl.constexpr = gl.NVMMADistributedLayout(
+        version=[3, 0], warps_per_cta=[NW, 1], instr_shape=[16, BLOCK_M, 16]
+    )
+    A: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=mma, k_width=2)
+    for st in gl.static_range(STAGES):
+        _load_x_at(x_desc, bars, x_smem, m0, b0 + st, (g0 + st) % STAGES, st < nb)
+    acc = gl.zeros([BLOCK_N, BLOCK_M], gl.float32, layout=mma)  # waited for in every iteration
+    last = b0 + nb - 1
+    if OVERLAP:
+        # The first fold before the loop; in iteration i, block i's MMA is issued, then block i + 1
+        # is folded (into other registers: `a` is loop-carried, so the next A is a new value)
+        # while it runs, and the wait comes last. The allocation this needs (no register of
+        # block i's A written before the wait) is checked in the SASS by make test; a loop that
+        # waited after the fold instead had its A registers overwritten (see the other branch).
+        w, zw, s = _words(qw_ptr, qz_ptr, s_ptr, b0, rn, rj, nmask, N, GROUP, EVEN_N)
+        a = _r128_fold(w, zw, s, rn, A, ZERO_OFFSET, MAGIC, OFF, dt)
+        w, zw, s = _words(qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + 1, last), rn, rj, nmask, N, GROUP, EVEN_N)
+        for i in range(nb):
+            mbarrier.wait(bars.index((g0 + i) % STAGES), ((g0 + i) // STAGES) & 1)
+            acc = warpgroup_mma(a, x_smem.index((g0 + i) % STAGES).permute((1, 0)), acc, is_async=True)
+            j = i - 1 + STAGES
+            _load_x_at(x_desc, bars, x_smem, m0, b0 + j, (g0 + j) % STAGES, (i > 0) & (j < nb))
+            # block i + 1 (at the end the last block again, unused)
+            a_next = _r128_fold(w, zw, s, rn, A, ZERO_OFFSET, MAGIC, OFF, dt)
+            w, zw, s = _words(
+                qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + i + 2, last), rn, rj, nmask, N, GROUP, EVEN_N
+            )
+            acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+            if NW > 4:
+                _cta_barrier()  # every warpgroup is done with block i's x slot before its refill
+            a = a_next
+    else:
+        w, zw, s = _words(qw_ptr, qz_ptr, s_ptr, b0, rn, rj, nmask, N, GROUP, EVEN_N)
+        if AHEAD == 2:
+            w1, zw1, s1 = _words(
+                qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + 1, last), rn, rj, nmask, N, GROUP, EVEN_N
+            )
+        for i in range(nb):
+            a = _r128_fold(w, zw, s, rn, A, ZERO_OFFSET, MAGIC, OFF, dt)
+            mbarrier.wait(bars.index((g0 + i) % STAGES), ((g0 + i) // STAGES) & 1)
+            acc = warpgroup_mma(a, x_smem.index((g0 + i) % STAGES).permute((1, 0)), acc, is_async=True)
+            # while the MMA runs: the next words, and x of block i - 1 + STAGES into block i - 1's slot
+            if AHEAD == 2:
+                w, zw, s = w1, zw1, s1
+                w1, zw1, s1 = _words(
+                    qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + i + 2, last), rn, rj, nmask, N, GROUP, EVEN_N
+                )
+            else:
+                w, zw, s = _words(
+                    qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + i + 1, last), rn, rj, nmask, N, GROUP, EVEN_N
+                )
+            j = i - 1 + STAGES
+            _load_x_at(x_desc, bars, x_smem, m0, b0 + j, (g0 + j) % STAGES, (i > 0) & (j < nb))
+            # The MMA reads its A operand from registers while it runs, and Triton (3.6) keeps only
+            # the unpacked 16-bit values alive across a wait, not the packed registers the MMA reads:
+            # folding the next block while this MMA is in flight corrupted it (measured: NaN, runs
+            # differ). So each block's MMA is waited for here; other CTAs on the SM fill the gap.
+            acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+            if NW > 4:
+                _cta_barrier()  # every warpgroup is done with block i - 1's x slot before the refill
+    return acc
+
+
+@gluon.jit
 def gemm_r128_kernel(
     x_desc,
     qw_ptr,
@@ -396,89 +486,104 @@ def gemm_r128_kernel(
     STAGES: gl.constexpr,
     AHEAD: gl.constexpr = 2,
     OVERLAP: gl.constexpr = False,  # "r128o": block b + 1 folded while block b's MMA runs
+    STREAM_K: gl.constexpr = False,  # a persistent grid over (tile, block) iterations, below
 ):
-    """out^T [BLOCK_N, BLOCK_M] tiles of W^T x^T (x in ``r128_order``), A in registers."""
+    """out^T [BLOCK_N, BLOCK_M] tiles of W^T x^T (x in ``r128_order``), A in registers.
+
+    Grid (M tiles, N tiles, K splits of BLOCKS_PER_SPLIT blocks); or with STREAM_K a grid of P
+    programs, M tiles in ``num_splits`` (the argument's other meaning): the tiles' blocks,
+    M tiles fastest, are one sequence of iterations that program p takes the p-th of P equal
+    shares of (``stream_k_plan``); where a tile's blocks fall to several programs, each adds
+    its part through the split-K fix-up (part index: its program minus the tile's first)."""
     NW: gl.constexpr = gl.num_warps()
     dt: gl.constexpr = x_desc.dtype
-    pid_m = gl.program_id(0)
-    pid_n = gl.program_id(1)
-    pid_k = gl.program_id(2)
-    m0 = pid_m * BLOCK_M
-    n0 = pid_n * BLOCK_N
-    WL: gl.constexpr = r128_words_layout(BLOCK_N, NW)
-    rn = n0 + gl.arange(0, BLOCK_N, layout=gl.SliceLayout(1, WL))
-    rj = gl.arange(0, 16, layout=gl.SliceLayout(0, WL))
-    nmask = rn < N
-    b0 = pid_k * BLOCKS_PER_SPLIT
-    nb = gl.minimum(b0 + BLOCKS_PER_SPLIT, num_blocks) - b0
-
     mma: gl.constexpr = gl.NVMMADistributedLayout(
         version=[3, 0], warps_per_cta=[NW, 1], instr_shape=[16, BLOCK_M, 16]
     )
-    A: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=mma, k_width=2)
     x_smem = gl.allocate_shared_memory(dt, [STAGES, BLOCK_M, 128], x_desc.layout)
     bars = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
     for st in gl.static_range(STAGES):
         mbarrier.init(bars.index(st), count=1)
-    for st in gl.static_range(STAGES):
-        _load_x(x_desc, bars, x_smem, m0, b0, st, STAGES, st < nb)
-    acc = gl.zeros([BLOCK_N, BLOCK_M], gl.float32, layout=mma)  # waited for in every iteration
-    last = b0 + nb - 1
-    if OVERLAP:
-        # The first fold before the loop; in iteration i, block i's MMA is issued, then block i + 1
-        # is folded (into other registers: `a` is loop-carried, so the next A is a new value)
-        # while it runs, and the wait comes last. The allocation this needs (no register of
-        # block i's A written before the wait) is checked in the SASS by make test; a loop that
-        # waited after the fold instead had its A registers overwritten (see the other branch).
-        w, zw, s = _words(qw_ptr, qz_ptr, s_ptr, b0, rn, rj, nmask, N, GROUP, EVEN_N)
-        a = _r128_fold(w, zw, s, rn, A, ZERO_OFFSET, MAGIC, OFF, dt)
-        w, zw, s = _words(qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + 1, last), rn, rj, nmask, N, GROUP, EVEN_N)
-        for i in range(nb):
-            mbarrier.wait(bars.index(i % STAGES), (i // STAGES) & 1)
-            acc = warpgroup_mma(a, x_smem.index(i % STAGES).permute((1, 0)), acc, is_async=True)
-            j = i - 1 + STAGES
-            _load_x(x_desc, bars, x_smem, m0, b0, j, STAGES, (i > 0) & (j < nb))
-            # block i + 1 (at the end the last block again, unused)
-            a_next = _r128_fold(w, zw, s, rn, A, ZERO_OFFSET, MAGIC, OFF, dt)
-            w, zw, s = _words(
-                qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + i + 2, last), rn, rj, nmask, N, GROUP, EVEN_N
-            )
-            acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
-            if NW > 4:
-                _cta_barrier()  # every warpgroup is done with block i's x slot before its refill
-            a = a_next
+    if STREAM_K:
+        m_tiles = num_splits
+        programs = gl.num_programs(0)
+        p = gl.program_id(0)
+        N_TILES: gl.constexpr = (N + BLOCK_N - 1) // BLOCK_N
+        total = m_tiles * N_TILES * num_blocks
+        cur = (p * total) // programs
+        end = ((p + 1) * total) // programs
+        g0 = 0
+        while cur < end:
+            tile = cur // num_blocks
+            b0 = cur - tile * num_blocks
+            nb = gl.minimum(num_blocks - b0, end - cur)
+            m0 = (tile % m_tiles) * BLOCK_M
+            n0 = (tile // m_tiles) * BLOCK_N
+            acc = _r128_tile(
+                x_desc, qw_ptr, qz_ptr, s_ptr, x_smem, bars, m0, n0, b0, nb, g0,
+                N, EVEN_N, GROUP, BLOCK_M, BLOCK_N, ZERO_OFFSET, MAGIC, OFF, STAGES, AHEAD, OVERLAP,
+            )  # fmt: skip
+            # the programs holding the tile's first and last iterations
+            first = ((tile * num_blocks + 1) * programs - 1) // total
+            final = ((tile * num_blocks + num_blocks) * programs - 1) // total
+            _store_tile(
+                acc, out_ptr, part_ptr, cnt_ptr, M, N, m0, n0, p - first, final - first + 1, tile,
+                mma, BLOCK_M, BLOCK_N, NW,
+            )  # fmt: skip
+            cur += nb
+            g0 += nb
     else:
-        w, zw, s = _words(qw_ptr, qz_ptr, s_ptr, b0, rn, rj, nmask, N, GROUP, EVEN_N)
-        if AHEAD == 2:
-            w1, zw1, s1 = _words(
-                qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + 1, last), rn, rj, nmask, N, GROUP, EVEN_N
-            )
-        for i in range(nb):
-            a = _r128_fold(w, zw, s, rn, A, ZERO_OFFSET, MAGIC, OFF, dt)
-            mbarrier.wait(bars.index(i % STAGES), (i // STAGES) & 1)
-            acc = warpgroup_mma(a, x_smem.index(i % STAGES).permute((1, 0)), acc, is_async=True)
-            # while the MMA runs: the next words, and x of block i - 1 + STAGES into block i - 1's slot
-            if AHEAD == 2:
-                w, zw, s = w1, zw1, s1
-                w1, zw1, s1 = _words(
-                    qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + i + 2, last), rn, rj, nmask, N, GROUP, EVEN_N
-                )
-            else:
-                w, zw, s = _words(
-                    qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + i + 1, last), rn, rj, nmask, N, GROUP, EVEN_N
-                )
-            j = i - 1 + STAGES
-            _load_x(x_desc, bars, x_smem, m0, b0, j, STAGES, (i > 0) & (j < nb))
-            # The MMA reads its A operand from registers while it runs, and Triton (3.6) keeps only
-            # the unpacked 16-bit values alive across a wait, not the packed registers the MMA reads:
-            # folding the next block while this MMA is in flight corrupted it (measured: NaN, runs
-            # differ). So each block's MMA is waited for here; other CTAs on the SM fill the gap.
-            acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
-            if NW > 4:
-                _cta_barrier()  # every warpgroup is done with block i - 1's x slot before the refill
+        pid_m = gl.program_id(0)
+        pid_n = gl.program_id(1)
+        pid_k = gl.program_id(2)
+        b0 = pid_k * BLOCKS_PER_SPLIT
+        nb = gl.minimum(b0 + BLOCKS_PER_SPLIT, num_blocks) - b0
+        acc = _r128_tile(
+            x_desc, qw_ptr, qz_ptr, s_ptr, x_smem, bars, pid_m * BLOCK_M, pid_n * BLOCK_N, b0, nb, 0,
+            N, EVEN_N, GROUP, BLOCK_M, BLOCK_N, ZERO_OFFSET, MAGIC, OFF, STAGES, AHEAD, OVERLAP,
+        )  # fmt: skip
+        tile = pid_m * gl.num_programs(1) + pid_n
+        _store_tile(
+            acc, out_ptr, part_ptr, cnt_ptr, M, N, pid_m * BLOCK_M, pid_n * BLOCK_N, pid_k, num_splits, tile,
+            mma, BLOCK_M, BLOCK_N, NW,
+        )  # fmt: skip
     for st in gl.static_range(STAGES):
         mbarrier.invalidate(bars.index(st))
-    _store_tile(acc, out_ptr, part_ptr, cnt_ptr, M, N, m0, n0, pid_k, num_splits, mma, BLOCK_M, BLOCK_N, NW)
+
+
+def stream_k_plan(
+    m_tiles: int, n_tiles: int, num_blocks: int, programs: int
+) -> list[list[tuple[int, int, int]]]:
+    """What each program of ``gemm_r128_kernel``'s STREAM_K grid computes, by the kernel's own
+    arithmetic: per program its segments (tile, first block, blocks). The fix-up needs, per
+    tile, its segments in program order (``stream_k_parts``)."""
+    total = m_tiles * n_tiles * num_blocks
+    plan = []
+    for p in range(programs):
+        cur, end, segs = (p * total) // programs, ((p + 1) * total) // programs, []
+        while cur < end:
+            tile = cur // num_blocks
+            b0 = cur - tile * num_blocks
+            nb = min(num_blocks - b0, end - cur)
+            segs.append((tile, b0, nb))
+            cur += nb
+        plan.append(segs)
+    return plan
+
+
+def stream_k_parts(tile: int, num_blocks: int, total: int, programs: int) -> tuple[int, int]:
+    """(first program, number of programs) holding tile `tile`'s blocks, as the kernel computes
+    them for the fix-up."""
+    first = ((tile * num_blocks + 1) * programs - 1) // total
+    final = ((tile * num_blocks + num_blocks) * programs - 1) // total
+    return first, final - first + 1
+
+
+@functools.lru_cache(maxsize=256)
+def stream_k_max_parts(tiles: int, num_blocks: int, programs: int) -> int:
+    """The most programs any tile's blocks fall to (slots of the partial buffer)."""
+    total = tiles * num_blocks
+    return max(stream_k_parts(t, num_blocks, total, programs)[1] for t in range(tiles))
 
 
 def x_descriptor(x: torch.Tensor, block_m: int):
@@ -511,14 +616,20 @@ def launch(
     ahead: int = 2,
     registers_a: bool = False,
     overlap: bool = False,
+    stream_k: bool = False,
 ) -> None:
     """One launch on x [M, K] (bf16 or fp16, contiguous) over ``w4a16._gemm_p16``'s grid (M tiles,
     N tiles, K splits of `blocks_per_split` blocks): g128, or with `registers_a` r128 (x already
-    in ``r128_order``; `overlap`: the next block folded while the MMA runs)."""
+    in ``r128_order``; `overlap`: the next block folded while the MMA runs; `stream_k`: the grid
+    is (programs, 1, 1), ``stream_k_plan``'s, and `part` has ``stream_k_max_parts`` slots)."""
     m, n, splits = x.shape[0], qweight.shape[1], grid[2]
+    if stream_k:
+        if not registers_a:
+            raise ValueError("stream-K is an r128 grid")
+        splits = -(-m // block_m)  # the kernel's M tiles
     half = x.dtype == torch.float16
     kernel = gemm_r128_kernel if registers_a else gemm_g128_kernel
-    extra = {"OVERLAP": True} if overlap else {}
+    extra = ({"OVERLAP": True} if overlap else {}) | ({"STREAM_K": True} if stream_k else {})
     kernel[grid](
         x_descriptor(x, block_m), qweight, qzeros, scales, out, part, counters,
         m, num_blocks, blocks_per_split, splits,

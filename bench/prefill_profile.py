@@ -305,13 +305,50 @@ def decode_profile(res: dict[str, Any], model: FastExaone4, rows_list: tuple[int
             step()
             torch.cuda.synchronize()
         fams: dict[str, float] = {}
+        kernels: list[tuple[float, int, str]] = []
         for ev in p.key_averages():
             fam = family(ev.key)
             fams[fam] = fams.get(fam, 0.0) + ev.device_time_total / 1e3
+            if ev.device_time_total > 0:
+                kernels.append((ev.device_time_total / 1e3, ev.count, ev.key[:100]))
+        # the kernels behind the families, largest first: what "other" and the glue are made of
+        res[f"profile decode step {rows} rows: top kernels (ms, launches, name)"] = [
+            (round(ms, 3), n, name) for ms, n, name in sorted(kernels, reverse=True)[:24]
+        ]
         res[f"profile decode step {rows} rows: ms per kernel family"] = {
             k: round(v, 2) for k, v in sorted(fams.items(), key=lambda kv: -kv[1]) if v > 0
         }
         print(rows, res[f"profile decode step {rows} rows: ms per kernel family"], flush=True)
+    del cache
+    torch.cuda.empty_cache()
+
+
+def order_check(res: dict[str, Any], model: FastExaone4, rows_list: tuple[int, ...] = DECODE_ROWS) -> None:
+    """One decode step at each of `rows_list` rows with the producers writing the r128 GEMM's
+    input order (the default) and with the GEMM making its own copy: logits must be bitwise
+    equal; eager ms of each."""
+    cache = PagedKVCache.contiguous(model.cfg, 256, 1024, model.dtype, DEV)
+    for rows in rows_list:
+        tokens = torch.randint(10, 4000, (rows,), device=DEV)
+        pos = torch.randint(800, 1000, (rows,), device=DEV, dtype=torch.int32)
+        r = torch.arange(rows, device=DEV, dtype=torch.int32)
+        step = partial(model.decode, tokens, pos, r, cache)
+        fused = step().clone()
+        fused_ms = 1e3 * timed(step, reps=5)
+        saved = model._input_order
+        model._input_order = lambda w, rows, dtype: None
+        try:
+            copied = step().clone()
+            copied_ms = 1e3 * timed(step, reps=5)
+        finally:
+            model._input_order = saved
+        res[f"order {rows} rows"] = {
+            "bitwise_equal": bool(torch.equal(fused, copied)),
+            "max_abs_diff": float((fused - copied).abs().max()),
+            "eager ms, producers order x": round(fused_ms, 2),
+            "eager ms, the GEMM copies x": round(copied_ms, 2),
+        }
+        print(rows, res[f"order {rows} rows"], flush=True)
     del cache
     torch.cuda.empty_cache()
 
@@ -375,7 +412,14 @@ def main() -> int:
     if "attention" in want:
         steps.append(lambda: attention_alone(res))
     decode = partial(decode_profile, rows_list=decode_rows)
-    with_model = [("dequant", dequant), ("linears", linears), ("decode", decode), ("passes", passes)]
+    order = partial(order_check, rows_list=decode_rows)
+    with_model = [
+        ("dequant", dequant),
+        ("linears", linears),
+        ("decode", decode),
+        ("order", order),
+        ("passes", passes),
+    ]
     if want & {name for name, _ in with_model}:
         from bench.bench_eval import _load_ours
 
@@ -385,7 +429,7 @@ def main() -> int:
         for name, fn in with_model:
             if name in want:
                 steps.append(partial(lambda f: f(res, holder["m"]), fn))
-                if args.tuned_tc is not None and name in ("linears", "decode"):
+                if args.tuned_tc is not None and name in ("linears", "decode", "order"):
                     steps.append(partial(with_tuned_tc, args.tuned_tc, res, fn, holder))
     for step in steps:
         try:

@@ -19,6 +19,7 @@ import torch
 from evalkit.errors import UsageError
 from evalkit.kv_planning import plan_batch_size
 from evalkit.records import SamplingParams
+from evalkit.runners.torch_int4 import fast_model
 from evalkit.runners.torch_int4.config import parse_config
 from evalkit.runners.torch_int4.engine import GenerationRequest, ReferenceEngine
 from evalkit.runners.torch_int4.fast_engine import FastEngine, MemoryPlanError, admission_order, plan_cache
@@ -377,6 +378,59 @@ def test_add_norm_and_silu_mul_kernels() -> None:
     assert rel(glue.silu_mul(gu, torch.float32), torch_ops.silu_mul(gu, torch.float32)) < 1e-6
 
 
+def test_producers_write_in_the_next_kernels_input_order() -> None:
+    """add_norm_ordered and silu_mul with a map write the very values of the plain kernels, column
+    c at dest[c] (bitwise), as their twins do; add_norm_ordered's h is add_norm's."""
+    parts = torch.randn(3, 2, 256)
+    w = torch.rand(256) + 0.5
+    h = torch.randn(2, 256)
+    dest = torch.randperm(256, generator=torch.Generator().manual_seed(8))
+    plain = glue.add_norm(parts, w, 1e-5, h.clone())
+    h2, copy = glue.add_norm_ordered(parts, w, 1e-5, h.clone(), dest)
+    assert torch.equal(h2, plain) and torch.equal(copy[:, dest], plain)
+    t_h, t_copy = torch_ops.add_norm_ordered(parts, w, 1e-5, h.clone(), dest)
+    assert torch.equal(t_copy[:, dest], t_h) and rel(t_copy, copy) < 1e-6
+    gu = torch.randn(2, 2, 2 * 256)
+    act = glue.silu_mul(gu, torch.float32)
+    assert torch.equal(glue.silu_mul(gu, torch.float32, dest)[:, dest], act)
+    assert torch.equal(
+        torch_ops.silu_mul(gu, torch.float32, dest)[:, dest], torch_ops.silu_mul(gu, torch.float32)
+    )
+
+
+@pytest.mark.parametrize("act_order", [False, True])
+def test_r128_input_order_is_perm_then_r128_order(act_order: bool) -> None:
+    """``input_order``'s map for r128 puts x where the kernel would have put it (``perm``, then
+    ``r128_order``), only for rows whose config is r128, and ``w4_matmul`` takes x so ordered only
+    with that very map and config."""
+    from evalkit.runners.torch_int4.kernels import w4a16_gluon
+
+    w, _ = random_linear(384, 64, 128, seed=9, act_order=act_order)
+    x = torch.randn(5, 384)
+    dest = w4a16.r128_dest(w)
+    assert dest is w4a16.r128_dest(w)  # made once
+    want = w4a16_gluon.r128_order(x if w.perm is None else x[:, w.perm])
+    got = torch.empty_like(x)
+    got[:, dest] = x
+    assert torch.equal(got, want)
+    r128 = w4a16.TcConfig(16, 64, 3, 4, 3, True, 128, "r128n")
+    key = (16, 64, 384)
+    try:
+        w4a16.TUNED_TC[key] = r128
+        w4a16.TUNED_TC_TL[key] = w4a16.TcConfig(16, 64, 3, 4, 3, True, 128, "p16")
+        assert w4a16.input_order(w, 12, torch.bfloat16) is None  # no Gluon here: the tl fallback
+        w4a16._GLUON[CPU] = True
+        assert w4a16.input_order(w, 12, torch.bfloat16) is dest
+        assert (
+            w4a16.input_order(w, 12, torch.float32) is None
+            and w4a16.input_order(w, 40, torch.bfloat16) is None
+        )
+        with pytest.raises(ValueError, match="input order is for the r128 GEMM"):
+            w4a16.w4_matmul(x.bfloat16(), w, dest=dest.clone())
+    finally:
+        w4a16.TUNED_TC.pop(key), w4a16.TUNED_TC_TL.pop(key), w4a16._GLUON.pop(CPU, None)
+
+
 def test_default_splits_follow_the_measured_table() -> None:
     """At the measured shapes (H200, 132 SMs, 8 KV heads) the split count is the measured best;
     other program counts take the nearest measured one, scaled to the GPU's SMs; never more than
@@ -536,6 +590,38 @@ def test_fast_prefill_of_chunks_equals_one_pass_per_chunk(fast: FastExaone4) -> 
             fast.prefill([(ids[100:101], 2, 0)], alone)[0],
         ]
     assert (got - torch.stack(want)).abs().max() < 1e-4
+
+
+def test_fast_model_with_producers_writing_the_kernels_input_order(fast: FastExaone4) -> None:
+    """Where a linear's kernel reads x in another order (on the GPU: r128), add_norm and silu_mul
+    write it so and the linear takes it as is: here with the twins and a random order per weight
+    (the twin linear takes the order back), the logits of prefill and decode are unchanged."""
+    ids = torch.randint(5, 4000, (40,), generator=torch.Generator().manual_seed(6))
+    maps: dict[int, torch.Tensor] = {}
+    asked: list[int] = []
+
+    def order(w, rows: int, dtype: torch.dtype) -> torch.Tensor:  # type: ignore[no-untyped-def]
+        asked.append(rows)
+        return maps.setdefault(
+            id(w), torch.randperm(w.in_features, generator=torch.Generator().manual_seed(len(maps)))
+        )
+
+    def run() -> torch.Tensor:
+        cache = paged(fast, 2, 64)
+        first = fast.prefill([(ids[:30], 0, 0), (ids[:20], 1, 0)], cache)
+        pos = torch.tensor([30, 20], dtype=torch.int32)
+        step = fast.decode(ids[30:32], pos, torch.tensor([0, 1], dtype=torch.int32), cache)
+        return torch.cat([first, step])
+
+    with torch.inference_mode():
+        want = run()
+        try:
+            fast._input_order = order
+            got = run()
+        finally:
+            fast._input_order = fast_model._as_given
+    assert len(maps) == 2 * fast.cfg.num_layers and set(asked) == {50, 2}  # gate|up and down, each pass
+    assert torch.equal(got, want)
 
 
 def test_act_order_model_matches_the_reference(checkpoint: Callable[[str], Path]) -> None:

@@ -40,6 +40,11 @@ Linear = W4Weight | torch.Tensor  # a dense weight is [N, K], as nn.Linear keeps
 DEQUANT_MATMUL_ROWS = 65
 
 
+def _as_given(w: W4Weight, rows: int, dtype: torch.dtype) -> torch.Tensor | None:
+    """``w4a16.input_order`` of the twins' path: x as given."""
+    return None
+
+
 def takes_dequant_matmul(rows: int, w: W4Weight, dtype: torch.dtype) -> bool:
     """Whether `rows` rows of `w` run as dequantize + cuBLAS rather than a fused kernel: from
     DEQUANT_MATMUL_ROWS rows on, except where ``w4a16.TUNED_TC`` holds a config for them."""
@@ -131,7 +136,11 @@ class FastExaone4:
         self._w4_matmul = w4a16.w4_matmul if self.triton_kernels else torch_ops.w4_matmul
         self._qkv_post = glue.qkv_post if self.triton_kernels else torch_ops.qkv_post
         self._add_norm = glue.add_norm if self.triton_kernels else torch_ops.add_norm
+        self._add_norm_ordered = glue.add_norm_ordered if self.triton_kernels else torch_ops.add_norm_ordered
         self._silu_mul = glue.silu_mul if self.triton_kernels else torch_ops.silu_mul
+        # where a linear's kernel reads x in another order (w4a16.input_order), its producer
+        # writes it so; the twins' path has no such kernel (a test may set one)
+        self._input_order = w4a16.input_order if self.triton_kernels else _as_given
         self._attention = attention.decode_attention if self.triton_kernels else torch_ops.decode_attention
         self._prefill_attention = (
             prefill_attention.prefill_attention if self.triton_kernels else torch_ops.prefill_attention
@@ -258,8 +267,19 @@ class FastExaone4:
 
     # ----------------------------------------------------------------- linears
 
-    def linear(self, x: torch.Tensor, w: Linear) -> torch.Tensor:
-        """Partial sums [S, T, N] of ``x [T, K] @ w`` (S = 1 for cuBLAS paths)."""
+    def order_for(self, w: Linear, rows: int) -> torch.Tensor | None:
+        """The input order (``w4a16.input_order``'s map) in which `rows` rows of x should reach
+        `w`'s kernel, or None for x as it is."""
+        if not isinstance(w, W4Weight):
+            return None
+        return self._input_order(w, rows, self.dtype)
+
+    def linear(self, x: torch.Tensor, w: Linear, dest: torch.Tensor | None = None) -> torch.Tensor:
+        """Partial sums [S, T, N] of ``x [T, K] @ w`` (S = 1 for cuBLAS paths); `dest`: x is in
+        the input order ``order_for`` gave."""
+        if dest is not None:
+            assert isinstance(w, W4Weight)
+            return self._w4_matmul(x, w, dest=dest)
         if isinstance(w, torch.Tensor):
             return F.linear(x, w)[None]
         if self.triton_kernels and takes_dequant_matmul(x.shape[0], w, x.dtype):
@@ -296,9 +316,21 @@ class FastExaone4:
             cache=cache,
         )
 
-    def _mlp(self, layer: FastLayer, h: torch.Tensor) -> torch.Tensor:
-        act = self._silu_mul(self.linear(h, layer.gate_up), self.dtype)
-        return self._add_norm(self.linear(act, layer.down), layer.post_ffn_norm, self.cfg.rms_norm_eps, h)
+    def _out_and_mlp(self, layer: FastLayer, attn: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """The rest of a layer after its attention: o, the post-attention norm and residual, the
+        MLP and its norm and residual. Where gate|up or down read x in another order, the norm
+        and silu_mul before them write it in that order (no copy between)."""
+        eps, rows = self.cfg.rms_norm_eps, h.shape[0]
+        parts = self.linear(attn, layer.o)
+        gate_up_order = self.order_for(layer.gate_up, rows)
+        if gate_up_order is None:
+            x = h = self._add_norm(parts, layer.post_attn_norm, eps, h)
+        else:
+            h, x = self._add_norm_ordered(parts, layer.post_attn_norm, eps, h, gate_up_order)
+        gate_up = self.linear(x, layer.gate_up, gate_up_order)
+        down_order = self.order_for(layer.down, rows)
+        act = self._silu_mul(gate_up, self.dtype, down_order)
+        return self._add_norm(self.linear(act, layer.down, down_order), layer.post_ffn_norm, eps, h)
 
     def _logits(self, h: torch.Tensor) -> torch.Tensor:
         hn = self._add_norm(h[None], self.final_norm, self.cfg.rms_norm_eps, None)
@@ -321,8 +353,7 @@ class FastExaone4:
             q, _, _ = self._qkv(layer, h, positions, cache=(kc, vc, dst[g]))
             splits = default_splits(window or longest, tokens.shape[0], cfg.num_kv_heads, sms)
             attn = self._attention(q, kc, vc, table, rows, positions, window=window, splits=splits)
-            h = self._add_norm(self.linear(attn, layer.o), layer.post_attn_norm, cfg.rms_norm_eps, h)
-            h = self._mlp(layer, h)
+            h = self._out_and_mlp(layer, attn, h)
         return self._logits(h)
 
     # ----------------------------------------------------------------- prefill
@@ -364,8 +395,7 @@ class FastExaone4:
             q, _, _ = self._qkv(layer, h, positions, cache=(kc, vc, dst[g]))
             # every chunk's keys are in the blocks now: one launch reads them (and any history)
             attn = self._prefill_attention(q, kc, vc, table, packed, window=window)
-            h = self._add_norm(self.linear(attn, layer.o), layer.post_attn_norm, self.cfg.rms_norm_eps, h)
-            h = self._mlp(layer, h)
+            h = self._out_and_mlp(layer, attn, h)
         if all_logits:
             return self._logits(h)
         last = torch.tensor([b - 1 for _, b, _, _ in bounds], device=dev)

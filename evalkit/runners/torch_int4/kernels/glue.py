@@ -8,8 +8,10 @@ activation dtype where the reference materialises a tensor in that dtype:
   the layer's paged cache at each token's flat index ``block * block_size + offset`` (given by
   the caller from the block table; a negative index skips the token);
 - ``add_norm``: ``h += RMSNorm(o)`` (the post-attention and post-feed-forward norms) or a
-  plain RMSNorm (the final norm);
-- ``silu_mul``: ``silu(gate) * up`` from the fused gate/up projection.
+  plain RMSNorm (the final norm); ``add_norm_ordered`` also writes the new h in the input order
+  of the next linear's kernel (``w4a16.input_order``), which then skips its own copy;
+- ``silu_mul``: ``silu(gate) * up`` from the fused gate/up projection (in the next kernel's
+  input order when given one).
 """
 
 from __future__ import annotations
@@ -124,7 +126,8 @@ def qkv_post(
 
 @triton.jit
 def _add_norm_kernel(
-    part_ptr, S, T, N, h_ptr, out_ptr, w_ptr, eps, BLOCK: tl.constexpr, ADD: tl.constexpr
+    part_ptr, S, T, N, h_ptr, out_ptr, w_ptr, eps, dest_ptr, copy_ptr,
+    BLOCK: tl.constexpr, ADD: tl.constexpr, COPY: tl.constexpr,
 ):  # fmt: skip
     t = tl.program_id(0)
     c = tl.arange(0, BLOCK)
@@ -137,6 +140,8 @@ def _add_norm_kernel(
     if ADD:
         y = y + tl.load(h_ptr + t * N + c, mask=mask, other=0.0).to(tl.float32)
     tl.store(out_ptr + t * N + c, y.to(dtype), mask=mask)
+    if COPY:  # the same row again, column c at dest[c]
+        tl.store(copy_ptr + t * N + tl.load(dest_ptr + c, mask=mask, other=0), y.to(dtype), mask=mask)
 
 
 def add_norm(parts: torch.Tensor, weight: torch.Tensor, eps: float, h: torch.Tensor | None) -> torch.Tensor:
@@ -145,14 +150,28 @@ def add_norm(parts: torch.Tensor, weight: torch.Tensor, eps: float, h: torch.Ten
     s, t, n = parts.shape
     out = h if h is not None else torch.empty((t, n), dtype=weight.dtype, device=parts.device)
     _add_norm_kernel[(t,)](
-        parts, s, t, n, out, out, weight, eps, BLOCK=triton.next_power_of_2(n), ADD=h is not None,
-        num_warps=8 if n >= 2048 else 4,
+        parts, s, t, n, out, out, weight, eps, out, out,
+        BLOCK=triton.next_power_of_2(n), ADD=h is not None, COPY=False, num_warps=8 if n >= 2048 else 4,
     )  # fmt: skip
     return out
 
 
+def add_norm_ordered(
+    parts: torch.Tensor, weight: torch.Tensor, eps: float, h: torch.Tensor, dest: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``add_norm`` into `h`, and a copy of the new `h` with column c at column dest[c] (the input
+    order of the next linear's kernel, ``w4a16.input_order``): (h, the copy)."""
+    s, t, n = parts.shape
+    copy = torch.empty_like(h)
+    _add_norm_kernel[(t,)](
+        parts, s, t, n, h, h, weight, eps, dest, copy,
+        BLOCK=triton.next_power_of_2(n), ADD=True, COPY=True, num_warps=8 if n >= 2048 else 4,
+    )  # fmt: skip
+    return h, copy
+
+
 @triton.jit
-def _silu_mul_kernel(part_ptr, S, T, INTER, out_ptr, BLOCK: tl.constexpr):
+def _silu_mul_kernel(part_ptr, S, T, INTER, out_ptr, dest_ptr, BLOCK: tl.constexpr, ORDER: tl.constexpr):
     t = tl.program_id(0)
     c = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     mask = c < INTER
@@ -160,14 +179,18 @@ def _silu_mul_kernel(part_ptr, S, T, INTER, out_ptr, BLOCK: tl.constexpr):
     g = _sum_parts(part_ptr, S, T * 2 * INTER, t * 2 * INTER + c, mask).to(dtype).to(tl.float32)
     u = _sum_parts(part_ptr, S, T * 2 * INTER, t * 2 * INTER + INTER + c, mask).to(dtype).to(tl.float32)
     act = (g / (1.0 + tl.exp(-g))).to(dtype).to(tl.float32)
-    tl.store(out_ptr + t * INTER + c, (act * u).to(dtype), mask=mask)
+    oc = tl.load(dest_ptr + c, mask=mask, other=0) if ORDER else c
+    tl.store(out_ptr + t * INTER + oc, (act * u).to(dtype), mask=mask)
 
 
-def silu_mul(parts: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``silu(gate) * up`` [T, I] from the gate|up projection's partials [S, T, 2I]."""
+def silu_mul(parts: torch.Tensor, dtype: torch.dtype, dest: torch.Tensor | None = None) -> torch.Tensor:
+    """``silu(gate) * up`` [T, I] from the gate|up projection's partials [S, T, 2I]; with `dest`,
+    column c is written at column dest[c] (the next linear's input order, ``w4a16.input_order``)."""
     s, t, n2 = parts.shape
     inter = n2 // 2
     out = torch.empty((t, inter), dtype=dtype, device=parts.device)
     block = 1024
-    _silu_mul_kernel[(t, triton.cdiv(inter, block))](parts, s, t, inter, out, BLOCK=block)
+    _silu_mul_kernel[(t, triton.cdiv(inter, block))](
+        parts, s, t, inter, out, out if dest is None else dest, BLOCK=block, ORDER=dest is not None
+    )
     return out

@@ -27,8 +27,11 @@ def dense_weight(w: W4Weight, dtype: torch.dtype) -> torch.Tensor:
 _DENSE: dict[int, tuple[W4Weight, torch.Tensor]] = {}
 
 
-def w4_matmul(x: torch.Tensor, w: W4Weight) -> torch.Tensor:
-    """[1, M, N] float32: x @ W with the dequantized weight (kept after the first call)."""
+def w4_matmul(x: torch.Tensor, w: W4Weight, *, dest: torch.Tensor | None = None) -> torch.Tensor:
+    """[1, M, N] float32: x @ W with the dequantized weight (kept after the first call); `dest`:
+    x's column c was written at column dest[c] (``glue.silu_mul``'s order), taken back here."""
+    if dest is not None:
+        x = x.index_select(1, dest)
     if w.perm is not None:
         x = x.index_select(1, w.perm)
     hit = _DENSE.get(id(w))
@@ -94,10 +97,24 @@ def add_norm(parts: torch.Tensor, weight: torch.Tensor, eps: float, h: torch.Ten
     return h
 
 
-def silu_mul(parts: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+def add_norm_ordered(
+    parts: torch.Tensor, weight: torch.Tensor, eps: float, h: torch.Tensor, dest: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    h = add_norm(parts, weight, eps, h)
+    copy = torch.empty_like(h)
+    copy[:, dest] = h
+    return h, copy
+
+
+def silu_mul(parts: torch.Tensor, dtype: torch.dtype, dest: torch.Tensor | None = None) -> torch.Tensor:
     x = _round(parts.float().sum(0), dtype)
     g, u = x.chunk(2, dim=-1)
-    return (_round(F.silu(g), dtype) * u).to(dtype)
+    y = (_round(F.silu(g), dtype) * u).to(dtype)
+    if dest is None:
+        return y
+    out = torch.empty_like(y)
+    out[:, dest] = y
+    return out
 
 
 def decode_attention(

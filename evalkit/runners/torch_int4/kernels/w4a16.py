@@ -22,7 +22,7 @@ and subtracts 2^23 + z, exact, before the cast to the tensor-core dtype.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import triton
@@ -45,6 +45,8 @@ class W4Weight:
     out_features: int
     group_size: int
     zero_offset: int
+    # input orders of kernels that read x permuted (``input_order``), made once per weight
+    orders: dict[str, torch.Tensor] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def nbytes(self) -> int:
@@ -1225,6 +1227,33 @@ _GEMV_KERNELS = {
 }
 
 
+def input_order(w: W4Weight, rows: int, dtype: torch.dtype) -> torch.Tensor | None:
+    """Where the kernel that ``w4_matmul`` takes for `rows` rows of `dtype` wants each input of x
+    (int64 [K]: x's column c at column dest[c]; act-order's ``perm`` included), or None where it
+    reads x as given. A producer of x can write it so (``glue.silu_mul(..., dest)``,
+    ``glue.add_norm_ordered``) and hand it over with ``w4_matmul(x, w, dest=dest)``: the copy
+    the kernel would make is saved. Today: the r128 GEMM (``w4a16_gluon.r128_order``)."""
+    cfg = tc_config(w, rows, dtype)
+    if cfg is None or not cfg.variant.startswith("r128"):
+        return None
+    return r128_dest(w)
+
+
+def r128_dest(w: W4Weight) -> torch.Tensor:
+    """x's column c goes to column dest[c] of what the r128 GEMM reads (``perm``, then each block
+    of 128 in ``r128_order``); made once per weight, on its device."""
+    dest = w.orders.get("r128")
+    if dest is None:
+        k = w.in_features
+        src = torch.arange(k).view(k // 128, 4, 4, 2, 2, 2).permute(0, 2, 4, 5, 1, 3).reshape(k)
+        if w.perm is not None:
+            src = w.perm.cpu()[src]
+        dest = torch.empty(k, dtype=torch.int64)
+        dest[src] = torch.arange(k)
+        dest = w.orders["r128"] = dest.to(w.qweight.device)
+    return dest
+
+
 def w4_matmul(
     x: torch.Tensor,
     w: W4Weight,
@@ -1233,25 +1262,31 @@ def w4_matmul(
     gemm: GemmConfig | None = None,
     tc: TcConfig | None = None,
     out: torch.Tensor | None = None,
+    dest: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``x [M, K] @ W`` in float32, shaped [1, M, N] (the partial-sums interface of the glue
     kernels, with its K slices already added by the kernel itself).
 
     One row takes the GEMV, more rows the tensor-core GEMM (bf16, fp16, or fp32 with
     IEEE products for reference numerics, after x's dtype), or the large-M GEMM where
-    ``TUNED_TC`` has a config for these rows (or `tc` is given; bf16/fp16 only).
+    ``TUNED_TC`` has a config for these rows (or `tc` is given; bf16/fp16 only). `dest`: x is
+    already in the kernel's input order, ``input_order``'s map for these rows.
     """
     if x.dim() != 2 or x.shape[1] != w.in_features:
         raise ValueError(f"x must be [M, {w.in_features}], got {list(x.shape)}")
     if tc is not None and x.dtype not in (torch.bfloat16, torch.float16):
         raise ValueError(f"the large-M GEMM takes bf16 or fp16 activations, got {x.dtype}")
+    m, n = x.shape[0], w.out_features
+    if tc is None and gemv is None and gemm is None:
+        tc = tc_config(w, m, x.dtype)
+    if dest is not None:
+        if tc is None or not tc.variant.startswith("r128") or dest is not w.orders.get("r128"):
+            raise ValueError(f"x in an input order is for the r128 GEMM with its map (input_order), not {tc}")
+        return _gemm_p16(x.contiguous(), w, tc, out, ordered=True)
     if w.perm is not None:
         x = x.index_select(1, w.perm)
     x = x.contiguous()
-    m, n = x.shape[0], w.out_features
     num_groups = w.in_features // w.group_size
-    if tc is None and gemv is None and gemm is None:
-        tc = tc_config(w, m, x.dtype)
     if tc is not None:
         return _gemm_tc(x, w, tc, out)
     if m == 1 and gemm is None:
@@ -1353,8 +1388,11 @@ def _gemm_tc(x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | No
     return out
 
 
-def _gemm_p16(x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | None) -> torch.Tensor:
-    """Launch ``_gemm_p16_kernel`` on x (already in ``perm`` order, contiguous)."""
+def _gemm_p16(
+    x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | None, *, ordered: bool = False
+) -> torch.Tensor:
+    """Launch ``_gemm_p16_kernel`` on x (already in ``perm`` order, contiguous; `ordered`: r128
+    only, x in ``r128_order`` too)."""
     if w.group_size % 128 or w.in_features % 128:
         raise ValueError(f"the p16 GEMM needs groups of a multiple of 128 inputs, got {w.group_size}")
     if cfg.variant not in P16_VARIANTS:
@@ -1394,8 +1432,10 @@ def _gemm_p16(x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | N
                 f"the {cfg.variant} GEMM runs on a Hopper GPU only (Gluon kernels do not run in Triton's "
                 f"interpreter), not on {x.device}: take tc_config's choice, which falls back"
             )
+        if r128 and not ordered:
+            x = w4a16_gluon.r128_order(x)
         w4a16_gluon.launch(
-            w4a16_gluon.r128_order(x) if r128 else x, w.qweight, w.qzeros, w.scales, out, part,
+            x, w.qweight, w.qzeros, w.scales, out, part,
             _counters(x.device, tiles),
             grid=grid, num_blocks=num_blocks, blocks_per_split=cfg.groups_per_split, group=w.group_size,
             zero_offset=w.zero_offset, block_m=cfg.block_m, block_n=cfg.block_n,

@@ -6,10 +6,14 @@ prefill and memory figures, plus the bf16-weights and dequantize-then-matmul bas
 
 Writes DIR/torch_int4.json, DIR/bf16.json, DIR/dequant_matmul.json (bench/int4_schema.py's
 EngineResult), DIR/ceilings.json and DIR/kernels.json (per-shape GEMV/GEMM sweep), and prints a
-table. Decode tokens/s = B x (N - 1) / (t(prompt + N tokens) - t(prompt + 1 token)): prefill
-and the first token are excluded, the engine's whole loop (graph replay, sampling, Python
-bookkeeping) is included. The model is built on the GPU from the same seeded generator that
-bench/gptq_random.py writes to disk for vLLM, so every engine reads the same weights.
+table. Decode tokens/s = B / the mean time of the engine loop's steps with all B sequences
+decoding (from one step's start to the next's): prefill and the ramp are excluded, the engine's
+whole loop (graph replay, sampling, Python bookkeeping, admission checks) is included. (Until the
+seventh session of 2026-12-02 the time was a step's start to its tokens on the host, without the
+bookkeeping after them: less by at most the bookkeeping's share, 2.3-3.1 % at batch 256 in W1's
+two profiles of that session.) The model is built on
+the GPU from the same seeded generator that bench/gptq_random.py writes to disk for vLLM, so
+every engine reads the same weights.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
+import itertools
 import json
 import sys
 import time
@@ -78,6 +83,13 @@ def _run(engine: FastEngine, prompts: list[list[int]], new: int) -> None:
         pass
 
 
+def full_batch_steps(log: list[tuple[float, float, int]], batch: int) -> tuple[list[float], list[float]]:
+    """From a FastEngine step_log: the loop time of each step with `batch` rows followed by another
+    (its start to the next one's), and each such step's time to its tokens (start to tokens)."""
+    pairs = [(a, b) for a, b in itertools.pairwise(log) if a[2] == batch and b[2] == batch]
+    return [b[0] - a[0] for a, b in pairs], [a[1] for a, _ in pairs]
+
+
 def decode_tps(model: FastExaone4, batch: int, context: int, new: int, seed: int = 1) -> dict[str, float]:
     g = torch.Generator().manual_seed(seed)
     vocab = model.cfg.vocab_size
@@ -94,14 +106,24 @@ def decode_tps(model: FastExaone4, batch: int, context: int, new: int, seed: int
     engine.step_log = []
     total = _sync_time(lambda: _run(engine, prompts, new))
     # Steps with the whole batch decoding: prefill and the ramp while prompts are still being
-    # prefilled are excluded; sampling and the engine's Python bookkeeping are included.
-    full = [t for t, rows in engine.step_log if rows == batch]
-    if len(full) < 8:
-        raise RuntimeError(f"only {len(full)} decode steps ran at batch {batch}; raise --decode-tokens")
-    full = full[2:]  # the first full steps can overlap the last prefill's tail
-    step = sum(full) / len(full)
-    med = sorted(full)[len(full) // 2]
-    return {"tok_s": batch / step, "step_ms": step * 1e3, "step_median_ms": med * 1e3, "run_s": total}
+    # prefilled are excluded. A step's time is the loop's, from its start to the next step's
+    # (graph replay, sampling, the engine's bookkeeping, admission and prefill checks), as vLLM's
+    # figures are the time between its engine steps (bench/vllm_baseline.py).
+    loop, inner = full_batch_steps(engine.step_log, batch)
+    if len(loop) < 8:
+        raise RuntimeError(f"only {len(loop)} decode steps ran at batch {batch}; raise --decode-tokens")
+    loop, inner = loop[2:], inner[2:]  # the first full steps can overlap the last prefill's tail
+    step = sum(loop) / len(loop)
+    med = sorted(loop)[len(loop) // 2]
+    return {
+        "tok_s": batch / step,
+        "step_ms": step * 1e3,
+        "step_median_ms": med * 1e3,
+        # the step without the bookkeeping after its tokens (the definition before 2026-12-02's
+        # seventh session, whose figures were so measured)
+        "step_to_tokens_ms": sum(inner) / len(inner) * 1e3,
+        "run_s": total,
+    }
 
 
 def prefill_tps(model: FastExaone4, batch: int, context: int, seed: int = 2) -> dict[str, float]:
@@ -306,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
             setattr(res, field, round(r["tok_s"], 1))
             extra[field.replace("tok_s", "step_ms")] = round(r["step_ms"], 3)
             extra[field.replace("tok_s", "step_median_ms")] = round(r["step_median_ms"], 3)
+            extra[field.replace("tok_s", "step_to_tokens_ms")] = round(r["step_to_tokens_ms"], 3)
             print(f"[{name}] {field}: {r['tok_s']:.1f} tok/s ({r['step_ms']:.2f} ms/step)", flush=True)
         try:
             try:

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from bench import gptq_random as gr
-from bench import hw_ceilings, int4_report, vllm_baseline
+from bench import hw_ceilings, int4_engine, int4_report, vllm_baseline
 from bench.int4_schema import EngineResult, HwCeilings, ModelFacts, exaone4_32b_config
 from evalkit.runners.torch_int4.config import parse_config
 from evalkit.runners.torch_int4.gptq import QuantLinear, dequantize_gptq, unpack_int4_rows
@@ -305,6 +305,17 @@ def test_decode_window_excludes_prefill_and_ramp(monkeypatch: pytest.MonkeyPatch
     llm2 = SimpleNamespace(llm_engine=_FakeEngine(clock))
     short = vllm_baseline.decode_by_steps(llm2, fake_vllm, prompts, 2, 0.0)
     assert short["decode_tok_s"] is None and "decode-tokens" in short["warning"]
+
+
+def test_engine_step_time_is_the_whole_loop_between_full_batch_steps() -> None:
+    """int4_engine's decode figure: the time from one full-batch step's start to the next one's
+    (bookkeeping after the tokens included, as vLLM's time between engine steps), only between two
+    full-batch steps; the start-to-tokens times of the same steps are kept beside it."""
+    log = [(0.0, 0.5, 3), (1.0, 0.6, 4), (2.5, 0.7, 4), (4.5, 0.8, 4), (5.0, 0.1, 2), (6.0, 0.2, 4)]
+    loop, inner = int4_engine.full_batch_steps(log, 4)
+    assert loop == [1.5, 2.0]  # (1.0 -> 2.5), (2.5 -> 4.5); 4.5 is followed by a 2-row step
+    assert inner == [0.6, 0.7]
+    assert int4_engine.full_batch_steps(log, 8) == ([], [])
 
 
 def test_kernel_counts_reads_quant_method_kernels() -> None:

@@ -9,6 +9,7 @@ large-M GEMM's bf16 tests widen the operands first (``interpreter_bf16_dot``).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -722,6 +723,10 @@ def test_continuous_batching_with_preemption_equals_the_reference_engine(
     results = list(engine.generate(reqs))
     got = dict(results)
     assert sorted(i for i, _ in results) == list(range(5))  # each exactly once
+    log = engine.step_log
+    assert len(log) == engine.stats.decode_steps and {rows for _, _, rows in log} <= {1, 2, 3}
+    # each step's time to its tokens ends before the next step starts (the loop's time is longer)
+    assert all(a[0] + a[1] <= b[0] for a, b in itertools.pairwise(log))
     assert engine.stats.preemptions > 0 and engine.stats.peak_running == 3
     assert engine.stats.prefill_computed > engine.stats.prompt_tokens == sum(n for n, _ in shapes)
     for i in range(5):

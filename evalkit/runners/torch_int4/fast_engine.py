@@ -227,8 +227,11 @@ class FastEngine:
         self._rows = list(range(max_batch_size - 1, -1, -1))  # free block-table rows
         self.stats = EngineStats()
         self.profile = False  # synchronise each decode step to split its time (benchmarks)
-        # When a list: (seconds, rows) of every decode step, sampling included (benchmarks).
-        self.step_log: list[tuple[float, int]] | None = None
+        # When a list, per decode step (benchmarks): (its start on the perf_counter clock, seconds
+        # from its start to its tokens on the host, sampling included, rows). The time from one
+        # step's start to the next one's is the whole loop's: bookkeeping, admission and prefill
+        # checks included.
+        self.step_log: list[tuple[float, float, int]] | None = None
 
     # ----------------------------------------------------------------- the Engine protocol
 
@@ -540,7 +543,7 @@ class FastEngine:
             book = (t1 - t0) + (t4 - t3) + self._admit_s
             self.stats.step_times.append((t2 - t1, t3 - t2, book, len(decoding)))
         if self.step_log is not None:
-            self.step_log.append((t3 - t0, len(decoding)))
+            self.step_log.append((t0, t3 - t0, len(decoding)))
 
     def _append(self, seq: _Seq, token: int, running: list[_Seq]) -> Iterator[tuple[int, GenerationResult]]:
         seq.generated.append(token)

@@ -576,9 +576,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--stream-k",
-        default="1,2",
+        default="1",
         help="with --r128: also each r128 tile as a stream-K grid of this many programs per SM "
-        "(comma-separated; empty: none)",
+        "(comma-separated, e.g. 1,2: two lost everywhere in sweep13; empty: none)",
     )
     ap.add_argument("--shapes", default=",".join(SHAPES))
     ap.add_argument("--copy-mb", type=float, default=300.0, help="weight bytes per timed graph")

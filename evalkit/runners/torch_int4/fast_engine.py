@@ -422,6 +422,9 @@ class FastEngine:
         """Admit waiting sequences while the blocks the running ones and they will hold over
         the next ``admit_horizon`` tokens fit in the pool (fewer preemptions than admitting on
         what is free now), skipping those whose prompt another sequence is computing."""
+        self.stats.peak_running = max(self.stats.peak_running, len(running))
+        if not waiting or not self._rows:
+            return  # nothing to admit: skip the projections (a decode step's bookkeeping)
         lay = self.plan.layout
         prefilling = [s for s in running if s.computed < s.target]
         inflight = {h for s in prefilling for h in s.hashes[s.ready :]}

@@ -26,7 +26,7 @@ TASK   ?= kmmlu_pro
 RUNNER ?= torch-int4
 MODE   ?= non-reasoning
 
-.PHONY: help setup eval card test lint list check-data gate gate-smoke report report-deps fidelity bench-math bench-mmlu-pro bench-client bench-sandbox bench-long bench-int4 bench-int4-check bench-eval bench-bfcl-mt gpu-triton clean
+.PHONY: help setup eval card test lint list check-data gate gate-smoke report report-deps fidelity bench-math bench-mmlu-pro bench-client bench-sandbox bench-long bench-int4 bench-int4-check bench-eval bench-engine-host bench-bfcl-mt gpu-triton clean
 .DEFAULT_GOAL := help
 
 help:
@@ -131,6 +131,10 @@ bench-int4-check: setup
 bench-eval: setup
 	$(BIN)/python bench/bench_eval.py --runner $(or $(EVAL_RUNNER),both) $(if $(MODEL),--model "$(MODEL)") \
 	  $(if $(SCALE),--scale $(SCALE)) $(if $(OUT),--out "$(OUT)")
+
+# the fast engine's own host time per decode step (CPU; the model's passes faked out)
+bench-engine-host: setup
+	$(BIN)/python bench/engine_host.py --batch $(or $(BATCH),256)
 
 bench-mmlu-pro: setup
 	$(BIN)/python bench/bench_score_mmlu_pro.py

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from bench import engine_host, hw_ceilings, int4_engine, int4_report, vllm_baseline
 from bench import gptq_random as gr
-from bench import hw_ceilings, int4_engine, int4_report, vllm_baseline
 from bench.int4_schema import EngineResult, HwCeilings, ModelFacts, exaone4_32b_config
 from evalkit.runners.torch_int4.config import parse_config
 from evalkit.runners.torch_int4.gptq import QuantLinear, dequantize_gptq, unpack_int4_rows
@@ -316,6 +316,14 @@ def test_engine_step_time_is_the_whole_loop_between_full_batch_steps() -> None:
     assert loop == [1.5, 2.0]  # (1.0 -> 2.5), (2.5 -> 4.5); 4.5 is followed by a 2-row step
     assert inner == [0.6, 0.7]
     assert int4_engine.full_batch_steps(log, 8) == ([], [])
+
+
+def test_engine_host_time_runs_the_real_loop_with_the_passes_faked() -> None:
+    """bench/engine_host.py drives FastEngine.generate (admission, block tables, sampler,
+    bookkeeping) with instant stand-in passes; each full-batch step's loop time includes its
+    start-to-tokens time."""
+    loop, inner = engine_host.host_step_ms(batch=4, new_tokens=12, prompt=16)
+    assert 0 < inner <= loop
 
 
 def test_kernel_counts_reads_quant_method_kernels() -> None:

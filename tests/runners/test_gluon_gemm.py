@@ -403,7 +403,6 @@ def test_r128_stream_k_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(gluon, "gemm_r128_kernel", Recorder())
     monkeypatch.setattr(gluon, "x_descriptor", lambda x, bm: x)
     monkeypatch.setitem(w4a16._GLUON, CPU, True)
-    monkeypatch.setitem(w4a16._SMS, 0, 5)
     monkeypatch.setattr(w4a16, "_num_sms", lambda dev: 5)
     w, _ = random_linear(640, 256, 128, seed=15, act_order=False)
     x = torch.randn(40, 640).to(torch.bfloat16)

@@ -3,7 +3,12 @@
     python bench/int4_gpu_check.py [--out DIR]
 
 1. Each Triton kernel against its torch twin at EXAONE-4.0-32B shapes, fresh random inputs,
-   outputs poisoned first: relative error ||out - ref|| / ||ref|| (float64 reference).
+   outputs poisoned first: relative error ||out - ref|| / ||ref|| (float64 reference). The
+   W4A16 linears at every ``TUNED_TC`` bucket (1 to 512 rows), with and without act-order, in
+   bf16, fp16 and fp32, each run twice (bitwise equal) and, where the kernel reads x in another
+   order (r128), once more with x written in that order (``w4_matmul(dest=)``, bitwise equal);
+   any miss (relative error >= 1e-2 in bf16/fp16, >= 1e-4 in fp32, a repeat or the ordered run
+   differing) is listed under "FAILED" and the script exits 1.
 2. The tiny model: fast path (fp32 and bf16) vs the reference model in fp32 on the CPU:
    max |delta logit| after prefill and 64 decode steps, and whether 64 greedy tokens match.
 3. A random full-size model of 2 layers (one sliding, one global) written as a real GPTQ
@@ -42,25 +47,104 @@ def rel(out: torch.Tensor, ref: torch.Tensor) -> float:
     return float((o - r).norm() / r.norm())
 
 
+LINEAR_SHAPES = ((5120, 7168), (5120, 5120), (5120, 54784), (27392, 5120))  # (K, N): q|k|v, o, gate|up, down
+# rows: the upper end of every TUNED_TC bucket, and one between two
+LINEAR_ROWS = (1, 8, 16, 32, 64, 128, 256, 300, 512)
+LINEAR_DTYPES = (torch.bfloat16, torch.float16, torch.float32)
+MAX_REL = {torch.bfloat16: 1e-2, torch.float16: 1e-2, torch.float32: 1e-4}
+
+
+def _path(w: w4a16.W4Weight, m: int, dt: torch.dtype) -> str:
+    """The kernel ``w4_matmul`` takes for m rows (its config's repr)."""
+    tc = w4a16.tc_config(w, m, dt)
+    if tc is not None:
+        return repr(tc)
+    return repr(
+        w4a16.gemv_config(w, w.qweight.device, dt) if m == 1 else w4a16.gemm_config(w, m, w.qweight.device)
+    )
+
+
+def linear_checks(
+    shapes: tuple[tuple[int, int], ...] = LINEAR_SHAPES,
+    rows: tuple[int, ...] = LINEAR_ROWS,
+    dtypes: tuple[torch.dtype, ...] = LINEAR_DTYPES,
+    device: str = "cuda",
+    seed: int = 7,
+) -> list[dict[str, Any]]:
+    """Each case of ``w4_matmul`` as dispatched (``TUNED_TC`` and the rest): its kernel, relative
+    error against the twin, whether a second run is bitwise equal, and (where the kernel reads x
+    in another order) whether x written in that order gives bitwise the same (else None)."""
+    dev = torch.device(device)
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    out: list[dict[str, Any]] = []
+    for k, n in shapes:
+        t = random_gptq_linear(k, n, name=f"check{k}x{n}", seed=seed, device=dev)
+        for actorder in (False, True):
+            g_idx = t["g_idx"]
+            if actorder:
+                g_idx = g_idx[torch.randperm(k, device=dev, generator=gen)]
+            w = w4a16.pack_gptq(t["qweight"], t["qzeros"], t["scales"], g_idx, group_size=128, zero_offset=1)
+            for m in rows:
+                x = torch.randn(m, k, device=dev, generator=gen)
+                for dt in dtypes:
+                    xin = x.to(dt)
+                    ref = torch_ops.w4_matmul(xin.float(), w).sum(0).double()
+                    first = w4a16.w4_matmul(xin, w).sum(0)
+                    again = w4a16.w4_matmul(xin, w).sum(0)
+                    ordered = None
+                    dest = w4a16.input_order(w, m, dt)
+                    if dest is not None:
+                        xo = torch.empty_like(xin)
+                        xo[:, dest] = xin
+                        ordered = bool(torch.equal(w4a16.w4_matmul(xo, w, dest=dest).sum(0), first))
+                    out.append(
+                        {
+                            "K": k, "N": n, "M": m, "dtype": str(dt)[6:], "actorder": actorder,
+                            "kernel": _path(w, m, dt), "rel": rel(first, ref),
+                            "repeat_equal": bool(torch.equal(first, again)), "ordered_equal": ordered,
+                        }
+                    )  # fmt: skip
+    return out
+
+
+def linear_failures(cases: list[dict[str, Any]]) -> list[str]:
+    """The cases that miss: relative error at or over ``MAX_REL``, a repeat or the ordered run differing."""
+    limit = {str(dt)[6:]: v for dt, v in MAX_REL.items()}
+    bad = []
+    for c in cases:
+        why = [
+            f"rel {c['rel']:.3g}" if not c["rel"] < limit[c["dtype"]] else "",
+            "repeat differs" if not c["repeat_equal"] else "",
+            "ordered x differs" if c["ordered_equal"] is False else "",
+        ]
+        if any(why):
+            name = f"K={c['K']} N={c['N']} M={c['M']} {c['dtype']} actorder={c['actorder']} {c['kernel']}"
+            bad.append(f"{name}: {', '.join(x for x in why if x)}")
+    return bad
+
+
 def kernels() -> dict[str, Any]:
     res: dict[str, Any] = {}
     dev = torch.device("cuda")
-    for k, n in ((5120, 7168), (5120, 5120), (5120, 54784), (27392, 5120)):
+    cases = linear_checks()
+    for c in cases:
+        key = f"w4_matmul K={c['K']} N={c['N']} M={c['M']} {c['dtype']} actorder={c['actorder']}"
+        res[key] = c["rel"]
+    res["w4_matmul cases"] = len(cases)
+    res["w4_matmul repeats bitwise equal"] = sum(c["repeat_equal"] for c in cases)
+    res["w4_matmul ordered x bitwise equal"] = f"{sum(c['ordered_equal'] is True for c in cases)} of " + str(
+        sum(c["ordered_equal"] is not None for c in cases)
+    )
+    failures = linear_failures(cases)
+    if failures:
+        res["w4_matmul FAILED"] = failures
+    for k, n in LINEAR_SHAPES:
         t = random_gptq_linear(k, n, name=f"check{k}x{n}", seed=7, device=dev)
         for actorder in (False, True):
             g_idx = t["g_idx"]
             if actorder:
                 g_idx = g_idx[torch.randperm(k, device=dev)]
             w = w4a16.pack_gptq(t["qweight"], t["qzeros"], t["scales"], g_idx, group_size=128, zero_offset=1)
-            for m in (1, 16, 64, 300):
-                x = torch.randn(m, k, device=dev)
-                ref = torch_ops.w4_matmul(x.double().float(), w).sum(0).double()
-                for dt in (torch.bfloat16, torch.float16, torch.float32):
-                    xin = x.to(dt)
-                    refd = torch_ops.w4_matmul(xin.float(), w).sum(0).double()
-                    out = w4a16.w4_matmul(xin, w).sum(0)
-                    res[f"w4_matmul K={k} N={n} M={m} {str(dt)[6:]} actorder={actorder}"] = rel(out, refd)
-                del ref
             dq = w4a16.dequantize(w, torch.bfloat16)
             res[f"dequantize K={k} N={n} actorder={actorder}"] = rel(
                 dq.float(), torch_ops.dense_weight(w, torch.float32)
@@ -297,7 +381,7 @@ def main() -> int:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "gpu_check.json").write_text(json.dumps(report, indent=2))
-    return 0
+    return 1 if any(k.endswith("FAILED") for k in report) else 0
 
 
 if __name__ == "__main__":

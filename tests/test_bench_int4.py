@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from bench import engine_host, hw_ceilings, int4_engine, int4_report, vllm_baseline
+from bench import engine_host, hw_ceilings, int4_engine, int4_gpu_check, int4_report, vllm_baseline
 from bench import gptq_random as gr
 from bench.int4_schema import EngineResult, HwCeilings, ModelFacts, exaone4_32b_config
 from evalkit.runners.torch_int4.config import parse_config
@@ -324,6 +324,33 @@ def test_engine_host_time_runs_the_real_loop_with_the_passes_faked() -> None:
     start-to-tokens time."""
     loop, inner = engine_host.host_step_ms(batch=4, new_tokens=12, prompt=16)
     assert 0 < inner <= loop
+
+
+def test_gpu_check_of_the_linears_runs_each_case_and_lists_misses() -> None:
+    """int4_gpu_check's W4A16 cases (on the CPU here: small shape, fp32, the interpreter): each
+    case names its kernel, matches the twin, repeats bitwise; the verdict lists a case whose
+    error is over its dtype's limit, whose repeat or ordered run differs, and only those."""
+    cases = int4_gpu_check.linear_checks(
+        shapes=((256, 64),), rows=(1, 3), dtypes=(torch.float32,), device="cpu"
+    )
+    assert len(cases) == 2 * 2  # act-order off and on, two row counts
+    for c in cases:
+        assert c["rel"] < 1e-5 and c["repeat_equal"] and c["ordered_equal"] is None  # no r128 on a CPU
+        assert c["kernel"].startswith("GemvConfig" if c["M"] == 1 else "GemmConfig")
+    assert int4_gpu_check.linear_failures(cases) == []
+    bad = [
+        {**cases[0], "dtype": "bfloat16", "rel": 0.02},
+        {**cases[1], "repeat_equal": False},
+        {**cases[2], "ordered_equal": False},
+        {**cases[3], "dtype": "bfloat16", "rel": 0.009, "ordered_equal": True},
+    ]
+    got = int4_gpu_check.linear_failures(bad)
+    assert (
+        len(got) == 3
+        and "rel 0.02" in got[0]
+        and "repeat differs" in got[1]
+        and "ordered x differs" in got[2]
+    )
 
 
 def test_kernel_counts_reads_quant_method_kernels() -> None:

@@ -288,6 +288,14 @@ def dequant(res: dict[str, Any], model: FastExaone4) -> None:
 DECODE_ROWS = (256, 128)
 
 
+def _decode_step(model: FastExaone4, cache: PagedKVCache, rows: int) -> Callable[[], torch.Tensor]:
+    """One decode step of `rows` random tokens at 800-1000 tokens of context (rows 0..rows-1)."""
+    tokens = torch.randint(10, 4000, (rows,), device=DEV)
+    pos = torch.randint(800, 1000, (rows,), device=DEV, dtype=torch.int32)
+    r = torch.arange(rows, device=DEV, dtype=torch.int32)
+    return partial(model.decode, tokens, pos, r, cache)
+
+
 def decode_profile(res: dict[str, Any], model: FastExaone4, rows_list: tuple[int, ...] = DECODE_ROWS) -> None:
     """One eager decode step at each of `rows_list` rows (at most 256), ~900 tokens of context
     each: ms of device time per kernel family (linears, attention, the glue between them)."""
@@ -296,10 +304,7 @@ def decode_profile(res: dict[str, Any], model: FastExaone4, rows_list: tuple[int
 
     cache = PagedKVCache.contiguous(model.cfg, 256, 1024, model.dtype, DEV)
     for rows in rows_list:
-        tokens = torch.randint(10, 4000, (rows,), device=DEV)
-        pos = torch.randint(800, 1000, (rows,), device=DEV, dtype=torch.int32)
-        r = torch.arange(rows, device=DEV, dtype=torch.int32)
-        step = partial(model.decode, tokens, pos, r, cache)
+        step = _decode_step(model, cache, rows)
         res[f"decode step {rows} rows eager ms"] = round(1e3 * timed(step, reps=5), 2)
         with prof(activities=[ProfilerActivity.CUDA]) as p:
             step()
@@ -329,10 +334,7 @@ def order_check(res: dict[str, Any], model: FastExaone4, rows_list: tuple[int, .
     equal; eager ms of each."""
     cache = PagedKVCache.contiguous(model.cfg, 256, 1024, model.dtype, DEV)
     for rows in rows_list:
-        tokens = torch.randint(10, 4000, (rows,), device=DEV)
-        pos = torch.randint(800, 1000, (rows,), device=DEV, dtype=torch.int32)
-        r = torch.arange(rows, device=DEV, dtype=torch.int32)
-        step = partial(model.decode, tokens, pos, r, cache)
+        step = _decode_step(model, cache, rows)
         fused = step().clone()
         fused_ms = 1e3 * timed(step, reps=5)
         saved = model._input_order

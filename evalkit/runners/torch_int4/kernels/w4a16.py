@@ -1244,8 +1244,10 @@ def r128_dest(w: W4Weight) -> torch.Tensor:
     of 128 in ``r128_order``); made once per weight, on its device."""
     dest = w.orders.get("r128")
     if dest is None:
+        from evalkit.runners.torch_int4.kernels.w4a16_gluon import r128_order
+
         k = w.in_features
-        src = torch.arange(k).view(k // 128, 4, 4, 2, 2, 2).permute(0, 2, 4, 5, 1, 3).reshape(k)
+        src = r128_order(torch.arange(k)[None])[0]  # position j of the kernel's x holds input src[j]
         if w.perm is not None:
             src = w.perm.cpu()[src]
         dest = torch.empty(k, dtype=torch.int64)

@@ -109,7 +109,8 @@ def gps_options(groups: int, tiles: int, sms: int, waves: tuple[float, ...]) -> 
 
 def gemv_candidates(n: int, k: int, sms: int) -> list[GemvConfig]:
     """The denormal-trick GEMV over (BLOCK_N, warps) and split sizes, plus the best "lop3"
-    config of the first sweep (2026-12-02) as a same-run reference."""
+    config of the first sweep (2026-12-02) as a same-run reference, and the stream-K GEMV over
+    (BLOCK_N, warps) and programs per SM."""
     groups = k // 128
     cands = []
     for bn, nw in ((256, 1), (512, 1), (512, 2), (1024, 2), (1024, 4)):  # 8 or 16 columns a thread
@@ -118,6 +119,17 @@ def gemv_candidates(n: int, k: int, sms: int) -> list[GemvConfig]:
             cands.append(GemvConfig(bn, gps, nw, 1, "dn"))
     ref = {7168: (512, 1, 4), 5120: (512, 1, 2) if k == 5120 else (1024, 3, 8), 54784: (1024, 1, 8)}[n]
     cands.append(GemvConfig(ref[0], ref[1], ref[2], 1, "lop3"))
+    # the stream-K grid (_gemv_sk_kernel): a few persistent programs per SM, 4-16 columns a thread
+    for bn, nw in ((1024, 4), (1024, 8), (2048, 8)):
+        for per_sm in (2, 4):
+            cands.append(GemvConfig(bn, 1, nw, 1, "dn", stream_k=per_sm))
+    # a group's words as one tile (_gemv_dn2d_kernel), with ("dn2dh") and without all its loads
+    # issued before the arithmetic; 4 or 8 columns a thread
+    for bn, nw in ((256, 2), (512, 4), (1024, 8), (512, 2), (1024, 4)):
+        tiles = math.ceil(n / bn)
+        for gps in gps_options(groups, tiles, sms, (1, 2, 4, 8)):
+            for variant in ("dn2d", "dn2dh"):
+                cands.append(GemvConfig(bn, gps, nw, 1, variant))
     return cands
 
 
@@ -435,6 +447,23 @@ def tuned_from_best(path: Path) -> dict[tuple[int, int, int], TcConfig]:
         tc, other = b.get("best_tc"), b.get("best_other")
         if tc is not None and tc["cfg"] not in failed and (other is None or tc["us"] < other["us"]):
             out[(w4a16._m_bucket(b["M"]), b["N"], b["K"])] = parse_cfg(tc["cfg"])
+    return out
+
+
+def tuned_gemv_from_best(path: Path) -> dict[tuple[int, int], GemvConfig]:
+    """The ``TUNED_GEMV`` entries a sweep's best.json supports: (N, K) -> the fastest GEMV config
+    at one row, only where it passed every check it had."""
+    doc = json.loads(path.read_text())
+    failed = {
+        key.split(" ", 4)[-1]
+        for key, v in doc.get("checks", {}).items()
+        if not (v["rel_err"] < 1e-2 and v["bitwise_repeat"] == 1.0)
+    }
+    out = {}
+    for b in doc["best"].values():
+        cfg = b["best"]["cfg"]
+        if b["M"] == 1 and cfg.startswith("GemvConfig") and cfg not in failed:
+            out[(b["N"], b["K"])] = parse_cfg(cfg)
     return out
 
 

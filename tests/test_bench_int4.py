@@ -577,3 +577,31 @@ def test_profile_families_tell_our_kernels_from_cublas() -> None:
     assert family("_dequant_kernel") == "dequantize (Triton)"
     assert family("_add_norm_kernel") == "add_norm"
     assert family("void at::native::elementwise_kernel<128, 4>(copy)") == "copies"
+
+
+def test_w4a16_sweep_gemv_candidates_and_tuned_gemv(tmp_path: Path) -> None:
+    """The one-row sweep tries the split grid and the stream-K grid; a best.json gives a
+    TUNED_GEMV entry per shape whose winner passed its checks, none where a check failed."""
+    import json
+
+    from bench import w4a16_sweep
+    from evalkit.runners.torch_int4.kernels.w4a16 import GemvConfig
+
+    for k, n in w4a16_sweep.SHAPES.values():
+        cands = w4a16_sweep.gemv_candidates(n, k, 132)
+        assert len(set(cands)) == len(cands)
+        assert {c.stream_k for c in cands} == {0, 2, 4}
+        assert {"dn", "dn2d", "dn2dh", "lop3"} == {c.variant for c in cands}
+        assert all(c.variant == "dn" for c in cands if c.stream_k)
+    won, failed = GemvConfig(1024, 1, 4, 1, "dn", stream_k=2), GemvConfig(512, 1, 2, 1, "dn", stream_k=1)
+    best = {
+        "gate_up M=1": {"K": 5120, "N": 54784, "M": 1, "best": {"cfg": str(won), "us": 45.0}},
+        "down M=1": {"K": 27392, "N": 5120, "M": 1, "best": {"cfg": str(failed), "us": 30.0}},
+        "o M=16": {"K": 5120, "N": 5120, "M": 16, "best": {"cfg": "GemmConfig(16, 64, 5, 4, 3)", "us": 19.3}},
+    }
+    checks = {
+        f"gate_up M=1 bfloat16 act_order=True {won}": {"rel_err": 2e-7, "bitwise_repeat": 1.0},
+        f"down M=1 bfloat16 act_order=True {failed}": {"rel_err": 2e-7, "bitwise_repeat": 0.0},
+    }
+    (tmp_path / "best.json").write_text(json.dumps({"best": best, "checks": checks}))
+    assert w4a16_sweep.tuned_gemv_from_best(tmp_path / "best.json") == {(54784, 5120): won}

@@ -87,6 +87,9 @@ def test_unsupported_shapes_are_refused_clearly() -> None:
         ("lop3", torch.float16, 2e-4),
         ("classic", torch.float32, 1e-6),
         ("2d", torch.float32, 1e-6),
+        ("dn2d", torch.float32, 1e-6),
+        ("dn2d", torch.float16, 1e-6),
+        ("dn2dh", torch.float32, 1e-6),
     ],
 )
 @pytest.mark.parametrize("act_order", [False, True])
@@ -103,6 +106,44 @@ def test_gemv_kernels(variant: str, dtype: torch.dtype, tol: float, act_order: b
     assert rel(parts.sum(0), x.double() @ ref.double()) < tol
     again = w4a16.w4_matmul(x, w, gemv=w4a16.GemvConfig(32, 1, 1, 1, variant))
     assert torch.equal(again, parts)
+
+
+@pytest.mark.parametrize(("variant", "tol"), [("dn", 1e-6), ("lop3", 2e-4)])
+@pytest.mark.parametrize(
+    ("n", "block_n", "programs"),
+    [
+        (64, 32, 5),  # 2 tiles x 12 groups on 5 programs: runs of 4-5 pairs, tiles cut mid-run
+        (96, 64, 3),  # a ragged last tile (masked columns), 24 pairs on 3 programs
+        (64, 32, 24),  # one pair per program: 12 parts per tile, two rounds of fix-up loads
+        (64, 64, 1),  # one program, one part: the result is written directly
+    ],
+)
+@pytest.mark.parametrize("act_order", [False, True])
+def test_stream_k_gemv(
+    variant: str,
+    tol: float,
+    n: int,
+    block_n: int,
+    programs: int,
+    act_order: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(w4a16, "_num_sms", lambda device: programs)  # stream_k=1: one program per "SM"
+    w, ref = random_linear(384, n, 32, seed=6, act_order=act_order)
+    x = torch.randn(1, 384, generator=torch.Generator().manual_seed(7))
+    cfg = w4a16.GemvConfig(block_n, 1, 1, 1, variant, stream_k=1)
+    out = torch.full((1, 1, n), float("nan"))
+    parts = w4a16.w4_matmul(x, w, gemv=cfg, out=out)
+    assert parts.shape == (1, 1, n)
+    assert int(w4a16._counters(CPU, 4).abs().sum()) == 0  # every tile's counter reset for the next call
+    assert rel(parts.sum(0), x.double() @ ref.double()) < tol
+    assert torch.equal(w4a16.w4_matmul(x, w, gemv=cfg), parts)  # repeatable bit for bit
+
+
+def test_stream_k_gemv_refuses_other_variants() -> None:
+    w, _ = random_linear(128, 32, 32, seed=8, act_order=False)
+    with pytest.raises(ValueError, match="stream-K GEMV"):
+        w4a16.w4_matmul(torch.randn(1, 128), w, gemv=w4a16.GemvConfig(32, 1, 1, 1, "2d", stream_k=1))
 
 
 def test_denormal_gemv_at_group_128_with_large_and_zero_activations() -> None:

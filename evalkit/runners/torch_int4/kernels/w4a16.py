@@ -714,6 +714,84 @@ def _finish_slabs(
 
 
 @triton.jit
+def _lop3_group(
+    x_ptr,
+    qw_ptr,
+    qz_ptr,
+    s_ptr,
+    g,
+    n,
+    nmask,
+    N,
+    GROUP: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    ZERO_OFFSET: tl.constexpr,
+    DENORMAL: tl.constexpr,
+    EVEN_N: tl.constexpr,
+):
+    """Group g's share of x . w[:, n] (``_gemv_lop3_kernel``'s docstring says how)."""
+    ROWS: tl.constexpr = GROUP // 8
+    pl = tl.zeros([BLOCK_N], dtype=tl.float32)  # codes read at bits 12..15
+    ph = tl.zeros([BLOCK_N], dtype=tl.float32)  # codes read at bits 16..19
+    sl = 0.0
+    sh = 0.0
+    for r in tl.static_range(ROWS):
+        if EVEN_N:
+            w = tl.load(qw_ptr + (g * ROWS + r) * N + n).to(tl.uint32, bitcast=True)
+        else:
+            w = tl.load(qw_ptr + (g * ROWS + r) * N + n, mask=nmask, other=0).to(tl.uint32, bitcast=True)
+        xb = x_ptr + g * GROUP + r * 8
+        x0 = tl.load(xb + 0).to(tl.float32)
+        x1 = tl.load(xb + 1).to(tl.float32)
+        x2 = tl.load(xb + 2).to(tl.float32)
+        x3 = tl.load(xb + 3).to(tl.float32)
+        x4 = tl.load(xb + 4).to(tl.float32)
+        x5 = tl.load(xb + 5).to(tl.float32)
+        x6 = tl.load(xb + 6).to(tl.float32)
+        x7 = tl.load(xb + 7).to(tl.float32)
+        if DENORMAL:
+            # (w & 0xF << p) read as a float is the denormal q * 2^(p - 149), exactly, for any
+            # code inside the mantissa (p <= 19); x scaled by 2^(85 - p) makes each product
+            # x q 2^-64, exact and normal. Codes 0..4 are read in place, 5..7 after one shift.
+            sl += x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7
+            v = w >> 12
+            pl += (x0 * 38685626227668133590597632.0) * (w & 0xF).to(tl.float32, bitcast=True)
+            pl += (x1 * 2417851639229258349412352.0) * (w & 0xF0).to(tl.float32, bitcast=True)
+            pl += (x2 * 151115727451828646838272.0) * (w & 0xF00).to(tl.float32, bitcast=True)
+            pl += (x3 * 9444732965739290427392.0) * (w & 0xF000).to(tl.float32, bitcast=True)
+            pl += (x4 * 590295810358705651712.0) * (w & 0xF0000).to(tl.float32, bitcast=True)
+            pl += (x5 * 151115727451828646838272.0) * (v & 0xF00).to(tl.float32, bitcast=True)
+            pl += (x6 * 9444732965739290427392.0) * (v & 0xF000).to(tl.float32, bitcast=True)
+            pl += (x7 * 590295810358705651712.0) * (v & 0xF0000).to(tl.float32, bitcast=True)
+        else:
+            sl += x3 + x1 + x5 + x7
+            sh += x4 + x2 + x6 + x0
+            v1 = w << 8  # codes 1, 2
+            v2 = w >> 8  # codes 5, 6
+            v3 = (w << 16) | (w >> 16)  # codes 7 (bits 28..31 -> 12..15), 0 (bits 0..3 -> 16..19)
+            pl += x3 * ((w & 0xF000) | 0x3F800000).to(tl.float32, bitcast=True)
+            ph += x4 * ((w & 0xF0000) | 0x3F800000).to(tl.float32, bitcast=True)
+            pl += x1 * ((v1 & 0xF000) | 0x3F800000).to(tl.float32, bitcast=True)
+            ph += x2 * ((v1 & 0xF0000) | 0x3F800000).to(tl.float32, bitcast=True)
+            pl += x5 * ((v2 & 0xF000) | 0x3F800000).to(tl.float32, bitcast=True)
+            ph += x6 * ((v2 & 0xF0000) | 0x3F800000).to(tl.float32, bitcast=True)
+            pl += x7 * ((v3 & 0xF000) | 0x3F800000).to(tl.float32, bitcast=True)
+            ph += x0 * ((v3 & 0xF0000) | 0x3F800000).to(tl.float32, bitcast=True)
+    if EVEN_N:
+        zw = tl.load(qz_ptr + g * (N // 8) + n // 8)
+        s = tl.load(s_ptr + g * N + n).to(tl.float32)
+    else:
+        zw = tl.load(qz_ptr + g * (N // 8) + n // 8, mask=nmask, other=0)
+        s = tl.load(s_ptr + g * N + n, mask=nmask, other=0.0).to(tl.float32)
+    z = (((zw >> ((n % 8) * 4)) & 0xF) + ZERO_OFFSET).to(tl.float32)
+    if DENORMAL:
+        part = s * (18446744073709551616.0 * pl - z * sl)  # 2^64 p - z sum(x)
+    else:
+        part = s * (2048.0 * (pl - sl) + 128.0 * (ph - sh) - z * (sl + sh))
+    return part
+
+
+@triton.jit
 def _gemv_lop3_kernel(
     x_ptr,
     qw_ptr,
@@ -758,68 +836,138 @@ def _gemv_lop3_kernel(
     pid_k = tl.program_id(1)
     n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     nmask = n < N
-    ROWS: tl.constexpr = GROUP // 8
     acc = tl.zeros([BLOCK_N], dtype=tl.float32)
     g0 = pid_k * GROUPS_PER_SPLIT
     for g in range(g0, tl.minimum(g0 + GROUPS_PER_SPLIT, num_groups)):
-        pl = tl.zeros([BLOCK_N], dtype=tl.float32)  # codes read at bits 12..15
-        ph = tl.zeros([BLOCK_N], dtype=tl.float32)  # codes read at bits 16..19
-        sl = 0.0
-        sh = 0.0
-        for r in tl.static_range(ROWS):
-            if EVEN_N:
-                w = tl.load(qw_ptr + (g * ROWS + r) * N + n).to(tl.uint32, bitcast=True)
-            else:
-                w = tl.load(qw_ptr + (g * ROWS + r) * N + n, mask=nmask, other=0).to(tl.uint32, bitcast=True)
-            xb = x_ptr + g * GROUP + r * 8
-            x0 = tl.load(xb + 0).to(tl.float32)
-            x1 = tl.load(xb + 1).to(tl.float32)
-            x2 = tl.load(xb + 2).to(tl.float32)
-            x3 = tl.load(xb + 3).to(tl.float32)
-            x4 = tl.load(xb + 4).to(tl.float32)
-            x5 = tl.load(xb + 5).to(tl.float32)
-            x6 = tl.load(xb + 6).to(tl.float32)
-            x7 = tl.load(xb + 7).to(tl.float32)
-            if DENORMAL:
-                # (w & 0xF << p) read as a float is the denormal q * 2^(p - 149), exactly, for any
-                # code inside the mantissa (p <= 19); x scaled by 2^(85 - p) makes each product
-                # x q 2^-64, exact and normal. Codes 0..4 are read in place, 5..7 after one shift.
-                sl += x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7
-                v = w >> 12
-                pl += (x0 * 38685626227668133590597632.0) * (w & 0xF).to(tl.float32, bitcast=True)
-                pl += (x1 * 2417851639229258349412352.0) * (w & 0xF0).to(tl.float32, bitcast=True)
-                pl += (x2 * 151115727451828646838272.0) * (w & 0xF00).to(tl.float32, bitcast=True)
-                pl += (x3 * 9444732965739290427392.0) * (w & 0xF000).to(tl.float32, bitcast=True)
-                pl += (x4 * 590295810358705651712.0) * (w & 0xF0000).to(tl.float32, bitcast=True)
-                pl += (x5 * 151115727451828646838272.0) * (v & 0xF00).to(tl.float32, bitcast=True)
-                pl += (x6 * 9444732965739290427392.0) * (v & 0xF000).to(tl.float32, bitcast=True)
-                pl += (x7 * 590295810358705651712.0) * (v & 0xF0000).to(tl.float32, bitcast=True)
-            else:
-                sl += x3 + x1 + x5 + x7
-                sh += x4 + x2 + x6 + x0
-                v1 = w << 8  # codes 1, 2
-                v2 = w >> 8  # codes 5, 6
-                v3 = (w << 16) | (w >> 16)  # codes 7 (bits 28..31 -> 12..15), 0 (bits 0..3 -> 16..19)
-                pl += x3 * ((w & 0xF000) | 0x3F800000).to(tl.float32, bitcast=True)
-                ph += x4 * ((w & 0xF0000) | 0x3F800000).to(tl.float32, bitcast=True)
-                pl += x1 * ((v1 & 0xF000) | 0x3F800000).to(tl.float32, bitcast=True)
-                ph += x2 * ((v1 & 0xF0000) | 0x3F800000).to(tl.float32, bitcast=True)
-                pl += x5 * ((v2 & 0xF000) | 0x3F800000).to(tl.float32, bitcast=True)
-                ph += x6 * ((v2 & 0xF0000) | 0x3F800000).to(tl.float32, bitcast=True)
-                pl += x7 * ((v3 & 0xF000) | 0x3F800000).to(tl.float32, bitcast=True)
-                ph += x0 * ((v3 & 0xF0000) | 0x3F800000).to(tl.float32, bitcast=True)
+        acc += _lop3_group(
+            x_ptr, qw_ptr, qz_ptr, s_ptr, g, n, nmask, N, GROUP, BLOCK_N, ZERO_OFFSET, DENORMAL, EVEN_N
+        )
+    _finish(acc, part_ptr, out_ptr, cnt_ptr, pid_n, n, nmask, pid_k, num_splits, N)
+
+
+@triton.jit(do_not_specialize=["zero"])
+def _gemv_dn2d_kernel(
+    x_ptr,
+    qw_ptr,
+    qz_ptr,
+    s_ptr,
+    out_ptr,
+    part_ptr,
+    cnt_ptr,
+    N,
+    num_groups,
+    GROUPS_PER_SPLIT,
+    num_splits,
+    zero,  # 0: see HOIST
+    GROUP: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    ZERO_OFFSET: tl.constexpr,
+    EVEN_N: tl.constexpr,
+    HOIST: tl.constexpr,
+):
+    """The "dn" GEMV with a group's words loaded as one [GROUP / 8, BLOCK_N] tile: all its
+    loads leave before any arithmetic. The row-by-row kernel (``_gemv_lop3_kernel``) is compiled
+    with each row's load just ahead of its arithmetic, so a thread has one or two rows in flight
+    and the kernel is latency-bound unless many programs share an SM (the stream-K grid of one
+    to four programs per SM measured 1.2-10x slower: bench/results/kernels_h200_2026-12-02h/).
+    Here a thread holds whole columns of the tile (the loads' layout: 16-byte vectors along N,
+    rows repeated in registers), so the sum over a word's rows stays in the thread.
+    Same arithmetic per weight as "dn" (one LOP3, one FMA; 1/8 shift), and the same exact
+    products with fp32 accumulation."""
+    pid_n = tl.program_id(0)
+    pid_k = tl.program_id(1)
+    n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    nmask = n < N
+    ROWS: tl.constexpr = GROUP // 8
+    r = tl.arange(0, ROWS)
+    acc = tl.zeros([BLOCK_N], dtype=tl.float32)
+    g0 = pid_k * GROUPS_PER_SPLIT
+    for g in range(g0, tl.minimum(g0 + GROUPS_PER_SPLIT, num_groups)):
+        wp = qw_ptr + (g * ROWS + r)[:, None] * N + n[None, :]
         if EVEN_N:
+            w = tl.load(wp).to(tl.uint32, bitcast=True)
             zw = tl.load(qz_ptr + g * (N // 8) + n // 8)
             s = tl.load(s_ptr + g * N + n).to(tl.float32)
         else:
+            w = tl.load(wp, mask=nmask[None, :], other=0).to(tl.uint32, bitcast=True)
             zw = tl.load(qz_ptr + g * (N // 8) + n // 8, mask=nmask, other=0)
             s = tl.load(s_ptr + g * N + n, mask=nmask, other=0.0).to(tl.float32)
+        xb = x_ptr + g * GROUP + r * 8
+        if HOIST:
+            # x's address depends on every word of the tile (an XOR of them, times a zero the
+            # compiler cannot see): ptxas must issue all the tile's loads before the first use
+            xb += tl.xor_sum(tl.xor_sum(w, axis=1), axis=0).to(tl.int32, bitcast=True) * zero
+        x0 = tl.load(xb + 0).to(tl.float32)
+        x1 = tl.load(xb + 1).to(tl.float32)
+        x2 = tl.load(xb + 2).to(tl.float32)
+        x3 = tl.load(xb + 3).to(tl.float32)
+        x4 = tl.load(xb + 4).to(tl.float32)
+        x5 = tl.load(xb + 5).to(tl.float32)
+        x6 = tl.load(xb + 6).to(tl.float32)
+        x7 = tl.load(xb + 7).to(tl.float32)
+        sl = tl.sum(x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7, axis=0)
+        v = w >> 12
+        # the constants of _gemv_lop3_kernel's DENORMAL branch: x 2^(85 - p) for code position p
+        t = (x0 * 38685626227668133590597632.0)[:, None] * (w & 0xF).to(tl.float32, bitcast=True)
+        t += (x1 * 2417851639229258349412352.0)[:, None] * (w & 0xF0).to(tl.float32, bitcast=True)
+        t += (x2 * 151115727451828646838272.0)[:, None] * (w & 0xF00).to(tl.float32, bitcast=True)
+        t += (x3 * 9444732965739290427392.0)[:, None] * (w & 0xF000).to(tl.float32, bitcast=True)
+        t += (x4 * 590295810358705651712.0)[:, None] * (w & 0xF0000).to(tl.float32, bitcast=True)
+        t += (x5 * 151115727451828646838272.0)[:, None] * (v & 0xF00).to(tl.float32, bitcast=True)
+        t += (x6 * 9444732965739290427392.0)[:, None] * (v & 0xF000).to(tl.float32, bitcast=True)
+        t += (x7 * 590295810358705651712.0)[:, None] * (v & 0xF0000).to(tl.float32, bitcast=True)
+        pl = tl.sum(t, axis=0)
         z = (((zw >> ((n % 8) * 4)) & 0xF) + ZERO_OFFSET).to(tl.float32)
-        if DENORMAL:
-            acc += s * (18446744073709551616.0 * pl - z * sl)  # 2^64 p - z sum(x)
-        else:
-            acc += s * (2048.0 * (pl - sl) + 128.0 * (ph - sh) - z * (sl + sh))
+        acc += s * (18446744073709551616.0 * pl - z * sl)  # 2^64 p - z sum(x)
     _finish(acc, part_ptr, out_ptr, cnt_ptr, pid_n, n, nmask, pid_k, num_splits, N)
+
+
+@triton.jit
+def _gemv_sk_kernel(
+    x_ptr,
+    qw_ptr,
+    qz_ptr,
+    s_ptr,
+    out_ptr,
+    part_ptr,
+    cnt_ptr,
+    N,
+    num_groups,
+    num_tiles,
+    GROUP: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    ZERO_OFFSET: tl.constexpr,
+    DENORMAL: tl.constexpr,
+    EVEN_N: tl.constexpr,
+):
+    """``_gemv_lop3_kernel``'s math on a stream-K grid: the (tile of BLOCK_N columns, group)
+    pairs, tiles outermost, are cut into one equal run per program (a persistent grid, a few
+    programs per SM), so every SM streams the same number of weight groups and a tile falls to
+    the few programs whose runs cover it (``w4a16_gluon.stream_k_parts``, the same arithmetic).
+    Each writes its part of the tile; the last to arrive adds the parts in program order
+    (``_finish``: bitwise reproducible). Against the split grid, the tail is gone (no second
+    wave of short programs) and a tile's fix-up adds a handful of parts, not one per split."""
+    p = tl.program_id(0)
+    programs = tl.num_programs(0)
+    total = num_tiles * num_groups
+    item = (p * total) // programs
+    end = ((p + 1) * total) // programs
+    while item < end:
+        tile = item // num_groups
+        g_lo = item - tile * num_groups
+        g_hi = tl.minimum(num_groups, end - tile * num_groups)
+        n = tile * BLOCK_N + tl.arange(0, BLOCK_N)
+        nmask = n < N
+        acc = tl.zeros([BLOCK_N], dtype=tl.float32)
+        for g in range(g_lo, g_hi):
+            acc += _lop3_group(
+                x_ptr, qw_ptr, qz_ptr, s_ptr, g, n, nmask, N, GROUP, BLOCK_N, ZERO_OFFSET, DENORMAL, EVEN_N
+            )
+        # the programs holding this tile: the owners of its first and last pair
+        first = ((tile * num_groups + 1) * programs - 1) // total
+        final = ((tile * num_groups + num_groups) * programs - 1) // total
+        _finish(acc, part_ptr, out_ptr, cnt_ptr, tile, n, nmask, p - first, final - first + 1, N)
+        item += g_hi - g_lo
 
 
 @triton.jit
@@ -897,6 +1045,9 @@ class GemvConfig:
     num_warps: int
     num_stages: int = 1
     variant: str = "lop3"  # "dn" / "lop3" (_gemv_lop3_kernel), "classic" (_gemv_kernel), "2d"
+    # "dn" / "lop3" only: > 0 runs a persistent grid of stream_k programs per SM sharing the
+    # (tile, group) pairs equally (_gemv_sk_kernel; groups_per_split is then unused)
+    stream_k: int = 0
 
 
 @dataclass(frozen=True)
@@ -955,20 +1106,20 @@ P16_VARIANTS = (
 GLUON_VARIANTS = ("g128", "g128n", "r128", "r128n", "r128o")
 
 
-GEMV_VARIANTS = ("dn", "lop3", "classic", "2d")
+GEMV_VARIANTS = ("dn", "dn2d", "dn2dh", "lop3", "classic", "2d")
 
 # Measured best configs, keyed by (N, K) for the GEMV and (M bucket, N, K) for the GEMM, at the
-# EXAONE-4.0-32B shapes on one H200: the GEMV by bench/w4a16_sweep.py on 2026-12-02
-# (bench/results/kernels_h200_2026-12-02/), the GEMM by bench/int4_engine.py on 2026-11-29 and
+# EXAONE-4.0-32B shapes on one H200: the GEMV by bench/w4a16_sweep.py (bench/results/
+# kernels_h200_2026-12-02/ and -12-02h/), the GEMM by bench/int4_engine.py on 2026-11-29 and
 # confirmed best among the candidates on 2026-12-02. Other shapes use the heuristics below.
-# The "dn" GEMV is not in the table yet: it was written after the only GPU sweep of the day.
 TUNED_GEMV: dict[tuple[int, int], GemvConfig] = {
-    # H200, 2026-12-02, third sweep (bench/results/kernels_h200_2026-12-02/sweep3_m1*): "dn" where
-    # it won; o stays on the 2-D GEMV (lop3 measured 14.0 us in the first sweep: within noise)
-    (7168, 5120): GemvConfig(512, 1, 1, 1, "dn"),  # q|k|v: 15.4 us (classic 17.7)
-    (5120, 5120): GemvConfig(256, 1, 4, 3, "2d"),  # o: 14.3 us (14.3)
-    (54784, 5120): GemvConfig(1024, 1, 4, 1, "dn"),  # gate|up: 53.2 us (75.1), 65 % of copy BW
-    (5120, 27392): GemvConfig(1024, 2, 2, 1, "dn"),  # down: 40.2 us (48.9)
+    # H200, 2026-12-02, eighth session's sweep16 (bench/results/kernels_h200_2026-12-02h/): the
+    # group as one tile ("dn2d", "dn2dh") against "dn" row by row (the third sweep's winners,
+    # re-timed in the same call); the stream-K grid lost everywhere (sweep15)
+    (7168, 5120): GemvConfig(512, 1, 4, 1, "dn2d"),  # q|k|v: 14.1 us (dn 15.4)
+    (5120, 5120): GemvConfig(256, 2, 2, 1, "dn2dh"),  # o: 12.1 us (2d 13.8)
+    (54784, 5120): GemvConfig(1024, 1, 4, 1, "dn"),  # gate|up: 52.4 us, 66 % of copy BW (dn2d 53.0)
+    (5120, 27392): GemvConfig(512, 3, 4, 1, "dn2d"),  # down: 35.4 us (dn 38.7)
 }
 _GEMM_16 = {
     (7168, 5120): GemmConfig(16, 128, 10, 4, 3),
@@ -1224,6 +1375,8 @@ _GEMV_KERNELS = {
     "dn": _gemv_lop3_kernel,
     "classic": _gemv_kernel,
     "2d": _gemv2d_kernel,
+    "dn2d": _gemv_dn2d_kernel,
+    "dn2dh": _gemv_dn2d_kernel,
 }
 
 
@@ -1293,6 +1446,8 @@ def w4_matmul(
         return _gemm_tc(x, w, tc, out)
     if m == 1 and gemm is None:
         cfg = gemv or gemv_config(w, x.device, x.dtype)
+        if cfg.stream_k:
+            return _gemv_sk(x, w, cfg, out)
         splits = triton.cdiv(num_groups, cfg.groups_per_split)
         if out is None:
             out = torch.empty((1, 1, n), dtype=torch.float32, device=x.device)
@@ -1310,6 +1465,7 @@ def w4_matmul(
             num_groups,
             cfg.groups_per_split,
             splits,
+            *((0,) if cfg.variant in ("dn2d", "dn2dh") else ()),
             GROUP=w.group_size,
             BLOCK_N=cfg.block_n,
             ZERO_OFFSET=w.zero_offset,
@@ -1318,6 +1474,8 @@ def w4_matmul(
             **(
                 {"DENORMAL": cfg.variant == "dn", "EVEN_N": n % cfg.block_n == 0}
                 if cfg.variant in ("lop3", "dn")
+                else {"EVEN_N": n % cfg.block_n == 0, "HOIST": cfg.variant == "dn2dh"}
+                if cfg.variant in ("dn2d", "dn2dh")
                 else {}
             ),
         )
@@ -1349,6 +1507,42 @@ def w4_matmul(
         MODE=_mode(x.dtype),
         num_warps=gcfg.num_warps,
         num_stages=gcfg.num_stages,
+    )
+    return out
+
+
+def _gemv_sk(x: torch.Tensor, w: W4Weight, cfg: GemvConfig, out: torch.Tensor | None) -> torch.Tensor:
+    """Launch the stream-K GEMV (one row of x, already in ``perm`` order, contiguous)."""
+    if cfg.variant not in ("dn", "lop3"):
+        raise ValueError(f"the stream-K GEMV runs variants dn and lop3, got {cfg}")
+    from evalkit.runners.torch_int4.kernels.w4a16_gluon import stream_k_max_parts
+
+    n = w.out_features
+    num_groups = w.in_features // w.group_size
+    tiles = triton.cdiv(n, cfg.block_n)
+    programs = min(cfg.stream_k * _num_sms(x.device), tiles * num_groups)
+    if out is None:
+        out = torch.empty((1, 1, n), dtype=torch.float32, device=x.device)
+    slots = stream_k_max_parts(tiles, num_groups, programs)
+    part = torch.empty((slots, 1, n), dtype=torch.float32, device=x.device) if slots > 1 else out
+    _gemv_sk_kernel[(programs,)](
+        x,
+        w.qweight,
+        w.qzeros,
+        w.scales,
+        out,
+        part,
+        _counters(x.device, tiles),
+        n,
+        num_groups,
+        tiles,
+        GROUP=w.group_size,
+        BLOCK_N=cfg.block_n,
+        ZERO_OFFSET=w.zero_offset,
+        DENORMAL=cfg.variant == "dn",
+        EVEN_N=n % cfg.block_n == 0,
+        num_warps=cfg.num_warps,
+        num_stages=cfg.num_stages,
     )
     return out
 

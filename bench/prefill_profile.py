@@ -374,6 +374,47 @@ def with_tuned_tc(path: Path, res: dict[str, Any], fn: Callable[..., None], hold
     res.update({f"tuned: {k}": v for k, v in sub.items()})
 
 
+def pdl_check(res: dict[str, Any], model: FastExaone4, rows_list: tuple[int, ...] = DECODE_ROWS) -> None:
+    """One decode step at each of `rows_list` rows, eager and as a CUDA graph (as the engine
+    runs it), with programmatic dependent launch on and off (``kernels/pdl.py``): every logit
+    must be bitwise equal (eager off, eager on, five replays of each graph); ms per replay."""
+    import os
+
+    cache = PagedKVCache.contiguous(model.cfg, 256, 1024, model.dtype, DEV)
+    saved = os.environ.get("EVALKIT_PDL")
+    try:
+        for rows in rows_list:
+            step = _decode_step(model, cache, rows)
+            runs: dict[str, list[torch.Tensor]] = {}
+            ms: dict[str, float] = {}
+            for flag in ("0", "1"):
+                os.environ["EVALKIT_PDL"] = flag
+                runs[flag] = [step().clone()]
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    logits = step()
+                for _ in range(5):
+                    graph.replay()
+                    runs[flag].append(logits.clone())
+                ms[flag] = 1e3 * timed(graph.replay, reps=20)
+                del graph
+            ref = runs["0"][0]
+            res[f"pdl {rows} rows"] = {
+                "bitwise_equal": all(torch.equal(t, ref) for ts in runs.values() for t in ts),
+                "max_abs_diff": max(float((t - ref).abs().max()) for ts in runs.values() for t in ts),
+                "graph ms, PDL off": round(ms["0"], 3),
+                "graph ms, PDL on": round(ms["1"], 3),
+            }
+            print(rows, res[f"pdl {rows} rows"], flush=True)
+    finally:
+        if saved is None:
+            os.environ.pop("EVALKIT_PDL", None)
+        else:
+            os.environ["EVALKIT_PDL"] = saved
+    del cache
+    torch.cuda.empty_cache()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
@@ -415,11 +456,13 @@ def main() -> int:
         steps.append(lambda: attention_alone(res))
     decode = partial(decode_profile, rows_list=decode_rows)
     order = partial(order_check, rows_list=decode_rows)
+    pdl_steps = partial(pdl_check, rows_list=decode_rows)
     with_model = [
         ("dequant", dequant),
         ("linears", linears),
         ("decode", decode),
         ("order", order),
+        ("pdl", pdl_steps),
         ("passes", passes),
     ]
     if want & {name for name, _ in with_model}:

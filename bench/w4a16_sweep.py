@@ -109,8 +109,9 @@ def gps_options(groups: int, tiles: int, sms: int, waves: tuple[float, ...]) -> 
 
 def gemv_candidates(n: int, k: int, sms: int) -> list[GemvConfig]:
     """The denormal-trick GEMV over (BLOCK_N, warps) and split sizes, plus the best "lop3"
-    config of the first sweep (2026-12-02) as a same-run reference, and the stream-K GEMV over
-    (BLOCK_N, warps) and programs per SM."""
+    config of the first sweep (2026-12-02) as a same-run reference, and the group-as-a-tile GEMV
+    ("dn2d", "dn2dh") over (BLOCK_N, warps) and split sizes. (The stream-K GEMV of sweep15, 1.2-10x
+    slower everywhere, was removed: commit db1f205 has it.)"""
     groups = k // 128
     cands = []
     for bn, nw in ((256, 1), (512, 1), (512, 2), (1024, 2), (1024, 4)):  # 8 or 16 columns a thread
@@ -119,10 +120,6 @@ def gemv_candidates(n: int, k: int, sms: int) -> list[GemvConfig]:
             cands.append(GemvConfig(bn, gps, nw, 1, "dn"))
     ref = {7168: (512, 1, 4), 5120: (512, 1, 2) if k == 5120 else (1024, 3, 8), 54784: (1024, 1, 8)}[n]
     cands.append(GemvConfig(ref[0], ref[1], ref[2], 1, "lop3"))
-    # the stream-K grid (_gemv_sk_kernel): a few persistent programs per SM, 4-16 columns a thread
-    for bn, nw in ((1024, 4), (1024, 8), (2048, 8)):
-        for per_sm in (2, 4):
-            cands.append(GemvConfig(bn, 1, nw, 1, "dn", stream_k=per_sm))
     # a group's words as one tile (_gemv_dn2d_kernel), with ("dn2dh") and without all its loads
     # issued before the arithmetic; 4 or 8 columns a thread
     for bn, nw in ((256, 2), (512, 4), (1024, 8), (512, 2), (1024, 4)):

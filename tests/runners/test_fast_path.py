@@ -108,44 +108,6 @@ def test_gemv_kernels(variant: str, dtype: torch.dtype, tol: float, act_order: b
     assert torch.equal(again, parts)
 
 
-@pytest.mark.parametrize(("variant", "tol"), [("dn", 1e-6), ("lop3", 2e-4)])
-@pytest.mark.parametrize(
-    ("n", "block_n", "programs"),
-    [
-        (64, 32, 5),  # 2 tiles x 12 groups on 5 programs: runs of 4-5 pairs, tiles cut mid-run
-        (96, 64, 3),  # a ragged last tile (masked columns), 24 pairs on 3 programs
-        (64, 32, 24),  # one pair per program: 12 parts per tile, two rounds of fix-up loads
-        (64, 64, 1),  # one program, one part: the result is written directly
-    ],
-)
-@pytest.mark.parametrize("act_order", [False, True])
-def test_stream_k_gemv(
-    variant: str,
-    tol: float,
-    n: int,
-    block_n: int,
-    programs: int,
-    act_order: bool,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(w4a16, "_num_sms", lambda device: programs)  # stream_k=1: one program per "SM"
-    w, ref = random_linear(384, n, 32, seed=6, act_order=act_order)
-    x = torch.randn(1, 384, generator=torch.Generator().manual_seed(7))
-    cfg = w4a16.GemvConfig(block_n, 1, 1, 1, variant, stream_k=1)
-    out = torch.full((1, 1, n), float("nan"))
-    parts = w4a16.w4_matmul(x, w, gemv=cfg, out=out)
-    assert parts.shape == (1, 1, n)
-    assert int(w4a16._counters(CPU, 4).abs().sum()) == 0  # every tile's counter reset for the next call
-    assert rel(parts.sum(0), x.double() @ ref.double()) < tol
-    assert torch.equal(w4a16.w4_matmul(x, w, gemv=cfg), parts)  # repeatable bit for bit
-
-
-def test_stream_k_gemv_refuses_other_variants() -> None:
-    w, _ = random_linear(128, 32, 32, seed=8, act_order=False)
-    with pytest.raises(ValueError, match="stream-K GEMV"):
-        w4a16.w4_matmul(torch.randn(1, 128), w, gemv=w4a16.GemvConfig(32, 1, 1, 1, "2d", stream_k=1))
-
-
 def test_denormal_gemv_at_group_128_with_large_and_zero_activations() -> None:
     """The "dn" GEMV scales x by up to 2^85: activations up to 1e6 and exact zeros stay exact."""
     w, ref = random_linear(256, 64, 128, seed=4, act_order=False)
@@ -899,3 +861,29 @@ def test_block_pool_keeps_released_prefixes_until_it_needs_the_room() -> None:
     pool.release(a)
     taken = [pool.take() for _ in range(3)]  # the free blocks first, then the cached one
     assert taken[-1] == a and pool.lookup(h[0], 0) == -1 and pool.available == 0
+
+
+def test_programmatic_dependent_launch_only_on_hopper_cuda_at_one_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PDL (kernels/pdl.py) is off on the CPU (the interpreter cannot run its PTX), before sm_90,
+    with EVALKIT_PDL=0, and for the glue kernels at more than one row; on at one row otherwise."""
+    from evalkit.runners.torch_int4.kernels import pdl
+
+    assert pdl.launch(CPU, 1) == {"PDL": False}
+    cuda = torch.device("cuda", 0)
+    capability = {"cap": (9, 0)}
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda index: capability["cap"])
+    pdl._capable.cache_clear()
+    monkeypatch.delenv("EVALKIT_PDL", raising=False)
+    try:
+        assert pdl.launch(cuda, 1) == {"PDL": True, "launch_pdl": True}
+        assert pdl.launch(cuda, 16) == {"PDL": False}
+        monkeypatch.setenv("EVALKIT_PDL", "0")
+        assert not pdl.enabled(cuda) and pdl.launch(cuda, 1) == {"PDL": False}
+        monkeypatch.delenv("EVALKIT_PDL")
+        capability["cap"] = (8, 0)
+        pdl._capable.cache_clear()
+        assert not pdl.enabled(cuda)
+    finally:
+        pdl._capable.cache_clear()

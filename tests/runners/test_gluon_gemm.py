@@ -168,6 +168,8 @@ def _compile_sm90(
     from triton.experimental.gluon import language as gl
     from triton.experimental.gluon._runtime import GluonASTSource
 
+    if kernel == "gemv_dn2d":
+        return _compile_gemv_sm90(block_n, num_warps)
     stream = kernel.startswith("r128") and kernel.endswith("s")
     kernel = kernel.removesuffix("s") if stream else kernel
     fn = getattr(gluon, f"gemm_{kernel.removesuffix('o')}_kernel")  # "r128o": r128 with OVERLAP
@@ -205,6 +207,43 @@ def _compile_sm90(
     ).stdout
     tmp.with_suffix(".cubin").unlink(missing_ok=True)
     return sass
+
+
+def _compile_gemv_sm90(block_n: int, num_warps: int) -> str:
+    """SASS of the one-tile GEMV (a tl kernel) for sm_90 at down's N, launched with PDL."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    from evalkit.runners.torch_int4.kernels import w4a16
+
+    fn = w4a16._gemv_dn2d_kernel
+    consts = {"GROUP": 128, "BLOCK_N": block_n, "ZERO_OFFSET": 1, "EVEN_N": True, "HOIST": False, "PDL": True}
+    ptrs = {"x_ptr": "*bf16", "s_ptr": "*bf16", "out_ptr": "*fp32", "part_ptr": "*fp32"}
+    sig: dict[str, str] = {}
+    constexprs: dict[tuple[int, ...], object] = {}
+    attrs: dict[tuple[int, ...], list[list[object]]] = {}
+    for i, name in enumerate(fn.arg_names):
+        if name in consts:
+            sig[name] = "constexpr"
+            constexprs[(i,)] = consts[name]
+        elif name.endswith("_ptr"):
+            sig[name] = ptrs.get(name, "*i32")
+            attrs[(i,)] = [["tt.divisibility", 16]]
+        else:
+            sig[name] = "i32"
+            if name == "N":  # 5120, as Triton's launcher marks it
+                attrs[(i,)] = [["tt.divisibility", 16]]
+    src = ASTSource(fn=fn, signature=sig, constexprs=constexprs, attrs=attrs)
+    compiled = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": num_warps})
+    cubin = Path(os.environ.get("TMPDIR", "/tmp")) / f"gemv_{os.getpid()}_{block_n}_{num_warps}.cubin"
+    cubin.write_bytes(compiled.asm["cubin"])
+    try:
+        return subprocess.run(
+            [str(_cuda_bin() / "nvdisasm"), "-c", str(cubin)], capture_output=True, text=True, check=True
+        ).stdout
+    finally:
+        cubin.unlink(missing_ok=True)
 
 
 def _main_loop(sass: str) -> list[str]:
@@ -496,6 +535,21 @@ def test_r128_builds_for_sm90_with_the_weight_in_registers(
     # the whole loop a weight: 3.5 at 128 weights a thread, 4.2 at 64 (g128: 4.3-4.5 at 64); the
     # stream-K grid's x slots and phases follow a program-wide count (about 20 more instructions)
     assert len(ops) < (per_weight + (0.25 if kernel.endswith("s") else 0)) * 2 * pairs
+
+
+@pytest.mark.parametrize("python", SM90_PYTHONS, ids=SM90_IDS)
+@pytest.mark.parametrize(("block_n", "num_warps"), [(512, 4), (256, 2)])
+def test_gemv_tile_loads_leave_before_the_pdl_wait(block_n: int, num_warps: int, python: str) -> None:
+    """The one-tile GEMV launched with PDL: a group's 16 rows of words (one 16-byte load per row
+    and 4 columns a thread) are all issued before ``griddepcontrol.wait`` (ACQBULK), so they
+    stream while the kernel before it finishes, and x is read only after it; no spills."""
+    sass = _build_in_subprocess(0, block_n, num_warps, 0, 0, "gemv_dn2d", python)
+    assert not re.search(r"\b(STL|LDL)\b", sass), "registers spill to local memory"
+    ops = [m.group(1) for m in re.finditer(r"/\*[0-9a-f]{4,5}\*/\s+(?:@!?U?P\w+\s+)?([A-Z0-9_.]+)", sass)]
+    wait = ops.index("ACQBULK")
+    rows = 128 // 8 * block_n // (32 * num_warps * 4)
+    assert ops[:wait].count("LDG.E.128") == rows
+    assert not any(op.startswith("LDG.E.U16") for op in ops[:wait])  # x after the wait
 
 
 if __name__ == "__main__":  # the builds of the test_*_builds_for_sm90_* tests

@@ -21,14 +21,20 @@ import math
 import torch
 import triton
 import triton.language as tl
+from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
+
+from evalkit.runners.torch_int4.kernels import pdl
 
 
 @triton.jit
 def _decode_split_kernel(
     q_ptr, k_ptr, v_ptr, table_ptr, row_ptr, pos_ptr, o_ptr, lse_ptr, COLS, WINDOW, scale,
     H: tl.constexpr, HKV: tl.constexpr, GROUPS: tl.constexpr, GP: tl.constexpr, D: tl.constexpr,
-    BS: tl.constexpr, SPLITS: tl.constexpr, FP32: tl.constexpr,
+    BS: tl.constexpr, SPLITS: tl.constexpr, FP32: tl.constexpr, PDL: tl.constexpr,
 ):  # fmt: skip
+    if PDL:  # launched early (programmatic dependent launch): let the next start, wait for q
+        gdc_launch_dependents()
+        gdc_wait()
     b = tl.program_id(0)
     h = tl.program_id(1)
     sp = tl.program_id(2)
@@ -81,8 +87,11 @@ def _decode_split_kernel(
 def _decode_merge_kernel(
     o_ptr, lse_ptr, out_ptr,
     H: tl.constexpr, HKV: tl.constexpr, GROUPS: tl.constexpr, GP: tl.constexpr, D: tl.constexpr,
-    SPLITS: tl.constexpr,
+    SPLITS: tl.constexpr, PDL: tl.constexpr,
 ):  # fmt: skip
+    if PDL:  # launched early (programmatic dependent launch): let o's GEMV start, wait for mid
+        gdc_launch_dependents()
+        gdc_wait()
     b = tl.program_id(0)
     h = tl.program_id(1)
     g = tl.arange(0, GP)
@@ -144,7 +153,7 @@ def decode_attention(
     _decode_split_kernel[(b, hkv, splits)](
         q, keys, values, table, rows, positions, mid, lse, table.stride(0),
         window if window is not None else 1 << 30, d**-0.5,
-        BS=bs, SPLITS=splits, FP32=q.dtype == torch.float32, num_warps=4, **common,
+        BS=bs, SPLITS=splits, FP32=q.dtype == torch.float32, num_warps=4, **common, **pdl.launch(q.device, b),
     )  # fmt: skip
-    _decode_merge_kernel[(b, hkv)](mid, lse, out, SPLITS=splits, **common)
+    _decode_merge_kernel[(b, hkv)](mid, lse, out, SPLITS=splits, **common, **pdl.launch(q.device, b))
     return out.view(b, h * d)

@@ -19,6 +19,9 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
+
+from evalkit.runners.torch_int4.kernels import pdl
 
 
 @triton.jit
@@ -35,7 +38,11 @@ def _qkv_post_kernel(
     q_ptr, k_ptr, v_ptr,
     qn_ptr, kn_ptr, inv_freq_ptr, pos_ptr, dst_ptr, kc_ptr, vc_ptr, eps,
     H: tl.constexpr, HKV: tl.constexpr, D: tl.constexpr, ROPE: tl.constexpr, WRITE: tl.constexpr,
+    PDL: tl.constexpr,
 ):  # fmt: skip
+    if PDL:  # launched early (programmatic dependent launch): let the next start, wait for parts
+        gdc_launch_dependents()
+        gdc_wait()
     t = tl.program_id(0)
     head = tl.program_id(1)
     HALF: tl.constexpr = D // 2
@@ -120,6 +127,7 @@ def qkv_post(
     _qkv_post_kernel[(t, num_heads + 2 * num_kv_heads)](
         parts, s, t, nqkv, q, k, v, q_norm, k_norm, freq, positions, dst, kc, vc, eps,
         H=num_heads, HKV=num_kv_heads, D=head_dim, ROPE=inv_freq is not None, WRITE=cache is not None,
+        **pdl.launch(dev, t),
     )  # fmt: skip
     return q, k, v
 
@@ -127,8 +135,11 @@ def qkv_post(
 @triton.jit
 def _add_norm_kernel(
     part_ptr, S, T, N, h_ptr, out_ptr, w_ptr, eps, dest_ptr, copy_ptr,
-    BLOCK: tl.constexpr, ADD: tl.constexpr, COPY: tl.constexpr,
+    BLOCK: tl.constexpr, ADD: tl.constexpr, COPY: tl.constexpr, PDL: tl.constexpr,
 ):  # fmt: skip
+    if PDL:  # launched early (programmatic dependent launch): let the next start, wait for parts
+        gdc_launch_dependents()
+        gdc_wait()
     t = tl.program_id(0)
     c = tl.arange(0, BLOCK)
     mask = c < N
@@ -152,6 +163,7 @@ def add_norm(parts: torch.Tensor, weight: torch.Tensor, eps: float, h: torch.Ten
     _add_norm_kernel[(t,)](
         parts, s, t, n, out, out, weight, eps, out, out,
         BLOCK=triton.next_power_of_2(n), ADD=h is not None, COPY=False, num_warps=8 if n >= 2048 else 4,
+        **pdl.launch(parts.device, t),
     )  # fmt: skip
     return out
 
@@ -166,12 +178,18 @@ def add_norm_ordered(
     _add_norm_kernel[(t,)](
         parts, s, t, n, h, h, weight, eps, dest, copy,
         BLOCK=triton.next_power_of_2(n), ADD=True, COPY=True, num_warps=8 if n >= 2048 else 4,
+        **pdl.launch(parts.device, t),
     )  # fmt: skip
     return h, copy
 
 
 @triton.jit
-def _silu_mul_kernel(part_ptr, S, T, INTER, out_ptr, dest_ptr, BLOCK: tl.constexpr, ORDER: tl.constexpr):
+def _silu_mul_kernel(
+    part_ptr, S, T, INTER, out_ptr, dest_ptr, BLOCK: tl.constexpr, ORDER: tl.constexpr, PDL: tl.constexpr
+):
+    if PDL:  # launched early (programmatic dependent launch): let the next start, wait for parts
+        gdc_launch_dependents()
+        gdc_wait()
     t = tl.program_id(0)
     c = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     mask = c < INTER
@@ -191,6 +209,14 @@ def silu_mul(parts: torch.Tensor, dtype: torch.dtype, dest: torch.Tensor | None 
     out = torch.empty((t, inter), dtype=dtype, device=parts.device)
     block = 1024
     _silu_mul_kernel[(t, triton.cdiv(inter, block))](
-        parts, s, t, inter, out, out if dest is None else dest, BLOCK=block, ORDER=dest is not None
+        parts,
+        s,
+        t,
+        inter,
+        out,
+        out if dest is None else dest,
+        BLOCK=block,
+        ORDER=dest is not None,
+        **pdl.launch(parts.device, t),
     )
     return out

@@ -27,8 +27,10 @@ from dataclasses import dataclass, field
 import torch
 import triton
 import triton.language as tl
+from triton.language.extra.cuda import gdc_wait
 
 from evalkit.runners.torch_int4.gptq import PACK, unpack_int4_rows
+from evalkit.runners.torch_int4.kernels import pdl
 
 # --------------------------------------------------------------------------- the weight
 
@@ -809,6 +811,7 @@ def _gemv_lop3_kernel(
     ZERO_OFFSET: tl.constexpr,
     DENORMAL: tl.constexpr,
     EVEN_N: tl.constexpr,  # N % BLOCK_N == 0: no masks on the loads
+    PDL: tl.constexpr,  # launched with programmatic dependent launch: waits before any load
 ):
     """The GEMV with one LOP3 and one FMA per weight: two ways of reading a code as a float
     without moving it to a fixed position (a 32-bit word holds codes 0..7 at bits 4j..4j+3).
@@ -832,6 +835,8 @@ def _gemv_lop3_kernel(
     classic 5.4, lop3 4.9, dn 3.9 / 3.3 / 2.9 at 4 / 8 / 16 columns per thread
     (bench/results/kernels_h200_2026-12-02/sass_counts.json).
     """
+    if PDL:
+        gdc_wait()
     pid_n = tl.program_id(0)
     pid_k = tl.program_id(1)
     n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -864,12 +869,14 @@ def _gemv_dn2d_kernel(
     ZERO_OFFSET: tl.constexpr,
     EVEN_N: tl.constexpr,
     HOIST: tl.constexpr,
+    PDL: tl.constexpr,  # launched with programmatic dependent launch: x is read after gdc_wait
 ):
     """The "dn" GEMV with a group's words loaded as one [GROUP / 8, BLOCK_N] tile: all its
     loads leave before any arithmetic. The row-by-row kernel (``_gemv_lop3_kernel``) is compiled
     with each row's load just ahead of its arithmetic, so a thread has one or two rows in flight
     and the kernel is latency-bound unless many programs share an SM (the stream-K grid of one
-    to four programs per SM measured 1.2-10x slower: bench/results/kernels_h200_2026-12-02h/).
+    to four programs per SM measured 1.2-10x slower: bench/results/kernels_h200_2026-12-02h/
+    sweep15; that kernel, ``_gemv_sk_kernel``, was removed after it: commit db1f205).
     Here a thread holds whole columns of the tile (the loads' layout: 16-byte vectors along N,
     rows repeated in registers), so the sum over a word's rows stays in the thread.
     Same arithmetic per weight as "dn" (one LOP3, one FMA; 1/8 shift), and the same exact
@@ -892,6 +899,8 @@ def _gemv_dn2d_kernel(
             w = tl.load(wp, mask=nmask[None, :], other=0).to(tl.uint32, bitcast=True)
             zw = tl.load(qz_ptr + g * (N // 8) + n // 8, mask=nmask, other=0)
             s = tl.load(s_ptr + g * N + n, mask=nmask, other=0.0).to(tl.float32)
+        if PDL:
+            gdc_wait()  # the weights above are in flight; x is the previous kernel's output
         xb = x_ptr + g * GROUP + r * 8
         if HOIST:
             # x's address depends on every word of the tile (an XOR of them, times a zero the
@@ -920,54 +929,6 @@ def _gemv_dn2d_kernel(
         z = (((zw >> ((n % 8) * 4)) & 0xF) + ZERO_OFFSET).to(tl.float32)
         acc += s * (18446744073709551616.0 * pl - z * sl)  # 2^64 p - z sum(x)
     _finish(acc, part_ptr, out_ptr, cnt_ptr, pid_n, n, nmask, pid_k, num_splits, N)
-
-
-@triton.jit
-def _gemv_sk_kernel(
-    x_ptr,
-    qw_ptr,
-    qz_ptr,
-    s_ptr,
-    out_ptr,
-    part_ptr,
-    cnt_ptr,
-    N,
-    num_groups,
-    num_tiles,
-    GROUP: tl.constexpr,
-    BLOCK_N: tl.constexpr,
-    ZERO_OFFSET: tl.constexpr,
-    DENORMAL: tl.constexpr,
-    EVEN_N: tl.constexpr,
-):
-    """``_gemv_lop3_kernel``'s math on a stream-K grid: the (tile of BLOCK_N columns, group)
-    pairs, tiles outermost, are cut into one equal run per program (a persistent grid, a few
-    programs per SM), so every SM streams the same number of weight groups and a tile falls to
-    the few programs whose runs cover it (``w4a16_gluon.stream_k_parts``, the same arithmetic).
-    Each writes its part of the tile; the last to arrive adds the parts in program order
-    (``_finish``: bitwise reproducible). Against the split grid, the tail is gone (no second
-    wave of short programs) and a tile's fix-up adds a handful of parts, not one per split."""
-    p = tl.program_id(0)
-    programs = tl.num_programs(0)
-    total = num_tiles * num_groups
-    item = (p * total) // programs
-    end = ((p + 1) * total) // programs
-    while item < end:
-        tile = item // num_groups
-        g_lo = item - tile * num_groups
-        g_hi = tl.minimum(num_groups, end - tile * num_groups)
-        n = tile * BLOCK_N + tl.arange(0, BLOCK_N)
-        nmask = n < N
-        acc = tl.zeros([BLOCK_N], dtype=tl.float32)
-        for g in range(g_lo, g_hi):
-            acc += _lop3_group(
-                x_ptr, qw_ptr, qz_ptr, s_ptr, g, n, nmask, N, GROUP, BLOCK_N, ZERO_OFFSET, DENORMAL, EVEN_N
-            )
-        # the programs holding this tile: the owners of its first and last pair
-        first = ((tile * num_groups + 1) * programs - 1) // total
-        final = ((tile * num_groups + num_groups) * programs - 1) // total
-        _finish(acc, part_ptr, out_ptr, cnt_ptr, tile, n, nmask, p - first, final - first + 1, N)
-        item += g_hi - g_lo
 
 
 @triton.jit
@@ -1045,9 +1006,6 @@ class GemvConfig:
     num_warps: int
     num_stages: int = 1
     variant: str = "lop3"  # "dn" / "lop3" (_gemv_lop3_kernel), "classic" (_gemv_kernel), "2d"
-    # "dn" / "lop3" only: > 0 runs a persistent grid of stream_k programs per SM sharing the
-    # (tile, group) pairs equally (_gemv_sk_kernel; groups_per_split is then unused)
-    stream_k: int = 0
 
 
 @dataclass(frozen=True)
@@ -1113,13 +1071,15 @@ GEMV_VARIANTS = ("dn", "dn2d", "dn2dh", "lop3", "classic", "2d")
 # kernels_h200_2026-12-02/ and -12-02h/), the GEMM by bench/int4_engine.py on 2026-11-29 and
 # confirmed best among the candidates on 2026-12-02. Other shapes use the heuristics below.
 TUNED_GEMV: dict[tuple[int, int], GemvConfig] = {
-    # H200, 2026-12-02, eighth session's sweep16 (bench/results/kernels_h200_2026-12-02h/): the
-    # group as one tile ("dn2d", "dn2dh") against "dn" row by row (the third sweep's winners,
-    # re-timed in the same call); the stream-K grid lost everywhere (sweep15)
-    (7168, 5120): GemvConfig(512, 1, 4, 1, "dn2d"),  # q|k|v: 14.1 us (dn 15.4)
-    (5120, 5120): GemvConfig(256, 2, 2, 1, "dn2dh"),  # o: 12.1 us (2d 13.8)
-    (54784, 5120): GemvConfig(1024, 1, 4, 1, "dn"),  # gate|up: 52.4 us, 66 % of copy BW (dn2d 53.0)
-    (5120, 27392): GemvConfig(512, 3, 4, 1, "dn2d"),  # down: 35.4 us (dn 38.7)
+    # H200, 2026-12-02, eighth session's sweep17 (bench/results/kernels_h200_2026-12-02h/): the
+    # group as one tile ("dn2d") against "dn" row by row, both launched with programmatic dependent
+    # launch (kernels/pdl.py: a GEMV starts its weight loads before the kernel ahead of it ends);
+    # sweep16, without PDL: q|k|v 14.1 us, o 12.1, down 35.4 (dn2d, dn2dh), gate|up 52.4 (dn); the
+    # stream-K grid lost everywhere (sweep15)
+    (7168, 5120): GemvConfig(512, 3, 4, 1, "dn2d"),  # q|k|v: 12.8 us (classic 17.0)
+    (5120, 5120): GemvConfig(256, 2, 2, 1, "dn2d"),  # o: 10.7 us (2d 13.8)
+    (54784, 5120): GemvConfig(1024, 1, 4, 1, "dn"),  # gate|up: 53.7 us, 66 % of copy BW (classic 76.3)
+    (5120, 27392): GemvConfig(256, 8, 2, 1, "dn2d"),  # down: 32.6 us (classic 48.4)
 }
 _GEMM_16 = {
     (7168, 5120): GemmConfig(16, 128, 10, 4, 3),
@@ -1446,13 +1406,13 @@ def w4_matmul(
         return _gemm_tc(x, w, tc, out)
     if m == 1 and gemm is None:
         cfg = gemv or gemv_config(w, x.device, x.dtype)
-        if cfg.stream_k:
-            return _gemv_sk(x, w, cfg, out)
         splits = triton.cdiv(num_groups, cfg.groups_per_split)
         if out is None:
             out = torch.empty((1, 1, n), dtype=torch.float32, device=x.device)
         grid = (triton.cdiv(n, cfg.block_n), splits)
         part = torch.empty((splits, 1, n), dtype=torch.float32, device=x.device) if splits > 1 else out
+        # the GEMVs that wait for x (gdc_wait) take programmatic dependent launch where it runs
+        early = cfg.variant in ("lop3", "dn", "dn2d", "dn2dh") and pdl.enabled(x.device)
         _GEMV_KERNELS[cfg.variant][grid](
             x,
             w.qweight,
@@ -1472,12 +1432,13 @@ def w4_matmul(
             num_warps=cfg.num_warps,
             num_stages=cfg.num_stages,
             **(
-                {"DENORMAL": cfg.variant == "dn", "EVEN_N": n % cfg.block_n == 0}
+                {"DENORMAL": cfg.variant == "dn", "EVEN_N": n % cfg.block_n == 0, "PDL": early}
                 if cfg.variant in ("lop3", "dn")
-                else {"EVEN_N": n % cfg.block_n == 0, "HOIST": cfg.variant == "dn2dh"}
+                else {"EVEN_N": n % cfg.block_n == 0, "HOIST": cfg.variant == "dn2dh", "PDL": early}
                 if cfg.variant in ("dn2d", "dn2dh")
                 else {}
             ),
+            **({"launch_pdl": True} if early else {}),
         )
         return out
     gcfg = gemm or gemm_config(w, m, x.device)
@@ -1507,42 +1468,6 @@ def w4_matmul(
         MODE=_mode(x.dtype),
         num_warps=gcfg.num_warps,
         num_stages=gcfg.num_stages,
-    )
-    return out
-
-
-def _gemv_sk(x: torch.Tensor, w: W4Weight, cfg: GemvConfig, out: torch.Tensor | None) -> torch.Tensor:
-    """Launch the stream-K GEMV (one row of x, already in ``perm`` order, contiguous)."""
-    if cfg.variant not in ("dn", "lop3"):
-        raise ValueError(f"the stream-K GEMV runs variants dn and lop3, got {cfg}")
-    from evalkit.runners.torch_int4.kernels.w4a16_gluon import stream_k_max_parts
-
-    n = w.out_features
-    num_groups = w.in_features // w.group_size
-    tiles = triton.cdiv(n, cfg.block_n)
-    programs = min(cfg.stream_k * _num_sms(x.device), tiles * num_groups)
-    if out is None:
-        out = torch.empty((1, 1, n), dtype=torch.float32, device=x.device)
-    slots = stream_k_max_parts(tiles, num_groups, programs)
-    part = torch.empty((slots, 1, n), dtype=torch.float32, device=x.device) if slots > 1 else out
-    _gemv_sk_kernel[(programs,)](
-        x,
-        w.qweight,
-        w.qzeros,
-        w.scales,
-        out,
-        part,
-        _counters(x.device, tiles),
-        n,
-        num_groups,
-        tiles,
-        GROUP=w.group_size,
-        BLOCK_N=cfg.block_n,
-        ZERO_OFFSET=w.zero_offset,
-        DENORMAL=cfg.variant == "dn",
-        EVEN_N=n % cfg.block_n == 0,
-        num_warps=cfg.num_warps,
-        num_stages=cfg.num_stages,
     )
     return out
 

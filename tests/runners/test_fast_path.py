@@ -90,8 +90,6 @@ def test_unsupported_shapes_are_refused_clearly() -> None:
         ("dn2d", torch.float32, 1e-6),
         ("dn2d", torch.float16, 1e-6),
         ("dn2dh", torch.float32, 1e-6),
-        ("dnp", torch.float32, 1e-6),
-        ("dn2dp", torch.float32, 1e-6),
     ],
 )
 @pytest.mark.parametrize("act_order", [False, True])

@@ -168,8 +168,8 @@ def _compile_sm90(
     from triton.experimental.gluon import language as gl
     from triton.experimental.gluon._runtime import GluonASTSource
 
-    if kernel.startswith("gemv_dn2d"):
-        return _compile_gemv_sm90(block_n, num_warps, prefetch=kernel == "gemv_dn2dp")
+    if kernel == "gemv_dn2d":
+        return _compile_gemv_sm90(block_n, num_warps)
     stream = kernel.startswith("r128") and kernel.endswith("s")
     kernel = kernel.removesuffix("s") if stream else kernel
     fn = getattr(gluon, f"gemm_{kernel.removesuffix('o')}_kernel")  # "r128o": r128 with OVERLAP
@@ -209,9 +209,8 @@ def _compile_sm90(
     return sass
 
 
-def _compile_gemv_sm90(block_n: int, num_warps: int, prefetch: bool) -> str:
-    """SASS of the one-tile GEMV (a tl kernel) for sm_90 at down's N, launched with PDL (and
-    prefetching its later groups into L2: "dn2dp")."""
+def _compile_gemv_sm90(block_n: int, num_warps: int) -> str:
+    """SASS of the one-tile GEMV (a tl kernel) for sm_90 at down's N, launched with PDL."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
@@ -219,10 +218,7 @@ def _compile_gemv_sm90(block_n: int, num_warps: int, prefetch: bool) -> str:
     from evalkit.runners.torch_int4.kernels import w4a16
 
     fn = w4a16._gemv_dn2d_kernel
-    consts = {
-        "GROUP": 128, "BLOCK_N": block_n, "ZERO_OFFSET": 1, "EVEN_N": True, "HOIST": False, "PDL": True,
-        "PREFETCH": prefetch,
-    }  # fmt: skip
+    consts = {"GROUP": 128, "BLOCK_N": block_n, "ZERO_OFFSET": 1, "EVEN_N": True, "HOIST": False, "PDL": True}
     ptrs = {"x_ptr": "*bf16", "s_ptr": "*bf16", "out_ptr": "*fp32", "part_ptr": "*fp32"}
     sig: dict[str, str] = {}
     constexprs: dict[tuple[int, ...], object] = {}
@@ -542,24 +538,18 @@ def test_r128_builds_for_sm90_with_the_weight_in_registers(
 
 
 @pytest.mark.parametrize("python", SM90_PYTHONS, ids=SM90_IDS)
-@pytest.mark.parametrize(("block_n", "num_warps", "prefetch"), [(512, 4, False), (256, 2, True)])
-def test_gemv_tile_loads_leave_before_the_pdl_wait(
-    block_n: int, num_warps: int, prefetch: bool, python: str
-) -> None:
+@pytest.mark.parametrize(("block_n", "num_warps"), [(512, 4), (256, 2)])
+def test_gemv_tile_loads_leave_before_the_pdl_wait(block_n: int, num_warps: int, python: str) -> None:
     """The one-tile GEMV launched with PDL: a group's 16 rows of words (one 16-byte load per row
     and 4 columns a thread) are all issued before ``griddepcontrol.wait`` (ACQBULK), so they
-    stream while the kernel before it finishes, and x is read only after it; no spills. With
-    PREFETCH ("dn2dp") the L2 prefetches of the later groups (CCTL.E.PF2) come before it too."""
-    sass = _build_in_subprocess(
-        0, block_n, num_warps, 0, 0, "gemv_dn2dp" if prefetch else "gemv_dn2d", python
-    )
+    stream while the kernel before it finishes, and x is read only after it; no spills."""
+    sass = _build_in_subprocess(0, block_n, num_warps, 0, 0, "gemv_dn2d", python)
     assert not re.search(r"\b(STL|LDL)\b", sass), "registers spill to local memory"
     ops = [m.group(1) for m in re.finditer(r"/\*[0-9a-f]{4,5}\*/\s+(?:@!?U?P\w+\s+)?([A-Z0-9_.]+)", sass)]
     wait = ops.index("ACQBULK")
     rows = 128 // 8 * block_n // (32 * num_warps * 4)
     assert ops[:wait].count("LDG.E.128") == rows
     assert not any(op.startswith("LDG.E.U16") for op in ops[:wait])  # x after the wait
-    assert ("CCTL.E.PF2" in ops[:wait]) == prefetch
 
 
 if __name__ == "__main__":  # the builds of the test_*_builds_for_sm90_* tests

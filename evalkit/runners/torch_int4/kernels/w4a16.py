@@ -794,24 +794,6 @@ def _lop3_group(
 
 
 @triton.jit
-def _prefetch_rows(qw_ptr, N, pid_n, g_lo, g_hi, GROUP: tl.constexpr, BLOCK_N: tl.constexpr):
-    """Groups g_lo..g_hi - 1 of this program's BLOCK_N columns of words into L2 (one prefetch per
-    128-byte line of each row, addresses clamped inside the row): issued before a PDL wait, they
-    stream while the kernel before still runs."""
-    ROWS: tl.constexpr = GROUP // 8
-    line = tl.minimum(pid_n * BLOCK_N + tl.arange(0, BLOCK_N // 32) * 32, N - 1)
-    for row in range(g_lo * ROWS, g_hi * ROWS):
-        tl.inline_asm_elementwise(
-            "prefetch.global.L2 [$1]; mov.u32 $0, 0;",
-            "=r,l",
-            [qw_ptr + row * N + line],
-            dtype=tl.int32,
-            is_pure=False,
-            pack=1,
-        )
-
-
-@triton.jit
 def _gemv_lop3_kernel(
     x_ptr,
     qw_ptr,
@@ -830,7 +812,6 @@ def _gemv_lop3_kernel(
     DENORMAL: tl.constexpr,
     EVEN_N: tl.constexpr,  # N % BLOCK_N == 0: no masks on the loads
     PDL: tl.constexpr,  # launched with programmatic dependent launch: waits before any load
-    PREFETCH: tl.constexpr,  # with PDL ("dnp"): the split's weights prefetched into L2 before it
 ):
     """The GEMV with one LOP3 and one FMA per weight: two ways of reading a code as a float
     without moving it to a fixed position (a 32-bit word holds codes 0..7 at bits 4j..4j+3).
@@ -854,18 +835,14 @@ def _gemv_lop3_kernel(
     classic 5.4, lop3 4.9, dn 3.9 / 3.3 / 2.9 at 4 / 8 / 16 columns per thread
     (bench/results/kernels_h200_2026-12-02/sass_counts.json).
     """
+    if PDL:
+        gdc_wait()
     pid_n = tl.program_id(0)
     pid_k = tl.program_id(1)
-    g0 = pid_k * GROUPS_PER_SPLIT
-    if PDL:
-        if PREFETCH:
-            _prefetch_rows(
-                qw_ptr, N, pid_n, g0, tl.minimum(g0 + GROUPS_PER_SPLIT, num_groups), GROUP, BLOCK_N
-            )
-        gdc_wait()
     n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     nmask = n < N
     acc = tl.zeros([BLOCK_N], dtype=tl.float32)
+    g0 = pid_k * GROUPS_PER_SPLIT
     for g in range(g0, tl.minimum(g0 + GROUPS_PER_SPLIT, num_groups)):
         acc += _lop3_group(
             x_ptr, qw_ptr, qz_ptr, s_ptr, g, n, nmask, N, GROUP, BLOCK_N, ZERO_OFFSET, DENORMAL, EVEN_N
@@ -893,7 +870,6 @@ def _gemv_dn2d_kernel(
     EVEN_N: tl.constexpr,
     HOIST: tl.constexpr,
     PDL: tl.constexpr,  # launched with programmatic dependent launch: x is read after gdc_wait
-    PREFETCH: tl.constexpr,  # with PDL ("dn2dp"): the split's later groups into L2 before it
 ):
     """The "dn" GEMV with a group's words loaded as one [GROUP / 8, BLOCK_N] tile: all its
     loads leave before any arithmetic. The row-by-row kernel (``_gemv_lop3_kernel``) is compiled
@@ -913,10 +889,6 @@ def _gemv_dn2d_kernel(
     r = tl.arange(0, ROWS)
     acc = tl.zeros([BLOCK_N], dtype=tl.float32)
     g0 = pid_k * GROUPS_PER_SPLIT
-    if PDL and PREFETCH:  # the first group is loaded into registers below, before the wait
-        _prefetch_rows(
-            qw_ptr, N, pid_n, g0 + 1, tl.minimum(g0 + GROUPS_PER_SPLIT, num_groups), GROUP, BLOCK_N
-        )
     for g in range(g0, tl.minimum(g0 + GROUPS_PER_SPLIT, num_groups)):
         wp = qw_ptr + (g * ROWS + r)[:, None] * N + n[None, :]
         if EVEN_N:
@@ -1033,10 +1005,7 @@ class GemvConfig:
     groups_per_split: int
     num_warps: int
     num_stages: int = 1
-    # "dn" / "dnp" / "lop3" (_gemv_lop3_kernel; "dnp": "dn" prefetching its weights into L2 before
-    # its PDL wait), "dn2d" / "dn2dh" / "dn2dp" (_gemv_dn2d_kernel; "dn2dp": the split's groups
-    # after its first prefetched into L2 before the wait), "classic" (_gemv_kernel), "2d"
-    variant: str = "lop3"
+    variant: str = "lop3"  # "dn" / "lop3" (_gemv_lop3_kernel), "classic" (_gemv_kernel), "2d"
 
 
 @dataclass(frozen=True)
@@ -1095,7 +1064,7 @@ P16_VARIANTS = (
 GLUON_VARIANTS = ("g128", "g128n", "r128", "r128n", "r128o")
 
 
-GEMV_VARIANTS = ("dn", "dnp", "dn2d", "dn2dh", "dn2dp", "lop3", "classic", "2d")
+GEMV_VARIANTS = ("dn", "dn2d", "dn2dh", "lop3", "classic", "2d")
 
 # Measured best configs, keyed by (N, K) for the GEMV and (M bucket, N, K) for the GEMM, at the
 # EXAONE-4.0-32B shapes on one H200: the GEMV by bench/w4a16_sweep.py (bench/results/
@@ -1106,7 +1075,8 @@ TUNED_GEMV: dict[tuple[int, int], GemvConfig] = {
     # group as one tile ("dn2d") against "dn" row by row, both launched with programmatic dependent
     # launch (kernels/pdl.py: a GEMV starts its weight loads before the kernel ahead of it ends);
     # sweep16, without PDL: q|k|v 14.1 us, o 12.1, down 35.4 (dn2d, dn2dh), gate|up 52.4 (dn); the
-    # stream-K grid lost everywhere (sweep15)
+    # stream-K grid lost everywhere (sweep15), and so did prefetching a split's weights into L2
+    # before the PDL wait (sweep18; those variants are in commit 0b5a554)
     (7168, 5120): GemvConfig(512, 3, 4, 1, "dn2d"),  # q|k|v: 12.8 us (classic 17.0)
     (5120, 5120): GemvConfig(256, 2, 2, 1, "dn2d"),  # o: 10.7 us (2d 13.8)
     (54784, 5120): GemvConfig(1024, 1, 4, 1, "dn"),  # gate|up: 53.7 us, 66 % of copy BW (classic 76.3)
@@ -1364,12 +1334,10 @@ def _mode(dtype: torch.dtype) -> int:
 _GEMV_KERNELS = {
     "lop3": _gemv_lop3_kernel,
     "dn": _gemv_lop3_kernel,
-    "dnp": _gemv_lop3_kernel,
     "classic": _gemv_kernel,
     "2d": _gemv2d_kernel,
     "dn2d": _gemv_dn2d_kernel,
     "dn2dh": _gemv_dn2d_kernel,
-    "dn2dp": _gemv_dn2d_kernel,
 }
 
 
@@ -1445,7 +1413,7 @@ def w4_matmul(
         grid = (triton.cdiv(n, cfg.block_n), splits)
         part = torch.empty((splits, 1, n), dtype=torch.float32, device=x.device) if splits > 1 else out
         # the GEMVs that wait for x (gdc_wait) take programmatic dependent launch where it runs
-        early = cfg.variant in ("lop3", "dn", "dnp", "dn2d", "dn2dh", "dn2dp") and pdl.enabled(x.device)
+        early = cfg.variant in ("lop3", "dn", "dn2d", "dn2dh") and pdl.enabled(x.device)
         _GEMV_KERNELS[cfg.variant][grid](
             x,
             w.qweight,
@@ -1458,27 +1426,17 @@ def w4_matmul(
             num_groups,
             cfg.groups_per_split,
             splits,
-            *((0,) if cfg.variant in ("dn2d", "dn2dh", "dn2dp") else ()),
+            *((0,) if cfg.variant in ("dn2d", "dn2dh") else ()),
             GROUP=w.group_size,
             BLOCK_N=cfg.block_n,
             ZERO_OFFSET=w.zero_offset,
             num_warps=cfg.num_warps,
             num_stages=cfg.num_stages,
             **(
-                {
-                    "DENORMAL": cfg.variant in ("dn", "dnp"),
-                    "EVEN_N": n % cfg.block_n == 0,
-                    "PDL": early,
-                    "PREFETCH": cfg.variant == "dnp",
-                }
-                if cfg.variant in ("lop3", "dn", "dnp")
-                else {
-                    "EVEN_N": n % cfg.block_n == 0,
-                    "HOIST": cfg.variant == "dn2dh",
-                    "PDL": early,
-                    "PREFETCH": cfg.variant == "dn2dp",
-                }
-                if cfg.variant in ("dn2d", "dn2dh", "dn2dp")
+                {"DENORMAL": cfg.variant == "dn", "EVEN_N": n % cfg.block_n == 0, "PDL": early}
+                if cfg.variant in ("lop3", "dn")
+                else {"EVEN_N": n % cfg.block_n == 0, "HOIST": cfg.variant == "dn2dh", "PDL": early}
+                if cfg.variant in ("dn2d", "dn2dh")
                 else {}
             ),
             **({"launch_pdl": True} if early else {}),

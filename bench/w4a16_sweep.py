@@ -110,7 +110,8 @@ def gps_options(groups: int, tiles: int, sms: int, waves: tuple[float, ...]) -> 
 def gemv_candidates(n: int, k: int, sms: int) -> list[GemvConfig]:
     """The denormal-trick GEMV over (BLOCK_N, warps) and split sizes, plus the best "lop3"
     config of the first sweep (2026-12-02) as a same-run reference, and the group-as-a-tile GEMV
-    ("dn2d", "dn2dh") over (BLOCK_N, warps) and split sizes. (The stream-K GEMV of sweep15, 1.2-10x
+    ("dn2d", "dn2dh", and "dn2db" where a split has several groups) over (BLOCK_N, warps) and
+    split sizes. (The stream-K GEMV of sweep15, 1.2-10x
     slower everywhere, was removed: commit db1f205 has it.)"""
     groups = k // 128
     cands = []
@@ -122,10 +123,10 @@ def gemv_candidates(n: int, k: int, sms: int) -> list[GemvConfig]:
     cands.append(GemvConfig(ref[0], ref[1], ref[2], 1, "lop3"))
     # a group's words as one tile (_gemv_dn2d_kernel), with ("dn2dh") and without all its loads
     # issued before the arithmetic; 4 or 8 columns a thread
-    for bn, nw in ((256, 2), (512, 4), (1024, 8), (512, 2), (1024, 4)):
+    for bn, nw in ((256, 2), (512, 4), (1024, 8), (512, 2), (1024, 4), (256, 4)):
         tiles = math.ceil(n / bn)
         for gps in gps_options(groups, tiles, sms, (1, 2, 4, 8)):
-            for variant in ("dn2d", "dn2dh"):
+            for variant in ("dn2d", "dn2dh") + (("dn2db",) if gps > 1 else ()):
                 cands.append(GemvConfig(bn, gps, nw, 1, variant))
     return cands
 

@@ -110,8 +110,7 @@ def gps_options(groups: int, tiles: int, sms: int, waves: tuple[float, ...]) -> 
 def gemv_candidates(n: int, k: int, sms: int) -> list[GemvConfig]:
     """The denormal-trick GEMV over (BLOCK_N, warps) and split sizes, plus the best "lop3"
     config of the first sweep (2026-12-02) as a same-run reference, and the group-as-a-tile GEMV
-    ("dn2d", "dn2dh", and "dn2db" where a split has several groups) over (BLOCK_N, warps) and
-    split sizes. (The stream-K GEMV of sweep15, 1.2-10x
+    ("dn2d", "dn2dh") over (BLOCK_N, warps) and split sizes. (The stream-K GEMV of sweep15, 1.2-10x
     slower everywhere, was removed: commit db1f205 has it.)"""
     groups = k // 128
     cands = []
@@ -126,7 +125,7 @@ def gemv_candidates(n: int, k: int, sms: int) -> list[GemvConfig]:
     for bn, nw in ((256, 2), (512, 4), (1024, 8), (512, 2), (1024, 4), (256, 4)):
         tiles = math.ceil(n / bn)
         for gps in gps_options(groups, tiles, sms, (1, 2, 4, 8)):
-            for variant in ("dn2d", "dn2dh") + (("dn2db",) if gps > 1 else ()):
+            for variant in ("dn2d", "dn2dh"):
                 cands.append(GemvConfig(bn, gps, nw, 1, variant))
     return cands
 

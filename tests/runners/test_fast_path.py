@@ -90,8 +90,6 @@ def test_unsupported_shapes_are_refused_clearly() -> None:
         ("dn2d", torch.float32, 1e-6),
         ("dn2d", torch.float16, 1e-6),
         ("dn2dh", torch.float32, 1e-6),
-        ("dn2db", torch.float32, 1e-6),
-        ("dn2db", torch.float16, 1e-6),
     ],
 )
 @pytest.mark.parametrize("act_order", [False, True])
@@ -108,24 +106,6 @@ def test_gemv_kernels(variant: str, dtype: torch.dtype, tol: float, act_order: b
     assert rel(parts.sum(0), x.double() @ ref.double()) < tol
     again = w4a16.w4_matmul(x, w, gemv=w4a16.GemvConfig(32, 1, 1, 1, variant))
     assert torch.equal(again, parts)
-
-
-@pytest.mark.parametrize("variant", ["dn2d", "dn2db"])
-@pytest.mark.parametrize(("n", "block_n", "gps"), [(64, 32, 5), (96, 64, 12), (64, 64, 4)])
-@pytest.mark.parametrize("act_order", [False, True])
-def test_tile_gemv_over_several_groups_a_split(
-    variant: str, n: int, block_n: int, gps: int, act_order: bool
-) -> None:
-    """The one-tile GEMV with several groups per split (5, 5, 2 / one split of 12 / 3 of 4), also
-    with the next group's tile loaded while one is summed ("dn2db": the tile carried across the
-    loop, the load past a split's end masked off) and a ragged last column tile (N = 96)."""
-    w, ref = random_linear(384, n, 32, seed=9, act_order=act_order)
-    x = torch.randn(1, 384, generator=torch.Generator().manual_seed(10))
-    cfg = w4a16.GemvConfig(block_n, gps, 1, 1, variant)
-    parts = w4a16.w4_matmul(x, w, gemv=cfg, out=torch.full((1, 1, n), float("nan")))
-    assert int(w4a16._counters(CPU, 4).abs().sum()) == 0
-    assert rel(parts.sum(0), x.double() @ ref.double()) < 1e-6
-    assert torch.equal(w4a16.w4_matmul(x, w, gemv=cfg), parts)
 
 
 def test_denormal_gemv_at_group_128_with_large_and_zero_activations() -> None:

@@ -850,68 +850,6 @@ def _gemv_lop3_kernel(
     _finish(acc, part_ptr, out_ptr, cnt_ptr, pid_n, n, nmask, pid_k, num_splits, N)
 
 
-@triton.jit
-def _dn2d_tile(
-    qw_ptr,
-    qz_ptr,
-    s_ptr,
-    g,
-    r,
-    n,
-    nmask,
-    N,
-    g_end,
-    ROWS: tl.constexpr,
-    EVEN_N: tl.constexpr,
-    GUARD: tl.constexpr,
-):
-    """Group g's words [ROWS, BLOCK_N] (uint32), zero words and scales (fp32) of columns n; with
-    GUARD, all zero where g >= g_end (nothing is read)."""
-    wp = qw_ptr + (g * ROWS + r)[:, None] * N + n[None, :]
-    if GUARD:
-        keep = nmask & (n * 0 + g < g_end)
-        w = tl.load(wp, mask=keep[None, :], other=0).to(tl.uint32, bitcast=True)
-        zw = tl.load(qz_ptr + g * (N // 8) + n // 8, mask=keep, other=0)
-        s = tl.load(s_ptr + g * N + n, mask=keep, other=0.0).to(tl.float32)
-    elif EVEN_N:
-        w = tl.load(wp).to(tl.uint32, bitcast=True)
-        zw = tl.load(qz_ptr + g * (N // 8) + n // 8)
-        s = tl.load(s_ptr + g * N + n).to(tl.float32)
-    else:
-        w = tl.load(wp, mask=nmask[None, :], other=0).to(tl.uint32, bitcast=True)
-        zw = tl.load(qz_ptr + g * (N // 8) + n // 8, mask=nmask, other=0)
-        s = tl.load(s_ptr + g * N + n, mask=nmask, other=0.0).to(tl.float32)
-    return w, zw, s
-
-
-@triton.jit
-def _dn2d_math(w, zw, s, xb, n, ZERO_OFFSET: tl.constexpr):
-    """A group's share of x . w[:, n] from its tile (``_gemv_lop3_kernel``'s DENORMAL arithmetic
-    on the whole tile; x's 8 inputs of each word row r at xb + 8 r + j)."""
-    x0 = tl.load(xb + 0).to(tl.float32)
-    x1 = tl.load(xb + 1).to(tl.float32)
-    x2 = tl.load(xb + 2).to(tl.float32)
-    x3 = tl.load(xb + 3).to(tl.float32)
-    x4 = tl.load(xb + 4).to(tl.float32)
-    x5 = tl.load(xb + 5).to(tl.float32)
-    x6 = tl.load(xb + 6).to(tl.float32)
-    x7 = tl.load(xb + 7).to(tl.float32)
-    sl = tl.sum(x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7, axis=0)
-    v = w >> 12
-    # the constants of _gemv_lop3_kernel's DENORMAL branch: x 2^(85 - p) for code position p
-    t = (x0 * 38685626227668133590597632.0)[:, None] * (w & 0xF).to(tl.float32, bitcast=True)
-    t += (x1 * 2417851639229258349412352.0)[:, None] * (w & 0xF0).to(tl.float32, bitcast=True)
-    t += (x2 * 151115727451828646838272.0)[:, None] * (w & 0xF00).to(tl.float32, bitcast=True)
-    t += (x3 * 9444732965739290427392.0)[:, None] * (w & 0xF000).to(tl.float32, bitcast=True)
-    t += (x4 * 590295810358705651712.0)[:, None] * (w & 0xF0000).to(tl.float32, bitcast=True)
-    t += (x5 * 151115727451828646838272.0)[:, None] * (v & 0xF00).to(tl.float32, bitcast=True)
-    t += (x6 * 9444732965739290427392.0)[:, None] * (v & 0xF000).to(tl.float32, bitcast=True)
-    t += (x7 * 590295810358705651712.0)[:, None] * (v & 0xF0000).to(tl.float32, bitcast=True)
-    pl = tl.sum(t, axis=0)
-    z = (((zw >> ((n % 8) * 4)) & 0xF) + ZERO_OFFSET).to(tl.float32)
-    return s * (18446744073709551616.0 * pl - z * sl)  # 2^64 p - z sum(x)
-
-
 @triton.jit(do_not_specialize=["zero"])
 def _gemv_dn2d_kernel(
     x_ptr,
@@ -932,7 +870,6 @@ def _gemv_dn2d_kernel(
     EVEN_N: tl.constexpr,
     HOIST: tl.constexpr,
     PDL: tl.constexpr,  # launched with programmatic dependent launch: x is read after gdc_wait
-    DOUBLE: tl.constexpr,  # "dn2db": the next group's tile loads while this one is summed
 ):
     """The "dn" GEMV with a group's words loaded as one [GROUP / 8, BLOCK_N] tile: all its
     loads leave before any arithmetic. The row-by-row kernel (``_gemv_lop3_kernel``) is compiled
@@ -952,30 +889,45 @@ def _gemv_dn2d_kernel(
     r = tl.arange(0, ROWS)
     acc = tl.zeros([BLOCK_N], dtype=tl.float32)
     g0 = pid_k * GROUPS_PER_SPLIT
-    g_end = tl.minimum(g0 + GROUPS_PER_SPLIT, num_groups)
-    if DOUBLE:
-        # the next group's tile is loaded while this one is summed (registers, two tiles live);
-        # x's address depends on every word of the next tile, so ptxas issues its loads first
-        w, zw, s = _dn2d_tile(qw_ptr, qz_ptr, s_ptr, g0, r, n, nmask, N, g_end, ROWS, EVEN_N, True)
+    for g in range(g0, tl.minimum(g0 + GROUPS_PER_SPLIT, num_groups)):
+        wp = qw_ptr + (g * ROWS + r)[:, None] * N + n[None, :]
+        if EVEN_N:
+            w = tl.load(wp).to(tl.uint32, bitcast=True)
+            zw = tl.load(qz_ptr + g * (N // 8) + n // 8)
+            s = tl.load(s_ptr + g * N + n).to(tl.float32)
+        else:
+            w = tl.load(wp, mask=nmask[None, :], other=0).to(tl.uint32, bitcast=True)
+            zw = tl.load(qz_ptr + g * (N // 8) + n // 8, mask=nmask, other=0)
+            s = tl.load(s_ptr + g * N + n, mask=nmask, other=0.0).to(tl.float32)
         if PDL:
-            gdc_wait()  # the first tile is in flight; x is the previous kernel's output
-        for g in range(g0, g_end):
-            wn, zwn, sn = _dn2d_tile(qw_ptr, qz_ptr, s_ptr, g + 1, r, n, nmask, N, g_end, ROWS, EVEN_N, True)
-            xb = x_ptr + g * GROUP + r * 8
-            xb += tl.xor_sum(tl.xor_sum(wn, axis=1), axis=0).to(tl.int32, bitcast=True) * zero
-            acc += _dn2d_math(w, zw, s, xb, n, ZERO_OFFSET)
-            w, zw, s = wn, zwn, sn
-    else:
-        for g in range(g0, g_end):
-            w, zw, s = _dn2d_tile(qw_ptr, qz_ptr, s_ptr, g, r, n, nmask, N, g_end, ROWS, EVEN_N, False)
-            if PDL:
-                gdc_wait()  # the weights above are in flight; x is the previous kernel's output
-            xb = x_ptr + g * GROUP + r * 8
-            if HOIST:
-                # x's address depends on every word of the tile (an XOR of them, times a zero the
-                # compiler cannot see): ptxas must issue all the tile's loads before the first use
-                xb += tl.xor_sum(tl.xor_sum(w, axis=1), axis=0).to(tl.int32, bitcast=True) * zero
-            acc += _dn2d_math(w, zw, s, xb, n, ZERO_OFFSET)
+            gdc_wait()  # the weights above are in flight; x is the previous kernel's output
+        xb = x_ptr + g * GROUP + r * 8
+        if HOIST:
+            # x's address depends on every word of the tile (an XOR of them, times a zero the
+            # compiler cannot see): ptxas must issue all the tile's loads before the first use
+            xb += tl.xor_sum(tl.xor_sum(w, axis=1), axis=0).to(tl.int32, bitcast=True) * zero
+        x0 = tl.load(xb + 0).to(tl.float32)
+        x1 = tl.load(xb + 1).to(tl.float32)
+        x2 = tl.load(xb + 2).to(tl.float32)
+        x3 = tl.load(xb + 3).to(tl.float32)
+        x4 = tl.load(xb + 4).to(tl.float32)
+        x5 = tl.load(xb + 5).to(tl.float32)
+        x6 = tl.load(xb + 6).to(tl.float32)
+        x7 = tl.load(xb + 7).to(tl.float32)
+        sl = tl.sum(x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7, axis=0)
+        v = w >> 12
+        # the constants of _gemv_lop3_kernel's DENORMAL branch: x 2^(85 - p) for code position p
+        t = (x0 * 38685626227668133590597632.0)[:, None] * (w & 0xF).to(tl.float32, bitcast=True)
+        t += (x1 * 2417851639229258349412352.0)[:, None] * (w & 0xF0).to(tl.float32, bitcast=True)
+        t += (x2 * 151115727451828646838272.0)[:, None] * (w & 0xF00).to(tl.float32, bitcast=True)
+        t += (x3 * 9444732965739290427392.0)[:, None] * (w & 0xF000).to(tl.float32, bitcast=True)
+        t += (x4 * 590295810358705651712.0)[:, None] * (w & 0xF0000).to(tl.float32, bitcast=True)
+        t += (x5 * 151115727451828646838272.0)[:, None] * (v & 0xF00).to(tl.float32, bitcast=True)
+        t += (x6 * 9444732965739290427392.0)[:, None] * (v & 0xF000).to(tl.float32, bitcast=True)
+        t += (x7 * 590295810358705651712.0)[:, None] * (v & 0xF0000).to(tl.float32, bitcast=True)
+        pl = tl.sum(t, axis=0)
+        z = (((zw >> ((n % 8) * 4)) & 0xF) + ZERO_OFFSET).to(tl.float32)
+        acc += s * (18446744073709551616.0 * pl - z * sl)  # 2^64 p - z sum(x)
     _finish(acc, part_ptr, out_ptr, cnt_ptr, pid_n, n, nmask, pid_k, num_splits, N)
 
 
@@ -1053,9 +1005,7 @@ class GemvConfig:
     groups_per_split: int
     num_warps: int
     num_stages: int = 1
-    # "dn" / "lop3" (_gemv_lop3_kernel), "dn2d" / "dn2dh" / "dn2db" (_gemv_dn2d_kernel), "classic"
-    # (_gemv_kernel), "2d"
-    variant: str = "lop3"
+    variant: str = "lop3"  # "dn" / "lop3" (_gemv_lop3_kernel), "classic" (_gemv_kernel), "2d"
 
 
 @dataclass(frozen=True)
@@ -1114,21 +1064,23 @@ P16_VARIANTS = (
 GLUON_VARIANTS = ("g128", "g128n", "r128", "r128n", "r128o")
 
 
-GEMV_VARIANTS = ("dn", "dn2d", "dn2dh", "dn2db", "lop3", "classic", "2d")
+GEMV_VARIANTS = ("dn", "dn2d", "dn2dh", "lop3", "classic", "2d")
 
 # Measured best configs, keyed by (N, K) for the GEMV and (M bucket, N, K) for the GEMM, at the
 # EXAONE-4.0-32B shapes on one H200: the GEMV by bench/w4a16_sweep.py (bench/results/
 # kernels_h200_2026-12-02/ and -12-02h/), the GEMM by bench/int4_engine.py on 2026-11-29 and
 # confirmed best among the candidates on 2026-12-02. Other shapes use the heuristics below.
 TUNED_GEMV: dict[tuple[int, int], GemvConfig] = {
-    # H200, 2026-12-02, eighth session's sweep17 (bench/results/kernels_h200_2026-12-02h/): the
-    # group as one tile ("dn2d") against "dn" row by row, both launched with programmatic dependent
-    # launch (kernels/pdl.py: a GEMV starts its weight loads before the kernel ahead of it ends);
-    # sweep16, without PDL: q|k|v 14.1 us, o 12.1, down 35.4 (dn2d, dn2dh), gate|up 52.4 (dn); the
-    # stream-K grid lost everywhere (sweep15), and so did prefetching a split's weights into L2
-    # before the PDL wait (sweep18; those variants are in commit 0b5a554)
-    (7168, 5120): GemvConfig(512, 3, 4, 1, "dn2d"),  # q|k|v: 12.8 us (classic 17.0)
-    (5120, 5120): GemvConfig(256, 2, 2, 1, "dn2d"),  # o: 10.7 us (2d 13.8)
+    # H200, 2026-12-02, eighth session (bench/results/kernels_h200_2026-12-02h/): the group as one
+    # tile ("dn2d") against "dn" row by row, both launched with programmatic dependent launch
+    # (kernels/pdl.py: a GEMV starts its weight loads before the kernel ahead of it ends). gate|up
+    # and down from sweep17, q|k|v and o from sweep19 (the same call timed sweep17's configs at
+    # 13.3 and 10.8 us). Without PDL (sweep16): q|k|v 14.1 us, o 12.1, down 35.4 (dn2d, dn2dh),
+    # gate|up 52.4 (dn). Lost everywhere: the stream-K grid (sweep15), prefetching a split's weights
+    # into L2 before the PDL wait (sweep18; commit 0b5a554), the next group's tile loaded while one
+    # is summed (sweep19; commit 43e473a)
+    (7168, 5120): GemvConfig(256, 3, 4, 1, "dn2d"),  # q|k|v: 11.9 us (classic 17.0)
+    (5120, 5120): GemvConfig(256, 2, 4, 1, "dn2d"),  # o: 10.5 us (2d 14.0)
     (54784, 5120): GemvConfig(1024, 1, 4, 1, "dn"),  # gate|up: 53.7 us, 66 % of copy BW (classic 76.3)
     (5120, 27392): GemvConfig(256, 8, 2, 1, "dn2d"),  # down: 32.6 us (classic 48.4)
 }
@@ -1388,7 +1340,6 @@ _GEMV_KERNELS = {
     "2d": _gemv2d_kernel,
     "dn2d": _gemv_dn2d_kernel,
     "dn2dh": _gemv_dn2d_kernel,
-    "dn2db": _gemv_dn2d_kernel,
 }
 
 
@@ -1464,7 +1415,7 @@ def w4_matmul(
         grid = (triton.cdiv(n, cfg.block_n), splits)
         part = torch.empty((splits, 1, n), dtype=torch.float32, device=x.device) if splits > 1 else out
         # the GEMVs that wait for x (gdc_wait) take programmatic dependent launch where it runs
-        early = cfg.variant in ("lop3", "dn", "dn2d", "dn2dh", "dn2db") and pdl.enabled(x.device)
+        early = cfg.variant in ("lop3", "dn", "dn2d", "dn2dh") and pdl.enabled(x.device)
         _GEMV_KERNELS[cfg.variant][grid](
             x,
             w.qweight,
@@ -1477,7 +1428,7 @@ def w4_matmul(
             num_groups,
             cfg.groups_per_split,
             splits,
-            *((0,) if cfg.variant in ("dn2d", "dn2dh", "dn2db") else ()),
+            *((0,) if cfg.variant in ("dn2d", "dn2dh") else ()),
             GROUP=w.group_size,
             BLOCK_N=cfg.block_n,
             ZERO_OFFSET=w.zero_offset,
@@ -1486,13 +1437,8 @@ def w4_matmul(
             **(
                 {"DENORMAL": cfg.variant == "dn", "EVEN_N": n % cfg.block_n == 0, "PDL": early}
                 if cfg.variant in ("lop3", "dn")
-                else {
-                    "EVEN_N": n % cfg.block_n == 0,
-                    "HOIST": cfg.variant == "dn2dh",
-                    "PDL": early,
-                    "DOUBLE": cfg.variant == "dn2db",
-                }
-                if cfg.variant in ("dn2d", "dn2dh", "dn2db")
+                else {"EVEN_N": n % cfg.block_n == 0, "HOIST": cfg.variant == "dn2dh", "PDL": early}
+                if cfg.variant in ("dn2d", "dn2dh")
                 else {}
             ),
             **({"launch_pdl": True} if early else {}),

@@ -11,7 +11,10 @@ On a GPU, with the random 32B weights built in memory (``bench/gptq_random.py``'
 - whole prefill passes (8,192 and 16,384 tokens of ~700-token prompts) with either attention,
   and a ``torch.profiler`` table of one pass: time per kernel family;
 - the linears at 128-256 rows through the fused GEMM and through dequantize + cuBLAS (where
-  ``DEQUANT_MATMUL_ROWS`` should sit).
+  ``DEQUANT_MATMUL_ROWS`` should sit);
+- ``--steps order`` / ``--steps pdl``: one decode step with and without the producers writing
+  r128's input order / with and without programmatic dependent launch (logits bitwise equal;
+  eager ms / ms per CUDA-graph replay).
 
     python bench/prefill_profile.py --out DIR      # writes DIR/prefill_profile.json
 """

@@ -428,17 +428,22 @@ def p16_candidates(m: int, n: int, k: int, sms: int) -> list[TcConfig]:
     return cands
 
 
+def _failed_configs(doc: dict[str, Any]) -> set[str]:
+    """The configs (as printed) that failed a check of a best.json: error >= 1e-2, NaN, or not
+    bitwise repeatable. They are never taken into a table."""
+    return {
+        key.split(" ", 4)[-1]
+        for key, v in doc.get("checks", {}).items()
+        if not (v["rel_err"] < 1e-2 and v["bitwise_repeat"] == 1.0)
+    }
+
+
 def tuned_from_best(path: Path) -> dict[tuple[int, int, int], TcConfig]:
     """The ``TUNED_TC`` entries a sweep's best.json supports: (M bucket, N, K) -> the large-M
     or p16 config, only where it beat every other candidate of its (shape, M) and passed every
     check it had."""
     doc = json.loads(path.read_text())
-    # a config that failed a check (error >= 1e-2, NaN, or not bitwise repeatable) is never taken
-    failed = {
-        key.split(" ", 4)[-1]
-        for key, v in doc.get("checks", {}).items()
-        if not (v["rel_err"] < 1e-2 and v["bitwise_repeat"] == 1.0)
-    }
+    failed = _failed_configs(doc)
     out = {}
     for b in doc["best"].values():
         tc, other = b.get("best_tc"), b.get("best_other")
@@ -451,11 +456,7 @@ def tuned_gemv_from_best(path: Path) -> dict[tuple[int, int], GemvConfig]:
     """The ``TUNED_GEMV`` entries a sweep's best.json supports: (N, K) -> the fastest GEMV config
     at one row, only where it passed every check it had."""
     doc = json.loads(path.read_text())
-    failed = {
-        key.split(" ", 4)[-1]
-        for key, v in doc.get("checks", {}).items()
-        if not (v["rel_err"] < 1e-2 and v["bitwise_repeat"] == 1.0)
-    }
+    failed = _failed_configs(doc)
     out = {}
     for b in doc["best"].values():
         cfg = b["best"]["cfg"]

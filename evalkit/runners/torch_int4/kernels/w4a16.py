@@ -716,6 +716,39 @@ def _finish_slabs(
 
 
 @triton.jit
+def _x8(xb):
+    """x's 8 inputs of a word row at xb .. xb + 7 (scalars, or tensors for a tensor of rows), fp32."""
+    x0 = tl.load(xb + 0).to(tl.float32)
+    x1 = tl.load(xb + 1).to(tl.float32)
+    x2 = tl.load(xb + 2).to(tl.float32)
+    x3 = tl.load(xb + 3).to(tl.float32)
+    x4 = tl.load(xb + 4).to(tl.float32)
+    x5 = tl.load(xb + 5).to(tl.float32)
+    x6 = tl.load(xb + 6).to(tl.float32)
+    x7 = tl.load(xb + 7).to(tl.float32)
+    return x0, x1, x2, x3, x4, x5, x6, x7
+
+
+@triton.jit
+def _dn_products(acc, w, x0, x1, x2, x3, x4, x5, x6, x7):
+    """acc plus the 8 exact products of the "dn" GEMV (``_gemv_lop3_kernel``'s DENORMAL branch),
+    added in code order: (w & 0xF << p) read as a float is the denormal q * 2^(p - 149), exactly,
+    for any code inside the mantissa (p <= 19); x scaled by 2^(85 - p) makes each product
+    x q 2^-64, exact and normal. Codes 0..4 are read in place, 5..7 after one shift. x_j must
+    broadcast against w (the words of one row, or a tile with x as a column)."""
+    v = w >> 12
+    acc += (x0 * 38685626227668133590597632.0) * (w & 0xF).to(tl.float32, bitcast=True)
+    acc += (x1 * 2417851639229258349412352.0) * (w & 0xF0).to(tl.float32, bitcast=True)
+    acc += (x2 * 151115727451828646838272.0) * (w & 0xF00).to(tl.float32, bitcast=True)
+    acc += (x3 * 9444732965739290427392.0) * (w & 0xF000).to(tl.float32, bitcast=True)
+    acc += (x4 * 590295810358705651712.0) * (w & 0xF0000).to(tl.float32, bitcast=True)
+    acc += (x5 * 151115727451828646838272.0) * (v & 0xF00).to(tl.float32, bitcast=True)
+    acc += (x6 * 9444732965739290427392.0) * (v & 0xF000).to(tl.float32, bitcast=True)
+    acc += (x7 * 590295810358705651712.0) * (v & 0xF0000).to(tl.float32, bitcast=True)
+    return acc
+
+
+@triton.jit
 def _lop3_group(
     x_ptr,
     qw_ptr,
@@ -743,28 +776,10 @@ def _lop3_group(
         else:
             w = tl.load(qw_ptr + (g * ROWS + r) * N + n, mask=nmask, other=0).to(tl.uint32, bitcast=True)
         xb = x_ptr + g * GROUP + r * 8
-        x0 = tl.load(xb + 0).to(tl.float32)
-        x1 = tl.load(xb + 1).to(tl.float32)
-        x2 = tl.load(xb + 2).to(tl.float32)
-        x3 = tl.load(xb + 3).to(tl.float32)
-        x4 = tl.load(xb + 4).to(tl.float32)
-        x5 = tl.load(xb + 5).to(tl.float32)
-        x6 = tl.load(xb + 6).to(tl.float32)
-        x7 = tl.load(xb + 7).to(tl.float32)
-        if DENORMAL:
-            # (w & 0xF << p) read as a float is the denormal q * 2^(p - 149), exactly, for any
-            # code inside the mantissa (p <= 19); x scaled by 2^(85 - p) makes each product
-            # x q 2^-64, exact and normal. Codes 0..4 are read in place, 5..7 after one shift.
+        x0, x1, x2, x3, x4, x5, x6, x7 = _x8(xb)
+        if DENORMAL:  # exact products (_dn_products)
             sl += x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7
-            v = w >> 12
-            pl += (x0 * 38685626227668133590597632.0) * (w & 0xF).to(tl.float32, bitcast=True)
-            pl += (x1 * 2417851639229258349412352.0) * (w & 0xF0).to(tl.float32, bitcast=True)
-            pl += (x2 * 151115727451828646838272.0) * (w & 0xF00).to(tl.float32, bitcast=True)
-            pl += (x3 * 9444732965739290427392.0) * (w & 0xF000).to(tl.float32, bitcast=True)
-            pl += (x4 * 590295810358705651712.0) * (w & 0xF0000).to(tl.float32, bitcast=True)
-            pl += (x5 * 151115727451828646838272.0) * (v & 0xF00).to(tl.float32, bitcast=True)
-            pl += (x6 * 9444732965739290427392.0) * (v & 0xF000).to(tl.float32, bitcast=True)
-            pl += (x7 * 590295810358705651712.0) * (v & 0xF0000).to(tl.float32, bitcast=True)
+            pl = _dn_products(pl, w, x0, x1, x2, x3, x4, x5, x6, x7)
         else:
             sl += x3 + x1 + x5 + x7
             sh += x4 + x2 + x6 + x0
@@ -906,26 +921,22 @@ def _gemv_dn2d_kernel(
             # x's address depends on every word of the tile (an XOR of them, times a zero the
             # compiler cannot see): ptxas must issue all the tile's loads before the first use
             xb += tl.xor_sum(tl.xor_sum(w, axis=1), axis=0).to(tl.int32, bitcast=True) * zero
-        x0 = tl.load(xb + 0).to(tl.float32)
-        x1 = tl.load(xb + 1).to(tl.float32)
-        x2 = tl.load(xb + 2).to(tl.float32)
-        x3 = tl.load(xb + 3).to(tl.float32)
-        x4 = tl.load(xb + 4).to(tl.float32)
-        x5 = tl.load(xb + 5).to(tl.float32)
-        x6 = tl.load(xb + 6).to(tl.float32)
-        x7 = tl.load(xb + 7).to(tl.float32)
+        x0, x1, x2, x3, x4, x5, x6, x7 = _x8(xb)
         sl = tl.sum(x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7, axis=0)
-        v = w >> 12
-        # the constants of _gemv_lop3_kernel's DENORMAL branch: x 2^(85 - p) for code position p
-        t = (x0 * 38685626227668133590597632.0)[:, None] * (w & 0xF).to(tl.float32, bitcast=True)
-        t += (x1 * 2417851639229258349412352.0)[:, None] * (w & 0xF0).to(tl.float32, bitcast=True)
-        t += (x2 * 151115727451828646838272.0)[:, None] * (w & 0xF00).to(tl.float32, bitcast=True)
-        t += (x3 * 9444732965739290427392.0)[:, None] * (w & 0xF000).to(tl.float32, bitcast=True)
-        t += (x4 * 590295810358705651712.0)[:, None] * (w & 0xF0000).to(tl.float32, bitcast=True)
-        t += (x5 * 151115727451828646838272.0)[:, None] * (v & 0xF00).to(tl.float32, bitcast=True)
-        t += (x6 * 9444732965739290427392.0)[:, None] * (v & 0xF000).to(tl.float32, bitcast=True)
-        t += (x7 * 590295810358705651712.0)[:, None] * (v & 0xF0000).to(tl.float32, bitcast=True)
-        pl = tl.sum(t, axis=0)
+        t = tl.zeros([ROWS, BLOCK_N], dtype=tl.float32)
+        t = _dn_products(
+            t,
+            w,
+            x0[:, None],
+            x1[:, None],
+            x2[:, None],
+            x3[:, None],
+            x4[:, None],
+            x5[:, None],
+            x6[:, None],
+            x7[:, None],
+        )
+        pl = tl.sum(t, axis=0)  # a word's rows are in one thread: no exchange
         z = (((zw >> ((n % 8) * 4)) & 0xF) + ZERO_OFFSET).to(tl.float32)
         acc += s * (18446744073709551616.0 * pl - z * sl)  # 2^64 p - z sum(x)
     _finish(acc, part_ptr, out_ptr, cnt_ptr, pid_n, n, nmask, pid_k, num_splits, N)

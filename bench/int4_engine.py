@@ -90,7 +90,9 @@ def full_batch_steps(log: list[tuple[float, float, int]], batch: int) -> tuple[l
     return [b[0] - a[0] for a, b in pairs], [a[1] for a, _ in pairs]
 
 
-def decode_tps(model: FastExaone4, batch: int, context: int, new: int, seed: int = 1) -> dict[str, float]:
+def decode_tps(
+    model: FastExaone4, batch: int, context: int, new: int, seed: int = 1, pipeline: bool = True
+) -> dict[str, float]:
     g = torch.Generator().manual_seed(seed)
     vocab = model.cfg.vocab_size
     prompts = [torch.randint(10, vocab, (context,), generator=g).tolist() for _ in range(batch)]
@@ -101,6 +103,7 @@ def decode_tps(model: FastExaone4, batch: int, context: int, new: int, seed: int
         max_batch_size=batch,
         max_seq_len=context + new + 8,
         prefill_tokens=8192,
+        pipeline=pipeline,
     )
     engine.warmup()  # compile + capture every batch bucket outside the timing
     engine.step_log = []
@@ -265,6 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-sweep", action="store_true")
     ap.add_argument("--skip-32k", action="store_true")
     ap.add_argument("--quick", action="store_true", help="memory and batch-1 1K decode only")
+    ap.add_argument(
+        "--compare-unpipelined",
+        action="store_true",
+        help="also run each decode scenario with the engine's pipelining off (extra.*_unpipelined_*)",
+    )
     args = ap.parse_args(argv)
     if not torch.cuda.is_available():
         print("bench/int4_engine.py needs a CUDA GPU", file=sys.stderr)
@@ -291,6 +299,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         r = decode_tps(model, 1, 1024, new)
         print(f"[quick] batch1_1k_tok_s: {r['tok_s']:.1f} tok/s ({r['step_ms']:.2f} ms/step)", flush=True)
+        if args.compare_unpipelined:
+            u = decode_tps(model, 1, 1024, new, pipeline=False)
+            print(f"[quick] unpipelined: {u['tok_s']:.1f} tok/s ({u['step_ms']:.2f} ms/step)", flush=True)
+            r.update({f"unpipelined_{k}": v for k, v in u.items()})
         (args.out / "quick.json").write_text(
             json.dumps(
                 {"weights_resident_gb": weights_resident, "weights_peak_gb": weights_peak, **r}, indent=2
@@ -330,6 +342,17 @@ def main(argv: list[str] | None = None) -> int:
             extra[field.replace("tok_s", "step_median_ms")] = round(r["step_median_ms"], 3)
             extra[field.replace("tok_s", "step_to_tokens_ms")] = round(r["step_to_tokens_ms"], 3)
             print(f"[{name}] {field}: {r['tok_s']:.1f} tok/s ({r['step_ms']:.2f} ms/step)", flush=True)
+            if args.compare_unpipelined:
+                try:
+                    u = decode_tps(m, b, ctx, new, pipeline=False)
+                finally:
+                    _free()
+                extra[field.replace("tok_s", "unpipelined_tok_s")] = round(u["tok_s"], 1)
+                extra[field.replace("tok_s", "unpipelined_step_ms")] = round(u["step_ms"], 3)
+                print(
+                    f"[{name}] {field} unpipelined: {u['tok_s']:.1f} tok/s ({u['step_ms']:.2f} ms/step)",
+                    flush=True,
+                )
         try:
             try:
                 p = prefill_tps(m, 64 if big else 16, 4096)

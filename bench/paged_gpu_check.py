@@ -4,7 +4,10 @@
   CUDA graphs, in a block pool small enough to force preemption, with a repeated prompt
   (prompt sharing): greedy tokens must be identical;
 - paged decode attention at EXAONE-4.0-32B head shapes (bf16 and fp32) vs its PyTorch twin;
-- graph capture at the large buckets (up to 512 rows) on the tiny model.
+- graph capture at the large buckets (up to 512 rows) on the tiny model;
+- the engine's pipelined decode (the default) against the same engine unpipelined, with seeded
+  sampling and an EOS that ends requests early: tokens compared, pipelined steps and discarded
+  tokens counted.
 
     python bench/paged_gpu_check.py --out DIR     # writes DIR/paged_gpu_check.json
 """
@@ -70,6 +73,50 @@ def tiny_tokens(res: dict[str, Any]) -> None:
     res["tiny 512 rows at once: answered"] = f"{len(out)}/512, peak running {engine2.stats.peak_running}"
 
 
+def pipelined_tokens(res: dict[str, Any]) -> None:
+    d = resolve_model("tiny")
+    fm = FastExaone4.from_reference(load_model(d, device=torch.device("cuda"), dtype=torch.float32))
+    g = torch.Generator().manual_seed(1)
+    reqs = [
+        GenerationRequest(
+            torch.randint(5, 4000, (int(n),), generator=g).tolist(),
+            SamplingParams(max_new_tokens=int(m), temperature=0.0 if i % 4 == 0 else 0.8, seed=i),
+        )
+        for i, (n, m) in enumerate(
+            zip(
+                torch.randint(8, 200, (48,), generator=g),
+                torch.randint(8, 96, (48,), generator=g),
+                strict=True,
+            )
+        )
+    ]
+
+    def run(pipeline: bool, eos: list[int]) -> tuple[dict[int, list[int]], Any]:
+        engine = FastEngine(
+            fm, decode=lambda ids: "", eos_ids=eos, max_batch_size=32, max_seq_len=512, block_size=16,
+            pipeline=pipeline,
+        )  # fmt: skip
+        return {i: r.token_ids for i, r in engine.generate(reqs)}, engine.stats
+
+    free, _ = run(False, [])
+    counts: dict[int, int] = {}
+    for ids in free.values():
+        for t in set(ids[1:-1]):
+            counts[t] = counts.get(t, 0) + 1
+    eos = [max(counts, key=lambda t: counts[t])]
+    want, plain = run(False, eos)
+    got, piped = run(True, eos)
+    same = sum(want[i] == got[i] for i in range(len(reqs)))
+    res["tiny fp32 pipelined vs unpipelined, sampled + EOS: identical"] = f"{same}/{len(reqs)}"
+    res["tiny pipelined stats"] = {
+        "decode steps": piped.decode_steps,
+        "pipelined": piped.pipelined_steps,
+        "discarded": piped.discarded,
+        "stopped early": sum(len(t) < reqs[i].params.max_new_tokens for i, t in got.items()),
+        "unpipelined decode steps": plain.decode_steps,
+    }
+
+
 def paged_attention(res: dict[str, Any]) -> None:
     dev = torch.device("cuda")
     h, hkv, d, b, bs = 40, 8, 128, 64, 32
@@ -93,7 +140,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     res: dict[str, Any] = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__}
-    for fn in (paged_attention, tiny_tokens):
+    for fn in (paged_attention, tiny_tokens, pipelined_tokens):
         try:
             fn(res)
         except Exception as e:  # keep what the other checks found

@@ -44,7 +44,15 @@ def test_ours_end_to_end_on_the_tiny_random_model(tmp_path: Path, capsys: pytest
     reqs = bench_eval.workload("W1", 0.002)
     assert w1["requests"] == 2 and w1["generated_tokens"] == sum(min(40, r.max_new_tokens) for r in reqs)
     assert w1["ours_prefill_requested_tokens"] == w1["ours_prefill_computed_tokens"] == w1["prompt_tokens"]
-    assert w1["ours_tok_s"] > 0 and 0 <= w1["ours_sampling_share"] < 1
+    assert w1["ours_tok_s"] > 0 and w1["ours_pipelined_steps"] > 0 and "ours_sampling_share" not in w1
+    assert w1["ours_step_ms"] > 0 and w1["ours_step_rows"] == ">= 2"
     assert "| W1 | 2 |" in capsys.readouterr().out
+    # --profile: every step synchronised and split, the pipelining off
+    assert (
+        bench_eval.main([*argv, "--max-seqs", "4", "--cap-new-tokens", "40", "--profile", "--out", str(out)])
+        == 0
+    )
+    (w1,) = json.loads(out.read_text())["workloads"]
+    assert w1["ours_pipelined_steps"] == 0 and 0 <= w1["ours_sampling_share"] < 1
     with pytest.raises(SystemExit, match="needs --model"):
         bench_eval.main(["--runner", "vllm"])

@@ -321,9 +321,12 @@ def test_engine_step_time_is_the_whole_loop_between_full_batch_steps() -> None:
 def test_engine_host_time_runs_the_real_loop_with_the_passes_faked() -> None:
     """bench/engine_host.py drives FastEngine.generate (admission, block tables, sampler,
     bookkeeping) with instant stand-in passes; each full-batch step's loop time includes its
-    start-to-tokens time."""
-    loop, inner = engine_host.host_step_ms(batch=4, new_tokens=12, prompt=16)
+    start-to-tokens time (unpipelined; pipelined, a step's tokens are read after the next one
+    starts)."""
+    loop, inner = engine_host.host_step_ms(batch=4, new_tokens=12, prompt=16, pipeline=False)
     assert 0 < inner <= loop
+    loop, inner = engine_host.host_step_ms(batch=4, new_tokens=12, prompt=16)
+    assert 0 < loop < inner
 
 
 def test_gpu_check_of_the_linears_runs_each_case_and_lists_misses() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -728,8 +729,9 @@ def test_continuous_batching_with_preemption_equals_the_reference_engine(
     assert sorted(i for i, _ in results) == list(range(5))  # each exactly once
     log = engine.step_log
     assert len(log) == engine.stats.decode_steps and {rows for _, _, rows in log} <= {1, 2, 3}
-    # each step's time to its tokens ends before the next step starts (the loop's time is longer)
-    assert all(a[0] + a[1] <= b[0] for a, b in itertools.pairwise(log))
+    # a step that starts before the last one's tokens are read is exactly a pipelined one
+    overlapping = sum(a[0] + a[1] > b[0] for a, b in itertools.pairwise(log))
+    assert overlapping == engine.stats.pipelined_steps > 0
     assert engine.stats.preemptions > 0 and engine.stats.peak_running == 3
     assert engine.stats.prefill_computed > engine.stats.prompt_tokens == sum(n for n, _ in shapes)
     for i in range(5):
@@ -745,6 +747,67 @@ def test_continuous_batching_with_preemption_equals_the_reference_engine(
     assert planned.stats.preemptions == 0 and planned.stats.prefill_computed == planned.stats.prompt_tokens
     with pytest.raises(UsageError, match="exceeds the engine's max_seq_len of 256"):
         list(engine.generate([GenerationRequest([5] * 250, SamplingParams(max_new_tokens=10))]))
+
+
+def test_pipelined_decode_gives_the_same_tokens_and_discards_what_follows_a_stop(
+    fast: FastExaone4,
+) -> None:
+    """Steps launched before the last one's tokens are read: with EOS and stop strings ending
+    requests early (so pipelined steps hold rows of sequences that have just stopped), greedy
+    and seeded sampling, a presence penalty, a pool small enough to stall admission and
+    preempt, every request's tokens, text and finish reason equal the unpipelined engine's."""
+
+    def text(ids: object) -> str:
+        return " ".join(str(i) for i in ids)  # type: ignore[attr-defined]
+
+    shapes = [(30, 40), (100, 25), (7, 40), (90, 33), (64, 40), (18, 12), (45, 40)]
+    g = torch.Generator().manual_seed(11)
+    reqs = [
+        GenerationRequest(
+            torch.randint(5, 4000, (n,), generator=g).tolist(),
+            SamplingParams(
+                max_new_tokens=m,
+                temperature=0.0 if i % 3 == 0 else 1.0,
+                seed=i,
+                presence_penalty=0.5 if i == 4 else 0.0,
+            ),
+        )
+        for i, (n, m) in enumerate(shapes)
+    ]
+
+    def run(
+        pipeline: bool, eos: list[int], reqs: list[GenerationRequest]
+    ) -> tuple[dict[int, Any], FastEngine]:
+        engine = FastEngine(
+            fast, decode=text, eos_ids=eos, max_batch_size=4, max_seq_len=192, prefill_tokens=64,
+            block_size=16, cache_blocks=40, admit_horizon=0, pipeline=pipeline,
+        )  # fmt: skip
+        out = {i: (r.token_ids, r.text, r.finish_reason) for i, r in engine.generate(reqs)}
+        assert engine.pool.available == engine.plan.num_blocks
+        return out, engine
+
+    free, _ = run(False, [], reqs)
+    # an EOS that several requests meet mid-way, and a stop string from another one's output
+    counts: dict[int, int] = {}
+    for ids, _, _ in free.values():
+        for t in set(ids[2:-2]):
+            counts[t] = counts.get(t, 0) + 1
+    eos = [max(counts, key=lambda t: counts[t])]
+    ids6 = free[6][0]
+    stopped = [
+        r if i != 6 else GenerationRequest(r.prompt_ids, replace(r.params, stop=(f"{ids6[5]} {ids6[6]}",)))
+        for i, r in enumerate(reqs)
+    ]
+    want, plain = run(False, eos, stopped)
+    got, piped = run(True, eos, stopped)
+    assert got == want
+    assert sorted(got) == list(range(len(reqs)))
+    reasons = [got[i][2] for i in range(len(reqs))]
+    assert reasons.count("stop") >= 2 and "length" in reasons
+    assert plain.stats.pipelined_steps == 0 and plain.stats.discarded == 0
+    assert piped.stats.pipelined_steps > 0
+    assert piped.stats.discarded > 0  # rows given to sequences that had just stopped
+    assert piped.stats.preemptions > 0 and piped.stats.prefill_computed == plain.stats.prefill_computed
 
 
 def test_repeats_and_common_prefixes_are_prefilled_once(fast: FastExaone4) -> None:

@@ -10,6 +10,13 @@ iteration of the loop
    sequences (long prompts go in chunks over several iterations);
 3. runs one decode step for every sequence already generating (a CUDA graph per batch
    bucket on a GPU, up to 512 rows), samples, and lets finished sequences leave at once.
+While nothing waits to be admitted and no prompt is being prefilled, decode steps are
+pipelined: step N+1 is launched with step N's tokens still on the device (its inputs come
+from the sampler's output there), and only then does the host read step N's tokens, append
+them and retire finished sequences, so the GPU does not wait for the engine's Python. A
+sequence that stops at step N on EOS or a stop string has then already been given a row in
+step N+1: that token is computed and discarded (``EngineStats.discarded``); sequences that
+reach their token budget at step N are known in advance and left out.
 When a sequence needs a block and none is free, the latest-admitted sequence is preempted:
 its blocks are released and it waits at the head of the queue; when re-admitted, its prompt
 and the tokens it had generated are prefilled again (recompute) and it goes on from its last
@@ -43,6 +50,7 @@ from evalkit.runners.torch_int4.paged_cache import (
 )
 from evalkit.runners.torch_int4.sampling import make_generator
 from evalkit.runners.torch_int4.slot_sampler import SlotSampler
+from evalkit.runners.torch_int4.transfer import Download, upload
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +127,12 @@ class EngineStats:
     prompt_tokens: int = 0  # prompt tokens requested
     prefill_computed: int = 0  # tokens run through prefill (recomputed ones included)
     prefix_hit_tokens: int = 0  # prompt tokens taken from shared blocks
-    prefill_seconds: float = 0.0  # wall time of the prefill passes (measured when ``profile`` is on)
+    prefill_seconds: float = 0.0  # wall time of the prefill passes (device time with ``sync_prefill``)
     preemptions: int = 0
     peak_running: int = 0
     decode_steps: int = 0
+    pipelined_steps: int = 0  # decode steps launched before the previous step's tokens were read
+    discarded: int = 0  # tokens of pipelined steps for sequences that had stopped the step before
     # (forward, sampling, bookkeeping, rows) of each decode step when ``profile`` is on; bookkeeping:
     # the step's block checks, inputs and finishing rows, and the admission pass before it
     step_times: list[tuple[float, float, float, int]] = field(default_factory=list)
@@ -142,6 +152,7 @@ class _Seq:
     released: int = 0  # sliding blocks below this logical index are released
     ready: int = 0  # full blocks marked computed in the prefix registry
     hashes: list[int] = field(default_factory=list)
+    done: bool = False  # finished (its result yielded); a pipelined step may still hold its row
 
     @property
     def target(self) -> int:
@@ -156,6 +167,20 @@ class _Graph:
     logits: torch.Tensor
 
 
+@dataclass
+class _Step:
+    """A decode step launched on the device: its sequences (in row order of the batch), the
+    sampled tokens there, their copy to the host, and the times of the step log."""
+
+    seqs: list[_Seq]
+    logits: torch.Tensor | None = None  # [len(seqs), V] until sampled
+    tokens: torch.Tensor | None = None  # [len(seqs)] on the device, once sampled
+    download: Download | None = None
+    t0: float = 0.0  # the step's start (before its block checks)
+    t1: float = 0.0  # its forward launched
+    t2: float = 0.0  # its forward done (``profile``) or its sampling queued
+
+
 class FastEngine:
     """Generation with continuous batching on ``FastExaone4`` (see the module docstring).
 
@@ -163,7 +188,8 @@ class FastEngine:
     sequence (prompt + output) admitted. The pool holds `cache_blocks` blocks, or what
     `memory_fraction` of the GPU leaves (on a CPU: `max_batch_size` sequences of `max_seq_len`).
     `admit_horizon`: tokens of growth reserved per sequence at admission (0: admit on what is
-    free now and rely on preemption).
+    free now and rely on preemption). `pipeline`: launch each steady-state decode step before
+    reading the previous one's tokens (see the module docstring); results do not change.
     """
 
     def __init__(
@@ -182,6 +208,7 @@ class FastEngine:
         cache_blocks: int | None = None,
         prefix_sharing: bool = True,
         admit_horizon: int = ADMIT_HORIZON,
+        pipeline: bool = True,
     ):
         if max_batch_size < 1 or max_seq_len < 2 or prefill_tokens < 1:
             raise UsageError("max_batch_size, max_seq_len and prefill_tokens must be positive")
@@ -193,7 +220,7 @@ class FastEngine:
             max_seq_len,
             prefill_tokens,
         )
-        self.prefix_sharing, self.admit_horizon = prefix_sharing, admit_horizon
+        self.prefix_sharing, self.admit_horizon, self.pipeline = prefix_sharing, admit_horizon, pipeline
         dev = model.device
         if dev.type == "cuda":
             free, total = torch.cuda.mem_get_info(dev)
@@ -224,9 +251,14 @@ class FastEngine:
         self._pool: Any = None
         self._admitted = 0
         self._admit_s = 0.0
+        self._admit_stalled = False  # the last admission pass stopped for blocks; none freed since
         self._rows = list(range(max_batch_size - 1, -1, -1))  # free block-table rows
         self.stats = EngineStats()
-        self.profile = False  # synchronise each decode step to split its time (benchmarks)
+        # Synchronise each decode step to split its time (benchmarks); it turns pipelining off.
+        self.profile = False
+        # Synchronise after each prefill pass, so that stats.prefill_seconds is its device time
+        # (benchmarks; ``profile`` does it too).
+        self.sync_prefill = False
         # When a list, per decode step (benchmarks): (its start on the perf_counter clock, seconds
         # from its start to its tokens on the host, sampling included, rows). The time from one
         # step's start to the next one's is the whole loop's: bookkeeping, admission and prefill
@@ -294,8 +326,16 @@ class FastEngine:
             self.stats.prompt_tokens += len(r.prompt_ids)
             waiting.append(_Seq(i, r, list(r.prompt_ids), make_generator(r.params.seed)))
         running: list[_Seq] = []
+        pending: _Step | None = None  # launched and sampled, its tokens not read yet
         with torch.inference_mode():
-            while waiting or running:
+            while waiting or running or pending is not None:
+                if pending is not None:
+                    nxt = self._continue(pending, waiting, running)
+                    yield from self._resolve(pending, running)
+                    if nxt is not None:
+                        self._sample(nxt)
+                    pending = nxt
+                    continue
                 t = time.perf_counter()
                 self._admit(waiting, running)
                 self._admit_s = time.perf_counter() - t  # counted as the next decode step's bookkeeping
@@ -304,7 +344,7 @@ class FastEngine:
                         "the KV cache cannot hold the next waiting sequence"
                     )  # plan_cache prevents it
                 yield from self._prefill_step(waiting, running)
-                yield from self._decode_step(waiting, running)
+                pending = self._launch(waiting, running)
 
     # ----------------------------------------------------------------- blocks
 
@@ -402,6 +442,7 @@ class FastEngine:
         seq.ready = max(seq.ready, upto)
 
     def _free(self, seq: _Seq) -> None:
+        self._admit_stalled = False
         for blocks in seq.blocks:
             for b in blocks:
                 if b >= 0:
@@ -426,6 +467,7 @@ class FastEngine:
         if not waiting or not self._rows:
             return  # nothing to admit: skip the projections (a decode step's bookkeeping)
         lay = self.plan.layout
+        self._admit_stalled = False
         prefilling = [s for s in running if s.computed < s.target]
         inflight = {h for s in prefilling for h in s.hashes[s.ready :]}
         projected = sum(self._projected(s, max(s.target, len(s.ids))) for s in running)
@@ -437,9 +479,8 @@ class FastEngine:
                 i += 1
                 continue
             need = self._projected(seq, seq.target) - lay.blocks_for(k * lay.block_size)
-            if running and projected + need > self.plan.num_blocks:
-                break
-            if need > self.pool.available:
+            if (running and projected + need > self.plan.num_blocks) or need > self.pool.available:
+                self._admit_stalled = True  # retried once a sequence gives blocks back
                 break
             projected += need
             del waiting[i]
@@ -493,7 +534,7 @@ class FastEngine:
         t0 = time.perf_counter()
         self.cache.flush()
         logits = self.model.prefill(chunks, self.cache)
-        if self.profile and logits.is_cuda:
+        if (self.profile or self.sync_prefill) and logits.is_cuda:
             torch.cuda.synchronize()
         self.stats.prefill_seconds += time.perf_counter() - t0
         self.stats.prefill_computed += sum(n for _, n in members)
@@ -511,9 +552,9 @@ class FastEngine:
         for (_, seq), token in zip(first, tokens, strict=True):
             yield from self._append(seq, token, running)
 
-    def _decode_step(
-        self, waiting: deque[_Seq], running: list[_Seq]
-    ) -> Iterator[tuple[int, GenerationResult]]:
+    def _launch(self, waiting: deque[_Seq], running: list[_Seq]) -> _Step | None:
+        """Give every decoding sequence a block for its next token (preempting when the pool
+        runs dry), launch the step and sample it; None when no sequence is decoding."""
         t0 = time.perf_counter()
         bs = self.plan.layout.block_size
         for seq in sorted(running, key=lambda s: s.admitted):
@@ -524,35 +565,97 @@ class FastEngine:
                     break
         decoding = [s for s in running if s.row >= 0 and s.computed >= s.target]
         if not decoding:
-            return
-        tokens = [s.ids[-1] for s in decoding]
-        positions = [len(s.ids) - 1 for s in decoding]
-        rows = [s.row for s in decoding]
+            return None
+        step = _Step(decoding, t0=t0)
         self.cache.flush()
-        t1 = time.perf_counter()
-        logits = self.decode_logits(tokens, positions, rows)
+        step.t1 = time.perf_counter()
+        logits = self.decode_logits(
+            [s.ids[-1] for s in decoding], [len(s.ids) - 1 for s in decoding], [s.row for s in decoding]
+        )
+        self._sample(step, logits)
+        return step
+
+    def _steady(self, waiting: deque[_Seq], running: list[_Seq]) -> bool:
+        """Whether the next loop iteration would only decode: nothing to admit (no one waits,
+        no row is free, or the last admission found too few blocks and none came back since)
+        and no prompt being prefilled."""
+        if not self.pipeline or self.profile:
+            return False
+        if waiting and self._rows and not self._admit_stalled:
+            return False
+        return all(s.computed >= s.target for s in running if s.row >= 0)
+
+    def _continue(self, prev: _Step, waiting: deque[_Seq], running: list[_Seq]) -> _Step | None:
+        """Launch the step after `prev` before `prev`'s tokens are read (see the module
+        docstring): its inputs are `prev`'s sampled tokens, gathered on the device. None (the
+        loop then reads `prev` and goes on unpipelined) when the loop must admit or prefill,
+        or the pool cannot give every sequence a block without preempting."""
+        if not self._steady(waiting, running):
+            return None
+        t0 = time.perf_counter()
+        keep = [
+            j
+            for j, s in enumerate(prev.seqs)
+            if not s.done and len(s.generated) + 1 < s.request.params.max_new_tokens
+        ]
+        if not keep:
+            return None
+        seqs = [prev.seqs[j] for j in keep]
+        # The host has not appended prev's tokens: a sequence's next input sits at position
+        # len(ids), and its cache must reach len(ids) + 1.
+        bs = self.plan.layout.block_size
+        for s in seqs:  # (every group's list has one entry per logical block)
+            if len(s.ids) + 1 > len(s.blocks[0]) * bs and not self._ensure(s, len(s.ids) + 1):
+                return None
+        assert prev.tokens is not None
+        tokens = prev.tokens
+        if len(keep) < len(prev.seqs):
+            tokens = tokens.index_select(0, upload(keep, torch.long, tokens.device))
+        step = _Step(seqs, t0=t0)
+        self.cache.flush()
+        step.t1 = time.perf_counter()
+        step.logits = self.decode_logits(tokens, [len(s.ids) for s in seqs], [s.row for s in seqs])
+        self.stats.pipelined_steps += 1
+        return step
+
+    def _sample(self, step: _Step, logits: torch.Tensor | None = None) -> None:
+        """Queue the sampling of `step` and the copy of its tokens to the host."""
+        if logits is None:
+            logits, step.logits = step.logits, None
+        assert logits is not None
         if self.profile and logits.is_cuda:
             torch.cuda.synchronize()
-        t2 = time.perf_counter()
-        chosen = self.sampler(logits, rows)  # host ints: the step is over on the device
+        step.t2 = time.perf_counter()
+        step.tokens = self.sampler.sample(logits, [s.row for s in step.seqs])
+        step.download = Download(step.tokens)
+
+    def _resolve(self, step: _Step, running: list[_Seq]) -> Iterator[tuple[int, GenerationResult]]:
+        """Read `step`'s tokens, append them and retire the sequences that finished; tokens of
+        sequences that had already finished are discarded."""
+        assert step.download is not None
+        chosen = step.download.tolist()  # waits for this step only, not for a later one
         t3 = time.perf_counter()
-        for seq, token in zip(decoding, chosen, strict=True):
+        for seq, token in zip(step.seqs, chosen, strict=True):
+            if seq.done:
+                self.stats.discarded += 1
+                continue
             seq.computed = len(seq.ids)
             self._release_window(seq)
             yield from self._append(seq, token, running)
         t4 = time.perf_counter()
         self.stats.decode_steps += 1
         if self.profile:
-            book = (t1 - t0) + (t4 - t3) + self._admit_s
-            self.stats.step_times.append((t2 - t1, t3 - t2, book, len(decoding)))
+            book = (step.t1 - step.t0) + (t4 - t3) + self._admit_s
+            self.stats.step_times.append((step.t2 - step.t1, t3 - step.t2, book, len(step.seqs)))
         if self.step_log is not None:
-            self.step_log.append((t0, t3 - t0, len(decoding)))
+            self.step_log.append((step.t0, t3 - step.t0, len(step.seqs)))
 
     def _append(self, seq: _Seq, token: int, running: list[_Seq]) -> Iterator[tuple[int, GenerationResult]]:
         seq.generated.append(token)
         seq.ids.append(token)
         result = self._finished(seq)
         if result is not None:
+            seq.done = True
             running.remove(seq)
             self._free(seq)
             yield seq.index, result
@@ -583,21 +686,31 @@ class FastEngine:
         finally:
             self._free(seq)
 
-    def decode_logits(self, tokens: list[int], positions: list[int], rows: list[int]) -> torch.Tensor:
-        """Logits [B, V] of one decode step (through a CUDA graph when enabled)."""
+    def decode_logits(
+        self, tokens: list[int] | torch.Tensor, positions: list[int], rows: list[int]
+    ) -> torch.Tensor:
+        """Logits [B, V] of one decode step (through a CUDA graph when enabled). `tokens` may be
+        a tensor on the device (a pipelined step's inputs: the last step's samples); the host
+        lists go through pinned memory, so nothing here waits for the GPU."""
         dev = self.model.device
         b = len(tokens)
         if not self.cuda_graphs:
-            t = torch.tensor([tokens, positions, rows], dtype=torch.int32).to(dev)
-            return self.model.decode(t[0].long(), t[1], t[2], self.cache)
+            t = upload(
+                [[0] * b if isinstance(tokens, torch.Tensor) else tokens, positions, rows], torch.int32, dev
+            )
+            ids = tokens.to(dev).long() if isinstance(tokens, torch.Tensor) else t[0].long()
+            return self.model.decode(ids, t[1], t[2], self.cache)
         bucket = next(x for x in self._buckets if x >= b)
         g = self._graphs.get(bucket) or self._capture(bucket)
         pad = bucket - b
-        host = torch.tensor(
-            [tokens + [0] * pad, positions + [0] * pad, rows + [self.cache.scratch_row] * pad],
-            dtype=torch.int32,
-        )
-        g.inputs.copy_(host, non_blocking=False)
+        host = [
+            [0] * bucket if isinstance(tokens, torch.Tensor) else tokens + [0] * pad,
+            positions + [0] * pad,
+            rows + [self.cache.scratch_row] * pad,
+        ]
+        upload(host, torch.int32, dev, out=g.inputs)
+        if isinstance(tokens, torch.Tensor):
+            g.inputs[0, :b].copy_(tokens)
         g.graph.replay()
         return g.logits[:b]
 

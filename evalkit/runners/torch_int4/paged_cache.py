@@ -31,6 +31,7 @@ import torch
 
 from evalkit.runners.torch_int4.config import SLIDING, Exaone4Config
 from evalkit.runners.torch_int4.kv_cache import kv_shape
+from evalkit.runners.torch_int4.transfer import upload
 
 DEFAULT_BLOCK_SIZE = 32
 
@@ -239,9 +240,8 @@ class PagedKVCache:
     def flush(self) -> None:
         if not self._pending:
             return
-        t = torch.tensor(self._pending, dtype=torch.long).t()
+        t = upload(self._pending, torch.long, self.tables.device).t()
         self._pending.clear()
-        t = t.to(self.tables.device)
         self.tables.index_put_((t[0], t[1], t[2]), t[3].to(torch.int32))
 
     def token_index(self, group: int, rows: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ import torch
 
 from evalkit.records import SamplingParams
 from evalkit.runners.torch_int4.sampling import apply_presence_penalty, draw, token_probs
+from evalkit.runners.torch_int4.transfer import upload
 
 
 class SlotSampler:
@@ -45,13 +46,23 @@ class SlotSampler:
 
     def __call__(self, logits: torch.Tensor, rows: Sequence[int]) -> list[int]:
         """One token per row of `logits` [len(rows), V]; host ints (the step is over)."""
-        idx = torch.tensor(list(rows), dtype=torch.long, device=logits.device)
+        out: list[int] = self.sample(logits, rows).tolist()
+        return out
+
+    def sample(self, logits: torch.Tensor, rows: Sequence[int]) -> torch.Tensor:
+        """One token per row of `logits` [len(rows), V], as a tensor on the logits' device.
+
+        Greedy rows queue their work without waiting for the GPU (inputs go through pinned
+        memory, see ``transfer``); sampled rows wait where ``token_probs`` decides which rows
+        need the full sort."""
+        dev = logits.device
+        idx = upload(list(rows), torch.long, dev)
         if any(self.penalised[r] for r in rows):
             logits = apply_presence_penalty(logits, self.seen[idx], self.presence[idx])
         tokens = logits.argmax(dim=-1)
         sampled = [j for j, r in enumerate(rows) if not self.greedy[r]]
         if sampled:
-            at = torch.tensor(sampled, device=logits.device)
+            at = upload(sampled, torch.long, dev)
             sl = idx[at]
             probs = token_probs(logits[at], self.temperature[sl], self.top_k[sl], self.top_p[sl])
             uniforms = torch.empty(len(sampled), dtype=torch.float64)
@@ -59,7 +70,6 @@ class SlotSampler:
                 gen = self.generators[rows[j]]
                 assert gen is not None
                 uniforms[n] = torch.rand((), generator=gen, dtype=torch.float64)
-            tokens[at] = draw(probs, uniforms)
+            tokens[at] = draw(probs, upload(uniforms, torch.float64, dev))
         self.seen[idx, tokens] = True
-        out: list[int] = tokens.tolist()
-        return out
+        return tokens

@@ -606,3 +606,13 @@ def test_w4a16_sweep_gemv_candidates_and_tuned_gemv(tmp_path: Path) -> None:
     }
     (tmp_path / "best.json").write_text(json.dumps({"best": best, "checks": checks}))
     assert w4a16_sweep.tuned_gemv_from_best(tmp_path / "best.json") == {(54784, 5120): won}
+
+
+def test_sampler_bench_measures_flat_and_peaked_logits_on_a_cpu() -> None:
+    from bench import sampler_bench
+
+    res = sampler_bench.measure(rows=4, vocab=3000, device=torch.device("cpu"), n=1)
+    assert res["sigma 8.0 exact rows"] == 4  # peaked: the candidates settle every row
+    assert res["sigma 0.5 exact rows"] == 0  # flat: every row takes the full sort
+    assert res["sigma 0.5 kept tokens per row"] > 1000 > res["sigma 8.0 kept tokens per row"]
+    assert all(v > 0 for k, v in res.items() if k.endswith(" ms"))

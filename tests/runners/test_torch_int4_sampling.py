@@ -118,3 +118,47 @@ def test_candidate_prefilter_equals_the_full_sort() -> None:
     assert torch.equal(got > 0, want > 0)  # the same tokens kept
     assert torch.allclose(got, want, atol=1e-6)
     assert int((got[1] > 0).sum()) == 300 and int((got[2] > 0).sum()) > 4000
+
+
+def test_a_class_that_takes_every_row_is_computed_in_place_with_the_same_result() -> None:
+    """Every row flat (all go to the full sort) or every row unfiltered (plain softmax): the
+    whole-batch paths give what the definition gives."""
+    from evalkit.runners.torch_int4.sampling import _sorted_probs
+
+    g = torch.Generator().manual_seed(6)
+    flat = torch.randn(4, 3000, generator=g) * 0.01
+    t, k, p = torch.full((4,), 0.6), torch.zeros(4, dtype=torch.long), torch.full((4,), 0.95)
+    got = token_probs(flat, t, k, p)
+    assert torch.equal(got, _sorted_probs(flat / 0.6, k, p))
+    assert int((got > 0).sum(1).min()) > 2000  # the candidates could not settle any row
+    peaked = torch.randn(4, 3000, generator=g) * 4
+    plain = token_probs(peaked, *off(4))
+    assert torch.equal(plain, peaked.softmax(dim=-1))
+
+
+def test_slot_sampler_gives_a_request_the_same_tokens_with_or_without_a_greedy_neighbour() -> None:
+    """The slot sampler's all-sampled batch (no argmax, gather or scatter) and its mixed batch
+    draw the same tokens for the same requests, over a vocabulary large enough for the
+    candidate prefilter and with rows that need the full sort."""
+    from evalkit.runners.torch_int4.sampling import make_generator
+    from evalkit.runners.torch_int4.slot_sampler import SlotSampler
+
+    vocab = 2000
+    g = torch.Generator().manual_seed(7)
+    steps = [torch.randn(3, vocab, generator=g) * s for s in (0.01, 4.0, 0.01, 8.0, 1.0)]
+    params = [
+        SamplingParams(temperature=0.6, top_p=0.95, seed=1, presence_penalty=0.5),
+        SamplingParams(temperature=1.0, top_k=20, seed=2),
+        SamplingParams(temperature=0.0),
+    ]
+
+    def run(rows: list[int]) -> list[list[int]]:
+        sampler = SlotSampler(3, vocab, CPU)
+        for r in rows:
+            sampler.assign(r, params[r], make_generator(params[r].seed), [])
+        return [sampler(s[rows], rows) for s in steps]
+
+    mixed = run([0, 1, 2])
+    sampled_only = run([0, 1])
+    assert [m[:2] for m in mixed] == sampled_only
+    assert [m[2] for m in mixed] == [int(s[2].argmax()) for s in steps]

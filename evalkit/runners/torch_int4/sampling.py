@@ -48,9 +48,17 @@ def token_probs(
     probs, exact = _candidate_probs(logits, top_k, top_p)
     plain = ((top_k <= 0) | (top_k >= vocab)) & (top_p >= 1.0)
     rest = ~exact & ~plain
-    if bool(plain.any()):
+    # One wait for both counts; a class that takes every row is computed in place, without the
+    # gather and masked write of its rows (a flat distribution sends every row to the sort).
+    n_plain, n_rest = (int(c) for c in torch.stack([plain.sum(), rest.sum()]).tolist())
+    rows = logits.shape[0]
+    if n_plain == rows:
+        return logits.softmax(dim=-1)
+    if n_rest == rows:
+        return _sorted_probs(logits, top_k, top_p)
+    if n_plain:
         probs[plain] = logits[plain].softmax(dim=-1)
-    if bool(rest.any()):
+    if n_rest:
         probs[rest] = _sorted_probs(logits[rest], top_k[rest], top_p[rest])
     return probs
 

@@ -54,22 +54,27 @@ class SlotSampler:
 
         Greedy rows queue their work without waiting for the GPU (inputs go through pinned
         memory, see ``transfer``); sampled rows wait where ``token_probs`` decides which rows
-        need the full sort."""
+        need the full sort. Their uniform numbers are drawn on the host first, while the GPU
+        may still be computing `logits`."""
         dev = logits.device
+        sampled = [j for j, r in enumerate(rows) if not self.greedy[r]]
+        uniforms = torch.empty(len(sampled), dtype=torch.float64)
+        for n, j in enumerate(sampled):
+            gen = self.generators[rows[j]]
+            assert gen is not None
+            uniforms[n] = torch.rand((), generator=gen, dtype=torch.float64)
         idx = upload(list(rows), torch.long, dev)
         if any(self.penalised[r] for r in rows):
             logits = apply_presence_penalty(logits, self.seen[idx], self.presence[idx])
-        tokens = logits.argmax(dim=-1)
-        sampled = [j for j, r in enumerate(rows) if not self.greedy[r]]
-        if sampled:
-            at = upload(sampled, torch.long, dev)
-            sl = idx[at]
-            probs = token_probs(logits[at], self.temperature[sl], self.top_k[sl], self.top_p[sl])
-            uniforms = torch.empty(len(sampled), dtype=torch.float64)
-            for n, j in enumerate(sampled):
-                gen = self.generators[rows[j]]
-                assert gen is not None
-                uniforms[n] = torch.rand((), generator=gen, dtype=torch.float64)
-            tokens[at] = draw(probs, upload(uniforms, torch.float64, dev))
+        if sampled and len(sampled) == len(rows):  # no greedy row: no argmax, gather or scatter
+            probs = token_probs(logits, self.temperature[idx], self.top_k[idx], self.top_p[idx])
+            tokens = draw(probs, upload(uniforms, torch.float64, dev))
+        else:
+            tokens = logits.argmax(dim=-1)
+            if sampled:
+                at = upload(sampled, torch.long, dev)
+                sl = idx[at]
+                probs = token_probs(logits[at], self.temperature[sl], self.top_k[sl], self.top_p[sl])
+                tokens[at] = draw(probs, upload(uniforms, torch.float64, dev))
         self.seen[idx, tokens] = True
         return tokens

@@ -4,7 +4,10 @@
 as the random checkpoint of ``gptq_random.py`` gives, where top-p 0.95 keeps thousands of tokens
 and every row takes the full sort; sigma 8: peaked, as a trained model's, where the top-256
 candidates settle every row), greedy and sampled (temperature 0.6, top-p 0.95: reasoning
-mode), and the parts of ``token_probs`` and ``draw`` on their own. Milliseconds per call.
+mode), and the parts of ``token_probs`` and ``draw`` on their own; on a GPU (or in Triton's
+interpreter) also the sort-free top-p kernel that sampled rows without top-k take there
+(``kernels.top_p``) and how many of its draws equal the definition's (``token_probs`` +
+``draw``) on the same uniform numbers. Milliseconds per call.
 
     python bench/sampler_bench.py --out FILE [--rows 256] [--vocab 102400] [--device cuda]
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections.abc import Callable
 from functools import partial
@@ -23,6 +27,7 @@ import torch
 
 from evalkit.records import SamplingParams
 from evalkit.runners.torch_int4 import sampling
+from evalkit.runners.torch_int4.kernels.top_p import top_p_draw
 from evalkit.runners.torch_int4.slot_sampler import SlotSampler
 
 SPREADS = (0.5, 2.0, 8.0)
@@ -73,6 +78,19 @@ def _spread(sigma: float, logits: torch.Tensor, n: int) -> dict[str, Any]:
     uniforms = torch.rand(rows, dtype=torch.float64)
     res[f"sigma {sigma} draw ms"] = ms_per_call(partial(sampling.draw, probs, uniforms), device, n)
     res[f"sigma {sigma} kept tokens per row"] = round(float((probs > 0).sum(1).float().mean()), 1)
+    if device.type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1":
+        temp = torch.full((rows,), SAMPLED.temperature, device=device)
+        u_dev = uniforms.to(device)
+        res[f"sigma {sigma} top-p kernel ms"] = ms_per_call(
+            partial(top_p_draw, logits, temp, top_p, u_dev), device, n
+        )
+        same = total = 0
+        for draw_no in range(4):
+            u = torch.rand(rows, dtype=torch.float64, generator=torch.Generator().manual_seed(draw_no))
+            got = top_p_draw(logits, temp, top_p, u.to(device))
+            same += int((got == sampling.draw(probs, u)).sum())
+            total += rows
+        res[f"sigma {sigma} top-p kernel draws equal to the definition"] = f"{same}/{total}"
     return res
 
 

@@ -616,3 +616,6 @@ def test_sampler_bench_measures_flat_and_peaked_logits_on_a_cpu() -> None:
     assert res["sigma 0.5 exact rows"] == 0  # flat: every row takes the full sort
     assert res["sigma 0.5 kept tokens per row"] > 1000 > res["sigma 8.0 kept tokens per row"]
     assert all(v > 0 for k, v in res.items() if k.endswith(" ms"))
+    assert "sigma 0.5 top-p kernel ms" in res  # the kernel, interpreted
+    for sigma in sampler_bench.SPREADS:  # its draws are the definition's
+        assert res[f"sigma {sigma} top-p kernel draws equal to the definition"] == "16/16"

@@ -5,6 +5,11 @@ argmax, or temperature -> top-k -> top-p -> draw. Each request owns a CPU
 ``torch.Generator`` seeded from ``SamplingParams.seed`` and draws one uniform number per
 sampled token from it, so a request's random stream never depends on which other
 requests share its batch, nor on the device the logits live on.
+
+On a GPU, sampled rows without a top-k filter (reasoning mode's temperature + top-p) take one
+kernel that finds the top-p threshold without sorting and draws (``kernels.top_p``); rows
+with a top-k filter, and every row on a CPU, take ``token_probs`` and ``draw``. Which rows
+take the kernel is known from their parameters alone: nothing waits for the GPU to decide.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Sequence
 import torch
 
 from evalkit.records import SamplingParams
+from evalkit.runners.torch_int4.transfer import upload
 
 
 def apply_presence_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: torch.Tensor) -> torch.Tensor:
@@ -120,6 +126,43 @@ def draw(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
     return index.clamp(max=probs.shape[-1] - 1)
 
 
+def threshold_kernel_applies(device: torch.device) -> bool:
+    """Whether sampled rows without top-k take ``kernels.top_p`` here (on a GPU)."""
+    return device.type == "cuda"
+
+
+def without_top_k(params: SamplingParams, vocab_size: int) -> bool:
+    """A sampled row the top-p kernel can take: no top-k filter (off, or the whole vocabulary)."""
+    return params.top_k <= 0 or params.top_k >= vocab_size
+
+
+def sample_rows(
+    logits: torch.Tensor,
+    temperature: torch.Tensor,
+    top_k: torch.Tensor,
+    top_p: torch.Tensor,
+    uniforms: torch.Tensor,
+    no_top_k: Sequence[bool],
+) -> torch.Tensor:
+    """One drawn token per row of `logits` [B, V] (every row sampled), from host ``uniforms``
+    [B] (float64) and the host flags ``no_top_k`` [B] (see ``without_top_k``)."""
+    dev = logits.device
+    fast = [i for i, f in enumerate(no_top_k) if f] if threshold_kernel_applies(dev) else []
+    if not fast:
+        return draw(token_probs(logits, temperature, top_k, top_p), upload(uniforms, torch.float64, dev))
+    from evalkit.runners.torch_int4.kernels.top_p import top_p_draw  # Triton: GPU path only
+
+    if len(fast) == len(no_top_k):
+        return top_p_draw(logits, temperature, top_p, uniforms)
+    rest = [i for i, f in enumerate(no_top_k) if not f]
+    tokens = torch.empty(len(no_top_k), dtype=torch.long, device=dev)
+    at, other = upload(fast, torch.long, dev), upload(rest, torch.long, dev)
+    tokens[at] = top_p_draw(logits[at], temperature[at], top_p[at], uniforms[fast])
+    probs = token_probs(logits[other], temperature[other], top_k[other], top_p[other])
+    tokens[other] = draw(probs, upload(uniforms[rest], torch.float64, dev))
+    return tokens
+
+
 def make_generator(seed: int | None) -> torch.Generator:
     """A CPU generator for one request; an unseeded request gets fresh OS entropy."""
     g = torch.Generator(device="cpu")
@@ -138,6 +181,7 @@ class BatchSampler:
             return torch.tensor(values, dtype=dtype, device=device)
 
         self.greedy = [p.greedy for p in params]
+        self.no_top_k = [without_top_k(p, vocab_size) for p in params]
         self.temperature = column([p.temperature if not p.greedy else 1.0 for p in params], torch.float32)
         self.top_k = column([p.top_k for p in params], torch.long)
         self.top_p = column([p.top_p for p in params], torch.float32)
@@ -152,11 +196,11 @@ class BatchSampler:
         rows = [i for i, greedy in enumerate(self.greedy) if not greedy]
         if rows:
             idx = torch.tensor(rows, device=logits.device)
-            probs = token_probs(logits[idx], self.temperature[idx], self.top_k[idx], self.top_p[idx])
             uniforms = torch.stack(
                 [torch.rand((), generator=self.generators[i], dtype=torch.float64) for i in rows]
             )
-            tokens[idx] = draw(probs, uniforms)
+            t, k, p = self.temperature[idx], self.top_k[idx], self.top_p[idx]
+            tokens[idx] = sample_rows(logits[idx], t, k, p, uniforms, [self.no_top_k[i] for i in rows])
         self.seen[torch.arange(tokens.shape[0], device=tokens.device), tokens] = True
         return tokens
 
@@ -164,6 +208,7 @@ class BatchSampler:
         """Keep the state of `rows` only, in that order (rows that left the batch are dropped)."""
         idx = torch.tensor(list(rows), dtype=torch.long, device=self.seen.device)
         self.greedy = [self.greedy[i] for i in rows]
+        self.no_top_k = [self.no_top_k[i] for i in rows]
         self.generators = [self.generators[i] for i in rows]
         self.temperature, self.top_k = self.temperature[idx], self.top_k[idx]
         self.top_p, self.presence = self.top_p[idx], self.presence[idx]

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 
 from evalkit.records import SamplingParams
-from evalkit.runners.torch_int4.sampling import apply_presence_penalty, draw, token_probs
+from evalkit.runners.torch_int4.sampling import apply_presence_penalty, sample_rows, without_top_k
 from evalkit.runners.torch_int4.transfer import upload
 
 
@@ -22,6 +22,8 @@ class SlotSampler:
     def __init__(self, rows: int, vocab_size: int, device: torch.device):
         self.greedy = [True] * rows
         self.penalised = [False] * rows
+        self.no_top_k = [True] * rows
+        self.vocab_size = vocab_size
         self.temperature = torch.ones(rows, device=device)
         self.top_k = torch.zeros(rows, dtype=torch.long, device=device)
         self.top_p = torch.ones(rows, device=device)
@@ -35,6 +37,7 @@ class SlotSampler:
         """Row `row` now serves a request that has generated `generated` so far."""
         self.greedy[row] = params.greedy
         self.penalised[row] = params.presence_penalty != 0
+        self.no_top_k[row] = without_top_k(params, self.vocab_size)
         self.temperature[row] = params.temperature if not params.greedy else 1.0
         self.top_k[row] = params.top_k
         self.top_p[row] = params.top_p
@@ -52,10 +55,10 @@ class SlotSampler:
     def sample(self, logits: torch.Tensor, rows: Sequence[int]) -> torch.Tensor:
         """One token per row of `logits` [len(rows), V], as a tensor on the logits' device.
 
-        Greedy rows queue their work without waiting for the GPU (inputs go through pinned
-        memory, see ``transfer``); sampled rows wait where ``token_probs`` decides which rows
-        need the full sort. Their uniform numbers are drawn on the host first, while the GPU
-        may still be computing `logits`."""
+        Greedy rows, and sampled rows without top-k on a GPU, queue their work without waiting
+        for the GPU (inputs go through pinned memory, see ``transfer``); rows with top-k wait
+        where ``token_probs`` decides which rows need the full sort. The uniform numbers are
+        drawn on the host first, while the GPU may still be computing `logits`."""
         dev = logits.device
         sampled = [j for j, r in enumerate(rows) if not self.greedy[r]]
         uniforms = torch.empty(len(sampled), dtype=torch.float64)
@@ -66,15 +69,16 @@ class SlotSampler:
         idx = upload(list(rows), torch.long, dev)
         if any(self.penalised[r] for r in rows):
             logits = apply_presence_penalty(logits, self.seen[idx], self.presence[idx])
+        no_top_k = [self.no_top_k[rows[j]] for j in sampled]
         if sampled and len(sampled) == len(rows):  # no greedy row: no argmax, gather or scatter
-            probs = token_probs(logits, self.temperature[idx], self.top_k[idx], self.top_p[idx])
-            tokens = draw(probs, upload(uniforms, torch.float64, dev))
+            t, k, p = self.temperature[idx], self.top_k[idx], self.top_p[idx]
+            tokens = sample_rows(logits, t, k, p, uniforms, no_top_k)
         else:
             tokens = logits.argmax(dim=-1)
             if sampled:
                 at = upload(sampled, torch.long, dev)
                 sl = idx[at]
-                probs = token_probs(logits[at], self.temperature[sl], self.top_k[sl], self.top_p[sl])
-                tokens[at] = draw(probs, upload(uniforms, torch.float64, dev))
+                t, k, p = self.temperature[sl], self.top_k[sl], self.top_p[sl]
+                tokens[at] = sample_rows(logits[at], t, k, p, uniforms, no_top_k)
         self.seen[idx, tokens] = True
         return tokens

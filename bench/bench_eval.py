@@ -187,6 +187,9 @@ def run_ours(args: argparse.Namespace, loads: dict[str, list[Request]], save: Ca
                 if st.prefill_seconds
                 else None,
                 "ours_prefill_s": round(st.prefill_seconds, 2),
+                "ours_prefill_passes": len(st.prefill_passes),
+                # (tokens, chunks, ms) of the first passes
+                "ours_prefill_pass_log": [[n, c, round(1e3 * s, 1)] for n, c, s in st.prefill_passes[:40]],
                 "ours_preemptions": st.preemptions,
                 "ours_peak_running": st.peak_running,
                 "ours_peak_mem_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2) if cuda else None,

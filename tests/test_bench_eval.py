@@ -46,6 +46,9 @@ def test_ours_end_to_end_on_the_tiny_random_model(tmp_path: Path, capsys: pytest
     assert w1["ours_prefill_requested_tokens"] == w1["ours_prefill_computed_tokens"] == w1["prompt_tokens"]
     assert w1["ours_tok_s"] > 0 and w1["ours_pipelined_steps"] > 0 and "ours_sampling_share" not in w1
     assert w1["ours_step_ms"] > 0 and w1["ours_step_rows"] == ">= 2"
+    passes = w1["ours_prefill_pass_log"]  # (tokens, chunks, ms) of each pass: every prompt token once
+    assert len(passes) == w1["ours_prefill_passes"] >= 1 and all(ms > 0 for _, _, ms in passes)
+    assert sum(n for n, _, _ in passes) == w1["prompt_tokens"] and sum(c for _, c, _ in passes) >= 2
     assert "| W1 | 2 |" in capsys.readouterr().out
     # --profile: every step synchronised and split, the pipelining off
     assert (

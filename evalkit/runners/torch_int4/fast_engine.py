@@ -40,6 +40,7 @@ from evalkit.records import SamplingParams
 from evalkit.runners.torch_int4.engine import Decode, GenerationRequest, GenerationResult, stop_text
 from evalkit.runners.torch_int4.engine_api import PromptLogits
 from evalkit.runners.torch_int4.fast_model import FastExaone4
+from evalkit.runners.torch_int4.kernels.top_p import top_p_draw
 from evalkit.runners.torch_int4.paged_cache import (
     DEFAULT_BLOCK_SIZE,
     BlockPool,
@@ -48,7 +49,7 @@ from evalkit.runners.torch_int4.paged_cache import (
     PagedKVCache,
     prefix_hashes,
 )
-from evalkit.runners.torch_int4.sampling import make_generator
+from evalkit.runners.torch_int4.sampling import make_generator, threshold_kernel_applies
 from evalkit.runners.torch_int4.slot_sampler import SlotSampler
 from evalkit.runners.torch_int4.transfer import Download, upload
 
@@ -128,6 +129,8 @@ class EngineStats:
     prefill_computed: int = 0  # tokens run through prefill (recomputed ones included)
     prefix_hit_tokens: int = 0  # prompt tokens taken from shared blocks
     prefill_seconds: float = 0.0  # wall time of the prefill passes (device time with ``sync_prefill``)
+    # (tokens, chunks, seconds) of each prefill pass, timed as prefill_seconds
+    prefill_passes: list[tuple[int, int, float]] = field(default_factory=list)
     preemptions: int = 0
     peak_running: int = 0
     decode_steps: int = 0
@@ -300,6 +303,10 @@ class FastEngine:
             # both prefill paths: the GEMM (few rows) and dequantize + cuBLAS (DEQUANT_MATMUL_ROWS on)
             for n in sorted({min(8, self.max_seq_len), min(300, self.max_seq_len)}):
                 self.model.prefill([(torch.zeros(n, dtype=torch.long), scratch, 0)], self.cache)
+            if threshold_kernel_applies(self.model.device):  # the sampler's top-p kernel
+                logits = torch.zeros(1, self.model.cfg.vocab_size, device=self.model.device)
+                one = torch.ones(1, device=self.model.device)
+                top_p_draw(logits, one, one * 0.5, torch.zeros(1, dtype=torch.float64))
             for bucket in self._buckets:
                 if self.cuda_graphs:
                     if bucket not in self._graphs:
@@ -535,12 +542,17 @@ class FastEngine:
             (torch.tensor(s.ids[s.computed : s.computed + n], dtype=torch.long), s.row, s.computed)
             for s, n in members
         ]
+        synced = (self.profile or self.sync_prefill) and self.model.device.type == "cuda"
+        if synced:
+            torch.cuda.synchronize()  # the decode steps queued before are not the pass's time
         t0 = time.perf_counter()
         self.cache.flush()
         logits = self.model.prefill(chunks, self.cache)
-        if (self.profile or self.sync_prefill) and logits.is_cuda:
+        if synced:
             torch.cuda.synchronize()
-        self.stats.prefill_seconds += time.perf_counter() - t0
+        seconds = time.perf_counter() - t0
+        self.stats.prefill_seconds += seconds
+        self.stats.prefill_passes.append((sum(n for _, n in members), len(members), seconds))
         self.stats.prefill_computed += sum(n for _, n in members)
         first: list[tuple[int, _Seq]] = []
         for j, (seq, n) in enumerate(members):

@@ -12,6 +12,10 @@ activation dtype where the reference materialises a tensor in that dtype:
   of the next linear's kernel (``w4a16.input_order``), which then skips its own copy;
 - ``silu_mul``: ``silu(gate) * up`` from the fused gate/up projection (in the next kernel's
   input order when given one).
+
+Triton builds a kernel again for an integer argument that is 1 or a multiple of 16 where it
+was neither before; the token count T only bounds a loop and scales a stride, so it is left
+unspecialised: a prefill pass of a new size does not stop for a build that warmup did not do.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ def _sum_parts(ptr, S, stride_s, offs, mask):
     return acc
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["T"])  # one build for every token count (see module doc)
 def _qkv_post_kernel(
     part_ptr, S, T, NQKV,
     q_ptr, k_ptr, v_ptr,
@@ -132,7 +136,7 @@ def qkv_post(
     return q, k, v
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["T"])  # one build for every token count (see module doc)
 def _add_norm_kernel(
     part_ptr, S, T, N, h_ptr, out_ptr, w_ptr, eps, dest_ptr, copy_ptr,
     BLOCK: tl.constexpr, ADD: tl.constexpr, COPY: tl.constexpr, PDL: tl.constexpr,
@@ -183,7 +187,7 @@ def add_norm_ordered(
     return h, copy
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["T"])  # one build for every token count (see module doc)
 def _silu_mul_kernel(
     part_ptr, S, T, INTER, out_ptr, dest_ptr, BLOCK: tl.constexpr, ORDER: tl.constexpr, PDL: tl.constexpr
 ):

@@ -75,7 +75,7 @@ def pack_chunks(
     )
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["C", "NT"])  # chunk and tile counts: one build for all
 def _prefill_attention_kernel(
     q_ptr, k_ptr, v_ptr, o_ptr, table_ptr, meta_ptr, tiles_ptr, C, NT, COLS, WINDOW, qk_scale,
     H: tl.constexpr, HKV: tl.constexpr, GROUPS: tl.constexpr, D: tl.constexpr, BS: tl.constexpr,

@@ -48,10 +48,21 @@ def ms_per_call(fn: Callable[[], object], device: torch.device, n: int) -> float
     return round((time.perf_counter() - t) / n * 1e3, 3)
 
 
-def measure(rows: int, vocab: int, device: torch.device, n: int = 10) -> dict[str, Any]:
+def measure(
+    rows: int, vocab: int, device: torch.device, n: int = 10, variants: bool = False
+) -> dict[str, Any]:
     res: dict[str, Any] = {"rows": rows, "vocab": vocab, "device": str(device)}
     for sigma in SPREADS:
-        res.update(_spread(sigma, torch.randn(rows, vocab, device=device) * sigma, n))
+        logits = torch.randn(rows, vocab, device=device) * sigma
+        res.update(_spread(sigma, logits, n))
+        if variants:  # the kernel's block and warps
+            temp = torch.full((rows,), SAMPLED.temperature, device=device)
+            p = torch.full((rows,), SAMPLED.top_p, device=device)
+            u = torch.rand(rows, dtype=torch.float64, device=device)
+            for block, warps in ((512, 4), (1024, 4), (2048, 8), (4096, 8), (1024, 16), (2048, 16)):
+                fn = partial(top_p_draw, logits, temp, p, u, block=block, num_warps=warps)
+                key = f"sigma {sigma} top-p kernel block {block} warps {warps} ms"
+                res[key] = ms_per_call(fn, device, n)
     return res
 
 
@@ -101,8 +112,9 @@ def main() -> int:
     ap.add_argument("--vocab", type=int, default=102400)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--calls", type=int, default=10)
+    ap.add_argument("--kernel-variants", action="store_true", help="time other blocks/warps too")
     args = ap.parse_args()
-    res = measure(args.rows, args.vocab, torch.device(args.device), args.calls)
+    res = measure(args.rows, args.vocab, torch.device(args.device), args.calls, args.kernel_variants)
     print(json.dumps(res, indent=1))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1) + "\n")

@@ -611,7 +611,7 @@ def test_w4a16_sweep_gemv_candidates_and_tuned_gemv(tmp_path: Path) -> None:
 def test_sampler_bench_measures_flat_and_peaked_logits_on_a_cpu() -> None:
     from bench import sampler_bench
 
-    res = sampler_bench.measure(rows=4, vocab=3000, device=torch.device("cpu"), n=1)
+    res = sampler_bench.measure(rows=4, vocab=2000, device=torch.device("cpu"), n=1)
     assert res["sigma 8.0 exact rows"] == 4  # peaked: the candidates settle every row
     assert res["sigma 0.5 exact rows"] == 0  # flat: every row takes the full sort
     assert res["sigma 0.5 kept tokens per row"] > 1000 > res["sigma 8.0 kept tokens per row"]

@@ -400,19 +400,29 @@ def p16t_candidates(
     sms: int,
     table: dict[int, list[tuple[int, int, int, int, str]]] | None = None,
     stream_k: tuple[int, ...] = (),
+    large_m_waves: tuple[float, ...] = (1, 2),
 ) -> list[TcConfig]:
-    """The TMA configs of `table` (``P16T_SHAPES`` by default), split-K as ``p16_candidates``;
-    r128 tiles also as a stream-K grid of each of `stream_k` programs per SM."""
+    """The TMA configs of `table` (``P16T_SHAPES`` by default), split-K as ``p16_candidates``
+    (above 64 rows: so that tiles and K slices make about `large_m_waves` waves); r128 tiles
+    also as a stream-K grid of each of `stream_k` programs per SM."""
     blocks = k // 128
     cands = []
     for bm, bn, nw, st, var in (table or P16T_SHAPES)[w4a16._m_bucket(m)]:
         tiles = math.ceil(m / bm) * math.ceil(n / bn)
-        waves = (1, 2, 4) if m <= 64 else (1, 2)
+        waves = (1, 2, 4) if m <= 64 else large_m_waves
         for bps in sorted({blocks, *gps_options(blocks, tiles, sms, waves)}, reverse=True):
             cands.append(TcConfig(bm, bn, bps, nw, st, True, 128, var))
         if var.startswith("r128"):
             cands += [TcConfig(bm, bn, blocks, nw, st, True, 128, var, s) for s in stream_k]
     return cands
+
+
+def _only_tiles(
+    table: dict[int, list[tuple[int, int, int, int, str]]], tiles: str
+) -> dict[int, list[tuple[int, int, int, int, str]]]:
+    """`table` with only the tiles of `tiles` ("128x128x8x3,..."; block_m, block_n, warps, stages)."""
+    want = {tuple(int(v) for v in t.split("x")) for t in tiles.split(",")}
+    return {m: [e for e in rows if e[:4] in want] for m, rows in table.items()}
 
 
 def p16_candidates(m: int, n: int, k: int, sms: int) -> list[TcConfig]:
@@ -607,6 +617,16 @@ def main(argv: list[str] | None = None) -> int:
         help="with --r128: also each r128 tile as a stream-K grid of this many programs per SM "
         "(comma-separated, e.g. 1,2: two lost everywhere in sweep13; empty: none)",
     )
+    ap.add_argument(
+        "--waves",
+        default="1,2",
+        help="above 64 rows: the waves (tiles x K splits / SMs) the split-K candidates aim at",
+    )
+    ap.add_argument(
+        "--tiles",
+        default=None,
+        help="with --r128: only these tiles (block_m x block_n x warps x stages, e.g. 128x128x8x3)",
+    )
     ap.add_argument("--shapes", default=",".join(SHAPES))
     ap.add_argument("--copy-mb", type=float, default=300.0, help="weight bytes per timed graph")
     ap.add_argument("--budget-s", type=float, default=1e9, help="sweep no new M after this many seconds")
@@ -674,7 +694,9 @@ def main(argv: list[str] | None = None) -> int:
                 tuned = w4a16.tc_config(ws[0], m, torch.bfloat16)
                 plain = [gemm_now, "dequant+cublas"] if m < 65 else ["dequant+cublas", gemm_now]
                 table = (
-                    R128_SHAPES
+                    _only_tiles(R128_SHAPES, args.tiles)
+                    if args.r128 and args.tiles
+                    else R128_SHAPES
                     if args.r128
                     else G128_SHAPES
                     if args.g128
@@ -685,7 +707,8 @@ def main(argv: list[str] | None = None) -> int:
                     else P16T_SHAPES
                 )
                 sk = tuple(int(v) for v in args.stream_k.split(",") if v) if args.r128 else ()
-                found = p16t_candidates(m, n, k, sms, table, sk)
+                waves = tuple(float(v) for v in args.waves.split(","))
+                found = p16t_candidates(m, n, k, sms, table, sk, waves)
                 cands = ([tuned] if tuned is not None else []) + plain + found
             elif args.p16:
                 # today's dispatch first (fast_model.DEQUANT_MATMUL_ROWS = 65), then the other path

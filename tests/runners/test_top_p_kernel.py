@@ -117,3 +117,16 @@ def test_samplers_with_the_kernel_draw_what_the_definition_draws(
     assert [batch(s).tolist() for s in _steps(vocab)] == with_kernel
     monkeypatch.setattr(sampling, "threshold_kernel_applies", lambda device: False)
     assert _slot_run([0, 1, 2], vocab) == with_kernel
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # numpy's -inf - -inf in the interpreter
+def test_garbage_rows_end_with_a_token_in_range() -> None:
+    """Model output is untrusted: a row with NaN, a row of -inf, a row of huge values: the search
+    ends (no endless loop) and every row gets a token id inside the vocabulary."""
+    logits = torch.randn(3, 300, generator=torch.Generator().manual_seed(5))
+    logits[0, 17] = float("nan")
+    logits[1] = float("-inf")
+    logits[2] = logits[2] * 3e38
+    t, p = torch.ones(3), torch.full((3,), 0.9)
+    got = top_p_draw(logits, t, p, torch.full((3,), 0.5, dtype=torch.float64), block=BLOCK)
+    assert all(0 <= tok < 300 for tok in got.tolist())

@@ -192,7 +192,7 @@ def top_p_draw(
     top_p: torch.Tensor,
     uniforms: torch.Tensor,
     *,
-    block: int = 1024,
+    block: int = 2048,
     num_warps: int = 8,
 ) -> torch.Tensor:
     """One token per row of float32 `logits` [B, V]: temperature, top-p (1 = off), then the

@@ -52,6 +52,16 @@ def measure(
     rows: int, vocab: int, device: torch.device, n: int = 10, variants: bool = False
 ) -> dict[str, Any]:
     res: dict[str, Any] = {"rows": rows, "vocab": vocab, "device": str(device)}
+    # the host's part: one uniform number per sampled row, by a generator call or from its stream
+    gens = [sampling.make_generator(r) for r in range(rows)]
+    streams = [sampling.UniformStream(r) for r in range(rows)]
+    cpu = torch.device("cpu")
+    res["host uniforms by generator call ms"] = ms_per_call(
+        lambda: [torch.rand((), generator=g, dtype=torch.float64) for g in gens], cpu, 50
+    )
+    res["host uniforms from streams ms"] = ms_per_call(
+        lambda: torch.tensor([st.next() for st in streams], dtype=torch.float64), cpu, 50
+    )
     for sigma in SPREADS:
         logits = torch.randn(rows, vocab, device=device) * sigma
         res.update(_spread(sigma, logits, n))
@@ -73,7 +83,7 @@ def _spread(sigma: float, logits: torch.Tensor, n: int) -> dict[str, Any]:
     for name, params in (("greedy", SamplingParams(temperature=0.0)), ("t0.6 p0.95", SAMPLED)):
         s = SlotSampler(rows, logits.shape[1], device)
         for r in batch:
-            s.assign(r, params, sampling.make_generator(r), [])
+            s.assign(r, params, sampling.UniformStream(r), [])
         res[f"sigma {sigma} {name} sample ms"] = ms_per_call(partial(s.sample, logits, batch), device, n)
     scaled = logits / SAMPLED.temperature
     top_k = torch.zeros(rows, dtype=torch.long, device=device)

@@ -9,7 +9,7 @@ import torch
 from evalkit.records import SamplingParams
 from evalkit.runners.torch_int4 import sampling
 from evalkit.runners.torch_int4.kernels.top_p import top_p_draw
-from evalkit.runners.torch_int4.sampling import draw, make_generator, token_probs
+from evalkit.runners.torch_int4.sampling import UniformStream, draw, token_probs
 
 BLOCK = 128  # several blocks per row at these small vocabularies
 
@@ -100,7 +100,7 @@ def _slot_run(rows: list[int], vocab: int) -> list[list[int]]:
 
     sampler = SlotSampler(3, vocab, torch.device("cpu"))
     for r in rows:
-        sampler.assign(r, PARAMS[r], make_generator(PARAMS[r].seed), [])
+        sampler.assign(r, PARAMS[r], UniformStream(PARAMS[r].seed), [])
     return [sampler(s[rows], rows) for s in _steps(vocab)]
 
 

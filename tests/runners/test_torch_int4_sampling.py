@@ -92,7 +92,7 @@ def test_keep_rows_keeps_state() -> None:
     sampler.keep_rows([2, 0])
     assert sampler.presence.tolist() == [2.0, 0.0]
     assert sampler.seen[:, 4].tolist() == [True, False]
-    assert len(sampler.generators) == 2
+    assert len(sampler.streams) == 2
 
 
 @pytest.mark.parametrize("temperature", [0.0, -1.0])
@@ -140,7 +140,7 @@ def test_slot_sampler_gives_a_request_the_same_tokens_with_or_without_a_greedy_n
     """The slot sampler's all-sampled batch (no argmax, gather or scatter) and its mixed batch
     draw the same tokens for the same requests, over a vocabulary large enough for the
     candidate prefilter and with rows that need the full sort."""
-    from evalkit.runners.torch_int4.sampling import make_generator
+    from evalkit.runners.torch_int4.sampling import UniformStream
     from evalkit.runners.torch_int4.slot_sampler import SlotSampler
 
     vocab = 2000
@@ -155,10 +155,23 @@ def test_slot_sampler_gives_a_request_the_same_tokens_with_or_without_a_greedy_n
     def run(rows: list[int]) -> list[list[int]]:
         sampler = SlotSampler(3, vocab, CPU)
         for r in rows:
-            sampler.assign(r, params[r], make_generator(params[r].seed), [])
+            sampler.assign(r, params[r], UniformStream(params[r].seed), [])
         return [sampler(s[rows], rows) for s in steps]
 
     mixed = run([0, 1, 2])
     sampled_only = run([0, 1])
     assert [m[:2] for m in mixed] == sampled_only
     assert [m[2] for m in mixed] == [int(s[2].argmax()) for s in steps]
+
+
+def test_a_uniform_stream_gives_the_numbers_of_one_generator_call_per_token() -> None:
+    """Drawn in chunks, the same numbers in the same order as one call per sampled token (the
+    stream semantics every seeded request relies on), across several chunk boundaries."""
+    from evalkit.runners.torch_int4.sampling import UniformStream, make_generator
+
+    stream, gen = UniformStream(11), make_generator(11)
+    n = 3 * UniformStream.CHUNK + 5
+    assert [stream.next() for _ in range(n)] == [
+        float(torch.rand((), generator=gen, dtype=torch.float64)) for _ in range(n)
+    ]
+    assert UniformStream(12).next() != UniformStream(11).next()

@@ -49,7 +49,7 @@ from evalkit.runners.torch_int4.paged_cache import (
     PagedKVCache,
     prefix_hashes,
 )
-from evalkit.runners.torch_int4.sampling import make_generator, threshold_kernel_applies
+from evalkit.runners.torch_int4.sampling import UniformStream, threshold_kernel_applies
 from evalkit.runners.torch_int4.slot_sampler import SlotSampler
 from evalkit.runners.torch_int4.transfer import Download, upload
 
@@ -146,7 +146,7 @@ class _Seq:
     index: int
     request: GenerationRequest
     ids: list[int]  # prompt + generated
-    generator: torch.Generator
+    stream: UniformStream  # its uniform numbers (one per sampled token)
     generated: list[int] = field(default_factory=list)
     row: int = -1
     admitted: int = -1
@@ -335,7 +335,7 @@ class FastEngine:
                 yield i, GenerationResult([], "", "length")
                 continue
             self.stats.prompt_tokens += len(r.prompt_ids)
-            waiting.append(_Seq(i, r, list(r.prompt_ids), make_generator(r.params.seed)))
+            waiting.append(_Seq(i, r, list(r.prompt_ids), UniformStream(r.params.seed)))
         running: list[_Seq] = []
         pending: _Step | None = None  # launched and sampled, its tokens not read yet
         with torch.inference_mode():
@@ -500,7 +500,7 @@ class FastEngine:
             self._admitted += 1
             seq.blocks = [[] for _ in range(lay.groups)]
             seq.computed = seq.released = seq.ready = 0
-            self.sampler.assign(seq.row, seq.request.params, seq.generator, seq.generated)
+            self.sampler.assign(seq.row, seq.request.params, seq.stream, seq.generated)
             self._take_shared(seq, k)
             inflight.update(seq.hashes[seq.ready :])
             running.append(seq)
@@ -687,7 +687,7 @@ class FastEngine:
         if len(ids) > self.max_seq_len:
             raise UsageError(f"{len(ids)} tokens exceed the fast engine's max_seq_len {self.max_seq_len}")
         seq = _Seq(
-            -1, GenerationRequest(list(ids), SamplingParams(temperature=0.0)), list(ids), make_generator(0)
+            -1, GenerationRequest(list(ids), SamplingParams(temperature=0.0)), list(ids), UniformStream(0)
         )
         seq.row, seq.blocks = self._rows.pop(), [[] for _ in range(self._groups())]
         if not self._ensure(seq, len(ids)):

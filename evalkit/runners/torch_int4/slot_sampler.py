@@ -1,8 +1,8 @@
 """Sampling state per block-table row of the fast engine (``SlotSampler``).
 
 Same semantics as ``BatchSampler``: each request draws one uniform number per sampled token
-from its own generator, so its stream never depends on its neighbours, nor on preemption
-(the generator travels with the request, not with the row).
+from its own generator (``UniformStream``), so its stream never depends on its neighbours, nor
+on preemption (the stream travels with the request, not with the row).
 """
 
 from __future__ import annotations
@@ -12,12 +12,17 @@ from collections.abc import Sequence
 import torch
 
 from evalkit.records import SamplingParams
-from evalkit.runners.torch_int4.sampling import apply_presence_penalty, sample_rows, without_top_k
+from evalkit.runners.torch_int4.sampling import (
+    UniformStream,
+    apply_presence_penalty,
+    sample_rows,
+    without_top_k,
+)
 from evalkit.runners.torch_int4.transfer import upload
 
 
 class SlotSampler:
-    """Parameters, generator and generated-token set of the request in each row."""
+    """Parameters, uniform stream and generated-token set of the request in each row."""
 
     def __init__(self, rows: int, vocab_size: int, device: torch.device):
         self.greedy = [True] * rows
@@ -28,11 +33,11 @@ class SlotSampler:
         self.top_k = torch.zeros(rows, dtype=torch.long, device=device)
         self.top_p = torch.ones(rows, device=device)
         self.presence = torch.zeros(rows, device=device)
-        self.generators: list[torch.Generator | None] = [None] * rows
+        self.streams: list[UniformStream | None] = [None] * rows
         self.seen = torch.zeros((rows, vocab_size), dtype=torch.bool, device=device)
 
     def assign(
-        self, row: int, params: SamplingParams, generator: torch.Generator, generated: Sequence[int]
+        self, row: int, params: SamplingParams, stream: UniformStream, generated: Sequence[int]
     ) -> None:
         """Row `row` now serves a request that has generated `generated` so far."""
         self.greedy[row] = params.greedy
@@ -42,7 +47,7 @@ class SlotSampler:
         self.top_k[row] = params.top_k
         self.top_p[row] = params.top_p
         self.presence[row] = params.presence_penalty
-        self.generators[row] = generator
+        self.streams[row] = stream
         self.seen[row] = False
         if generated:
             self.seen[row, torch.tensor(list(generated), device=self.seen.device)] = True
@@ -61,11 +66,9 @@ class SlotSampler:
         drawn on the host first, while the GPU may still be computing `logits`."""
         dev = logits.device
         sampled = [j for j, r in enumerate(rows) if not self.greedy[r]]
-        uniforms = torch.empty(len(sampled), dtype=torch.float64)
-        for n, j in enumerate(sampled):
-            gen = self.generators[rows[j]]
-            assert gen is not None
-            uniforms[n] = torch.rand((), generator=gen, dtype=torch.float64)
+        streams = [self.streams[rows[j]] for j in sampled]
+        uniforms = torch.tensor([st.next() for st in streams if st is not None], dtype=torch.float64)
+        assert len(uniforms) == len(sampled), "a sampled row without a request's stream"
         idx = upload(list(rows), torch.long, dev)
         if any(self.penalised[r] for r in rows):
             logits = apply_presence_penalty(logits, self.seen[idx], self.presence[idx])

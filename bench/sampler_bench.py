@@ -64,19 +64,11 @@ def measure(
     )
     for sigma in SPREADS:
         logits = torch.randn(rows, vocab, device=device) * sigma
-        res.update(_spread(sigma, logits, n))
-        if variants:  # the kernel's block and warps
-            temp = torch.full((rows,), SAMPLED.temperature, device=device)
-            p = torch.full((rows,), SAMPLED.top_p, device=device)
-            u = torch.rand(rows, dtype=torch.float64, device=device)
-            for block, warps in ((512, 4), (1024, 4), (2048, 8), (4096, 8), (1024, 16), (2048, 16)):
-                fn = partial(top_p_draw, logits, temp, p, u, block=block, num_warps=warps)
-                key = f"sigma {sigma} top-p kernel block {block} warps {warps} ms"
-                res[key] = ms_per_call(fn, device, n)
+        res.update(_spread(sigma, logits, n, variants))
     return res
 
 
-def _spread(sigma: float, logits: torch.Tensor, n: int) -> dict[str, Any]:
+def _spread(sigma: float, logits: torch.Tensor, n: int, variants: bool = False) -> dict[str, Any]:
     rows, device = logits.shape[0], logits.device
     batch = list(range(rows))
     res: dict[str, Any] = {}
@@ -105,6 +97,11 @@ def _spread(sigma: float, logits: torch.Tensor, n: int) -> dict[str, Any]:
         res[f"sigma {sigma} top-p kernel ms"] = ms_per_call(
             partial(top_p_draw, logits, temp, top_p, u_dev), device, n
         )
+        if variants:  # the kernel's block and warps
+            for block, warps in ((512, 4), (1024, 4), (2048, 8), (4096, 8), (1024, 16), (2048, 16)):
+                fn = partial(top_p_draw, logits, temp, top_p, u_dev, block=block, num_warps=warps)
+                key = f"sigma {sigma} top-p kernel block {block} warps {warps} ms"
+                res[key] = ms_per_call(fn, device, n)
         same = total = 0
         for draw_no in range(4):
             u = torch.rand(rows, dtype=torch.float64, generator=torch.Generator().manual_seed(draw_no))

@@ -40,7 +40,6 @@ from evalkit.records import SamplingParams
 from evalkit.runners.torch_int4.engine import Decode, GenerationRequest, GenerationResult, stop_text
 from evalkit.runners.torch_int4.engine_api import PromptLogits
 from evalkit.runners.torch_int4.fast_model import FastExaone4
-from evalkit.runners.torch_int4.kernels.top_p import top_p_draw
 from evalkit.runners.torch_int4.paged_cache import (
     DEFAULT_BLOCK_SIZE,
     BlockPool,
@@ -49,7 +48,7 @@ from evalkit.runners.torch_int4.paged_cache import (
     PagedKVCache,
     prefix_hashes,
 )
-from evalkit.runners.torch_int4.sampling import UniformStream, threshold_kernel_applies
+from evalkit.runners.torch_int4.sampling import UniformStream, sample_rows
 from evalkit.runners.torch_int4.slot_sampler import SlotSampler
 from evalkit.runners.torch_int4.transfer import Download, upload
 
@@ -303,10 +302,12 @@ class FastEngine:
             # both prefill paths: the GEMM (few rows) and dequantize + cuBLAS (DEQUANT_MATMUL_ROWS on)
             for n in sorted({min(8, self.max_seq_len), min(300, self.max_seq_len)}):
                 self.model.prefill([(torch.zeros(n, dtype=torch.long), scratch, 0)], self.cache)
-            if threshold_kernel_applies(self.model.device):  # the sampler's top-p kernel
-                logits = torch.zeros(1, self.model.cfg.vocab_size, device=self.model.device)
-                one = torch.ones(1, device=self.model.device)
-                top_p_draw(logits, one, one * 0.5, torch.zeros(1, dtype=torch.float64))
+            # a sampled row without top-k, through the sampler's own dispatch (on a GPU: its
+            # top-p kernel, built now)
+            logits = torch.zeros(1, self.model.cfg.vocab_size, device=self.model.device)
+            one = torch.ones(1, device=self.model.device)
+            no_k = torch.zeros(1, dtype=torch.long, device=self.model.device)
+            sample_rows(logits, one, no_k, one * 0.5, torch.zeros(1, dtype=torch.float64), [True])
             for bucket in self._buckets:
                 if self.cuda_graphs:
                     if bucket not in self._graphs:
@@ -550,10 +551,10 @@ class FastEngine:
         logits = self.model.prefill(chunks, self.cache)
         if synced:
             torch.cuda.synchronize()
-        seconds = time.perf_counter() - t0
+        seconds, computed = time.perf_counter() - t0, sum(n for _, n in members)
         self.stats.prefill_seconds += seconds
-        self.stats.prefill_passes.append((sum(n for _, n in members), len(members), seconds))
-        self.stats.prefill_computed += sum(n for _, n in members)
+        self.stats.prefill_passes.append((computed, len(members), seconds))
+        self.stats.prefill_computed += computed
         first: list[tuple[int, _Seq]] = []
         for j, (seq, n) in enumerate(members):
             seq.computed += n

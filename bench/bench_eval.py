@@ -130,7 +130,12 @@ def run_ours(args: argparse.Namespace, loads: dict[str, list[Request]], save: Ca
         "ours_start_s": round(start_s, 1),
         "ours_cache": engine.plan.summary(),
     }
-    for name, reqs in loads.items():
+    runs = [(name, reqs, True) for name, reqs in loads.items()]
+    if args.ab_shared_prefix:  # each workload first without the path, then with it
+        runs = [(f"{name}/no-shared-prefix", reqs, False) for name, reqs in loads.items()] + runs
+    for name, reqs, shared_prefix in runs:
+        engine.shared_prefix_attention = shared_prefix and not args.no_shared_prefix
+        engine.pool.drop_cached()  # each run computes its prompts (an A/B's second run included)
         batch = [
             GenerationRequest(
                 r.prompt,
@@ -190,6 +195,9 @@ def run_ours(args: argparse.Namespace, loads: dict[str, list[Request]], save: Ca
                 "ours_prefill_passes": len(st.prefill_passes),
                 # (tokens, chunks, ms) of the first passes
                 "ours_prefill_pass_log": [[n, c, round(1e3 * s, 1)] for n, c, s in st.prefill_passes[:40]],
+                "ours_shared_prefix_attention": engine.shared_prefix_attention,
+                "ours_shared_prefix_rows": st.shared_prefix_rows,
+                "ours_shared_prefix_keys_saved": st.shared_prefix_keys_saved,
                 "ours_preemptions": st.preemptions,
                 "ours_peak_running": st.peak_running,
                 "ours_peak_mem_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2) if cuda else None,
@@ -345,6 +353,16 @@ def main(argv: list[str] | None = None) -> int:
         "turns the engine's pipelining off)",
     )
     ap.add_argument(
+        "--no-shared-prefix",
+        action="store_true",
+        help="ours: decode attention reads shared prefixes per row (the shared-prefix path off)",
+    )
+    ap.add_argument(
+        "--ab-shared-prefix",
+        action="store_true",
+        help="ours: run each workload first with the shared-prefix path off, then on (same engine)",
+    )
+    ap.add_argument(
         "--attention-backend", default="TRITON_ATTN", help="vLLM (no FlashAttention in the bundle)"
     )
     ap.add_argument("--llm-kwargs", default="{}", help="JSON of extra vllm.LLM kwargs")
@@ -396,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
         meta["tuned_tc"] = {str(k): str(v) for k, v in sorted(tuned.items())}
 
     def save(name: str, figures: dict[str, Any], *, generated: int) -> None:
-        reqs = loads[name]
+        reqs = loads[name.split("/")[0]]  # (an A/B variant: "W2/no-shared-prefix")
         figures = {
             "requests": len(reqs),
             "prompt_tokens": sum(len(r.prompt) for r in reqs),

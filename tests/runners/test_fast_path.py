@@ -489,6 +489,61 @@ def test_paged_decode_attention_kernel(splits: int, window: int | None) -> None:
         assert rel(ref[2].view(h, d), want) < 1e-6
 
 
+@pytest.mark.parametrize("splits", [1, 3])
+@pytest.mark.parametrize("psplits", [1, 4])
+@pytest.mark.parametrize("window", [None, 40])
+def test_decode_attention_reads_shared_prefixes_once_per_group(
+    splits: int, psplits: int, window: int | None
+) -> None:
+    """Six rows in mixed batch order: three share 3 blocks (48 keys), two share 2 blocks, one
+    has none; the prefix pass over each group plus each row's own keys equals the attention
+    over the row's whole table, with and without a window (which starts inside the prefix for
+    some rows). Pointing a group at another group's table row changes the result: the prefix
+    keys really come from the prefix pass."""
+    g = torch.Generator().manual_seed(1)
+    b, h, hkv, d, bs, nblocks = 6, 4, 2, 32, 16, 40
+    keys = torch.randn(nblocks, bs, hkv, d, generator=g)
+    values = torch.randn(nblocks, bs, hkv, d, generator=g)
+    q = torch.randn(b, h, d, generator=g)
+    perm = torch.randperm(nblocks - 1, generator=g).int().tolist()
+    table = torch.full((7, 8), nblocks - 1, dtype=torch.int32)
+    own = iter(perm[5:])
+    for r in range(6):  # table rows 0-2 share perm[:3], rows 3-4 share perm[3:5]
+        pre = perm[:3] if r < 3 else perm[3:5] if r < 5 else []
+        table[r, : len(pre)] = torch.tensor(pre, dtype=torch.int32)
+        table[r, len(pre) : 4] = torch.tensor([next(own) for _ in range(4 - len(pre))], dtype=torch.int32)
+    rows = torch.tensor([2, 0, 5, 1, 3, 4], dtype=torch.int32)
+    pos = torch.tensor([60, 48, 20, 63, 40, 33], dtype=torch.int32)
+    members = torch.tensor([0, 1, 3, 4, 5, 0], dtype=torch.int32)  # batch rows: (0, 1, 3), (4, 5)
+    groups = torch.zeros(5, 3, dtype=torch.int32)  # the third entry unused
+    groups[:, 0] = torch.tensor([0, 0, 3, 48, 48 if window else 0])
+    groups[:, 1] = torch.tensor([3, 3, 2, 32, 32])
+    skip = torch.zeros(2, b, dtype=torch.int32)
+    skip[:, [0, 1, 3]] = torch.tensor([[48], [48 if window else 0]], dtype=torch.int32)
+    skip[:, [4, 5]] = 32
+    shared = attention.SharedPrefix(groups, members, skip, attention.max_group_members(h, hkv), psplits)
+    ref = torch_ops.decode_attention(q, keys, values, table, rows, pos, window=window, splits=1)
+    out = attention.decode_attention(
+        q, keys, values, table, rows, pos, window=window, splits=splits, shared=shared
+    )
+    assert rel(out, ref) < 1e-5
+    assert (
+        rel(
+            torch_ops.decode_attention(
+                q, keys, values, table, rows, pos, window=window, splits=1, shared=shared
+            ),
+            ref,
+        )
+        < 1e-6
+    )
+    wrong = attention.SharedPrefix(groups.clone(), members, skip, shared.max_members, psplits)
+    wrong.groups[0, 1] = 0  # the second group's prefix read through the first group's blocks
+    bad = attention.decode_attention(
+        q, keys, values, table, rows, pos, window=window, splits=splits, shared=wrong
+    )
+    assert rel(bad[[0, 1, 2, 3]], ref[[0, 1, 2, 3]]) < 1e-5 and rel(bad[4:], ref[4:]) > 1e-2
+
+
 @pytest.mark.parametrize("window", [None, 40])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 def test_prefill_attention_kernel_over_packed_chunks(window: int | None, dtype: torch.dtype) -> None:
@@ -839,6 +894,35 @@ def test_repeats_and_common_prefixes_are_prefilled_once(fast: FastExaone4) -> No
     for i in (0, 5, 9):
         assert got[i].token_ids == dict(alone.generate([reqs[i]]))[0].token_ids
     assert len({tuple(got[i].token_ids) for i in range(8)}) > 1  # the samples do differ
+    # the decode steps read each group's shared blocks once (twins: through the group's row)
+    assert st.shared_prefix_rows > 0 and st.shared_prefix_keys_saved > 0
+
+
+def test_shared_prefix_attention_gives_the_tokens_of_per_row_attention(fast: FastExaone4) -> None:
+    """Repeats of short prompts (their sliding blocks stay until the window passes them, mid-
+    run) and of a long one (released at once), greedy and sampled, 3 rows per group at most:
+    every token equals the engine's without the shared-prefix path."""
+    g = torch.Generator().manual_seed(9)
+    prompts = [torch.randint(5, 4000, (n,), generator=g).tolist() for n in (40, 35, 100)]
+    reqs = [
+        GenerationRequest(p, SamplingParams(max_new_tokens=40, temperature=0.0 if s == 0 else 0.9, seed=s))
+        for p in prompts
+        for s in range(4)
+    ]
+
+    def run(shared: bool) -> tuple[dict[int, list[int]], FastEngine]:
+        engine = FastEngine(
+            fast, decode=dec, eos_ids=[], max_batch_size=12, max_seq_len=160, block_size=16,
+            shared_prefix_attention=shared,
+        )  # fmt: skip
+        engine._max_members = 3
+        return {i: r.token_ids for i, r in engine.generate(reqs)}, engine
+
+    want, plain = run(False)
+    got, engine = run(True)
+    assert got == want
+    assert plain.stats.shared_prefix_rows == 0 < engine.stats.shared_prefix_rows
+    assert engine.pool.available == engine.plan.num_blocks
 
 
 def test_results_do_not_depend_on_admission_order(fast: FastExaone4) -> None:
@@ -924,6 +1008,20 @@ def test_block_pool_keeps_released_prefixes_until_it_needs_the_room() -> None:
     pool.release(a)
     taken = [pool.take() for _ in range(3)]  # the free blocks first, then the cached one
     assert taken[-1] == a and pool.lookup(h[0], 0) == -1 and pool.available == 0
+
+
+def test_block_pool_drops_cached_prefixes_on_request() -> None:
+    from evalkit.runners.torch_int4.paged_cache import BlockPool, prefix_hashes
+
+    pool = BlockPool(2)
+    h = prefix_hashes([1, 2], 2, 1)
+    a = pool.take()
+    pool.register(h[0], 0, 1, a)
+    pool.ready.add(a)
+    pool.release(a)
+    assert pool.lookup(h[0], 0) == a and a in pool.cached
+    pool.drop_cached()
+    assert pool.lookup(h[0], 0) == -1 and not pool.cached and a in pool.free and pool.available == 2
 
 
 def test_programmatic_dependent_launch_only_on_hopper_cuda_at_one_row(

@@ -40,6 +40,7 @@ from evalkit.records import SamplingParams
 from evalkit.runners.torch_int4.engine import Decode, GenerationRequest, GenerationResult, stop_text
 from evalkit.runners.torch_int4.engine_api import PromptLogits
 from evalkit.runners.torch_int4.fast_model import FastExaone4
+from evalkit.runners.torch_int4.kernels.attention import SharedPrefix, max_group_members
 from evalkit.runners.torch_int4.paged_cache import (
     DEFAULT_BLOCK_SIZE,
     BlockPool,
@@ -48,6 +49,7 @@ from evalkit.runners.torch_int4.paged_cache import (
     PagedKVCache,
     prefix_hashes,
 )
+from evalkit.runners.torch_int4.prefix_groups import PrefixGroups, find_groups, to_device
 from evalkit.runners.torch_int4.sampling import UniformStream, sample_rows
 from evalkit.runners.torch_int4.slot_sampler import SlotSampler
 from evalkit.runners.torch_int4.transfer import Download, upload
@@ -60,6 +62,9 @@ DEFAULT_RESERVE_BYTES = 6 * 1024**3
 DEFAULT_MEMORY_FRACTION = 0.9
 # Tokens of growth the admission check reserves for every running sequence (see ``_admit``).
 ADMIT_HORIZON = 1024
+# Groups of rows with a shared prefix a decode step's attention takes at most (per bucket:
+# at most half its rows; see ``prefix_groups``).
+MAX_PREFIX_GROUPS = 64
 
 
 class MemoryPlanError(UsageError):
@@ -135,6 +140,10 @@ class EngineStats:
     decode_steps: int = 0
     pipelined_steps: int = 0  # decode steps launched before the previous step's tokens were read
     discarded: int = 0  # tokens of pipelined steps for sequences that had stopped the step before
+    # decode rows whose attention read a prefix shared with other rows once per group, and the
+    # prefix keys (per layer) those steps did not read again
+    shared_prefix_rows: int = 0
+    shared_prefix_keys_saved: int = 0
     # (forward, sampling, bookkeeping, rows) of each decode step when ``profile`` is on; bookkeeping:
     # the step's block checks, inputs and finishing rows, and the admission pass before it
     step_times: list[tuple[float, float, float, int]] = field(default_factory=list)
@@ -165,8 +174,11 @@ class _Seq:
 @dataclass
 class _Graph:
     graph: torch.cuda.CUDAGraph
-    inputs: torch.Tensor  # int32 [3, bucket]: tokens, positions, table rows
+    buffer: torch.Tensor  # int32: the inputs, then (shared-prefix path) the groups
+    inputs: torch.Tensor  # int32 [3, bucket] in buffer: tokens, positions, table rows
     logits: torch.Tensor
+    shared: torch.Tensor | None  # the rest of buffer: its SharedPrefix (``PrefixGroups.flat``)
+    max_groups: int
 
 
 @dataclass
@@ -211,6 +223,7 @@ class FastEngine:
         prefix_sharing: bool = True,
         admit_horizon: int = ADMIT_HORIZON,
         pipeline: bool = True,
+        shared_prefix_attention: bool = True,
     ):
         if max_batch_size < 1 or max_seq_len < 2 or prefill_tokens < 1:
             raise UsageError("max_batch_size, max_seq_len and prefill_tokens must be positive")
@@ -223,6 +236,12 @@ class FastEngine:
             prefill_tokens,
         )
         self.prefix_sharing, self.admit_horizon, self.pipeline = prefix_sharing, admit_horizon, pipeline
+        # decode attention reads a prefix that rows share once per group (kernels.attention)
+        self.shared_prefix_attention = shared_prefix_attention and prefix_sharing
+        cfg = model.cfg
+        self._max_members = max_group_members(cfg.num_heads, cfg.num_kv_heads)
+        self._groups_key: tuple[tuple[int, int], ...] | None = None
+        self._groups_found: PrefixGroups | None = None
         dev = model.device
         if dev.type == "cuda":
             # Blocks the caching allocator holds but nothing uses (the unfused weights that
@@ -586,8 +605,12 @@ class FastEngine:
         step = _Step(decoding, t0=t0)
         self.cache.flush()
         step.t1 = time.perf_counter()
+        positions = [len(s.ids) - 1 for s in decoding]
         logits = self.decode_logits(
-            [s.ids[-1] for s in decoding], [len(s.ids) - 1 for s in decoding], [s.row for s in decoding]
+            [s.ids[-1] for s in decoding],
+            positions,
+            [s.row for s in decoding],
+            groups=self._prefix_groups(decoding, positions),
         )
         self._sample(step, logits)
         return step
@@ -601,6 +624,31 @@ class FastEngine:
         if waiting and self._rows and not self._admit_stalled:
             return False
         return all(s.computed >= s.target for s in running if s.row >= 0)
+
+    def _max_groups(self, rows: int) -> int:
+        """Shared-prefix groups a decode step of `rows` rows takes at most."""
+        return min(MAX_PREFIX_GROUPS, max(1, rows // 2))
+
+    def _prefix_groups(self, seqs: list[_Seq], positions: list[int]) -> PrefixGroups | None:
+        """The step's rows that share their first blocks (``prefix_groups.find_groups``), or
+        None. Found again only when the batch's sequences or their released blocks change: a
+        sequence's shared blocks stay while it runs, and its position only grows."""
+        if not self.shared_prefix_attention or len(seqs) < 2:
+            return None
+        key = tuple((s.admitted, s.released) for s in seqs)
+        if key != self._groups_key:
+            lay = self.plan.layout
+            bucket = next(x for x in self._buckets if x >= len(seqs))
+            self._groups_key = key
+            self._groups_found = find_groups(
+                [s.blocks for s in seqs], [s.row for s in seqs], positions, lay.group_sliding, self.pool.refs,
+                block_size=lay.block_size, max_members=self._max_members, max_groups=self._max_groups(bucket),
+            )  # fmt: skip
+        found = self._groups_found
+        if found is not None:
+            self.stats.shared_prefix_rows += len(found.members)
+            self.stats.shared_prefix_keys_saved += sum((n - 1) * glob for _, _, n, glob, _ in found.groups)
+        return found
 
     def _continue(self, prev: _Step, waiting: deque[_Seq], running: list[_Seq]) -> _Step | None:
         """Launch the step after `prev` before `prev`'s tokens are read (see the module
@@ -631,7 +679,10 @@ class FastEngine:
         step = _Step(seqs, t0=t0)
         self.cache.flush()
         step.t1 = time.perf_counter()
-        step.logits = self.decode_logits(tokens, [len(s.ids) for s in seqs], [s.row for s in seqs])
+        positions = [len(s.ids) for s in seqs]
+        step.logits = self.decode_logits(
+            tokens, positions, [s.row for s in seqs], groups=self._prefix_groups(seqs, positions)
+        )
         self.stats.pipelined_steps += 1
         return step
 
@@ -704,11 +755,17 @@ class FastEngine:
             self._free(seq)
 
     def decode_logits(
-        self, tokens: list[int] | torch.Tensor, positions: list[int], rows: list[int]
+        self,
+        tokens: list[int] | torch.Tensor,
+        positions: list[int],
+        rows: list[int],
+        *,
+        groups: PrefixGroups | None = None,
     ) -> torch.Tensor:
         """Logits [B, V] of one decode step (through a CUDA graph when enabled). `tokens` may be
-        a tensor on the device (a pipelined step's inputs: the last step's samples); the host
-        lists go through pinned memory, so nothing here waits for the GPU."""
+        a tensor on the device (a pipelined step's inputs: the last step's samples); `groups`:
+        rows whose first blocks are shared (their attention reads them once per group). The
+        host lists go through pinned memory, so nothing here waits for the GPU."""
         dev = self.model.device
         b = len(tokens)
         if not self.cuda_graphs:
@@ -716,16 +773,17 @@ class FastEngine:
                 [[0] * b if isinstance(tokens, torch.Tensor) else tokens, positions, rows], torch.int32, dev
             )
             ids = tokens.to(dev).long() if isinstance(tokens, torch.Tensor) else t[0].long()
-            return self.model.decode(ids, t[1], t[2], self.cache)
+            shared = to_device(groups, self._max_members, dev) if groups is not None else None
+            return self.model.decode(ids, t[1], t[2], self.cache, shared)
         bucket = next(x for x in self._buckets if x >= b)
         g = self._graphs.get(bucket) or self._capture(bucket)
         pad = bucket - b
-        host = [
-            [0] * bucket if isinstance(tokens, torch.Tensor) else tokens + [0] * pad,
-            positions + [0] * pad,
-            rows + [self.cache.scratch_row] * pad,
-        ]
-        upload(host, torch.int32, dev, out=g.inputs)
+        host = [0] * bucket if isinstance(tokens, torch.Tensor) else tokens + [0] * pad
+        host += positions + [0] * pad
+        host += rows + [self.cache.scratch_row] * pad
+        if g.shared is not None:
+            host += groups.flat(g.max_groups, bucket) if groups is not None else [0] * g.shared.numel()
+        upload(host, torch.int32, dev, out=g.buffer)
         if isinstance(tokens, torch.Tensor):
             g.inputs[0, :b].copy_(tokens)
         g.graph.replay()
@@ -733,11 +791,24 @@ class FastEngine:
 
     def _capture(self, bucket: int) -> _Graph:
         dev = self.model.device
-        inputs = torch.zeros((3, bucket), dtype=torch.int32, device=dev)
+        max_groups = self._max_groups(bucket)
+        shared_len = 5 * max_groups + 3 * bucket if self.shared_prefix_attention and bucket > 1 else 0
+        buffer = torch.zeros(3 * bucket + shared_len, dtype=torch.int32, device=dev)
+        inputs = buffer[: 3 * bucket].view(3, bucket)
         inputs[2].fill_(self.cache.scratch_row)
+        flat: torch.Tensor | None = None
+        shared: SharedPrefix | None = None
+        if shared_len:
+            flat = buffer[3 * bucket :]
+            shared = SharedPrefix(
+                flat[: 5 * max_groups].view(5, max_groups),
+                flat[5 * max_groups : 5 * max_groups + bucket],
+                flat[5 * max_groups + bucket :].view(2, bucket),
+                max_members=self._max_members,
+            )
 
         def step() -> torch.Tensor:
-            return self.model.decode(inputs[0].long(), inputs[1], inputs[2], self.cache)
+            return self.model.decode(inputs[0].long(), inputs[1], inputs[2], self.cache, shared)
 
         side = torch.cuda.Stream(dev)
         side.wait_stream(torch.cuda.current_stream(dev))
@@ -750,7 +821,7 @@ class FastEngine:
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, pool=self._pool):
             logits = step()
-        captured = _Graph(graph, inputs, logits)
+        captured = _Graph(graph, buffer, inputs, logits, flat, max_groups)
         self._graphs[bucket] = captured
         return captured
 

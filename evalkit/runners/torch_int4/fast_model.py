@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from evalkit.runners.torch_int4.config import SLIDING, Exaone4Config
 from evalkit.runners.torch_int4.gptq import QuantLinear
 from evalkit.runners.torch_int4.kernels import attention, glue, prefill_attention, torch_ops, w4a16
-from evalkit.runners.torch_int4.kernels.attention import default_splits
+from evalkit.runners.torch_int4.kernels.attention import SharedPrefix, default_splits
 from evalkit.runners.torch_int4.kernels.prefill_attention import pack_chunks
 from evalkit.runners.torch_int4.kernels.w4a16 import W4Weight, pack_gptq
 from evalkit.runners.torch_int4.model import DecoderLayer, Exaone4LM, rope_inv_freq
@@ -339,10 +339,17 @@ class FastExaone4:
     # ----------------------------------------------------------------- decode
 
     def decode(
-        self, tokens: torch.Tensor, positions: torch.Tensor, rows: torch.Tensor, cache: PagedKVCache
+        self,
+        tokens: torch.Tensor,
+        positions: torch.Tensor,
+        rows: torch.Tensor,
+        cache: PagedKVCache,
+        shared: SharedPrefix | None = None,
     ) -> torch.Tensor:
         """Logits [B, V] float32 of one new token per row at `positions` [B] of the sequences
-        in block-table `rows` [B] (int32). Every shape is static: the engine captures it."""
+        in block-table `rows` [B] (int32); `shared`: rows whose first blocks are shared, whose
+        attention reads them once per group (``kernels.attention``). Every shape is static: the
+        engine captures it."""
         cfg = self.cfg
         h = self.embed.index_select(0, tokens)
         sms = torch.cuda.get_device_properties(h.device).multi_processor_count if h.is_cuda else 8
@@ -352,7 +359,9 @@ class FastExaone4:
             kc, vc, table, g, window = cache.layer_cache(i)
             q, _, _ = self._qkv(layer, h, positions, cache=(kc, vc, dst[g]))
             splits = default_splits(window or longest, tokens.shape[0], cfg.num_kv_heads, sms)
-            attn = self._attention(q, kc, vc, table, rows, positions, window=window, splits=splits)
+            attn = self._attention(
+                q, kc, vc, table, rows, positions, window=window, splits=splits, shared=shared
+            )
             h = self._out_and_mlp(layer, attn, h)
         return self._logits(h)
 

@@ -165,6 +165,14 @@ class BlockPool:
                 self.forget(block)
                 self.free.append(block)
 
+    def drop_cached(self) -> None:
+        """Free every cached block: later sequences compute their prompts again (benchmarks
+        that run one workload twice, each from a cold cache)."""
+        for block in list(self.cached):
+            self.forget(block)
+            self.free.append(block)
+        self.cached.clear()
+
     def forget(self, block: int) -> None:
         """`block` is about to hold other tokens: it no longer serves its prefix."""
         self.ready.discard(block)

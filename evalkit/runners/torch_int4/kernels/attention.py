@@ -12,11 +12,20 @@ padded to 16 rows for the tensor cores) over its share of the row's keys, one bl
 iteration, with an online softmax and writes (output, log-sum-exp); a second kernel merges
 the splits. The split count is fixed when a CUDA graph is captured, so each row's share per
 split is computed on the device from its length, and splits past the end write an empty result.
+
+Shared prefixes (``SharedPrefix``): rows whose sequences hold the same first blocks (the repeats
+of one prompt) read those blocks once for the whole group instead of once per row. A third
+kernel runs, per group and KV head, the query heads of every member (up to 128 query rows, for
+the tensor cores) over the group's prefix blocks and writes each member's (output,
+log-sum-exp) for the prefix; the split kernel then starts each member's keys after its prefix,
+and the merge takes both. The result is the same attention; only the keys are read fewer times
+(16 repeats of a 500-token prompt: the prefix's keys and values once instead of 16 times).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import triton
@@ -28,9 +37,9 @@ from evalkit.runners.torch_int4.kernels import pdl
 
 @triton.jit
 def _decode_split_kernel(
-    q_ptr, k_ptr, v_ptr, table_ptr, row_ptr, pos_ptr, o_ptr, lse_ptr, COLS, WINDOW, scale,
+    q_ptr, k_ptr, v_ptr, table_ptr, row_ptr, pos_ptr, skip_ptr, o_ptr, lse_ptr, COLS, WINDOW, scale,
     H: tl.constexpr, HKV: tl.constexpr, GROUPS: tl.constexpr, GP: tl.constexpr, D: tl.constexpr,
-    BS: tl.constexpr, SPLITS: tl.constexpr, FP32: tl.constexpr, PDL: tl.constexpr,
+    BS: tl.constexpr, SPLITS: tl.constexpr, SKIP: tl.constexpr, FP32: tl.constexpr, PDL: tl.constexpr,
 ):  # fmt: skip
     if PDL:  # launched early (programmatic dependent launch): let the next start, wait for q
         gdc_launch_dependents()
@@ -41,6 +50,8 @@ def _decode_split_kernel(
     row = tl.load(row_ptr + b).to(tl.int64)
     pos = tl.load(pos_ptr + b)
     lo = tl.maximum(pos - WINDOW + 1, 0)
+    if SKIP:  # keys before the row's shared prefix end are the prefix kernel's (a block boundary)
+        lo = tl.maximum(lo, tl.load(skip_ptr + b))
     first = (lo // BS) * BS
     per_split = tl.cdiv(tl.cdiv(pos + 1 - first, SPLITS), BS) * BS
     start = first + sp * per_split
@@ -84,10 +95,70 @@ def _decode_split_kernel(
 
 
 @triton.jit
+def _prefix_split_kernel(
+    q_ptr, k_ptr, v_ptr, table_ptr, grp_ptr, member_ptr, pos_ptr, o_ptr, lse_ptr, COLS, WINDOW, scale,
+    NGRP, KIND: tl.constexpr, H: tl.constexpr, HKV: tl.constexpr, GROUPS: tl.constexpr,
+    GP: tl.constexpr, ROWS: tl.constexpr, D: tl.constexpr, BS: tl.constexpr, PSPLITS: tl.constexpr,
+    FP32: tl.constexpr,
+):  # fmt: skip
+    # Program (group, KV head, split): query row r is member r // GROUPS, head r % GROUPS.
+    gi = tl.program_id(0)
+    h = tl.program_id(1)
+    sp = tl.program_id(2)
+    row = tl.load(grp_ptr + gi).to(tl.int64)
+    start = tl.load(grp_ptr + NGRP + gi)
+    count = tl.load(grp_ptr + 2 * NGRP + gi)
+    plen = tl.load(grp_ptr + (3 + KIND) * NGRP + gi)
+    r = tl.arange(0, ROWS)
+    d = tl.arange(0, D)
+    mi = r // GROUPS
+    hj = r % GROUPS
+    rmask = mi < count
+    b = tl.load(member_ptr + start + mi, mask=rmask, other=0)
+    pos = tl.load(pos_ptr + b, mask=rmask, other=0)
+    lo = tl.maximum(pos - WINDOW + 1, 0)  # each member's window (sliding layers)
+    q = tl.load(q_ptr + ((b * H + h * GROUPS + hj) * D)[:, None] + d[None, :], mask=rmask[:, None], other=0.0)
+    nblk = plen // BS
+    per = tl.cdiv(nblk, PSPLITS)
+    j0 = sp * per
+    j1 = tl.minimum(j0 + per, nblk)
+    m = tl.full([ROWS], float("-inf"), dtype=tl.float32)
+    lsum = tl.zeros([ROWS], dtype=tl.float32)
+    acc = tl.zeros([ROWS, D], dtype=tl.float32)
+    for j in range(j0, j1):
+        block = tl.load(table_ptr + row * COLS + j).to(tl.int64)
+        s = j * BS + tl.arange(0, BS)
+        off = ((block * BS + tl.arange(0, BS)) * HKV + h) * D
+        k = tl.load(k_ptr + off[:, None] + d[None, :])
+        if FP32:
+            scores = tl.dot(q, tl.trans(k), input_precision="ieee") * scale
+        else:
+            scores = tl.dot(q, tl.trans(k)) * scale
+        scores = tl.where(s[None, :] >= lo[:, None], scores, float("-inf"))
+        m_new = tl.maximum(m, tl.max(scores, axis=1))
+        m_safe = tl.where(m_new > float("-inf"), m_new, 0.0)
+        p = tl.exp(scores - m_safe[:, None])
+        alpha = tl.exp(m - m_safe)
+        lsum = lsum * alpha + tl.sum(p, axis=1)
+        v = tl.load(v_ptr + off[:, None] + d[None, :])
+        if FP32:
+            acc = acc * alpha[:, None] + tl.dot(p, v, input_precision="ieee")
+        else:
+            acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
+        m = m_new
+    has = lsum > 0
+    out = acc / tl.where(has, lsum, 1.0)[:, None]
+    lse = tl.where(has, m + tl.log(tl.where(has, lsum, 1.0)), float("-inf"))
+    dst = ((b * HKV + h) * PSPLITS + sp) * GP + hj
+    tl.store(o_ptr + dst[:, None] * D + d[None, :], out, mask=rmask[:, None])
+    tl.store(lse_ptr + dst, lse, mask=rmask)
+
+
+@triton.jit
 def _decode_merge_kernel(
-    o_ptr, lse_ptr, out_ptr,
+    o_ptr, lse_ptr, po_ptr, plse_ptr, skip_ptr, out_ptr,
     H: tl.constexpr, HKV: tl.constexpr, GROUPS: tl.constexpr, GP: tl.constexpr, D: tl.constexpr,
-    SPLITS: tl.constexpr, PDL: tl.constexpr,
+    SPLITS: tl.constexpr, PSPLITS: tl.constexpr, PDL: tl.constexpr,
 ):  # fmt: skip
     if PDL:  # launched early (programmatic dependent launch): let o's GEMV start, wait for mid
         gdc_launch_dependents()
@@ -100,6 +171,13 @@ def _decode_merge_kernel(
     top = tl.full([GP], float("-inf"), dtype=tl.float32)
     for sp in range(SPLITS):
         top = tl.maximum(top, tl.load(lse_ptr + (base + sp) * GP + g))
+    # the prefix kernel's results, for rows of a group only (other rows' entries are not written)
+    pbase = (b * HKV + h) * PSPLITS
+    pmask = g < GROUPS
+    if PSPLITS > 0:
+        pmask = pmask & (tl.load(skip_ptr + b + g * 0) > 0)  # (a vector: the interpreter's masks)
+    for sp in range(PSPLITS):
+        top = tl.maximum(top, tl.load(plse_ptr + (pbase + sp) * GP + g, mask=pmask, other=float("-inf")))
     total = tl.zeros([GP], dtype=tl.float32)
     acc = tl.zeros([GP, D], dtype=tl.float32)
     for sp in range(SPLITS):
@@ -107,6 +185,12 @@ def _decode_merge_kernel(
         w = tl.where(lse > float("-inf"), tl.exp(lse - top), 0.0)
         total += w
         acc += w[:, None] * tl.load(o_ptr + ((base + sp) * GP + g)[:, None] * D + d[None, :])
+    for sp in range(PSPLITS):
+        lse = tl.load(plse_ptr + (pbase + sp) * GP + g, mask=pmask, other=float("-inf"))
+        w = tl.where(lse > float("-inf"), tl.exp(lse - top), 0.0)
+        total += w
+        at = po_ptr + ((pbase + sp) * GP + g)[:, None] * D + d[None, :]
+        acc += w[:, None] * tl.load(at, mask=pmask[:, None], other=0.0)
     out = acc / tl.where(total > 0, total, 1.0)[:, None]
     dst = out_ptr + ((b * H + h * GROUPS + g) * D)[:, None] + d[None, :]
     tl.store(dst, out.to(out_ptr.dtype.element_ty), mask=(g < GROUPS)[:, None])
@@ -129,6 +213,37 @@ def default_splits(capacity: int, rows: int, num_kv_heads: int, sms: int) -> int
     return max(1, min(want, triton.cdiv(capacity, 64), 64))
 
 
+@dataclass(frozen=True)
+class SharedPrefix:
+    """The groups of a decode batch whose rows share their first blocks (see the module
+    docstring), as device tensors of fixed shape (a CUDA graph keeps them):
+
+    - ``groups`` int32 [5, G]: per group, a table row that lists the prefix blocks, the index of
+      its first member in ``members``, its member count (0: unused entry), and the prefix length
+      in tokens (a multiple of the block size) on global layers and on sliding layers (0 where
+      the group does not share there);
+    - ``members`` int32 [B]: batch indices, group after group;
+    - ``skip`` int32 [2, B]: the prefix tokens each batch row takes from its group on global and
+      on sliding layers (0: no group).
+
+    ``max_members`` bounds ``count`` (members x query heads per KV head <= 128 query rows),
+    ``splits`` is the prefix kernel's split count along the prefix."""
+
+    groups: torch.Tensor
+    members: torch.Tensor
+    skip: torch.Tensor
+    max_members: int
+    splits: int = 4
+
+
+PREFIX_ROWS = 128  # query rows of one prefix program (members x query heads per KV head)
+
+
+def max_group_members(num_heads: int, num_kv_heads: int) -> int:
+    """Members one prefix program takes: as many as fill ``PREFIX_ROWS`` query rows."""
+    return max(1, PREFIX_ROWS // (num_heads // num_kv_heads))
+
+
 def decode_attention(
     q: torch.Tensor,
     keys: torch.Tensor,
@@ -139,9 +254,11 @@ def decode_attention(
     *,
     window: int | None,
     splits: int,
+    shared: SharedPrefix | None = None,
 ) -> torch.Tensor:
     """Attention of one new token per row: q [B, H, D] over the keys of table row ``rows[b]``
-    up to ``positions[b]`` (the cache already holds the new token); returns [B, H * D]."""
+    up to ``positions[b]`` (the cache already holds the new token); returns [B, H * D].
+    `shared`: the rows' shared prefixes, read once per group."""
     b, h, d = q.shape
     bs, hkv = keys.shape[1], keys.shape[2]
     groups = h // hkv
@@ -150,10 +267,27 @@ def decode_attention(
     lse = torch.empty((b, hkv, splits, gp), dtype=torch.float32, device=q.device)
     out = torch.empty((b, h, d), dtype=q.dtype, device=q.device)
     common = dict(H=h, HKV=hkv, GROUPS=groups, GP=gp, D=d)
+    win = window if window is not None else 1 << 30
+    fp32 = q.dtype == torch.float32
+    psplits, skip, pmid, plse = 0, positions, mid, lse
+    if shared is not None:
+        kind = 0 if window is None else 1
+        psplits, skip = shared.splits, shared.skip[kind]
+        pmid = torch.empty((b, hkv, psplits, gp, d), dtype=torch.float32, device=q.device)
+        plse = torch.empty((b, hkv, psplits, gp), dtype=torch.float32, device=q.device)
+        ngrp = shared.groups.shape[1]
+        rows_p = triton.next_power_of_2(shared.max_members * groups)
+        _prefix_split_kernel[(ngrp, hkv, psplits)](
+            q, keys, values, table, shared.groups, shared.members, positions, pmid, plse, table.stride(0),
+            win, d**-0.5, ngrp, KIND=kind, ROWS=max(16, rows_p), BS=bs, PSPLITS=psplits, FP32=fp32,
+            num_warps=8 if rows_p >= 64 else 4, **common,
+        )  # fmt: skip
     _decode_split_kernel[(b, hkv, splits)](
-        q, keys, values, table, rows, positions, mid, lse, table.stride(0),
-        window if window is not None else 1 << 30, d**-0.5,
-        BS=bs, SPLITS=splits, FP32=q.dtype == torch.float32, num_warps=4, **common, **pdl.launch(q.device, b),
+        q, keys, values, table, rows, positions, skip, mid, lse, table.stride(0), win, d**-0.5,
+        BS=bs, SPLITS=splits, SKIP=shared is not None, FP32=fp32, num_warps=4, **common,
+        **pdl.launch(q.device, b),
     )  # fmt: skip
-    _decode_merge_kernel[(b, hkv)](mid, lse, out, SPLITS=splits, **common, **pdl.launch(q.device, b))
+    _decode_merge_kernel[(b, hkv)](
+        mid, lse, pmid, plse, skip, out, SPLITS=splits, PSPLITS=psplits, **common, **pdl.launch(q.device, b)
+    )
     return out.view(b, h * d)

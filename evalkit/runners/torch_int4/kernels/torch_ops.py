@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from evalkit.runners.torch_int4.gptq import unpack_int4_cols, unpack_int4_rows
+from evalkit.runners.torch_int4.kernels.attention import SharedPrefix
 from evalkit.runners.torch_int4.kernels.prefill_attention import PackedChunks
 from evalkit.runners.torch_int4.kernels.w4a16 import W4Weight
 
@@ -127,15 +128,31 @@ def decode_attention(
     *,
     window: int | None,
     splits: int,
+    shared: SharedPrefix | None = None,
 ) -> torch.Tensor:
+    """Row by row. With `shared`, a row of a group reads its first ``skip`` keys through the
+    group's table row (what the kernel's prefix pass reads), the rest through its own."""
     b, h, d = q.shape
     bs = keys.shape[1]
     groups = h // keys.shape[2]
     out = torch.empty((b, h, d), dtype=q.dtype, device=q.device)
+    via = [int(r) for r in rows]  # the table row each row's prefix keys come from
+    skip = [0] * b
+    if shared is not None:
+        kind = 0 if window is None else 1
+        g = shared.groups.tolist()
+        members = shared.members.tolist()
+        for gi in range(len(g[0])):
+            for m in members[g[1][gi] : g[1][gi] + g[2][gi]]:
+                via[m] = g[0][gi]
+        skip = shared.skip[kind].tolist()
     for r in range(b):
         pos = int(positions[r])
         kpos = torch.arange(0 if window is None else max(0, pos - window + 1), pos + 1, device=q.device)
         flat = table[int(rows[r]), kpos // bs].long() * bs + kpos % bs
+        if skip[r]:
+            pre = kpos < skip[r]
+            flat[pre] = table[via[r], kpos[pre] // bs].long() * bs + kpos[pre] % bs
         k = keys.flatten(0, 1)[flat].float().repeat_interleave(groups, dim=1)  # [n, H, D]
         v = values.flatten(0, 1)[flat].float().repeat_interleave(groups, dim=1)
         scores = torch.einsum("hd,nhd->hn", q[r].float(), k) * d**-0.5

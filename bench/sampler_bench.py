@@ -48,6 +48,26 @@ def ms_per_call(fn: Callable[[], object], device: torch.device, n: int) -> float
     return round((time.perf_counter() - t) / n * 1e3, 3)
 
 
+def host_launch_ms(fn: Callable[[], object], device: torch.device, n: int) -> float:
+    """Host time until `fn` returns, the device idle before each call: what the engine's loop
+    spends queueing a step's sampling (a host wait for the device shows up here; on 2026-12-03 a
+    scatter of a host scalar into ``seen`` made every sampled step wait for its own forward)."""
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    fn()
+    total = 0.0
+    for _ in range(n):
+        sync()
+        t = time.perf_counter()
+        fn()
+        total += time.perf_counter() - t
+    sync()
+    return round(total / n * 1e3, 3)
+
+
 def measure(
     rows: int, vocab: int, device: torch.device, n: int = 10, variants: bool = False
 ) -> dict[str, Any]:
@@ -76,7 +96,9 @@ def _spread(sigma: float, logits: torch.Tensor, n: int, variants: bool = False) 
         s = SlotSampler(rows, logits.shape[1], device)
         for r in batch:
             s.assign(r, params, sampling.UniformStream(r), [])
-        res[f"sigma {sigma} {name} sample ms"] = ms_per_call(partial(s.sample, logits, batch), device, n)
+        step = partial(s.sample, logits, batch)
+        res[f"sigma {sigma} {name} sample ms"] = ms_per_call(step, device, n)
+        res[f"sigma {sigma} {name} host launch ms"] = host_launch_ms(step, device, n)
     scaled = logits / SAMPLED.temperature
     top_k = torch.zeros(rows, dtype=torch.long, device=device)
     top_p = torch.full((rows,), SAMPLED.top_p, device=device)

@@ -53,3 +53,28 @@ def test_cuda_bf16_generates(checkpoint: Callable[[str], Path]) -> None:
     requests = [GenerationRequest(list(range(1, n)), SamplingParams(max_new_tokens=16)) for n in (5, 80, 30)]
     results = dict(engine.generate(requests))
     assert all(len(r.token_ids) == 16 for r in results.values())
+
+
+@torch.inference_mode()
+@pytest.mark.parametrize("temperature", [0.0, 0.6])
+def test_slot_sampler_queues_a_step_without_waiting_for_the_gpu(temperature: float) -> None:
+    """The pipelined engine launches step N + 1 and then queues step N + 1's sampling: nothing in
+    ``SlotSampler.sample`` may wait for the device (a scatter of a host scalar into ``seen`` did,
+    so every step's sampling waited for its own forward). CUDA's sync debug mode raises on any
+    synchronising call."""
+    from evalkit.runners.torch_int4.sampling import UniformStream
+    from evalkit.runners.torch_int4.slot_sampler import SlotSampler
+
+    rows, vocab = 8, 4096
+    sampler = SlotSampler(rows, vocab, CUDA)
+    for r in range(rows):
+        sampler.assign(r, SamplingParams(temperature=temperature, top_p=0.95, seed=r), UniformStream(r), [])
+    logits = torch.randn(rows, vocab, device=CUDA)
+    sampler.sample(logits, list(range(rows)))  # builds the kernels first
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        tokens = sampler.sample(logits, list(range(rows)))
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert tokens.shape == (rows,) and bool(sampler.seen[torch.arange(rows, device=CUDA), tokens].all())

@@ -224,7 +224,8 @@ class BatchSampler:
             uniforms = torch.tensor([self.streams[i].next() for i in rows], dtype=torch.float64)
             t, k, p = self.temperature[idx], self.top_k[idx], self.top_p[idx]
             tokens[idx] = sample_rows(logits[idx], t, k, p, uniforms, [self.no_top_k[i] for i in rows])
-        self.seen[torch.arange(tokens.shape[0], device=tokens.device), tokens] = True
+        at = torch.arange(tokens.shape[0], device=tokens.device)
+        self.seen.index_put_((at, tokens), torch.ones((), dtype=torch.bool, device=tokens.device))
         return tokens
 
     def keep_rows(self, rows: Sequence[int]) -> None:

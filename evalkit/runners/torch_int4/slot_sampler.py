@@ -35,6 +35,9 @@ class SlotSampler:
         self.presence = torch.zeros(rows, device=device)
         self.streams: list[UniformStream | None] = [None] * rows
         self.seen = torch.zeros((rows, vocab_size), dtype=torch.bool, device=device)
+        # the value of seen's scatter, on the device: `seen[idx, tokens] = True` would copy a host
+        # scalar from pageable memory, which waits for the stream (the whole step's forward)
+        self._true = torch.ones((), dtype=torch.bool, device=device)
 
     def assign(
         self, row: int, params: SamplingParams, stream: UniformStream, generated: Sequence[int]
@@ -50,7 +53,8 @@ class SlotSampler:
         self.streams[row] = stream
         self.seen[row] = False
         if generated:
-            self.seen[row, torch.tensor(list(generated), device=self.seen.device)] = True
+            at = upload(list(generated), torch.long, self.seen.device)
+            self.seen[row].index_put_((at,), self._true)
 
     def __call__(self, logits: torch.Tensor, rows: Sequence[int]) -> list[int]:
         """One token per row of `logits` [len(rows), V]; host ints (the step is over)."""
@@ -83,5 +87,5 @@ class SlotSampler:
                 sl = idx[at]
                 t, k, p = self.temperature[sl], self.top_k[sl], self.top_p[sl]
                 tokens[at] = sample_rows(logits[at], t, k, p, uniforms, no_top_k)
-        self.seen[idx, tokens] = True
+        self.seen.index_put_((idx, tokens), self._true)
         return tokens

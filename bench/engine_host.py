@@ -50,7 +50,7 @@ def host_step_ms(
     zeros = torch.zeros(batch, FAKE_VOCAB)
 
     def decode_logits(
-        tokens: list[int] | torch.Tensor, positions: list[int], rows: list[int]
+        tokens: list[int] | torch.Tensor, positions: list[int], rows: list[int], *, groups: object = None
     ) -> torch.Tensor:
         return zeros[: len(tokens)]
 

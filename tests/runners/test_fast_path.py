@@ -490,16 +490,18 @@ def test_paged_decode_attention_kernel(splits: int, window: int | None) -> None:
 
 
 @pytest.mark.parametrize("splits", [1, 3])
-@pytest.mark.parametrize("psplits", [1, 4])
+@pytest.mark.parametrize("split_blocks", [1, 16])
 @pytest.mark.parametrize("window", [None, 40])
 def test_decode_attention_reads_shared_prefixes_once_per_group(
-    splits: int, psplits: int, window: int | None
+    splits: int, split_blocks: int, window: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Six rows in mixed batch order: three share 3 blocks (48 keys), two share 2 blocks, one
-    has none; the prefix pass over each group plus each row's own keys equals the attention
-    over the row's whole table, with and without a window (which starts inside the prefix for
-    some rows). Pointing a group at another group's table row changes the result: the prefix
-    keys really come from the prefix pass."""
+    has none; the prefix pass over each group (in one split, or one per block: 3 and 2) plus
+    each row's own keys equals the attention over the row's whole table, with and without a
+    window (which starts inside the prefix for some rows). 3 programs take the work items in
+    turn. Pointing a group at another group's table row changes the result: the prefix keys
+    really come from the prefix pass."""
+    monkeypatch.setattr(attention, "SPLIT_BLOCKS", split_blocks)
     g = torch.Generator().manual_seed(1)
     b, h, hkv, d, bs, nblocks = 6, 4, 2, 32, 16, 40
     keys = torch.randn(nblocks, bs, hkv, d, generator=g)
@@ -515,31 +517,31 @@ def test_decode_attention_reads_shared_prefixes_once_per_group(
     rows = torch.tensor([2, 0, 5, 1, 3, 4], dtype=torch.int32)
     pos = torch.tensor([60, 48, 20, 63, 40, 33], dtype=torch.int32)
     members = torch.tensor([0, 1, 3, 4, 5, 0], dtype=torch.int32)  # batch rows: (0, 1, 3), (4, 5)
-    groups = torch.zeros(5, 3, dtype=torch.int32)  # the third entry unused
-    groups[:, 0] = torch.tensor([0, 0, 3, 48, 48 if window else 0])
-    groups[:, 1] = torch.tensor([3, 3, 2, 32, 32])
+    fields = torch.zeros(5, 3, dtype=torch.int32)  # the third entry unused
+    fields[:, 0] = torch.tensor([0, 0, 3, 48, 48 if window else 0])
+    fields[:, 1] = torch.tensor([3, 3, 2, 32, 32])
     skip = torch.zeros(2, b, dtype=torch.int32)
     skip[:, [0, 1, 3]] = torch.tensor([[48], [48 if window else 0]], dtype=torch.int32)
     skip[:, [4, 5]] = 32
-    shared = attention.SharedPrefix(groups, members, skip, attention.max_group_members(h, hkv), psplits)
+
+    def shared_of(f: torch.Tensor) -> attention.SharedPrefix:
+        flat = torch.cat([torch.tensor([2], dtype=torch.int32), f.flatten()])
+        return attention.SharedPrefix(flat, members, skip, attention.max_group_members(h, hkv))
+
+    shared = shared_of(fields)
     ref = torch_ops.decode_attention(q, keys, values, table, rows, pos, window=window, splits=1)
     out = attention.decode_attention(
         q, keys, values, table, rows, pos, window=window, splits=splits, shared=shared
     )
     assert rel(out, ref) < 1e-5
-    assert (
-        rel(
-            torch_ops.decode_attention(
-                q, keys, values, table, rows, pos, window=window, splits=1, shared=shared
-            ),
-            ref,
-        )
-        < 1e-6
+    twin = torch_ops.decode_attention(
+        q, keys, values, table, rows, pos, window=window, splits=1, shared=shared
     )
-    wrong = attention.SharedPrefix(groups.clone(), members, skip, shared.max_members, psplits)
-    wrong.groups[0, 1] = 0  # the second group's prefix read through the first group's blocks
+    assert rel(twin, ref) < 1e-6
+    wrong = fields.clone()
+    wrong[0, 1] = 0  # the second group's prefix read through the first group's blocks
     bad = attention.decode_attention(
-        q, keys, values, table, rows, pos, window=window, splits=splits, shared=wrong
+        q, keys, values, table, rows, pos, window=window, splits=splits, shared=shared_of(wrong)
     )
     assert rel(bad[[0, 1, 2, 3]], ref[[0, 1, 2, 3]]) < 1e-5 and rel(bad[4:], ref[4:]) > 1e-2
 
@@ -881,7 +883,10 @@ def test_repeats_and_common_prefixes_are_prefilled_once(fast: FastExaone4) -> No
         )
         for _ in range(3)
     ]
-    engine = FastEngine(fast, decode=dec, eos_ids=[], max_batch_size=16, max_seq_len=128, block_size=16)
+    engine = FastEngine(
+        fast, decode=dec, eos_ids=[], max_batch_size=16, max_seq_len=128, block_size=16,
+        shared_prefix_min_rows=2,
+    )  # fmt: skip
     got = dict(engine.generate(reqs))
     st = engine.stats
     assert st.prompt_tokens == 8 * 90 + 3 * 79
@@ -913,16 +918,19 @@ def test_shared_prefix_attention_gives_the_tokens_of_per_row_attention(fast: Fas
     def run(shared: bool) -> tuple[dict[int, list[int]], FastEngine]:
         engine = FastEngine(
             fast, decode=dec, eos_ids=[], max_batch_size=12, max_seq_len=160, block_size=16,
-            shared_prefix_attention=shared,
+            shared_prefix_attention=shared, shared_prefix_min_rows=min_rows,
         )  # fmt: skip
         engine._max_members = 3
         return {i: r.token_ids for i, r in engine.generate(reqs)}, engine
 
+    min_rows = 2
     want, plain = run(False)
     got, engine = run(True)
     assert got == want
     assert plain.stats.shared_prefix_rows == 0 < engine.stats.shared_prefix_rows
     assert engine.pool.available == engine.plan.num_blocks
+    min_rows = 13  # more rows than the batch holds: the path stays off
+    assert run(True)[1].stats.shared_prefix_rows == 0
 
 
 def test_results_do_not_depend_on_admission_order(fast: FastExaone4) -> None:

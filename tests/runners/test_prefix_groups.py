@@ -48,12 +48,13 @@ def test_rows_are_grouped_by_their_deepest_shared_run() -> None:
     assert found.groups == [(7, 0, 3, 48, 0), (3, 3, 2, 32, 32)]
     assert found.members == [0, 2, 4, 1, 3]
     assert found.skip == ([48, 32, 48, 32, 48, 0], [0, 32, 0, 32, 0, 0])
-    columns = [[7, 3], [0, 3], [3, 2], [48, 32], [0, 32]]  # 5 rows of 4 groups, 2 used
+    columns = [[7, 3], [0, 3], [3, 2], [48, 32], [0, 32]]  # 2 groups in use, 5 rows of 4 entries
     per_row = [[0, 2, 4, 1, 3], [48, 32, 48, 32, 48], [0, 32, 0, 32, 0]]  # members, skips
-    want = [v for c in columns for v in [*c, 0, 0]] + [v for r in per_row for v in [*r, 0]]
+    want = [2] + [v for c in columns for v in [*c, 0, 0]] + [v for r in per_row for v in [*r, 0]]
     assert found.flat(4, 6) == want
     shared = to_device(found, 8, torch.device("cpu"))
-    assert shared.groups.tolist()[2] == [3, 2] and shared.skip.tolist() == [list(s) for s in found.skip]
+    assert shared.max_groups == 2 and shared.groups[1:].view(5, 2).tolist()[2] == [3, 2]
+    assert shared.skip.tolist() == [list(s) for s in found.skip]
     # prompts that share only the system-prompt block group over it
     only_system = [blocks[0], blocks[1], blocks[5]]
     found = find(only_system, [60, 40, 25])

@@ -40,7 +40,7 @@ from evalkit.records import SamplingParams
 from evalkit.runners.torch_int4.engine import Decode, GenerationRequest, GenerationResult, stop_text
 from evalkit.runners.torch_int4.engine_api import PromptLogits
 from evalkit.runners.torch_int4.fast_model import FastExaone4
-from evalkit.runners.torch_int4.kernels.attention import SharedPrefix, max_group_members
+from evalkit.runners.torch_int4.kernels.attention import max_group_members
 from evalkit.runners.torch_int4.paged_cache import (
     DEFAULT_BLOCK_SIZE,
     BlockPool,
@@ -49,7 +49,7 @@ from evalkit.runners.torch_int4.paged_cache import (
     PagedKVCache,
     prefix_hashes,
 )
-from evalkit.runners.torch_int4.prefix_groups import PrefixGroups, find_groups, to_device
+from evalkit.runners.torch_int4.prefix_groups import PrefixGroups, find_groups, shared_prefix_views, to_device
 from evalkit.runners.torch_int4.sampling import UniformStream, sample_rows
 from evalkit.runners.torch_int4.slot_sampler import SlotSampler
 from evalkit.runners.torch_int4.transfer import Download, upload
@@ -65,6 +65,15 @@ ADMIT_HORIZON = 1024
 # Groups of rows with a shared prefix a decode step's attention takes at most (per bucket:
 # at most half its rows; see ``prefix_groups``).
 MAX_PREFIX_GROUPS = 64
+# Rows in shared-prefix groups from which a decode step reads the prefixes once per group; only
+# graphs of buckets this large carry the path. Measured on an H200 (2026-12-03, 32B heads, one
+# layer): 256 rows in 16 groups, 512 shared keys of 576: 67.9 us against 114.8 row by row (whose
+# reads of shared blocks L2 already serves in part), of 1,024: 193.3 against 227.5; the W2
+# decode step at 256 rows 47.0 -> 44.3 ms. But 64 rows in 4 groups, 512 of 1,024: 79.5 against
+# 62.6 (32 work items read the prefixes while the row-by-row kernel runs 1,536 programs), and W2
+# at scale 0.25 (64 rows at most) took 139.2 s against 133.9 without the path; a graph carrying
+# the path costs about 4 us a layer even when no row is grouped.
+SHARED_PREFIX_MIN_ROWS = 128
 
 
 class MemoryPlanError(UsageError):
@@ -224,6 +233,7 @@ class FastEngine:
         admit_horizon: int = ADMIT_HORIZON,
         pipeline: bool = True,
         shared_prefix_attention: bool = True,
+        shared_prefix_min_rows: int = SHARED_PREFIX_MIN_ROWS,
     ):
         if max_batch_size < 1 or max_seq_len < 2 or prefill_tokens < 1:
             raise UsageError("max_batch_size, max_seq_len and prefill_tokens must be positive")
@@ -238,6 +248,7 @@ class FastEngine:
         self.prefix_sharing, self.admit_horizon, self.pipeline = prefix_sharing, admit_horizon, pipeline
         # decode attention reads a prefix that rows share once per group (kernels.attention)
         self.shared_prefix_attention = shared_prefix_attention and prefix_sharing
+        self.shared_prefix_min_rows = max(2, shared_prefix_min_rows)
         cfg = model.cfg
         self._max_members = max_group_members(cfg.num_heads, cfg.num_kv_heads)
         self._groups_key: tuple[tuple[int, int], ...] | None = None
@@ -358,6 +369,7 @@ class FastEngine:
             waiting.append(_Seq(i, r, list(r.prompt_ids), UniformStream(r.params.seed)))
         running: list[_Seq] = []
         pending: _Step | None = None  # launched and sampled, its tokens not read yet
+        started = time.perf_counter()
         with torch.inference_mode():
             while waiting or running or pending is not None:
                 if pending is not None:
@@ -376,6 +388,15 @@ class FastEngine:
                     )  # plan_cache prevents it
                 yield from self._prefill_step(waiting, running)
                 pending = self._launch(waiting, running)
+        st = self.stats
+        log.info(
+            "fast engine: %d requests in %.2f s: %d decode steps (%d pipelined, %d rows read a shared "
+            "prefix once per group), prefill %d of %d prompt tokens computed in %.2f s (%d passes), "
+            "%d preemptions, peak %d sequences",
+            len(requests), time.perf_counter() - started, st.decode_steps, st.pipelined_steps,
+            st.shared_prefix_rows, st.prefill_computed, st.prompt_tokens, st.prefill_seconds,
+            len(st.prefill_passes), st.preemptions, st.peak_running,
+        )  # fmt: skip
 
     # ----------------------------------------------------------------- blocks
 
@@ -631,9 +652,10 @@ class FastEngine:
 
     def _prefix_groups(self, seqs: list[_Seq], positions: list[int]) -> PrefixGroups | None:
         """The step's rows that share their first blocks (``prefix_groups.find_groups``), or
-        None. Found again only when the batch's sequences or their released blocks change: a
-        sequence's shared blocks stay while it runs, and its position only grows."""
-        if not self.shared_prefix_attention or len(seqs) < 2:
+        None (also when fewer than ``shared_prefix_min_rows`` rows are grouped). Found again only
+        when the batch's sequences or their released blocks change: a sequence's shared blocks
+        stay while it runs, and its position only grows."""
+        if not self.shared_prefix_attention or len(seqs) < self.shared_prefix_min_rows:
             return None
         key = tuple((s.admitted, s.released) for s in seqs)
         if key != self._groups_key:
@@ -644,6 +666,9 @@ class FastEngine:
                 [s.blocks for s in seqs], [s.row for s in seqs], positions, lay.group_sliding, self.pool.refs,
                 block_size=lay.block_size, max_members=self._max_members, max_groups=self._max_groups(bucket),
             )  # fmt: skip
+            found = self._groups_found
+            if found is not None and len(found.members) < self.shared_prefix_min_rows:
+                self._groups_found = None  # too few grouped rows to gain (SHARED_PREFIX_MIN_ROWS)
         found = self._groups_found
         if found is not None:
             self.stats.shared_prefix_rows += len(found.members)
@@ -792,20 +817,15 @@ class FastEngine:
     def _capture(self, bucket: int) -> _Graph:
         dev = self.model.device
         max_groups = self._max_groups(bucket)
-        shared_len = 5 * max_groups + 3 * bucket if self.shared_prefix_attention and bucket > 1 else 0
+        with_shared = self.shared_prefix_attention and bucket >= self.shared_prefix_min_rows
+        shared_len = 1 + 5 * max_groups + 3 * bucket if with_shared else 0
         buffer = torch.zeros(3 * bucket + shared_len, dtype=torch.int32, device=dev)
         inputs = buffer[: 3 * bucket].view(3, bucket)
         inputs[2].fill_(self.cache.scratch_row)
-        flat: torch.Tensor | None = None
-        shared: SharedPrefix | None = None
+        flat = shared = None
         if shared_len:
             flat = buffer[3 * bucket :]
-            shared = SharedPrefix(
-                flat[: 5 * max_groups].view(5, max_groups),
-                flat[5 * max_groups : 5 * max_groups + bucket],
-                flat[5 * max_groups + bucket :].view(2, bucket),
-                max_members=self._max_members,
-            )
+            shared = shared_prefix_views(flat, max_groups, bucket, self._max_members)
 
         def step() -> torch.Tensor:
             return self.model.decode(inputs[0].long(), inputs[1], inputs[2], self.cache, shared)

@@ -35,10 +35,10 @@ class PrefixGroups:
     skip: tuple[list[int], list[int]]
 
     def flat(self, max_groups: int, rows: int) -> list[int]:
-        """``SharedPrefix.pack``'s layout: groups [5, max_groups] (unused entries 0), members
-        [rows] (padded with 0), skip [2, rows] (padded with 0), one int32 list."""
+        """``SharedPrefix``'s layout as one int32 list: groups [1 + 5 max_groups] (the count in
+        use, then five rows, unused entries 0), members [rows] and skip [2, rows] (padded with 0)."""
         cols = [list(c) for c in zip(*self.groups, strict=True)] if self.groups else [[] for _ in range(5)]
-        out: list[int] = []
+        out = [len(self.groups)]
         for c in cols:
             out += c + [0] * (max_groups - len(c))
         out += self.members + [0] * (rows - len(self.members))
@@ -79,12 +79,12 @@ def find_groups(
     slid = [g for g, s in enumerate(sliding) if s]
     by_key: dict[tuple[int, ...], list[int]] = {}
     for b, per_group in enumerate(blocks):
-        lead = per_group[glob[0]]
+        first = per_group[glob[0]]
         k = 0
-        while k < len(lead) and lead[k] >= 0 and refs[lead[k]] > 1:
+        while k < len(first) and first[k] >= 0 and refs[first[k]] > 1:
             k += 1
         if k:
-            by_key.setdefault(tuple(lead[:k]), []).append(b)
+            by_key.setdefault(tuple(first[:k]), []).append(b)
     found: list[tuple[int, list[int], int, int]] = []
     for key, group in by_key.items():
         for at in range(0, len(group), max_members):
@@ -112,21 +112,17 @@ def find_groups(
     return PrefixGroups(groups, members, (skip_g, skip_s))
 
 
-def shared_prefix_buffers(
-    max_groups: int, rows: int, max_members: int, device: torch.device, splits: int = 4
-) -> tuple[torch.Tensor, SharedPrefix]:
-    """A flat int32 buffer in ``PrefixGroups.flat``'s layout and the ``SharedPrefix`` of views
-    into it (a CUDA graph reads the views; the engine copies each step's groups into the buffer)."""
-    buf = torch.zeros(5 * max_groups + 3 * rows, dtype=torch.int32, device=device)
-    groups = buf[: 5 * max_groups].view(5, max_groups)
-    members = buf[5 * max_groups : 5 * max_groups + rows]
-    skip = buf[5 * max_groups + rows :].view(2, rows)
-    return buf, SharedPrefix(groups, members, skip, max_members=max_members, splits=splits)
+def shared_prefix_views(buffer: torch.Tensor, max_groups: int, rows: int, max_members: int) -> SharedPrefix:
+    """The ``SharedPrefix`` of views into a flat int32 `buffer` in ``PrefixGroups.flat``'s
+    layout (a CUDA graph reads the views; the engine copies each step's groups into it)."""
+    n = 1 + 5 * max_groups
+    return SharedPrefix(
+        buffer[:n], buffer[n : n + rows], buffer[n + rows : n + 3 * rows].view(2, rows), max_members
+    )
 
 
-def to_device(found: PrefixGroups, max_members: int, device: torch.device, splits: int = 4) -> SharedPrefix:
+def to_device(found: PrefixGroups, max_members: int, device: torch.device) -> SharedPrefix:
     """The ``SharedPrefix`` of `found` (eager decode steps: shapes of this batch)."""
     g, rows = max(1, len(found.groups)), len(found.skip[0])
-    buf, shared = shared_prefix_buffers(g, rows, max_members, device, splits)
-    upload(found.flat(g, rows), torch.int32, device, out=buf)
-    return shared
+    buffer = upload(found.flat(g, rows), torch.int32, device)
+    return shared_prefix_views(buffer, g, rows, max_members)

@@ -95,70 +95,80 @@ def _decode_split_kernel(
 
 
 @triton.jit
-def _prefix_split_kernel(
+def _prefix_kernel(
     q_ptr, k_ptr, v_ptr, table_ptr, grp_ptr, member_ptr, pos_ptr, o_ptr, lse_ptr, COLS, WINDOW, scale,
-    NGRP, KIND: tl.constexpr, H: tl.constexpr, HKV: tl.constexpr, GROUPS: tl.constexpr,
+    NGRP, NPROG, KIND: tl.constexpr, H: tl.constexpr, HKV: tl.constexpr, GROUPS: tl.constexpr,
     GP: tl.constexpr, ROWS: tl.constexpr, D: tl.constexpr, BS: tl.constexpr, PSPLITS: tl.constexpr,
-    FP32: tl.constexpr,
+    SPLIT_BLOCKS: tl.constexpr, FP32: tl.constexpr,
 ):  # fmt: skip
-    # Program (group, KV head, split): query row r is member r // GROUPS, head r % GROUPS.
-    gi = tl.program_id(0)
-    h = tl.program_id(1)
-    sp = tl.program_id(2)
-    row = tl.load(grp_ptr + gi).to(tl.int64)
-    start = tl.load(grp_ptr + NGRP + gi)
-    count = tl.load(grp_ptr + 2 * NGRP + gi)
-    plen = tl.load(grp_ptr + (3 + KIND) * NGRP + gi)
+    # Persistent: NPROG programs take the work items (group, KV head, split) of the groups in use
+    # (grp[0]), so a step without groups costs one wave of programs that find nothing to do.
+    # An item's query row r is member r // GROUPS, query head r % GROUPS of the KV head.
+    used = tl.load(grp_ptr)
     r = tl.arange(0, ROWS)
     d = tl.arange(0, D)
     mi = r // GROUPS
     hj = r % GROUPS
-    rmask = mi < count
-    b = tl.load(member_ptr + start + mi, mask=rmask, other=0)
-    pos = tl.load(pos_ptr + b, mask=rmask, other=0)
-    lo = tl.maximum(pos - WINDOW + 1, 0)  # each member's window (sliding layers)
-    q = tl.load(q_ptr + ((b * H + h * GROUPS + hj) * D)[:, None] + d[None, :], mask=rmask[:, None], other=0.0)
-    nblk = plen // BS
-    per = tl.cdiv(nblk, PSPLITS)
-    j0 = sp * per
-    j1 = tl.minimum(j0 + per, nblk)
-    m = tl.full([ROWS], float("-inf"), dtype=tl.float32)
-    lsum = tl.zeros([ROWS], dtype=tl.float32)
-    acc = tl.zeros([ROWS, D], dtype=tl.float32)
-    for j in range(j0, j1):
-        block = tl.load(table_ptr + row * COLS + j).to(tl.int64)
-        s = j * BS + tl.arange(0, BS)
-        off = ((block * BS + tl.arange(0, BS)) * HKV + h) * D
-        k = tl.load(k_ptr + off[:, None] + d[None, :])
-        if FP32:
-            scores = tl.dot(q, tl.trans(k), input_precision="ieee") * scale
-        else:
-            scores = tl.dot(q, tl.trans(k)) * scale
-        scores = tl.where(s[None, :] >= lo[:, None], scores, float("-inf"))
-        m_new = tl.maximum(m, tl.max(scores, axis=1))
-        m_safe = tl.where(m_new > float("-inf"), m_new, 0.0)
-        p = tl.exp(scores - m_safe[:, None])
-        alpha = tl.exp(m - m_safe)
-        lsum = lsum * alpha + tl.sum(p, axis=1)
-        v = tl.load(v_ptr + off[:, None] + d[None, :])
-        if FP32:
-            acc = acc * alpha[:, None] + tl.dot(p, v, input_precision="ieee")
-        else:
-            acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
-        m = m_new
-    has = lsum > 0
-    out = acc / tl.where(has, lsum, 1.0)[:, None]
-    lse = tl.where(has, m + tl.log(tl.where(has, lsum, 1.0)), float("-inf"))
-    dst = ((b * HKV + h) * PSPLITS + sp) * GP + hj
-    tl.store(o_ptr + dst[:, None] * D + d[None, :], out, mask=rmask[:, None])
-    tl.store(lse_ptr + dst, lse, mask=rmask)
+    # Items split-major (every group's first split, then every second...): the items that have
+    # work (sp < the group's split count) come first and spread over the programs.
+    for item in range(tl.program_id(0), used * HKV * PSPLITS, NPROG):
+        sp = item // (used * HKV)
+        gi = (item // HKV) % used
+        h = item % HKV
+        plen = tl.load(grp_ptr + 1 + (3 + KIND) * NGRP + gi)
+        nblk = plen // BS
+        nsplit = tl.minimum(tl.cdiv(nblk, SPLIT_BLOCKS), PSPLITS)  # (the merge derives the same)
+        if sp < nsplit:
+            row = tl.load(grp_ptr + 1 + gi).to(tl.int64)
+            start = tl.load(grp_ptr + 1 + NGRP + gi)
+            count = tl.load(grp_ptr + 1 + 2 * NGRP + gi)
+            rmask = mi < count
+            b = tl.load(member_ptr + start + mi, mask=rmask, other=0)
+            pos = tl.load(pos_ptr + b, mask=rmask, other=0)
+            lo = tl.maximum(pos - WINDOW + 1, 0)  # each member's window (sliding layers)
+            qp = q_ptr + ((b * H + h * GROUPS + hj) * D)[:, None] + d[None, :]
+            q = tl.load(qp, mask=rmask[:, None], other=0.0)
+            per = tl.cdiv(nblk, nsplit)
+            j0 = sp * per
+            j1 = tl.minimum(j0 + per, nblk)
+            m = tl.full([ROWS], float("-inf"), dtype=tl.float32)
+            lsum = tl.zeros([ROWS], dtype=tl.float32)
+            acc = tl.zeros([ROWS, D], dtype=tl.float32)
+            for j in range(j0, j1):
+                block = tl.load(table_ptr + row * COLS + j).to(tl.int64)
+                s = j * BS + tl.arange(0, BS)
+                off = ((block * BS + tl.arange(0, BS)) * HKV + h) * D
+                k = tl.load(k_ptr + off[:, None] + d[None, :])
+                if FP32:
+                    scores = tl.dot(q, tl.trans(k), input_precision="ieee") * scale
+                else:
+                    scores = tl.dot(q, tl.trans(k)) * scale
+                scores = tl.where(s[None, :] >= lo[:, None], scores, float("-inf"))
+                m_new = tl.maximum(m, tl.max(scores, axis=1))
+                m_safe = tl.where(m_new > float("-inf"), m_new, 0.0)
+                p = tl.exp(scores - m_safe[:, None])
+                alpha = tl.exp(m - m_safe)
+                lsum = lsum * alpha + tl.sum(p, axis=1)
+                v = tl.load(v_ptr + off[:, None] + d[None, :])
+                if FP32:
+                    acc = acc * alpha[:, None] + tl.dot(p, v, input_precision="ieee")
+                else:
+                    acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
+                m = m_new
+            has = lsum > 0
+            out = acc / tl.where(has, lsum, 1.0)[:, None]
+            lse = tl.where(has, m + tl.log(tl.where(has, lsum, 1.0)), float("-inf"))
+            dst = ((b * HKV + h) * PSPLITS + sp) * GP + hj
+            tl.store(o_ptr + dst[:, None] * D + d[None, :], out, mask=rmask[:, None])
+            tl.store(lse_ptr + dst, lse, mask=rmask)
 
 
 @triton.jit
 def _decode_merge_kernel(
     o_ptr, lse_ptr, po_ptr, plse_ptr, skip_ptr, out_ptr,
     H: tl.constexpr, HKV: tl.constexpr, GROUPS: tl.constexpr, GP: tl.constexpr, D: tl.constexpr,
-    SPLITS: tl.constexpr, PSPLITS: tl.constexpr, PDL: tl.constexpr,
+    SPLITS: tl.constexpr, PSPLITS: tl.constexpr, BS: tl.constexpr, SPLIT_BLOCKS: tl.constexpr,
+    PDL: tl.constexpr,
 ):  # fmt: skip
     if PDL:  # launched early (programmatic dependent launch): let o's GEMV start, wait for mid
         gdc_launch_dependents()
@@ -171,12 +181,14 @@ def _decode_merge_kernel(
     top = tl.full([GP], float("-inf"), dtype=tl.float32)
     for sp in range(SPLITS):
         top = tl.maximum(top, tl.load(lse_ptr + (base + sp) * GP + g))
-    # the prefix kernel's results, for rows of a group only (other rows' entries are not written)
+    # the prefix kernel's results: the splits it wrote for the row's group (none without one)
     pbase = (b * HKV + h) * PSPLITS
-    pmask = g < GROUPS
+    nsplit = g * 0
     if PSPLITS > 0:
-        pmask = pmask & (tl.load(skip_ptr + b + g * 0) > 0)  # (a vector: the interpreter's masks)
+        nblk = tl.load(skip_ptr + b + g * 0) // BS  # (a vector: the interpreter's masks)
+        nsplit = tl.minimum((nblk + SPLIT_BLOCKS - 1) // SPLIT_BLOCKS, PSPLITS)
     for sp in range(PSPLITS):
+        pmask = (g < GROUPS) & (sp < nsplit)
         top = tl.maximum(top, tl.load(plse_ptr + (pbase + sp) * GP + g, mask=pmask, other=float("-inf")))
     total = tl.zeros([GP], dtype=tl.float32)
     acc = tl.zeros([GP, D], dtype=tl.float32)
@@ -186,6 +198,7 @@ def _decode_merge_kernel(
         total += w
         acc += w[:, None] * tl.load(o_ptr + ((base + sp) * GP + g)[:, None] * D + d[None, :])
     for sp in range(PSPLITS):
+        pmask = (g < GROUPS) & (sp < nsplit)
         lse = tl.load(plse_ptr + (pbase + sp) * GP + g, mask=pmask, other=float("-inf"))
         w = tl.where(lse > float("-inf"), tl.exp(lse - top), 0.0)
         total += w
@@ -218,30 +231,47 @@ class SharedPrefix:
     """The groups of a decode batch whose rows share their first blocks (see the module
     docstring), as device tensors of fixed shape (a CUDA graph keeps them):
 
-    - ``groups`` int32 [5, G]: per group, a table row that lists the prefix blocks, the index of
-      its first member in ``members``, its member count (0: unused entry), and the prefix length
-      in tokens (a multiple of the block size) on global layers and on sliding layers (0 where
-      the group does not share there);
+    - ``groups`` int32 [1 + 5 G]: the number of groups in use, then five rows of G entries: per
+      group a table row that lists the prefix blocks, the index of its first member in
+      ``members``, its member count, and the prefix length in tokens (a multiple of the block
+      size) on global layers and on sliding layers (0 where the group does not share there);
     - ``members`` int32 [B]: batch indices, group after group;
     - ``skip`` int32 [2, B]: the prefix tokens each batch row takes from its group on global and
       on sliding layers (0: no group).
 
-    ``max_members`` bounds ``count`` (members x query heads per KV head <= 128 query rows),
-    ``splits`` is the prefix kernel's split count along the prefix."""
+    ``max_members`` bounds a group's count (members x query heads per KV head <= 128 query
+    rows). A prefix is cut into ``ceil(blocks / SPLIT_BLOCKS)`` splits, at most ``PREFIX_SPLITS``."""
 
     groups: torch.Tensor
     members: torch.Tensor
     skip: torch.Tensor
     max_members: int
-    splits: int = 4
+
+    @property
+    def max_groups(self) -> int:
+        return (self.groups.numel() - 1) // 5
 
 
-PREFIX_ROWS = 128  # query rows of one prefix program (members x query heads per KV head)
+PREFIX_ROWS = 128  # query rows of one prefix work item (members x query heads per KV head)
+PREFIX_SPLITS = 4  # splits of one group's prefix at most
+# Prefix blocks per split: 16 groups of 16 rows at 576 keys, a 16-block prefix (512 tokens) in
+# one split was fastest (H200, 2026-12-03, one program per item: 65.9 us a layer against 72.0
+# with 2 splits and 82.1 with 4; the rows alone, L2 sharing their reads: 115.7; rows without a
+# shared prefix: 166.5).
+SPLIT_BLOCKS = 16
 
 
 def max_group_members(num_heads: int, num_kv_heads: int) -> int:
-    """Members one prefix program takes: as many as fill ``PREFIX_ROWS`` query rows."""
+    """Members one prefix work item takes: as many as fill ``PREFIX_ROWS`` query rows."""
     return max(1, PREFIX_ROWS // (num_heads // num_kv_heads))
+
+
+def _programs(device: torch.device) -> int:
+    """Programs of the persistent prefix kernel: two per SM on a GPU; a few in the interpreter
+    (so its tests take several items per program)."""
+    if device.type != "cuda":
+        return 3
+    return 2 * torch.cuda.get_device_properties(device).multi_processor_count
 
 
 def decode_attention(
@@ -272,15 +302,15 @@ def decode_attention(
     psplits, skip, pmid, plse = 0, positions, mid, lse
     if shared is not None:
         kind = 0 if window is None else 1
-        psplits, skip = shared.splits, shared.skip[kind]
+        psplits, skip = PREFIX_SPLITS, shared.skip[kind]
         pmid = torch.empty((b, hkv, psplits, gp, d), dtype=torch.float32, device=q.device)
         plse = torch.empty((b, hkv, psplits, gp), dtype=torch.float32, device=q.device)
-        ngrp = shared.groups.shape[1]
-        rows_p = triton.next_power_of_2(shared.max_members * groups)
-        _prefix_split_kernel[(ngrp, hkv, psplits)](
+        rows_p = max(16, triton.next_power_of_2(shared.max_members * groups))
+        _prefix_kernel[(_programs(q.device),)](
             q, keys, values, table, shared.groups, shared.members, positions, pmid, plse, table.stride(0),
-            win, d**-0.5, ngrp, KIND=kind, ROWS=max(16, rows_p), BS=bs, PSPLITS=psplits, FP32=fp32,
-            num_warps=8 if rows_p >= 64 else 4, **common,
+            win, d**-0.5, shared.max_groups, _programs(q.device), KIND=kind, ROWS=rows_p, BS=bs,
+            PSPLITS=psplits, SPLIT_BLOCKS=SPLIT_BLOCKS, FP32=fp32, num_warps=8 if rows_p >= 64 else 4,
+            **common,
         )  # fmt: skip
     _decode_split_kernel[(b, hkv, splits)](
         q, keys, values, table, rows, positions, skip, mid, lse, table.stride(0), win, d**-0.5,
@@ -288,6 +318,7 @@ def decode_attention(
         **pdl.launch(q.device, b),
     )  # fmt: skip
     _decode_merge_kernel[(b, hkv)](
-        mid, lse, pmid, plse, skip, out, SPLITS=splits, PSPLITS=psplits, **common, **pdl.launch(q.device, b)
-    )
+        mid, lse, pmid, plse, skip, out, SPLITS=splits, PSPLITS=psplits, BS=bs, SPLIT_BLOCKS=SPLIT_BLOCKS,
+        **common, **pdl.launch(q.device, b),
+    )  # fmt: skip
     return out.view(b, h * d)

@@ -140,9 +140,9 @@ def decode_attention(
     skip = [0] * b
     if shared is not None:
         kind = 0 if window is None else 1
-        g = shared.groups.tolist()
+        used, g = int(shared.groups[0]), shared.groups[1:].view(5, -1).tolist()
         members = shared.members.tolist()
-        for gi in range(len(g[0])):
+        for gi in range(used):
             for m in members[g[1][gi] : g[1][gi] + g[2][gi]]:
                 via[m] = g[0][gi]
         skip = shared.skip[kind].tolist()

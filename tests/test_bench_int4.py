@@ -619,3 +619,18 @@ def test_sampler_bench_measures_flat_and_peaked_logits_on_a_cpu() -> None:
     assert "sigma 0.5 top-p kernel ms" in res  # the kernel, interpreted
     for sigma in sampler_bench.SPREADS:  # its draws are the definition's
         assert res[f"sigma {sigma} top-p kernel draws equal to the definition"] == "16/16"
+
+
+def test_attention_shared_prefix_bench_builds_groups_that_match_row_by_row() -> None:
+    """The benchmark's groups (rows i*members.. of one prefix, their table row the first
+    member's) give the row-by-row attention, on a CPU in Triton's interpreter (float32, small
+    heads); an idle SharedPrefix (no group in use) too."""
+    from bench import attention_shared_prefix as bench
+
+    for split_blocks in (1, 16):
+        r = bench.case(
+            8, 128, 96, 4, 2, path="shared", split_blocks=split_blocks, device="cpu", shape=(4, 2, 32)
+        )
+        assert r["err"] < 1e-5 and r["us"] > 0
+    idle = bench.case(8, 128, 96, 4, 2, path="idle", max_groups=4, device="cpu", shape=(4, 2, 32))
+    assert idle["err"] == 0.0

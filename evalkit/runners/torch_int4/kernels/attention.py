@@ -24,6 +24,7 @@ and the merge takes both. The result is the same attention; only the keys are re
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -255,9 +256,9 @@ class SharedPrefix:
 PREFIX_ROWS = 128  # query rows of one prefix work item (members x query heads per KV head)
 PREFIX_SPLITS = 4  # splits of one group's prefix at most
 # Prefix blocks per split: 16 groups of 16 rows at 576 keys, a 16-block prefix (512 tokens) in
-# one split was fastest (H200, 2026-12-03, one program per item: 65.9 us a layer against 72.0
-# with 2 splits and 82.1 with 4; the rows alone, L2 sharing their reads: 115.7; rows without a
-# shared prefix: 166.5).
+# one split was fastest (H200, 2026-12-03, bench/results/eval_h200_2026-12-03c/call3: 67.9 us a
+# layer against 73.5 with 8 blocks a split; the rows alone, L2 sharing their reads: 114.8). At
+# 1,024 keys (512 shared) 193.3 against 200.7, at 2,304 (2,048 shared) 221.3 either way.
 SPLIT_BLOCKS = 16
 
 
@@ -266,12 +267,17 @@ def max_group_members(num_heads: int, num_kv_heads: int) -> int:
     return max(1, PREFIX_ROWS // (num_heads // num_kv_heads))
 
 
+@functools.lru_cache(maxsize=16)
+def _sms(index: int) -> int:
+    return torch.cuda.get_device_properties(index).multi_processor_count
+
+
 def _programs(device: torch.device) -> int:
     """Programs of the persistent prefix kernel: two per SM on a GPU; a few in the interpreter
     (so its tests take several items per program)."""
     if device.type != "cuda":
         return 3
-    return 2 * torch.cuda.get_device_properties(device).multi_processor_count
+    return 2 * _sms(device.index if device.index is not None else torch.cuda.current_device())
 
 
 def decode_attention(
@@ -306,9 +312,10 @@ def decode_attention(
         pmid = torch.empty((b, hkv, psplits, gp, d), dtype=torch.float32, device=q.device)
         plse = torch.empty((b, hkv, psplits, gp), dtype=torch.float32, device=q.device)
         rows_p = max(16, triton.next_power_of_2(shared.max_members * groups))
-        _prefix_kernel[(_programs(q.device),)](
+        nprog = _programs(q.device)
+        _prefix_kernel[(nprog,)](
             q, keys, values, table, shared.groups, shared.members, positions, pmid, plse, table.stride(0),
-            win, d**-0.5, shared.max_groups, _programs(q.device), KIND=kind, ROWS=rows_p, BS=bs,
+            win, d**-0.5, shared.max_groups, nprog, KIND=kind, ROWS=rows_p, BS=bs,
             PSPLITS=psplits, SPLIT_BLOCKS=SPLIT_BLOCKS, FP32=fp32, num_warps=8 if rows_p >= 64 else 4,
             **common,
         )  # fmt: skip

@@ -123,18 +123,28 @@ def run_ours(args: argparse.Namespace, loads: dict[str, list[Request]], save: Ca
     )
     # --profile: each decode step synchronised and split (forward, sampling, bookkeeping), which
     # turns the engine's pipelining off; by default the run is timed as a user runs it.
-    engine.profile = args.profile
     engine.sync_prefill = True
     common = {
         "ours_load_s": round(load_s, 1),
         "ours_start_s": round(start_s, 1),
         "ours_cache": engine.plan.summary(),
     }
-    runs = [(name, reqs, True) for name, reqs in loads.items()]
+    # (name, requests, shared-prefix path, profiled)
+    runs = [(name, reqs, True, args.profile) for name, reqs in loads.items()]
     if args.ab_shared_prefix:  # each workload first without the path, then with it
-        runs = [(f"{name}/no-shared-prefix", reqs, False) for name, reqs in loads.items()] + runs
-    for name, reqs, shared_prefix in runs:
+        runs = [
+            (f"{name}/no-shared-prefix", reqs, False, args.profile) for name, reqs in loads.items()
+        ] + runs
+    if args.overhead:  # each workload first as users run it, then profiled
+        runs = [
+            r
+            for name, reqs, sp, _ in runs
+            for r in ((f"{name}/pipelined", reqs, sp, False), (name, reqs, sp, True))
+        ]
+    pipelined_ms: dict[str, float] = {}  # step ms of each workload's pipelined run (--overhead)
+    for name, reqs, shared_prefix, profiled in runs:
         engine.shared_prefix_attention = shared_prefix and not args.no_shared_prefix
+        engine.profile = profiled
         engine.pool.drop_cached()  # each run computes its prompts (an A/B's second run included)
         batch = [
             GenerationRequest(
@@ -168,7 +178,9 @@ def run_ours(args: argparse.Namespace, loads: dict[str, list[Request]], save: Ca
             "ours_step_rows": f">= {floor}",
             "ours_step_ms": round(1e3 * sum(loop) / len(loop), 2) if loop else None,
         }
-        if args.profile:
+        if not profiled and timing["ours_step_ms"] is not None:
+            pipelined_ms[name.removesuffix("/pipelined")] = timing["ours_step_ms"]
+        if profiled:
             big = [s for s in st.step_times if s[3] >= floor]
             steps = big or st.step_times
             fwd, smp, book = (sum(s[i] for s in steps) for i in range(3))
@@ -177,6 +189,14 @@ def run_ours(args: argparse.Namespace, loads: dict[str, list[Request]], save: Ca
             timing["ours_profile_step_ms"] = round(1e3 * total / max(1, len(steps)), 2)
             timing["ours_sampling_share"] = round(smp / total, 4) if total else None
             timing["ours_bookkeeping_share"] = round(book / total, 4) if total else None
+            forward_ms = 1e3 * fwd / max(1, len(steps))
+            timing["ours_profile_forward_ms"] = round(forward_ms, 2)
+            if args.overhead and name in pipelined_ms:
+                # what sampling and bookkeeping add to a step of the loop as users run it: its
+                # pipelined step beyond the profiled forward (two runs of the same requests)
+                step = pipelined_ms[name]
+                timing["ours_pipelined_step_ms"] = step
+                timing["ours_loop_overhead_share"] = round((step - forward_ms) / step, 4)
         save(
             name,
             {
@@ -351,6 +371,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="ours: synchronise and split every decode step (sampling and bookkeeping shares; "
         "turns the engine's pipelining off)",
+    )
+    ap.add_argument(
+        "--overhead",
+        action="store_true",
+        help="ours: run each workload as users run it (pipelined), then profiled, and report what "
+        "sampling and bookkeeping add to the pipelined step beyond the profiled forward",
     )
     ap.add_argument(
         "--no-shared-prefix",

@@ -57,5 +57,26 @@ def test_ours_end_to_end_on_the_tiny_random_model(tmp_path: Path, capsys: pytest
     )
     (w1,) = json.loads(out.read_text())["workloads"]
     assert w1["ours_pipelined_steps"] == 0 and 0 <= w1["ours_sampling_share"] < 1
+    # --overhead: the workload pipelined, then profiled; the pipelined step against the forward
+    over = tmp_path / "over.json"
+    assert (
+        bench_eval.main(
+            [*argv, "--max-seqs", "4", "--cap-new-tokens", "40", "--overhead", "--out", str(over)]
+        )
+        == 0
+    )
+    piped, profiled = json.loads(over.read_text())["workloads"]
+    assert (
+        piped["name"] == "W1/pipelined"
+        and piped["ours_pipelined_steps"] > 0
+        and "ours_profile_step_ms" not in piped
+    )
+    assert profiled["name"] == "W1" and profiled["ours_pipelined_steps"] == 0
+    assert (
+        profiled["ours_pipelined_step_ms"] == piped["ours_step_ms"] > 0
+        and profiled["ours_profile_forward_ms"] > 0
+    )
+    want = (piped["ours_step_ms"] - profiled["ours_profile_forward_ms"]) / piped["ours_step_ms"]
+    assert profiled["ours_loop_overhead_share"] == pytest.approx(want, abs=1e-3)
     with pytest.raises(SystemExit, match="needs --model"):
         bench_eval.main(["--runner", "vllm"])

@@ -931,6 +931,11 @@ def test_shared_prefix_attention_gives_the_tokens_of_per_row_attention(fast: Fas
     assert engine.pool.available == engine.plan.num_blocks
     min_rows = 13  # more rows than the batch holds: the path stays off
     assert run(True)[1].stats.shared_prefix_rows == 0
+    # 12 rows decode at once, in groups of 3 + 1 per prompt: 9 grouped rows at most
+    min_rows = 10
+    assert run(True)[1].stats.shared_prefix_rows == 0
+    min_rows = 9
+    assert run(True)[1].stats.shared_prefix_rows > 0
 
 
 def test_results_do_not_depend_on_admission_order(fast: FastExaone4) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import torch
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.attention_splits import write_results
 from bench.int4_engine import _sync_time
 from evalkit.runners.torch_int4.kernels import attention
 
@@ -120,12 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     run(64, 1024, 512, 16, 3, path="rows")
     run(64, 1024, 512, 16, 3, path="shared")
     if args.out is not None:
-        meta = {
-            "device": torch.cuda.get_device_name(0),
-            "torch": torch.__version__,
-            "date": time.strftime("%Y-%m-%d"),
-        }
-        args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+        write_results(args.out, results)
     return 0
 
 

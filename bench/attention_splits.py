@@ -16,6 +16,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -47,6 +48,16 @@ def table_line(results: list[dict[str, float]], kv_heads: int, sms: int) -> str:
     return f"SPLITS_BY_PROGRAMS = ({pairs})"
 
 
+def write_results(path: Path, results: list[dict[str, Any]]) -> None:
+    """`results` as JSON with the GPU, torch version and date (the attention benchmarks' files)."""
+    meta = {
+        "device": torch.cuda.get_device_name(0),
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    path.write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", type=Path, default=None)
@@ -66,12 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     if args.out is not None:
-        meta = {
-            "device": torch.cuda.get_device_name(0),
-            "torch": torch.__version__,
-            "date": time.strftime("%Y-%m-%d"),
-        }
-        args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+        write_results(args.out, results)
     print("paste into kernels/attention.py:", table_line(results, KV_HEADS, sms), flush=True)
     return 0
 

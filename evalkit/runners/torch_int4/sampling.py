@@ -213,6 +213,7 @@ class BatchSampler:
         self.presence = column([p.presence_penalty for p in params], torch.float32)
         self.streams = [UniformStream(p.seed) for p in params]
         self.seen = torch.zeros((len(params), vocab_size), dtype=torch.bool, device=device)
+        self._true = torch.ones((), dtype=torch.bool, device=device)  # (see SlotSampler)
 
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
         """Choose one token per row from float32 `logits` [B, V]; returns [B] on the logits' device."""
@@ -225,7 +226,7 @@ class BatchSampler:
             t, k, p = self.temperature[idx], self.top_k[idx], self.top_p[idx]
             tokens[idx] = sample_rows(logits[idx], t, k, p, uniforms, [self.no_top_k[i] for i in rows])
         at = torch.arange(tokens.shape[0], device=tokens.device)
-        self.seen.index_put_((at, tokens), torch.ones((), dtype=torch.bool, device=tokens.device))
+        self.seen.index_put_((at, tokens), self._true)
         return tokens
 
     def keep_rows(self, rows: Sequence[int]) -> None:

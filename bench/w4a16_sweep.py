@@ -353,7 +353,9 @@ G128_SHAPES = variant_table(
 # no weight tile in shared memory, x in ``r128_order``); block_n = 16 num_warps times a power of
 # two; the tiles that build for sm_90 without spills (BLOCK_N 128 on 4 warps up to 64 rows: 3.2-3.4
 # SASS instructions a weight against g128's 4.3-4.5). "r128n": the words one block ahead; "r128o":
-# the next block folded while the MMA runs (seventh session, sweep12: wins at 8 and 32 rows).
+# the next block folded while the MMA runs in the source (seventh session, sweep12: wins at 8 and
+# 32 rows), though ptxas puts the wait for the MMA ahead of the fold; "r128p": two A operands in
+# turn, whose SASS does fold while the MMA runs (thirteenth session).
 # The 256-wide tiles (block_n 256, or block_m 256 with block_n 128) joined in the seventh session
 # (sweep14, kernels_h200_2026-12-02g/): each lost to the 128 x 128 tile by 2-60 % at 64-512 rows.
 R128_SHAPES = variant_table(
@@ -389,7 +391,7 @@ R128_SHAPES = variant_table(
             (256, 128, 8, 3),
         ],
     },
-    lambda m: ("r128", "r128n", "r128o"),
+    lambda m: ("r128", "r128n", "r128o", "r128p"),
 )
 
 
@@ -417,12 +419,20 @@ def p16t_candidates(
     return cands
 
 
-def _only_tiles(
-    table: dict[int, list[tuple[int, int, int, int, str]]], tiles: str
+def _chosen_tiles(
+    table: dict[int, list[tuple[int, int, int, int, str]]], tiles: str | None, variants: str | None = None
 ) -> dict[int, list[tuple[int, int, int, int, str]]]:
-    """`table` with only the tiles of `tiles` ("128x128x8x3,..."; block_m, block_n, warps, stages)."""
-    want = {tuple(int(v) for v in t.split("x")) for t in tiles.split(",")}
-    return {m: [e for e in rows if e[:4] in want] for m, rows in table.items()}
+    """`table`'s M buckets with the tiles of `tiles` ("128x128x8x3,..."; block_m, block_n, warps,
+    stages: these at every bucket, also where `table` lacks them) and the variants of `variants`
+    ("r128o,r128p"); None keeps `table`'s."""
+    want = [tuple(int(v) for v in t.split("x")) for t in tiles.split(",")] if tiles else None
+    kinds = variants.split(",") if variants else None
+    out = {}
+    for m, rows in table.items():
+        vs = kinds or list(dict.fromkeys(e[4] for e in rows))
+        ts = want or list(dict.fromkeys(e[:4] for e in rows))
+        out[m] = [(*t, v) for v in vs for t in ts]
+    return out
 
 
 def p16_candidates(m: int, n: int, k: int, sms: int) -> list[TcConfig]:
@@ -609,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
         "--r128",
         action="store_true",
         help="as --g128, with the Gluon GEMM whose folded weight goes straight to the MMA's A registers "
-        "(r128, r128n, r128o) as the candidates",
+        "(r128, r128n, r128o, r128p) as the candidates",
     )
     ap.add_argument(
         "--stream-k",
@@ -625,7 +635,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--tiles",
         default=None,
-        help="with --r128: only these tiles (block_m x block_n x warps x stages, e.g. 128x128x8x3)",
+        help="with --r128: these tiles at every M (block_m x block_n x warps x stages, e.g. 128x128x8x3)",
+    )
+    ap.add_argument(
+        "--variants",
+        default=None,
+        help="with --r128: only these variants (comma-separated, e.g. r128o,r128p)",
     )
     ap.add_argument("--shapes", default=",".join(SHAPES))
     ap.add_argument("--copy-mb", type=float, default=300.0, help="weight bytes per timed graph")
@@ -694,8 +709,8 @@ def main(argv: list[str] | None = None) -> int:
                 tuned = w4a16.tc_config(ws[0], m, torch.bfloat16)
                 plain = [gemm_now, "dequant+cublas"] if m < 65 else ["dequant+cublas", gemm_now]
                 table = (
-                    _only_tiles(R128_SHAPES, args.tiles)
-                    if args.r128 and args.tiles
+                    _chosen_tiles(R128_SHAPES, args.tiles, args.variants)
+                    if args.r128 and (args.tiles or args.variants)
                     else R128_SHAPES
                     if args.r128
                     else G128_SHAPES

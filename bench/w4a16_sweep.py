@@ -354,8 +354,9 @@ G128_SHAPES = variant_table(
 # two; the tiles that build for sm_90 without spills (BLOCK_N 128 on 4 warps up to 64 rows: 3.2-3.4
 # SASS instructions a weight against g128's 4.3-4.5). "r128n": the words one block ahead; "r128o":
 # the next block folded while the MMA runs in the source (seventh session, sweep12: wins at 8 and
-# 32 rows), though ptxas puts the wait for the MMA ahead of the fold; "r128p": two A operands in
-# turn, whose SASS does fold while the MMA runs (thirteenth session).
+# 32 rows), though at down's 256-row stream-K tile ptxas puts the wait for the MMA ahead of the
+# fold. "r128p" (two A operands in turn, whose SASS does fold while the MMA runs) lost at 128 and
+# 256 rows in the thirteenth session (kernels_h200_2026-12-03d/sweep20; commit d5a2ea6).
 # The 256-wide tiles (block_n 256, or block_m 256 with block_n 128) joined in the seventh session
 # (sweep14, kernels_h200_2026-12-02g/): each lost to the 128 x 128 tile by 2-60 % at 64-512 rows.
 R128_SHAPES = variant_table(
@@ -391,7 +392,7 @@ R128_SHAPES = variant_table(
             (256, 128, 8, 3),
         ],
     },
-    lambda m: ("r128", "r128n", "r128o", "r128p"),
+    lambda m: ("r128", "r128n", "r128o"),
 )
 
 
@@ -424,7 +425,7 @@ def _chosen_tiles(
 ) -> dict[int, list[tuple[int, int, int, int, str]]]:
     """`table`'s M buckets with the tiles of `tiles` ("128x128x8x3,..."; block_m, block_n, warps,
     stages: these at every bucket, also where `table` lacks them) and the variants of `variants`
-    ("r128o,r128p"); None keeps `table`'s."""
+    ("r128n,r128o"); None keeps `table`'s."""
     want = [tuple(int(v) for v in t.split("x")) for t in tiles.split(",")] if tiles else None
     kinds = variants.split(",") if variants else None
     out = {}
@@ -619,7 +620,7 @@ def main(argv: list[str] | None = None) -> int:
         "--r128",
         action="store_true",
         help="as --g128, with the Gluon GEMM whose folded weight goes straight to the MMA's A registers "
-        "(r128, r128n, r128o, r128p) as the candidates",
+        "(r128, r128n, r128o) as the candidates",
     )
     ap.add_argument(
         "--stream-k",
@@ -640,7 +641,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--variants",
         default=None,
-        help="with --r128: only these variants (comma-separated, e.g. r128o,r128p)",
+        help="with --r128: only these variants (comma-separated, e.g. r128n,r128o)",
     )
     ap.add_argument("--shapes", default=",".join(SHAPES))
     ap.add_argument("--copy-mb", type=float, default=300.0, help="weight bytes per timed graph")

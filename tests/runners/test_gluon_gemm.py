@@ -172,15 +172,14 @@ def _compile_sm90(
         return _compile_gemv_sm90(block_n, num_warps)
     stream = kernel.startswith("r128") and kernel.endswith("s")
     kernel = kernel.removesuffix("s") if stream else kernel
-    # "r128o": r128 with OVERLAP, "r128p": with PAIRS
-    fn = getattr(gluon, f"gemm_{kernel.removesuffix('o').removesuffix('p')}_kernel")
+    fn = getattr(gluon, f"gemm_{kernel.removesuffix('o')}_kernel")  # "r128o": r128 with OVERLAP
     layout = gl.NVMMASharedLayout.get_default_for([block_m, 128], gl.bfloat16)
     ptrs = {"qw_ptr": "*i32", "qz_ptr": "*i32", "s_ptr": "*bf16", "out_ptr": "*fp32", "part_ptr": "*fp32"}
     ptrs["cnt_ptr"] = "*i32"
     consts = {
         "N": 54784, "EVEN_N": True, "GROUP": 128, "BLOCK_M": block_m, "BLOCK_N": block_n,
         "ZERO_OFFSET": 1, "MAGIC": 0x4300, "OFF": 128.0, "STAGES": stages, "AHEAD": ahead,
-        "OVERLAP": kernel == "r128o", "PAIRS": kernel == "r128p", "STREAM_K": stream,
+        "OVERLAP": kernel == "r128o", "STREAM_K": stream,
     }  # fmt: skip
     sig: dict[str, str] = {}
     constexprs: dict[tuple[int, ...], object] = {}
@@ -488,44 +487,6 @@ def a_register_hazards(loop: list[str]) -> list[tuple[int, str]]:
     return hazards
 
 
-def folds_in_flight(loop: list[str]) -> tuple[int, int]:
-    """(HMUL2 of the loop issued while an MMA is in flight, all HMUL2 of the loop): an HGMMA
-    starts the flight, the next WARPGROUP.DEPBAR ends it. The loop is read once from its label:
-    the MMA whose wait the loop's start reaches round the back edge is left out (not needed
-    where the loop's last wait is its last MMA's, as in every r128 variant)."""
-    inflight, over, total = False, 0, 0
-    for t in loop:
-        if "HGMMA" in t:
-            inflight = True
-        elif "DEPBAR" in t:
-            inflight = False
-        elif re.search(r"\bHMUL2\b", t):
-            total += 1
-            over += inflight
-    return over, total
-
-
-def test_fold_in_flight_count() -> None:
-    mma = "HGMMA.64x16x16.F32.BF16 R24, R40, gdesc[UR4], R24, gsb0"
-    wait = "WARPGROUP.DEPBAR.LE gsb0, 0x0"
-    fold = "HMUL2.BF16_V2 R44, R12, R20.H0_H0"
-    assert folds_in_flight([mma, fold, wait, fold]) == (1, 2)
-    assert folds_in_flight([mma, wait, fold, fold]) == (0, 2)
-
-
-@pytest.mark.parametrize("python", SM90_PYTHONS, ids=SM90_IDS)
-def test_r128p_folds_while_the_mma_runs_at_down_s_256_row_tile(python: str) -> None:
-    """The stream-K tile of down at 129..256 rows (128 x 128, 8 warps, 4 x slots): r128p folds
-    each block while the MMA of the block before runs. (r128o at this tile has ptxas put the
-    MMA's wait ahead of the fold: its single loop-carried A operand is one PTX register, which the
-    fold of the next block would overwrite while the MMA reads it.)"""
-    sass = _build_in_subprocess(128, 128, 8, 4, 2, "r128ps", python)
-    loop = _main_loop(sass)
-    assert not re.search(r"\b(STL|LDL)\b", sass), "registers spill to local memory"
-    assert a_register_hazards(loop) == []
-    assert folds_in_flight(loop) == (64, 64)
-
-
 def test_a_register_hazard_scan() -> None:
     """The scan finds a write to an in-flight MMA's A registers, also across the loop's back edge
     and through a 128-bit load, and not a write after the wait or to other registers."""
@@ -542,7 +503,7 @@ def test_a_register_hazard_scan() -> None:
     ("block_m", "block_n", "num_warps", "stages", "ahead", "per_weight"),
     [(16, 128, 4, 4, 2, 3.75), (64, 128, 8, 3, 1, 4.5)],
 )
-@pytest.mark.parametrize("kernel", ["r128", "r128o", "r128p", "r128s", "r128os", "r128ps"])
+@pytest.mark.parametrize("kernel", ["r128", "r128o", "r128s", "r128os"])
 @pytest.mark.parametrize("python", SM90_PYTHONS, ids=SM90_IDS)
 def test_r128_builds_for_sm90_with_the_weight_in_registers(
     block_m: int,
@@ -558,25 +519,19 @@ def test_r128_builds_for_sm90_with_the_weight_in_registers(
     HGMMA takes A from registers), one LOP3 + HADD2 + HMUL2 per two weights, no spills, and no
     register of an MMA's A operand written before the MMA is waited for (r128o folds the next
     block while the MMA runs; a loop that waited after the fold instead wrote them: 99-234 such
-    writes in its SASS, and NaN on the GPU). r128p's loop takes two blocks, and all its folds run
-    while an MMA is in flight."""
-    if kernel.startswith("r128p") and block_n // num_warps > 16:
-        pytest.skip("r128p holds two A operands (64 registers each at 128 columns on 4 warps): 8-warp tiles")
+    writes in its SASS, and NaN on the GPU)."""
     sass = _build_in_subprocess(block_m, block_n, num_warps, stages, ahead, kernel, python)
     assert not re.search(r"\b(STL|LDL)\b", sass), "registers spill to local memory"
     loop = _main_loop(sass)
     ops = [re.sub(r"^@!?U?P\w+\s+", "", t).split()[0].split(".")[0] for t in loop]
     assert "STS" not in ops
-    blocks = 2 if kernel.startswith("r128p") else 1  # blocks a loop
     hgmma = [t for t in loop if "HGMMA" in t]
-    assert len(hgmma) == blocks * 8 * block_n // (16 * num_warps)
+    assert len(hgmma) == 8 * block_n // (16 * num_warps)
     for t in hgmma:
         assert re.search(r"HGMMA\S*\s+R\d+,\s+R\d+,\s+gdesc", t), t  # A from registers, B (x) from smem
-    pairs = blocks * block_n * 128 // (32 * num_warps) // 2
+    pairs = block_n * 128 // (32 * num_warps) // 2
     assert ops.count("HMUL2") == pairs and ops.count("HADD2") == pairs
     assert a_register_hazards(loop) == []
-    if blocks == 2:
-        assert folds_in_flight(loop) == (pairs, pairs)
     # the whole loop a weight: 3.5 at 128 weights a thread, 4.2 at 64 (g128: 4.3-4.5 at 64); the
     # stream-K grid's x slots and phases follow a program-wide count (about 20 more instructions)
     assert len(ops) < (per_weight + (0.25 if kernel.endswith("s") else 0)) * 2 * pairs

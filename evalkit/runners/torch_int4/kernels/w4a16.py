@@ -1051,9 +1051,7 @@ class TcConfig:
     # raw words two blocks ahead; "g128n": the same with the words one block ahead; "r128" /
     # "r128n": the weight folded straight into the MMA's A registers, never in shared memory (x in
     # ``w4a16_gluon.r128_order``; block_n = 16 num_warps times a power of two; >= 2 stages);
-    # "r128o": r128 with block b + 1 folded while block b's MMA runs (in the source; ptxas waits
-    # for the MMA first, see w4a16_gluon._r128_tile); "r128p": two A operands in turn, so that
-    # the fold of block b + 1 does overlap block b's MMA
+    # "r128o": r128 with block b + 1 folded while block b's MMA runs
     variant: str = "tc"
     # r128 only: > 0 runs a persistent grid of stream_k programs per SM that share the tiles'
     # blocks equally (``w4a16_gluon.stream_k_plan``; groups_per_split is then unused)
@@ -1073,9 +1071,8 @@ P16_VARIANTS = (
     "r128",
     "r128n",
     "r128o",
-    "r128p",
 )
-GLUON_VARIANTS = ("g128", "g128n", "r128", "r128n", "r128o", "r128p")
+GLUON_VARIANTS = ("g128", "g128n", "r128", "r128n", "r128o")
 
 
 GEMV_VARIANTS = ("dn", "dn2d", "dn2dh", "lop3", "classic", "2d")
@@ -1578,8 +1575,7 @@ def _gemm_p16(
             grid=grid, num_blocks=num_blocks, blocks_per_split=cfg.groups_per_split, group=w.group_size,
             zero_offset=w.zero_offset, block_m=cfg.block_m, block_n=cfg.block_n,
             num_warps=cfg.num_warps, stages=cfg.num_stages, ahead=1 if cfg.variant.endswith("n") else 2,
-            registers_a=r128, overlap=cfg.variant == "r128o", pairs=cfg.variant == "r128p",
-            stream_k=cfg.stream_k > 0,
+            registers_a=r128, overlap=cfg.variant == "r128o", stream_k=cfg.stream_k > 0,
         )  # fmt: skip
         return out
     if cfg.variant in TMA_VARIANTS:

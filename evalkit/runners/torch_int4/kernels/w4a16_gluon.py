@@ -388,7 +388,7 @@ def _r128_tile(
     x_desc, qw_ptr, qz_ptr, s_ptr, x_smem, bars, m0, n0, b0, nb, g0,
     N: gl.constexpr, EVEN_N: gl.constexpr, GROUP: gl.constexpr, BLOCK_M: gl.constexpr,
     BLOCK_N: gl.constexpr, ZERO_OFFSET: gl.constexpr, MAGIC: gl.constexpr, OFF: gl.constexpr,
-    STAGES: gl.constexpr, AHEAD: gl.constexpr, OVERLAP: gl.constexpr, PAIRS: gl.constexpr,
+    STAGES: gl.constexpr, AHEAD: gl.constexpr, OVERLAP: gl.constexpr,
 ):  # fmt: skip
     """The fp32 tile out^T [BLOCK_N, BLOCK_M] of blocks b0 .. b0 + nb - 1 (nb >= 1) at (m0, n0).
     The program has taken g0 blocks of x through its slots before (slot and phase of the next
@@ -407,56 +407,16 @@ def _r128_tile(
         _load_x_at(x_desc, bars, x_smem, m0, b0 + st, (g0 + st) % STAGES, st < nb)
     acc = gl.zeros([BLOCK_N, BLOCK_M], gl.float32, layout=mma)  # waited for in every iteration
     last = b0 + nb - 1
-    if PAIRS:
-        # Two A operands, a0 and a1, in turn: block i + 1 is folded into a1 while block i's MMA
-        # (reading a0) runs, then block i + 2 into a0 while block i + 1's MMA (reading a1) runs.
-        # OVERLAP's single loop-carried `a` gets one register for a and a_next in the PTX (the
-        # loop's phi), so ptxas must wait for the MMA before the fold writes it: the SASS of
-        # r128o has the wait ahead of the fold (tests/runners/test_gluon_gemm.py). Here a0 is
-        # written only after its MMA was waited for, and a1 is a value of its own. The words are
-        # loaded two blocks ahead of their fold (`wa` for the odd blocks, `wb` for the even ones).
-        w, zw, s = _words(qw_ptr, qz_ptr, s_ptr, b0, rn, rj, nmask, N, GROUP, EVEN_N)
-        a0 = _r128_fold(w, zw, s, rn, A, ZERO_OFFSET, MAGIC, OFF, dt)
-        wa, zwa, sa = _words(qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + 1, last), rn, rj, nmask, N, GROUP, EVEN_N)
-        wb, zwb, sb = _words(qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + 2, last), rn, rj, nmask, N, GROUP, EVEN_N)
-        for i in range(0, nb - 1, 2):  # blocks i and i + 1
-            g = g0 + i
-            mbarrier.wait(bars.index(g % STAGES), (g // STAGES) & 1)
-            acc = warpgroup_mma(a0, x_smem.index(g % STAGES).permute((1, 0)), acc, is_async=True)
-            j = i - 1 + STAGES
-            _load_x_at(x_desc, bars, x_smem, m0, b0 + j, (g0 + j) % STAGES, (i > 0) & (j < nb))
-            a1 = _r128_fold(wa, zwa, sa, rn, A, ZERO_OFFSET, MAGIC, OFF, dt)  # block i + 1
-            wa, zwa, sa = _words(
-                qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + i + 3, last), rn, rj, nmask, N, GROUP, EVEN_N
-            )
-            acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
-            if NW > 4:
-                _cta_barrier()  # every warpgroup is done with block i's x slot before its refill
-            g = g + 1
-            mbarrier.wait(bars.index(g % STAGES), (g // STAGES) & 1)
-            acc = warpgroup_mma(a1, x_smem.index(g % STAGES).permute((1, 0)), acc, is_async=True)
-            j = i + STAGES
-            _load_x_at(x_desc, bars, x_smem, m0, b0 + j, (g0 + j) % STAGES, j < nb)
-            a0 = _r128_fold(wb, zwb, sb, rn, A, ZERO_OFFSET, MAGIC, OFF, dt)  # block i + 2
-            wb, zwb, sb = _words(
-                qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + i + 4, last), rn, rj, nmask, N, GROUP, EVEN_N
-            )
-            acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
-            if NW > 4:
-                _cta_barrier()
-        if nb % 2 == 1:  # the last block (its x was loaded: nb - 2 + STAGES >= nb)
-            g = g0 + nb - 1
-            mbarrier.wait(bars.index(g % STAGES), (g // STAGES) & 1)
-            acc = warpgroup_mma(a0, x_smem.index(g % STAGES).permute((1, 0)), acc, is_async=True)
-            acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
-            if NW > 4:
-                _cta_barrier()
-    elif OVERLAP:
+    if OVERLAP:
         # The first fold before the loop; in iteration i, block i's MMA is issued, then block i + 1
         # is folded (into other registers: `a` is loop-carried, so the next A is a new value)
         # while it runs, and the wait comes last. The allocation this needs (no register of
         # block i's A written before the wait) is checked in the SASS by make test; a loop that
         # waited after the fold instead had its A registers overwritten (see the other branch).
+        # ptxas may still wait for the MMA ahead of the fold: `a` and `a_next` are one register
+        # in the PTX (the loop's phi), and at down's 256-row stream-K tile (128 x 128, 8 warps,
+        # 4 x slots) its SASS does so. Two A operands in turn ("r128p", commit d5a2ea6) folded
+        # under the MMA in the SASS, and lost on the GPU anyway (BENCHMARKS.md, thirteenth session).
         w, zw, s = _words(qw_ptr, qz_ptr, s_ptr, b0, rn, rj, nmask, N, GROUP, EVEN_N)
         a = _r128_fold(w, zw, s, rn, A, ZERO_OFFSET, MAGIC, OFF, dt)
         w, zw, s = _words(qw_ptr, qz_ptr, s_ptr, gl.minimum(b0 + 1, last), rn, rj, nmask, N, GROUP, EVEN_N)
@@ -530,7 +490,6 @@ def gemm_r128_kernel(
     STAGES: gl.constexpr,
     AHEAD: gl.constexpr = 2,
     OVERLAP: gl.constexpr = False,  # "r128o": block b + 1 folded while block b's MMA runs
-    PAIRS: gl.constexpr = False,  # "r128p": two A operands in turn (see _r128_tile)
     STREAM_K: gl.constexpr = False,  # a persistent grid over (tile, block) iterations, below
 ):
     """out^T [BLOCK_N, BLOCK_M] tiles of W^T x^T (x in ``r128_order``), A in registers.
@@ -566,7 +525,7 @@ def gemm_r128_kernel(
             n0 = (tile // m_tiles) * BLOCK_N
             acc = _r128_tile(
                 x_desc, qw_ptr, qz_ptr, s_ptr, x_smem, bars, m0, n0, b0, nb, g0,
-                N, EVEN_N, GROUP, BLOCK_M, BLOCK_N, ZERO_OFFSET, MAGIC, OFF, STAGES, AHEAD, OVERLAP, PAIRS,
+                N, EVEN_N, GROUP, BLOCK_M, BLOCK_N, ZERO_OFFSET, MAGIC, OFF, STAGES, AHEAD, OVERLAP,
             )  # fmt: skip
             # the programs holding the tile's first and last iterations
             first = ((tile * num_blocks + 1) * programs - 1) // total
@@ -585,7 +544,7 @@ def gemm_r128_kernel(
         nb = gl.minimum(b0 + BLOCKS_PER_SPLIT, num_blocks) - b0
         acc = _r128_tile(
             x_desc, qw_ptr, qz_ptr, s_ptr, x_smem, bars, pid_m * BLOCK_M, pid_n * BLOCK_N, b0, nb, 0,
-            N, EVEN_N, GROUP, BLOCK_M, BLOCK_N, ZERO_OFFSET, MAGIC, OFF, STAGES, AHEAD, OVERLAP, PAIRS,
+            N, EVEN_N, GROUP, BLOCK_M, BLOCK_N, ZERO_OFFSET, MAGIC, OFF, STAGES, AHEAD, OVERLAP,
         )  # fmt: skip
         tile = pid_m * gl.num_programs(1) + pid_n
         _store_tile(
@@ -661,7 +620,6 @@ def launch(
     ahead: int = 2,
     registers_a: bool = False,
     overlap: bool = False,
-    pairs: bool = False,
     stream_k: bool = False,
 ) -> None:
     """One launch on x [M, K] (bf16 or fp16, contiguous) over ``w4a16._gemm_p16``'s grid (M tiles,
@@ -675,11 +633,7 @@ def launch(
         splits = -(-m // block_m)  # the kernel's M tiles
     half = x.dtype == torch.float16
     kernel = gemm_r128_kernel if registers_a else gemm_g128_kernel
-    extra = (
-        ({"OVERLAP": True} if overlap else {})
-        | ({"PAIRS": True} if pairs else {})
-        | ({"STREAM_K": True} if stream_k else {})
-    )
+    extra = ({"OVERLAP": True} if overlap else {}) | ({"STREAM_K": True} if stream_k else {})
     kernel[grid](
         x_descriptor(x, block_m), qweight, qzeros, scales, out, part, counters,
         m, num_blocks, blocks_per_split, splits,

@@ -358,6 +358,43 @@ def order_check(res: dict[str, Any], model: FastExaone4, rows_list: tuple[int, .
     torch.cuda.empty_cache()
 
 
+def silu_check(res: dict[str, Any], model: FastExaone4, rows_list: tuple[int, ...] = DECODE_ROWS) -> None:
+    """One decode step at each of `rows_list` rows as a CUDA graph (as the engine runs it), with
+    silu(gate) * up in gate|up's epilogue where its kernel can (``model.fused_silu``) and with
+    gate|up's fp32 output through ``glue.silu_mul``: logits must be bitwise equal (the
+    first call and five replays of each graph); ms per replay of each."""
+    cache = PagedKVCache.contiguous(model.cfg, 256, 1024, model.dtype, DEV)
+    saved = model.fused_silu
+    try:
+        for rows in rows_list:
+            step = _decode_step(model, cache, rows)
+            runs: dict[bool, list[torch.Tensor]] = {}
+            ms: dict[bool, float] = {}
+            for fused in (False, True):
+                model.fused_silu = fused
+                runs[fused] = [step().clone()]
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    logits = step()
+                for _ in range(5):
+                    graph.replay()
+                    runs[fused].append(logits.clone())
+                ms[fused] = 1e3 * timed(graph.replay, reps=20)
+                del graph
+            ref = runs[False][0]
+            res[f"silu {rows} rows"] = {
+                "bitwise_equal": all(torch.equal(t, ref) for ts in runs.values() for t in ts),
+                "max_abs_diff": max(float((t - ref).abs().max()) for ts in runs.values() for t in ts),
+                "graph ms, gate|up then silu_mul": round(ms[False], 3),
+                "graph ms, silu in gate|up's epilogue": round(ms[True], 3),
+            }
+            print(rows, res[f"silu {rows} rows"], flush=True)
+    finally:
+        model.fused_silu = saved
+    del cache
+    torch.cuda.empty_cache()
+
+
 def with_tuned_tc(path: Path, res: dict[str, Any], fn: Callable[..., None], holder: dict[str, Any]) -> None:
     """Run a step again with the sweep's winning TUNED_TC entries installed (then restored)."""
     from bench.w4a16_sweep import tuned_from_best
@@ -460,12 +497,14 @@ def main() -> int:
     decode = partial(decode_profile, rows_list=decode_rows)
     order = partial(order_check, rows_list=decode_rows)
     pdl_steps = partial(pdl_check, rows_list=decode_rows)
-    with_model = [
+    silu = partial(silu_check, rows_list=decode_rows)
+    with_model: list[tuple[str, Callable[..., None]]] = [
         ("dequant", dequant),
         ("linears", linears),
         ("decode", decode),
         ("order", order),
         ("pdl", pdl_steps),
+        ("silu", silu),
         ("passes", passes),
     ]
     if want & {name for name, _ in with_model}:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import json
 import math
@@ -426,12 +427,17 @@ def _chosen_tiles(
     """`table`'s M buckets with the tiles of `tiles` ("128x128x8x3,..."; block_m, block_n, warps,
     stages: these at every bucket, also where `table` lacks them) and the variants of `variants`
     ("r128n,r128o"); None keeps `table`'s."""
-    want = [tuple(int(v) for v in t.split("x")) for t in tiles.split(",")] if tiles else None
+    want: list[Tile] | None = None
+    if tiles:
+        want = []
+        for t in tiles.split(","):
+            bm, bn, nw, st = (int(v) for v in t.split("x"))
+            want.append((bm, bn, nw, st))
     kinds = variants.split(",") if variants else None
     out = {}
     for m, rows in table.items():
         vs = kinds or list(dict.fromkeys(e[4] for e in rows))
-        ts = want or list(dict.fromkeys(e[:4] for e in rows))
+        ts = want or list(dict.fromkeys((e[0], e[1], e[2], e[3]) for e in rows))
         out[m] = [(*t, v) for v in vs for t in ts]
     return out
 
@@ -629,6 +635,12 @@ def main(argv: list[str] | None = None) -> int:
         "(comma-separated, e.g. 1,2: two lost everywhere in sweep13; empty: none)",
     )
     ap.add_argument(
+        "--max-regs",
+        default="",
+        help="with --r128: also each r128 candidate with ptxas capped at these registers a thread "
+        "(comma-separated, e.g. 128: two 8-warp programs an SM)",
+    )
+    ap.add_argument(
         "--waves",
         default="1,2",
         help="above 64 rows: the waves (tiles x K splits / SMs) the split-K candidates aim at",
@@ -725,6 +737,13 @@ def main(argv: list[str] | None = None) -> int:
                 sk = tuple(int(v) for v in args.stream_k.split(",") if v) if args.r128 else ()
                 waves = tuple(float(v) for v in args.waves.split(","))
                 found = p16t_candidates(m, n, k, sms, table, sk, waves)
+                caps = [int(v) for v in args.max_regs.split(",") if v] if args.r128 else []
+                found += [
+                    dataclasses.replace(c, max_regs=r)
+                    for r in caps
+                    for c in found
+                    if c.variant.startswith("r128")
+                ]
                 cands = ([tuned] if tuned is not None else []) + plain + found
             elif args.p16:
                 # today's dispatch first (fast_model.DEQUANT_MATMUL_ROWS = 65), then the other path

@@ -170,6 +170,8 @@ def _compile_sm90(
 
     if kernel == "gemv_dn2d":
         return _compile_gemv_sm90(block_n, num_warps)
+    silu = kernel == "r128silu"  # r128n with silu(gate) * up in the epilogue, the down order's map
+    kernel = "r128" if silu else kernel
     stream = kernel.startswith("r128") and kernel.endswith("s")
     kernel = kernel.removesuffix("s") if stream else kernel
     fn = getattr(gluon, f"gemm_{kernel.removesuffix('o')}_kernel")  # "r128o": r128 with OVERLAP
@@ -181,6 +183,11 @@ def _compile_sm90(
         "ZERO_OFFSET": 1, "MAGIC": 0x4300, "OFF": 128.0, "STAGES": stages, "AHEAD": ahead,
         "OVERLAP": kernel == "r128o", "STREAM_K": stream,
     }  # fmt: skip
+    if kernel.startswith("r128"):
+        consts |= {"SILU": silu, "ORDER": silu, "dest_ptr": None}
+    if silu:
+        consts.pop("dest_ptr")
+        ptrs |= {"out_ptr": "*bf16", "dest_ptr": "*i64"}
     sig: dict[str, str] = {}
     constexprs: dict[tuple[int, ...], object] = {}
     attrs: dict[tuple[int, ...], list[list[object]]] = {}
@@ -395,6 +402,63 @@ def test_r128_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
         w4a16.w4_matmul(x, w, tc=w4a16.TcConfig(16, 128, 4, 4, 2, True, variant="r128"))
 
 
+def test_silu_rows_pair_each_output_s_gate_and_up_in_one_thread() -> None:
+    """The fused gate|up tile's rows (``silu_rows``): every output column of the tile once from
+    gate and once from up, row i and row i + 8 (registers of one thread in the MMA's
+    accumulator) holding the gate and the up of the same output."""
+    inter, bn = 27392, 128
+    seen: list[int] = []
+    for tile in (0, 1, inter * 2 // bn - 1):
+        rows = gluon.silu_rows(bn, inter, tile)
+        seen += rows
+        outs = range(tile * bn // 2, (tile + 1) * bn // 2)
+        assert sorted(rows) == sorted([*outs, *(c + inter for c in outs)])
+        for i in range(bn):
+            if not i & 8:
+                assert rows[i] < inter and rows[i + 8] == rows[i] + inter
+    assert len(set(seen)) == len(seen)
+
+
+def test_gate_up_silu_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gate_up_silu launches the r128 config of its rows with SILU, the down order's map and an
+    [M, I] output of x's dtype; rows whose config is split in K, stream-K or not r128 take the
+    unfused path (silu_config None), and x must come in the r128 order."""
+    calls: list[tuple[tuple[int, ...], tuple[object, ...], dict[str, object]]] = []
+
+    class Recorder:
+        def __getitem__(self, grid: tuple[int, ...]):  # type: ignore[no-untyped-def]
+            return lambda *args, **kw: calls.append((grid, args, kw))
+
+    monkeypatch.setattr(gluon, "gemm_r128_kernel", Recorder())
+    monkeypatch.setattr(gluon, "x_descriptor", lambda x, bm: x)
+    monkeypatch.setitem(w4a16._GLUON, CPU, True)
+    w, _ = random_linear(512, 512, 128, seed=15, act_order=False)
+    key = (w4a16._m_bucket(20), 512, 512)
+    monkeypatch.setitem(w4a16.TUNED_TC, key, w4a16.TcConfig(32, 128, 4, 4, 3, True, 128, "r128n"))
+    cfg = w4a16.silu_config(w, 20, torch.bfloat16)
+    assert cfg is not None
+    dest = w4a16.input_order(w, 20, torch.bfloat16)
+    assert dest is not None
+    out_dest = torch.arange(256)
+    x = torch.randn(20, 512).to(torch.bfloat16)
+    act = w4a16.gate_up_silu(x, w, dest, out_dest)
+    assert act.shape == (20, 256) and act.dtype == torch.bfloat16
+    ((grid, args, kw),) = calls
+    assert grid == (1, 4, 1)  # M tiles, 128-row tiles of gate|up (64 outputs each), one K split
+    assert args[4] is act and args[7:11] == (20, 4, 4, 1)
+    assert kw["SILU"] is True and kw["ORDER"] is True and kw["dest_ptr"] is out_dest
+    assert w4a16.silu_config(w, 20, torch.float32) is None
+    with pytest.raises(ValueError, match="r128 order"):
+        w4a16.gate_up_silu(x, w, dest.clone())
+    for other in (
+        w4a16.TcConfig(32, 128, 2, 4, 3, True, 128, "r128n"),  # K in two splits
+        w4a16.TcConfig(32, 128, 4, 4, 3, True, 128, "r128n", 1),  # stream-K
+        w4a16.TcConfig(32, 64, 4, 4, 3, True, 128, "g128"),
+    ):
+        monkeypatch.setitem(w4a16.TUNED_TC, key, other)
+        assert w4a16.silu_config(w, 20, torch.bfloat16) is None
+
+
 @pytest.mark.parametrize(
     ("m_tiles", "n_tiles", "blocks", "programs"),
     [(2, 80, 214, 264), (2, 40, 214, 132), (1, 112, 40, 132), (4, 428, 40, 264), (1, 3, 5, 15), (3, 1, 7, 2)],
@@ -535,6 +599,19 @@ def test_r128_builds_for_sm90_with_the_weight_in_registers(
     # the whole loop a weight: 3.5 at 128 weights a thread, 4.2 at 64 (g128: 4.3-4.5 at 64); the
     # stream-K grid's x slots and phases follow a program-wide count (about 20 more instructions)
     assert len(ops) < (per_weight + (0.25 if kernel.endswith("s") else 0)) * 2 * pairs
+
+
+@pytest.mark.parametrize("python", SM90_PYTHONS, ids=SM90_IDS)
+def test_r128_with_silu_in_its_epilogue_builds_for_sm90(python: str) -> None:
+    """gate|up's 256-row tile with silu(gate) * up in the epilogue: no spills, the fold and MMA
+    as in r128, one exp and one 2-byte store per output a thread (64 outputs x 128 tokens on
+    256 threads: 32); the activation goes through shared memory to a warp per token."""
+    sass = _build_in_subprocess(128, 128, 8, 3, 1, "r128silu", python)
+    assert not re.search(r"\b(STL|LDL)\b", sass), "registers spill to local memory"
+    loop = _main_loop(sass)
+    assert len([t for t in loop if "HGMMA" in t]) == 8
+    assert len(re.findall(r"\bMUFU\.EX2\b", sass)) == 32
+    assert len(re.findall(r"\bSTG\.E\.U16\b", sass)) == 32
 
 
 @pytest.mark.parametrize("python", SM90_PYTHONS, ids=SM90_IDS)

@@ -16,6 +16,7 @@ Same model as ``model.py`` (which stays the reference), organised for serving:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -138,6 +139,10 @@ class FastExaone4:
         self._add_norm = glue.add_norm if self.triton_kernels else torch_ops.add_norm
         self._add_norm_ordered = glue.add_norm_ordered if self.triton_kernels else torch_ops.add_norm_ordered
         self._silu_mul = glue.silu_mul if self.triton_kernels else torch_ops.silu_mul
+        # gate|up's r128 GEMM can apply silu(gate) * up in its epilogue (bit for bit glue.silu_mul's
+        # result). Off unless EVALKIT_FUSED_SILU=1: its first version was slower at 128 and 256 rows
+        # (BENCHMARKS.md, thirteenth session) and the version with coalesced stores is unmeasured
+        self.fused_silu = os.environ.get("EVALKIT_FUSED_SILU", "0") == "1"
         # where a linear's kernel reads x in another order (w4a16.input_order), its producer
         # writes it so; the twins' path has no such kernel (a test may set one)
         self._input_order = w4a16.input_order if self.triton_kernels else _as_given
@@ -274,6 +279,13 @@ class FastExaone4:
             return None
         return self._input_order(w, rows, self.dtype)
 
+    def _fusable(self, w: Linear, rows: int) -> bool:
+        """Whether gate|up's kernel for `rows` rows applies silu(gate) * up itself
+        (``w4a16.silu_config``)."""
+        if not (self.triton_kernels and isinstance(w, W4Weight)):
+            return False
+        return w4a16.silu_config(w, rows, self.dtype) is not None
+
     def linear(self, x: torch.Tensor, w: Linear, dest: torch.Tensor | None = None) -> torch.Tensor:
         """Partial sums [S, T, N] of ``x [T, K] @ w`` (S = 1 for cuBLAS paths); `dest`: x is in
         the input order ``order_for`` gave."""
@@ -327,9 +339,12 @@ class FastExaone4:
             x = h = self._add_norm(parts, layer.post_attn_norm, eps, h)
         else:
             h, x = self._add_norm_ordered(parts, layer.post_attn_norm, eps, h, gate_up_order)
-        gate_up = self.linear(x, layer.gate_up, gate_up_order)
         down_order = self.order_for(layer.down, rows)
-        act = self._silu_mul(gate_up, self.dtype, down_order)
+        if self.fused_silu and gate_up_order is not None and self._fusable(layer.gate_up, rows):
+            assert isinstance(layer.gate_up, W4Weight)
+            act = w4a16.gate_up_silu(x, layer.gate_up, gate_up_order, down_order)
+        else:
+            act = self._silu_mul(self.linear(x, layer.gate_up, gate_up_order), self.dtype, down_order)
         return self._add_norm(self.linear(act, layer.down, down_order), layer.post_ffn_norm, eps, h)
 
     def _logits(self, h: torch.Tensor) -> torch.Tensor:

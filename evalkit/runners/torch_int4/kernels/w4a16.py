@@ -1056,6 +1056,10 @@ class TcConfig:
     # r128 only: > 0 runs a persistent grid of stream_k programs per SM that share the tiles'
     # blocks equally (``w4a16_gluon.stream_k_plan``; groups_per_split is then unused)
     stream_k: int = 0
+    # Gluon variants: > 0 caps ptxas at this many registers a thread (Triton's maxnreg): at 128 two
+    # 8-warp programs fit an SM's 64K registers (a K-split r128 build takes about 180-200 unless
+    # capped, one K split about 128); 0 leaves the choice to ptxas
+    max_regs: int = 0
 
 
 P16_VARIANTS = (
@@ -1486,6 +1490,46 @@ def w4_matmul(
     return out
 
 
+def silu_config(w: W4Weight, rows: int, dtype: torch.dtype) -> TcConfig | None:
+    """The r128 config that ``w4_matmul`` takes for `rows` rows of the gate|up weight `w` where it
+    can also apply ``silu(gate) * up`` in its epilogue (``gate_up_silu``): one K split, no
+    stream-K, whole tiles; else None (gate|up, then ``glue.silu_mul``)."""
+    cfg = tc_config(w, rows, dtype)
+    if cfg is None or not cfg.variant.startswith("r128") or cfg.stream_k:
+        return None
+    if w.out_features % (2 * cfg.block_n) or cfg.block_n % 16 or cfg.groups_per_split < w.in_features // 128:
+        return None
+    return cfg
+
+
+def gate_up_silu(
+    x: torch.Tensor, w: W4Weight, dest: torch.Tensor, out_dest: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``silu(gate) * up`` [M, I] in x's dtype, for x [M, K] already in the r128 input order
+    (`dest`, ``input_order``'s map) and the gate|up weight `w` (N = 2 I): the r128 GEMM of
+    ``silu_config`` with the activation in its epilogue, with ``glue.silu_mul``'s roundings
+    (equal to it bit for bit); output column c at column out_dest[c] (the next linear's input
+    order) where given. The weight is read as stored: each tile's rows are gate and up of the
+    same outputs (``w4a16_gluon.silu_rows``)."""
+    cfg = silu_config(w, x.shape[0], x.dtype)
+    if cfg is None or dest is not w.orders.get("r128"):
+        raise ValueError(f"gate_up_silu takes x in r128 order at rows with a silu_config, got {cfg}")
+    from evalkit.runners.torch_int4.kernels import w4a16_gluon
+
+    x = x.contiguous()
+    m, inter = x.shape[0], w.out_features // 2
+    out = torch.empty((m, inter), dtype=x.dtype, device=x.device)
+    grid = (triton.cdiv(m, cfg.block_m), w.out_features // cfg.block_n, 1)
+    w4a16_gluon.launch(
+        x, w.qweight, w.qzeros, w.scales, out, out, _counters(x.device, 1),
+        grid=grid, num_blocks=w.in_features // 128, blocks_per_split=w.in_features // 128,
+        group=w.group_size, zero_offset=w.zero_offset, block_m=cfg.block_m, block_n=cfg.block_n,
+        num_warps=cfg.num_warps, stages=cfg.num_stages, ahead=1 if cfg.variant.endswith("n") else 2,
+        registers_a=True, overlap=cfg.variant == "r128o", silu=True, dest=out_dest, max_regs=cfg.max_regs,
+    )  # fmt: skip
+    return out
+
+
 def _gemm_tc(x: torch.Tensor, w: W4Weight, cfg: TcConfig, out: torch.Tensor | None) -> torch.Tensor:
     """Launch the large-M GEMM on x (already in ``perm`` order, contiguous)."""
     if cfg.variant != "tc":
@@ -1576,6 +1620,7 @@ def _gemm_p16(
             zero_offset=w.zero_offset, block_m=cfg.block_m, block_n=cfg.block_n,
             num_warps=cfg.num_warps, stages=cfg.num_stages, ahead=1 if cfg.variant.endswith("n") else 2,
             registers_a=r128, overlap=cfg.variant == "r128o", stream_k=cfg.stream_k > 0,
+            max_regs=cfg.max_regs,
         )  # fmt: skip
         return out
     if cfg.variant in TMA_VARIANTS:

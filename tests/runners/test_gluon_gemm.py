@@ -433,6 +433,7 @@ def test_gate_up_silu_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(gluon, "x_descriptor", lambda x, bm: x)
     monkeypatch.setitem(w4a16._GLUON, CPU, True)
     w, _ = random_linear(512, 512, 128, seed=15, act_order=False)
+    monkeypatch.setattr(w4a16, "SILU_EPILOGUE_BUCKETS", (32,))
     key = (w4a16._m_bucket(20), 512, 512)
     monkeypatch.setitem(w4a16.TUNED_TC, key, w4a16.TcConfig(32, 128, 4, 4, 3, True, 128, "r128n"))
     cfg = w4a16.silu_config(w, 20, torch.bfloat16)
@@ -448,6 +449,9 @@ def test_gate_up_silu_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
     assert args[4] is act and args[7:11] == (20, 4, 4, 1)
     assert kw["SILU"] is True and kw["ORDER"] is True and kw["dest_ptr"] is out_dest
     assert w4a16.silu_config(w, 20, torch.float32) is None
+    monkeypatch.setattr(w4a16, "SILU_EPILOGUE_BUCKETS", (16, 64))
+    assert w4a16.silu_config(w, 20, torch.bfloat16) is None  # a bucket where it lost
+    monkeypatch.setattr(w4a16, "SILU_EPILOGUE_BUCKETS", (32,))
     with pytest.raises(ValueError, match="r128 order"):
         w4a16.gate_up_silu(x, w, dest.clone())
     for other in (

@@ -1490,10 +1490,21 @@ def w4_matmul(
     return out
 
 
+# The row buckets (as TUNED_TC's) where gate|up with the activation in its epilogue beat gate|up
+# then glue.silu_mul: H200, 2026-12-03, a decode step of the 32B shapes as a CUDA graph
+# (bench/prefill_profile.py --steps silu; bench/results/kernels_h200_2026-12-03d/silu_check.json):
+# 16 rows 11.041 -> 10.918 ms, 128 rows 30.326 -> 29.267, 256 rows 50.938 -> 49.856; 64 rows
+# lost (20.253 -> 20.381); 8, 32 and 512 not measured
+SILU_EPILOGUE_BUCKETS = (16, 128, 256)
+
+
 def silu_config(w: W4Weight, rows: int, dtype: torch.dtype) -> TcConfig | None:
     """The r128 config that ``w4_matmul`` takes for `rows` rows of the gate|up weight `w` where it
-    can also apply ``silu(gate) * up`` in its epilogue (``gate_up_silu``): one K split, no
-    stream-K, whole tiles; else None (gate|up, then ``glue.silu_mul``)."""
+    also applies ``silu(gate) * up`` in its epilogue (``gate_up_silu``): one K split, no
+    stream-K, whole tiles, a bucket of SILU_EPILOGUE_BUCKETS; else None (gate|up, then
+    ``glue.silu_mul``)."""
+    if _m_bucket(rows) not in SILU_EPILOGUE_BUCKETS:
+        return None
     cfg = tc_config(w, rows, dtype)
     if cfg is None or not cfg.variant.startswith("r128") or cfg.stream_k:
         return None

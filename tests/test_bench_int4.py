@@ -634,3 +634,18 @@ def test_attention_shared_prefix_bench_builds_groups_that_match_row_by_row() -> 
         assert r["err"] < 1e-5 and r["us"] > 0
     idle = bench.case(8, 128, 96, 4, 2, path="idle", max_groups=4, device="cpu", shape=(4, 2, 32))
     assert idle["err"] == 0.0
+
+
+def test_w4a16_sweep_tiles_and_variants_options() -> None:
+    """--tiles sets the r128 tiles at every M bucket (also tiles the table lacks there), --variants
+    keeps only those variants; neither keeps the table."""
+    from bench import w4a16_sweep
+
+    table = w4a16_sweep.R128_SHAPES
+    assert w4a16_sweep._chosen_tiles(table, None, None) == table
+    both = w4a16_sweep._chosen_tiles(table, "64x128x8x3,128x128x8x4", "r128n")
+    assert set(both) == set(table)
+    for rows in both.values():
+        assert rows == [(64, 128, 8, 3, "r128n"), (128, 128, 8, 4, "r128n")]
+    only_o = w4a16_sweep._chosen_tiles(table, None, "r128o")
+    assert only_o[256] == [e for e in table[256] if e[4] == "r128o"]

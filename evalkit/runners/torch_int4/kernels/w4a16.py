@@ -1508,7 +1508,7 @@ def silu_config(w: W4Weight, rows: int, dtype: torch.dtype) -> TcConfig | None:
     cfg = tc_config(w, rows, dtype)
     if cfg is None or not cfg.variant.startswith("r128") or cfg.stream_k:
         return None
-    if w.out_features % (2 * cfg.block_n) or cfg.block_n % 16 or cfg.groups_per_split < w.in_features // 128:
+    if w.out_features % cfg.block_n or cfg.block_n % 16 or cfg.groups_per_split < w.in_features // 128:
         return None
     return cfg
 

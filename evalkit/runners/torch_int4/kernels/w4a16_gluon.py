@@ -684,7 +684,9 @@ def launch(
     """One launch on x [M, K] (bf16 or fp16, contiguous) over ``w4a16._gemm_p16``'s grid (M tiles,
     N tiles, K splits of `blocks_per_split` blocks): g128, or with `registers_a` r128 (x already
     in ``r128_order``; `overlap`: the next block folded while the MMA runs; `stream_k`: the grid
-    is (programs, 1, 1), ``stream_k_plan``'s, and `part` has ``stream_k_max_parts`` slots)."""
+    is (programs, 1, 1), ``stream_k_plan``'s, and `part` has ``stream_k_max_parts`` slots;
+    `silu`: qweight is gate|up's and `out` [M, N / 2] of x's dtype takes silu(gate) * up, output
+    column c at column dest[c] where `dest` is given). `max_regs` > 0 caps ptxas's registers."""
     m, n, splits = x.shape[0], qweight.shape[1], grid[2]
     if stream_k:
         if not registers_a:

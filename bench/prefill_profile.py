@@ -358,6 +358,30 @@ def order_check(res: dict[str, Any], model: FastExaone4, rows_list: tuple[int, .
     torch.cuda.empty_cache()
 
 
+def _graph_ab(step: Callable[[], torch.Tensor], settings: dict[str, Callable[[], None]]) -> dict[str, Any]:
+    """For each setting (applied by calling it): the step's logits eagerly and in five replays of
+    a CUDA graph of it, ms per replay. Bitwise equal against the first setting's eager logits?"""
+    runs: dict[str, list[torch.Tensor]] = {}
+    ms: dict[str, float] = {}
+    for name, apply in settings.items():
+        apply()
+        runs[name] = [step().clone()]
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            logits = step()
+        for _ in range(5):
+            graph.replay()
+            runs[name].append(logits.clone())
+        ms[name] = 1e3 * timed(graph.replay, reps=20)
+        del graph
+    ref = next(iter(runs.values()))[0]
+    return {
+        "bitwise_equal": all(torch.equal(t, ref) for ts in runs.values() for t in ts),
+        "max_abs_diff": max(float((t - ref).abs().max()) for ts in runs.values() for t in ts),
+        **{f"graph ms, {name}": round(v, 3) for name, v in ms.items()},
+    }
+
+
 def silu_check(res: dict[str, Any], model: FastExaone4, rows_list: tuple[int, ...] = DECODE_ROWS) -> None:
     """One decode step at each of `rows_list` rows as a CUDA graph (as the engine runs it), with
     silu(gate) * up in gate|up's epilogue where its kernel can (``model.fused_silu``) and with
@@ -365,29 +389,16 @@ def silu_check(res: dict[str, Any], model: FastExaone4, rows_list: tuple[int, ..
     first call and five replays of each graph); ms per replay of each."""
     cache = PagedKVCache.contiguous(model.cfg, 256, 1024, model.dtype, DEV)
     saved = model.fused_silu
+
+    def fused(on: bool) -> Callable[[], None]:
+        return lambda: setattr(model, "fused_silu", on)
+
     try:
         for rows in rows_list:
             step = _decode_step(model, cache, rows)
-            runs: dict[bool, list[torch.Tensor]] = {}
-            ms: dict[bool, float] = {}
-            for fused in (False, True):
-                model.fused_silu = fused
-                runs[fused] = [step().clone()]
-                graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph):
-                    logits = step()
-                for _ in range(5):
-                    graph.replay()
-                    runs[fused].append(logits.clone())
-                ms[fused] = 1e3 * timed(graph.replay, reps=20)
-                del graph
-            ref = runs[False][0]
-            res[f"silu {rows} rows"] = {
-                "bitwise_equal": all(torch.equal(t, ref) for ts in runs.values() for t in ts),
-                "max_abs_diff": max(float((t - ref).abs().max()) for ts in runs.values() for t in ts),
-                "graph ms, gate|up then silu_mul": round(ms[False], 3),
-                "graph ms, silu in gate|up's epilogue": round(ms[True], 3),
-            }
+            res[f"silu {rows} rows"] = _graph_ab(
+                step, {"gate|up then silu_mul": fused(False), "silu in gate|up's epilogue": fused(True)}
+            )
             print(rows, res[f"silu {rows} rows"], flush=True)
     finally:
         model.fused_silu = saved
@@ -422,29 +433,14 @@ def pdl_check(res: dict[str, Any], model: FastExaone4, rows_list: tuple[int, ...
 
     cache = PagedKVCache.contiguous(model.cfg, 256, 1024, model.dtype, DEV)
     saved = os.environ.get("EVALKIT_PDL")
+
+    def pdl(flag: str) -> Callable[[], None]:
+        return lambda: os.environ.__setitem__("EVALKIT_PDL", flag)
+
     try:
         for rows in rows_list:
             step = _decode_step(model, cache, rows)
-            runs: dict[str, list[torch.Tensor]] = {}
-            ms: dict[str, float] = {}
-            for flag in ("0", "1"):
-                os.environ["EVALKIT_PDL"] = flag
-                runs[flag] = [step().clone()]
-                graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph):
-                    logits = step()
-                for _ in range(5):
-                    graph.replay()
-                    runs[flag].append(logits.clone())
-                ms[flag] = 1e3 * timed(graph.replay, reps=20)
-                del graph
-            ref = runs["0"][0]
-            res[f"pdl {rows} rows"] = {
-                "bitwise_equal": all(torch.equal(t, ref) for ts in runs.values() for t in ts),
-                "max_abs_diff": max(float((t - ref).abs().max()) for ts in runs.values() for t in ts),
-                "graph ms, PDL off": round(ms["0"], 3),
-                "graph ms, PDL on": round(ms["1"], 3),
-            }
+            res[f"pdl {rows} rows"] = _graph_ab(step, {"PDL off": pdl("0"), "PDL on": pdl("1")})
             print(rows, res[f"pdl {rows} rows"], flush=True)
     finally:
         if saved is None:

@@ -128,17 +128,26 @@ def test_g128_entries_fall_back_where_gluon_cannot_run(monkeypatch: pytest.Monke
             assert cfg.swap and cfg.num_stages >= 2, (key_g, cfg)
 
 
-def test_g128_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What ``w4_matmul`` hands the Gluon kernel (recorded instead of launched: no GPU here): the
-    grid of M tiles, N tiles and K splits, N and its evenness as constants, the magic of the
-    activation dtype, the slots of x and how far ahead the words are loaded."""
-    calls: list[tuple[tuple[int, ...], tuple[object, ...], dict[str, object]]] = []
+Launch = tuple[tuple[int, ...], tuple[object, ...], dict[str, object]]
+
+
+def _record_launches(monkeypatch: pytest.MonkeyPatch, kernel: str) -> list[Launch]:
+    """Replace the Gluon kernel `kernel` by a recorder: the list of its launches (grid, args, kw)."""
+    calls: list[Launch] = []
 
     class Recorder:
         def __getitem__(self, grid: tuple[int, ...]):  # type: ignore[no-untyped-def]
             return lambda *args, **kw: calls.append((grid, args, kw))
 
-    monkeypatch.setattr(gluon, "gemm_g128_kernel", Recorder())
+    monkeypatch.setattr(gluon, kernel, Recorder())
+    return calls
+
+
+def test_g128_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``w4_matmul`` hands the Gluon kernel (recorded instead of launched: no GPU here): the
+    grid of M tiles, N tiles and K splits, N and its evenness as constants, the magic of the
+    activation dtype, the slots of x and how far ahead the words are loaded."""
+    calls = _record_launches(monkeypatch, "gemm_g128_kernel")
     monkeypatch.setitem(w4a16._GLUON, CPU, True)
     w, _ = random_linear(512, 80, 128, seed=13, act_order=False)
     x = torch.randn(37, 512).to(torch.float16)
@@ -377,14 +386,8 @@ def test_r128_fold_is_the_twin_weight_in_r128_order(magic: int) -> None:
 def test_r128_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
     """r128 gets x in ``r128_order`` (through its TMA descriptor), block_n and the words' distance;
     tiles that are not 16 warps' rows times a power of two are refused."""
-    calls: list[tuple[tuple[int, ...], tuple[object, ...], dict[str, object]]] = []
+    calls = _record_launches(monkeypatch, "gemm_r128_kernel")
     seen: list[torch.Tensor] = []
-
-    class Recorder:
-        def __getitem__(self, grid: tuple[int, ...]):  # type: ignore[no-untyped-def]
-            return lambda *args, **kw: calls.append((grid, args, kw))
-
-    monkeypatch.setattr(gluon, "gemm_r128_kernel", Recorder())
     monkeypatch.setattr(gluon, "x_descriptor", lambda x, bm: seen.append(x) or x)
     monkeypatch.setitem(w4a16._GLUON, CPU, True)
     w, _ = random_linear(512, 256, 128, seed=14, act_order=False)
@@ -423,13 +426,7 @@ def test_gate_up_silu_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
     """gate_up_silu launches the r128 config of its rows with SILU, the down order's map and an
     [M, I] output of x's dtype; rows whose config is split in K, stream-K or not r128 take the
     unfused path (silu_config None), and x must come in the r128 order."""
-    calls: list[tuple[tuple[int, ...], tuple[object, ...], dict[str, object]]] = []
-
-    class Recorder:
-        def __getitem__(self, grid: tuple[int, ...]):  # type: ignore[no-untyped-def]
-            return lambda *args, **kw: calls.append((grid, args, kw))
-
-    monkeypatch.setattr(gluon, "gemm_r128_kernel", Recorder())
+    calls = _record_launches(monkeypatch, "gemm_r128_kernel")
     monkeypatch.setattr(gluon, "x_descriptor", lambda x, bm: x)
     monkeypatch.setitem(w4a16._GLUON, CPU, True)
     w, _ = random_linear(512, 512, 128, seed=15, act_order=False)
@@ -501,13 +498,7 @@ def test_r128_stream_k_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
     """A stream-K config launches stream_k programs per SM (capped at the iterations), passes the
     M tiles where the splits go, sizes the partials by the most parts a tile has, and is refused
     for any variant but r128's."""
-    calls: list[tuple[tuple[int, ...], tuple[object, ...], dict[str, object]]] = []
-
-    class Recorder:
-        def __getitem__(self, grid: tuple[int, ...]):  # type: ignore[no-untyped-def]
-            return lambda *args, **kw: calls.append((grid, args, kw))
-
-    monkeypatch.setattr(gluon, "gemm_r128_kernel", Recorder())
+    calls = _record_launches(monkeypatch, "gemm_r128_kernel")
     monkeypatch.setattr(gluon, "x_descriptor", lambda x, bm: x)
     monkeypatch.setitem(w4a16._GLUON, CPU, True)
     monkeypatch.setattr(w4a16, "_num_sms", lambda dev: 5)

@@ -80,21 +80,6 @@ def test_slot_sampler_queues_a_step_without_waiting_for_the_gpu(temperature: flo
     assert tokens.shape == (rows,) and bool(sampler.seen[torch.arange(rows, device=CUDA), tokens].all())
 
 
-def _gate_up_weight(k: int, n: int, act_order: bool, seed: int) -> object:
-    from evalkit.runners.torch_int4.kernels import w4a16
-
-    g = torch.Generator(device=CUDA).manual_seed(seed)
-    qweight = torch.randint(-(2**31), 2**31 - 1, (k // 8, n), dtype=torch.int32, device=CUDA, generator=g)
-    qzeros = torch.randint(
-        -(2**31), 2**31 - 1, (k // 128, n // 8), dtype=torch.int32, device=CUDA, generator=g
-    )
-    scales = (torch.rand(k // 128, n, device=CUDA, generator=g) * 0.01 + 1e-3).half()
-    g_idx = torch.arange(k, dtype=torch.int32, device=CUDA) // 128
-    if act_order:
-        g_idx = g_idx[torch.randperm(k, device=CUDA, generator=g)]
-    return w4a16.pack_gptq(qweight, qzeros, scales, g_idx, group_size=128, zero_offset=1)
-
-
 @torch.inference_mode()
 @pytest.mark.parametrize("act_order", [False, True])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
@@ -104,12 +89,11 @@ def test_gate_up_with_silu_in_its_epilogue_equals_gate_up_then_silu_mul(
     """At the 32B gate|up shape, every row count whose kernel takes the fused epilogue: the
     activation equals gate|up's output through glue.silu_mul bit for bit, in down's input order
     and as given."""
+    from bench.w4a16_sweep import random_weight
     from evalkit.runners.torch_int4.kernels import glue, w4a16
 
-    w = _gate_up_weight(5120, 2 * 27392, act_order, seed=3)
-    assert isinstance(w, w4a16.W4Weight)
-    down = _gate_up_weight(27392, 5120, act_order, seed=4)
-    assert isinstance(down, w4a16.W4Weight)
+    w = random_weight(5120, 2 * 27392, act_order=act_order, seed=3, dev=CUDA)
+    down = random_weight(27392, 5120, act_order=act_order, seed=4, dev=CUDA)
     tried = 0
     for rows in (2, 8, 16, 33, 64, 100, 128, 200, 256, 300, 512):
         dest = w4a16.input_order(w, rows, dtype)

@@ -221,8 +221,15 @@ def _compile_sm90(
         text=True,
         check=True,
     ).stdout
+    usage = subprocess.run(
+        [str(_cuda_bin() / "cuobjdump"), "-res-usage", str(tmp.with_suffix(".cubin"))],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     tmp.with_suffix(".cubin").unlink(missing_ok=True)
-    return sass
+    regs = re.search(r"REG:(\d+)", usage)
+    return f"// registers {regs.group(1) if regs else '?'}\n{sass}"
 
 
 def _compile_gemv_sm90(block_n: int, num_warps: int) -> str:
@@ -594,6 +601,19 @@ def test_r128_builds_for_sm90_with_the_weight_in_registers(
     # the whole loop a weight: 3.5 at 128 weights a thread, 4.2 at 64 (g128: 4.3-4.5 at 64); the
     # stream-K grid's x slots and phases follow a program-wide count (about 20 more instructions)
     assert len(ops) < (per_weight + (0.25 if kernel.endswith("s") else 0)) * 2 * pairs
+
+
+@pytest.mark.parametrize("python", SM90_PYTHONS, ids=SM90_IDS)
+def test_r128_with_k_split_leaves_room_for_two_programs_an_sm(python: str) -> None:
+    """The 128 x 128 r128n tile of 8 warps and 3 slots of x (down's at 128 and 256 rows), built
+    with K split (the fix-up's code in): at most 128 registers a thread and no spills, so that
+    two programs share an SM (64K registers, 96 KB of shared memory each). With the partial and
+    the output stored in two branches it took 195, one program an SM: down at 256 rows in two K
+    splits took 273.1 us then and 219.4 after the fix (H200, sweep21 and sweep22)."""
+    sass = _build_in_subprocess(128, 128, 8, 3, 1, "r128", python)
+    regs = re.match(r"// registers (\d+)", sass)
+    assert regs is not None and int(regs.group(1)) <= 128, sass[:40]
+    assert not re.search(r"\b(STL|LDL)\b", sass), "registers spill to local memory"
 
 
 @pytest.mark.parametrize("python", SM90_PYTHONS, ids=SM90_IDS)

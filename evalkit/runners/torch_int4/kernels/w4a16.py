@@ -1057,8 +1057,8 @@ class TcConfig:
     # blocks equally (``w4a16_gluon.stream_k_plan``; groups_per_split is then unused)
     stream_k: int = 0
     # Gluon variants: > 0 caps ptxas at this many registers a thread (Triton's maxnreg): at 128 two
-    # 8-warp programs fit an SM's 64K registers (a K-split r128 build takes about 180-200 unless
-    # capped, one K split about 128); 0 leaves the choice to ptxas
+    # 8-warp programs fit an SM's 64K registers (an 8-warp 128 x 128 r128n build takes 128 with or
+    # without K splits, r128o 213, a stream-K grid 148-157 unless capped); 0 leaves it to ptxas
     max_regs: int = 0
 
 
@@ -1174,18 +1174,20 @@ TUNED_TC: dict[tuple[int, int, int], TcConfig] = {
     # M=128: 149.1 us, 482 TFLOP/s (sweep9: r128n; g128 with 256 columns 160.3 us in the same call,
     # 158.5 in the fifth session; was s128 254.3 us)
     (128, 54784, 5120): TcConfig(128, 128, 40, 8, 3, True, 128, "r128n"),
-    # M=128: 118.9 us, 302 TFLOP/s (sweep13: r128n as a stream-K grid of one program per SM; the
-    # sixth session's r128n with 2 K splits 131.0 us in the same call; g128 137.1 us in sweep9)
-    (128, 5120, 27392): TcConfig(128, 128, 214, 8, 3, True, 128, "r128n", 1),
+    # M=128: 110.9 us, 324 TFLOP/s (fourteenth session, kernels_h200_2026-12-03e/sweep22: r128n in 6
+    # K splits, two programs an SM now that a K-split build takes 128 registers; 112.3 us uncapped;
+    # the stream-K grid of one program per SM it replaced 115.6 us in the same call, 118.9 in sweep13)
+    (128, 5120, 27392): TcConfig(128, 128, 36, 8, 3, True, 128, "r128n", 0, 128),
     # M=256 (sixth session, sweep5: 4 slots of x, 2 blocks ahead): 42.3 us, 444 TFLOP/s (3 slots
     # 44.6 us in the fifth session; dequantize + cuBLAS 55.9 us)
     (256, 7168, 5120): TcConfig(128, 128, 40, 8, 4, True, 128, "g128"),
     # M=256: 254.9 us, 563 TFLOP/s (sweep9: r128n; g128 with 4 slots 285.3 us in the same call,
     # 285.8 in sweep5, 305.5 with 3 in the fifth session; was s128 354.9 us)
     (256, 54784, 5120): TcConfig(128, 128, 40, 8, 3, True, 128, "r128n"),
-    # M=256: 185.4 us, 387 TFLOP/s (sweep13: r128o as a stream-K grid, one program per SM: 80 tiles
-    # of 128 x 128 on 132 SMs; dequantize + cuBLAS 206.7 us in the same call)
-    (256, 5120, 27392): TcConfig(128, 128, 214, 8, 4, True, 128, "r128o", 1),
+    # M=256: 164.9 us, 435 TFLOP/s (sweep22: r128o in 3 K splits, 240 programs two an SM, capped at
+    # 128 registers; r128n 168.8 us; the stream-K r128o of sweep13 it replaced 180.2 us in the same
+    # call, 185.4 in sweep13; dequantize + cuBLAS 204.7 us)
+    (256, 5120, 27392): TcConfig(128, 128, 72, 8, 3, True, 128, "r128o", 0, 128),
     # o stays on dequantize + cuBLAS at 129..256 rows: g128 wins by 1.0 us at 256 rows (41.7 against
     # 42.7, sweep5) but costs the same for fewer rows, while the cuBLAS half of the other path
     # shrinks with them; r128 (stream-K too) lost to both in sweep13

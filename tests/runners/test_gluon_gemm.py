@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -131,15 +132,16 @@ def test_g128_entries_fall_back_where_gluon_cannot_run(monkeypatch: pytest.Monke
 Launch = tuple[tuple[int, ...], tuple[object, ...], dict[str, object]]
 
 
-def _record_launches(monkeypatch: pytest.MonkeyPatch, kernel: str) -> list[Launch]:
-    """Replace the Gluon kernel `kernel` by a recorder: the list of its launches (grid, args, kw)."""
+def _record_launches(monkeypatch: pytest.MonkeyPatch, kernel: str, module: Any = gluon) -> list[Launch]:
+    """Replace the Gluon kernel `kernel` of `module` by a recorder: the list of its launches
+    (grid, args, kw)."""
     calls: list[Launch] = []
 
     class Recorder:
         def __getitem__(self, grid: tuple[int, ...]):  # type: ignore[no-untyped-def]
             return lambda *args, **kw: calls.append((grid, args, kw))
 
-    monkeypatch.setattr(gluon, kernel, Recorder())
+    monkeypatch.setattr(module, kernel, Recorder())
     return calls
 
 
@@ -171,23 +173,30 @@ def _compile_sm90(
     block_m: int, block_n: int, num_warps: int, stages: int, ahead: int, kernel: str = "g128"
 ) -> str:
     """SASS of the kernel for sm_90 at gate|up's N (no GPU needed): g128, r128, or r128 with
-    OVERLAP ("r128o"), each r128 also with STREAM_K (a trailing "s": "r128s", "r128os")."""
-    import triton
-    from triton.backends.compiler import GPUTarget
-    from triton.experimental.gluon import language as gl
-    from triton.experimental.gluon._runtime import GluonASTSource
-
+    OVERLAP ("r128o"), each r128 also with STREAM_K (a trailing "s": "r128s", "r128os"); "r128w":
+    the warp-specialized r128 at down's N (num_warps: one consumer's)."""
     if kernel == "gemv_dn2d":
         return _compile_gemv_sm90(block_n, num_warps)
+    options: dict[str, object] = {"num_warps": num_warps}
+    if kernel == "r128w":  # the warp-specialized r128 (w4a16_gluon_ws), num_warps a consumer
+        from evalkit.runners.torch_int4.kernels import w4a16_gluon_ws
+
+        fn = w4a16_gluon_ws.gemm_r128w_kernel
+        options["maxnreg"] = w4a16_gluon_ws.MAX_REGS
+        consts = {
+            "N": 5120, "EVEN_N": True, "GROUP": 128, "BLOCK_M": block_m, "BLOCK_N": block_n, "ZERO_OFFSET": 1,
+            "MAGIC": 0x4300, "OFF": 128.0, "STAGES": stages,
+            "SECOND_REGS": w4a16_gluon_ws.consumer_regs(block_m), "PRODUCER": w4a16_gluon_ws.PRODUCER_REGS,
+        }  # fmt: skip
+        return _build_gluon_sm90(fn, consts, block_m, options, kernel)
     silu = kernel == "r128silu"  # r128n with silu(gate) * up in the epilogue, the down order's map
     kernel = "r128" if silu else kernel
     stream = kernel.startswith("r128") and kernel.endswith("s")
     kernel = kernel.removesuffix("s") if stream else kernel
     fn = getattr(gluon, f"gemm_{kernel.removesuffix('o')}_kernel")  # "r128o": r128 with OVERLAP
-    layout = gl.NVMMASharedLayout.get_default_for([block_m, 128], gl.bfloat16)
     ptrs = {"qw_ptr": "*i32", "qz_ptr": "*i32", "s_ptr": "*bf16", "out_ptr": "*fp32", "part_ptr": "*fp32"}
     ptrs["cnt_ptr"] = "*i32"
-    consts = {
+    consts: dict[str, object] = {
         "N": 54784, "EVEN_N": True, "GROUP": 128, "BLOCK_M": block_m, "BLOCK_N": block_n,
         "ZERO_OFFSET": 1, "MAGIC": 0x4300, "OFF": 128.0, "STAGES": stages, "AHEAD": ahead,
         "OVERLAP": kernel == "r128o", "STREAM_K": stream,
@@ -197,6 +206,29 @@ def _compile_sm90(
     if silu:
         consts.pop("dest_ptr")
         ptrs |= {"out_ptr": "*bf16", "dest_ptr": "*i64"}
+    return _build_gluon_sm90(fn, consts, block_m, options, kernel, ptrs)
+
+
+def _build_gluon_sm90(
+    fn: Any,
+    consts: dict[str, object],
+    block_m: int,
+    options: dict[str, object],
+    kernel: str,
+    ptrs: dict[str, str] | None = None,
+) -> str:
+    """SASS (first line: "// registers N") of the Gluon kernel `fn` built for sm_90 with these
+    constants, i32 scalars and a bf16 x descriptor of [block_m, 128] tiles."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.experimental.gluon import language as gl
+    from triton.experimental.gluon._runtime import GluonASTSource
+
+    layout = gl.NVMMASharedLayout.get_default_for([block_m, 128], gl.bfloat16)
+    ptrs = ptrs or {
+        "qw_ptr": "*i32", "qz_ptr": "*i32", "s_ptr": "*bf16", "out_ptr": "*fp32", "part_ptr": "*fp32",
+        "cnt_ptr": "*i32",
+    }  # fmt: skip
     sig: dict[str, str] = {}
     constexprs: dict[tuple[int, ...], object] = {}
     attrs: dict[tuple[int, ...], list[list[object]]] = {}
@@ -212,8 +244,8 @@ def _compile_sm90(
         else:
             sig[name] = "i32"
     src = GluonASTSource(fn=fn, signature=sig, constexprs=constexprs, attrs=attrs)
-    compiled = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": num_warps})
-    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"{kernel}_{os.getpid()}_{block_m}_{block_n}_{num_warps}"
+    compiled = triton.compile(src, target=GPUTarget("cuda", 90, 32), options=options)
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"{kernel}_{os.getpid()}_{block_m}"
     tmp.with_suffix(".cubin").write_bytes(compiled.asm["cubin"])
     sass = subprocess.run(
         [str(_cuda_bin() / "nvdisasm"), "-c", str(tmp.with_suffix(".cubin"))],
@@ -271,6 +303,25 @@ def _compile_gemv_sm90(block_n: int, num_warps: int) -> str:
 
 def _main_loop(sass: str) -> list[str]:
     """The instructions of the loop that issues the MMA (from its label to the branch back)."""
+    for _, _, loop in _loops(sass):
+        if any("HGMMA" in t for t in loop):
+            return loop
+    raise AssertionError("no loop with an MMA in the SASS")
+
+
+def _innermost_loops(sass: str) -> list[list[str]]:
+    """The instructions of each loop with no other loop inside it."""
+    loops = _loops(sass)
+    return [
+        body
+        for start, end, body in loops
+        if not any(start <= s and e <= end and (s, e) != (start, end) for s, e, _ in loops)
+    ]
+
+
+def _loops(sass: str) -> list[tuple[int, int, list[str]]]:
+    """Each loop of the SASS (from a label to a branch back to it): first and last address, and
+    its instructions; in the order of the branches."""
     lines = sass.splitlines()
     labels: dict[str, int] = {}
     body: list[tuple[int, str]] = []
@@ -287,13 +338,13 @@ def _main_loop(sass: str) -> list[str]:
                 labels[pending] = addr
                 pending = None
             body.append((addr, m.group(2)))
+    loops: list[tuple[int, int, list[str]]] = []
     for addr, text in body:
         m = re.search(r"BRA\s+`\(\.L_x_(\d+)\)", text)
         if m and labels.get(m.group(1), 1 << 30) < addr:
-            loop = [t for a, t in body if labels[m.group(1)] <= a <= addr]
-            if any("HGMMA" in t for t in loop):
-                return loop
-    raise AssertionError("no loop with an MMA in the SASS")
+            start = labels[m.group(1)]
+            loops.append((start, addr, [t for a, t in body if start <= a <= addr]))
+    return loops
 
 
 # Interpreters to build with: this one, and those of EVALKIT_SM90_PYTHONS (`make gpu-triton`: the
@@ -525,6 +576,49 @@ def test_r128_stream_k_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
         w4a16.w4_matmul(x, w, tc=w4a16.TcConfig(32, 128, 5, 4, 3, True, 128, "g128", 1))
 
 
+def test_r128w_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warp-specialized r128 gets r128's grid (M tiles, N tiles, K splits), x in r128's order,
+    its partitions' register budgets and its own register cap (or the config's), and is refused
+    as a stream-K grid, with fused silu, and with a block_n its two consumers cannot split."""
+    from evalkit.runners.torch_int4.kernels import w4a16_gluon_ws
+
+    calls = _record_launches(monkeypatch, "gemm_r128w_kernel", w4a16_gluon_ws)
+    monkeypatch.setattr(gluon, "x_descriptor", lambda x, bm: x)
+    monkeypatch.setitem(w4a16._GLUON, CPU, True)
+    w, _ = random_linear(640, 256, 128, seed=16, act_order=False)
+    x = torch.randn(40, 640).to(torch.bfloat16)
+    w4a16.w4_matmul(x, w, tc=w4a16.TcConfig(32, 128, 2, 4, 3, True, 128, "r128w"))
+    ((grid, args, kw),) = calls
+    assert grid == (2, 2, 3)  # 40 rows in tiles of 32, 256 columns in tiles of 128, 5 blocks by 2
+    assert torch.equal(args[0], gluon.r128_order(x))
+    assert args[7:11] == (40, 5, 2, 3)  # M, blocks, blocks per split, splits
+    assert args[5].shape == (3, 40, 256)  # the partials
+    assert (kw["BLOCK_M"], kw["BLOCK_N"], kw["STAGES"], kw["num_warps"]) == (32, 128, 3, 4)
+    assert (kw["SECOND_REGS"], kw["PRODUCER"]) == (w4a16_gluon_ws.CONSUMER_REGS, w4a16_gluon_ws.PRODUCER_REGS)
+    assert kw["maxnreg"] == w4a16_gluon_ws.MAX_REGS
+    assert "OVERLAP" not in kw and "STREAM_K" not in kw and "SILU" not in kw
+    calls.clear()
+    w4a16.w4_matmul(x, w, tc=w4a16.TcConfig(32, 128, 5, 4, 3, True, 128, "r128w", 0, 160))
+    assert calls[0][0] == (2, 2, 1) and calls[0][2]["maxnreg"] == 160
+    with pytest.raises(ValueError, match="stream-K"):
+        w4a16.w4_matmul(x, w, tc=w4a16.TcConfig(32, 128, 5, 4, 3, True, 128, "r128w", 1))
+    with pytest.raises(ValueError, match="32 num_warps"):
+        w4a16.w4_matmul(x, w, tc=w4a16.TcConfig(32, 64, 5, 4, 3, True, 128, "r128w"))
+    with pytest.raises(ValueError, match="plain r128 grid"):
+        gluon.launch(
+            x, w.qweight, w.qzeros, w.scales, x, x, x, grid=(1, 1, 1), num_blocks=5, blocks_per_split=5,
+            group=128, zero_offset=1, block_m=32, block_n=128, num_warps=4, stages=3, registers_a=True,
+            silu=True, warp_specialized=True,
+        )  # fmt: skip
+    # gate|up's fused activation is r128's epilogue: an r128w entry never takes it
+    gate_up, _ = random_linear(640, 256, 128, seed=17, act_order=False)
+    monkeypatch.setitem(w4a16.TUNED_TC, (64, 256, 640), w4a16.TcConfig(64, 128, 5, 4, 3, True, 128, "r128w"))
+    monkeypatch.setattr(w4a16, "SILU_EPILOGUE_BUCKETS", (64,))
+    assert w4a16.silu_config(gate_up, 64, torch.bfloat16) is None
+    monkeypatch.setitem(w4a16.TUNED_TC, (64, 256, 640), w4a16.TcConfig(64, 128, 5, 4, 3, True, 128, "r128n"))
+    assert w4a16.silu_config(gate_up, 64, torch.bfloat16) is not None
+
+
 def _written(instr: str) -> set[int]:
     """The registers an SASS instruction writes (its first operand, 2 or 4 wide for .64 / .128
     and WIDE forms); none for stores, branches and barriers (their first operand is read)."""
@@ -614,6 +708,45 @@ def test_r128_with_k_split_leaves_room_for_two_programs_an_sm(python: str) -> No
     regs = re.match(r"// registers (\d+)", sass)
     assert regs is not None and int(regs.group(1)) <= 128, sass[:40]
     assert not re.search(r"\b(STL|LDL)\b", sass), "registers spill to local memory"
+
+
+@pytest.mark.parametrize("python", SM90_PYTHONS, ids=SM90_IDS)
+@pytest.mark.parametrize("block_m", [128, 256])
+def test_r128w_builds_for_sm90_with_its_partitions_apart(block_m: int, python: str) -> None:
+    """The warp-specialized r128 (w4a16_gluon_ws) at down's 256-row tiles (128 or 256 tokens x
+    128 rows, two 4-warp consumers, 3 slots of x): no spills; registers handed between the partitions
+    (setmaxnreg); two inner loops that issue the MMA, one a consumer, each with 8 MMAs on A from
+    registers, r128's fold (one packed multiplication per two weights of its 64 rows), no store
+    to shared memory, no A register written before the MMA's wait, and only barriers of its own
+    warpgroup (a bar.sync of 128 threads: none waits for the other consumer or the producer);
+    one inner loop, the producer's, that issues the TMA of x and no MMA."""
+    sass = _build_in_subprocess(block_m, 128, 4, 3, 1, "r128w", python)
+    assert not re.search(r"\b(STL|LDL)\b", sass), "registers spill to local memory"
+    from evalkit.runners.torch_int4.kernels import w4a16_gluon_ws as ws
+
+    # what each warpgroup asks of the 12-warp pool: all of it at once must fit, or a partition
+    # waits for registers forever (the second consumer's and the default's largest ask)
+    asks = {int(v, 16) for v in re.findall(r"USETMAXREG\.TRY_ALLOC\S*\s+U?P\d+,\s*(0x[0-9a-f]+)", sass)}
+    assert ws.consumer_regs(block_m) in asks
+    assert ws.consumer_regs(block_m) + max(asks) + ws.PRODUCER_REGS <= 3 * ws.MAX_REGS, asks
+    inner = _innermost_loops(sass)
+    consumers = [loop for loop in inner if any("HGMMA" in t for t in loop)]
+    producers = [loop for loop in inner if any("UTMALDG" in t for t in loop)]
+    assert len(consumers) == 2 and len(producers) == 1
+    assert not any("HGMMA" in t for t in producers[0])
+    bar_ids = set()
+    for loop in consumers:
+        ops = [re.sub(r"^@!?U?P\w+\s+", "", t).split()[0].split(".")[0] for t in loop]
+        hgmma = [t for t in loop if "HGMMA" in t]
+        assert len(hgmma) == 8
+        assert all(re.search(r"HGMMA\S*\s+R\d+,\s+R\d+,\s+gdesc", t) for t in hgmma)
+        assert ops.count("HMUL2") == ops.count("HADD2") == 64 * 128 // (32 * 4) // 2
+        assert "STS" not in ops and "UTMALDG" not in ops
+        assert a_register_hazards(loop) == []
+        bars = [t for t in loop if t.startswith("BAR") or " BAR." in t]
+        assert bars and all(re.search(r"BAR\.SYNC\S*\s+(0x[0-9a-f]+),\s*0x80\b", t) for t in bars), bars
+        bar_ids |= {re.search(r"BAR\.SYNC\S*\s+(0x[0-9a-f]+)", t).group(1) for t in bars}  # type: ignore[union-attr]
+    assert len(bar_ids) == 2  # a named barrier each
 
 
 @pytest.mark.parametrize("python", SM90_PYTHONS, ids=SM90_IDS)

@@ -1051,7 +1051,10 @@ class TcConfig:
     # raw words two blocks ahead; "g128n": the same with the words one block ahead; "r128" /
     # "r128n": the weight folded straight into the MMA's A registers, never in shared memory (x in
     # ``w4a16_gluon.r128_order``; block_n = 16 num_warps times a power of two; >= 2 stages);
-    # "r128o": r128 with block b + 1 folded while block b's MMA runs
+    # "r128o": r128 with block b + 1 folded while block b's MMA runs; "r128w": r128 warp-specialized
+    # (``w4a16_gluon_ws``: two consumer partitions of num_warps warps, block_n / 2 rows each, and a
+    # producer warp for x; block_n = 32 num_warps times a power of two; no stream-K; max_regs 0:
+    # the kernel's own cap, one program an SM; measured nowhere yet, so in no table)
     variant: str = "tc"
     # r128 only: > 0 runs a persistent grid of stream_k programs per SM that share the tiles'
     # blocks equally (``w4a16_gluon.stream_k_plan``; groups_per_split is then unused)
@@ -1075,8 +1078,9 @@ P16_VARIANTS = (
     "r128",
     "r128n",
     "r128o",
+    "r128w",
 )
-GLUON_VARIANTS = ("g128", "g128n", "r128", "r128n", "r128o")
+GLUON_VARIANTS = ("g128", "g128n", "r128", "r128n", "r128o", "r128w")
 
 
 GEMV_VARIANTS = ("dn", "dn2d", "dn2dh", "lop3", "classic", "2d")
@@ -1503,12 +1507,12 @@ SILU_EPILOGUE_BUCKETS = (16, 128, 256)
 def silu_config(w: W4Weight, rows: int, dtype: torch.dtype) -> TcConfig | None:
     """The r128 config that ``w4_matmul`` takes for `rows` rows of the gate|up weight `w` where it
     also applies ``silu(gate) * up`` in its epilogue (``gate_up_silu``): one K split, no
-    stream-K, whole tiles, a bucket of SILU_EPILOGUE_BUCKETS; else None (gate|up, then
+    stream-K, not r128w, whole tiles, a bucket of SILU_EPILOGUE_BUCKETS; else None (gate|up, then
     ``glue.silu_mul``)."""
     if _m_bucket(rows) not in SILU_EPILOGUE_BUCKETS:
         return None
     cfg = tc_config(w, rows, dtype)
-    if cfg is None or not cfg.variant.startswith("r128") or cfg.stream_k:
+    if cfg is None or not cfg.variant.startswith("r128") or cfg.variant == "r128w" or cfg.stream_k:
         return None
     if w.out_features % cfg.block_n or cfg.block_n % 16 or cfg.groups_per_split < w.in_features // 128:
         return None
@@ -1600,8 +1604,8 @@ def _gemm_p16(
     if cfg.stream_k:
         from evalkit.runners.torch_int4.kernels import w4a16_gluon
 
-        if not cfg.variant.startswith("r128"):
-            raise ValueError(f"stream-K (stream_k > 0) is an r128 grid, got {cfg}")
+        if not cfg.variant.startswith("r128") or cfg.variant == "r128w":
+            raise ValueError(f"stream-K (stream_k > 0) is an r128 grid (not r128w), got {cfg}")
         programs = min(cfg.stream_k * _num_sms(x.device), tiles * num_blocks)
         splits = w4a16_gluon.stream_k_max_parts(tiles, num_blocks, programs)  # slots of the partials
         grid = (programs, 1, 1)
@@ -1616,9 +1620,14 @@ def _gemm_p16(
             raise ValueError(
                 f"the {cfg.variant} GEMM computes W^T x^T (swap=True), >= 3 stages (r128: 2), got {cfg}"
             )
-        reps = cfg.block_n // (16 * cfg.num_warps)  # r128: A-fragment repeats per warp
-        if r128 and (cfg.block_n % (16 * cfg.num_warps) or reps & (reps - 1)):
-            raise ValueError(f"the r128 GEMM needs block_n = 16 num_warps times a power of two, got {cfg}")
+        ws = cfg.variant == "r128w"  # two consumers of num_warps warps, block_n / 2 rows each
+        per = 16 * cfg.num_warps * (2 if ws else 1)
+        reps = cfg.block_n // per  # r128: A-fragment repeats per warp
+        if r128 and (cfg.block_n % per or reps & (reps - 1)):
+            raise ValueError(
+                f"the {cfg.variant} GEMM needs block_n = {per // cfg.num_warps} num_warps times a power "
+                f"of two, got {cfg}"
+            )
         if not gluon_available(x.device):
             raise ValueError(
                 f"the {cfg.variant} GEMM runs on a Hopper GPU only (Gluon kernels do not run in Triton's "
@@ -1628,12 +1637,12 @@ def _gemm_p16(
             x = w4a16_gluon.r128_order(x)
         w4a16_gluon.launch(
             x, w.qweight, w.qzeros, w.scales, out, part,
-            _counters(x.device, tiles),
+            _counters(x.device, 2 * tiles if ws else tiles),  # r128w: a counter for each half of a tile
             grid=grid, num_blocks=num_blocks, blocks_per_split=cfg.groups_per_split, group=w.group_size,
             zero_offset=w.zero_offset, block_m=cfg.block_m, block_n=cfg.block_n,
             num_warps=cfg.num_warps, stages=cfg.num_stages, ahead=1 if cfg.variant.endswith("n") else 2,
             registers_a=r128, overlap=cfg.variant == "r128o", stream_k=cfg.stream_k > 0,
-            max_regs=cfg.max_regs,
+            max_regs=cfg.max_regs, warp_specialized=ws,
         )  # fmt: skip
         return out
     if cfg.variant in TMA_VARIANTS:

@@ -684,19 +684,36 @@ def launch(
     silu: bool = False,
     dest: torch.Tensor | None = None,
     max_regs: int = 0,
+    warp_specialized: bool = False,
 ) -> None:
     """One launch on x [M, K] (bf16 or fp16, contiguous) over ``w4a16._gemm_p16``'s grid (M tiles,
     N tiles, K splits of `blocks_per_split` blocks): g128, or with `registers_a` r128 (x already
     in ``r128_order``; `overlap`: the next block folded while the MMA runs; `stream_k`: the grid
     is (programs, 1, 1), ``stream_k_plan``'s, and `part` has ``stream_k_max_parts`` slots;
     `silu`: qweight is gate|up's and `out` [M, N / 2] of x's dtype takes silu(gate) * up, output
-    column c at column dest[c] where `dest` is given). `max_regs` > 0 caps ptxas's registers."""
+    column c at column dest[c] where `dest` is given). `max_regs` > 0 caps ptxas's registers.
+    `warp_specialized`: ``w4a16_gluon_ws``'s r128 (two consumer partitions of `num_warps` warps
+    and a producer warp; `counters` holds two per tile; `max_regs` 0 takes its own cap)."""
     m, n, splits = x.shape[0], qweight.shape[1], grid[2]
+    half = x.dtype == torch.float16
+    if warp_specialized:
+        from evalkit.runners.torch_int4.kernels import w4a16_gluon_ws as ws
+
+        if not registers_a or overlap or stream_k or silu:
+            raise ValueError("the warp-specialized r128 is a plain r128 grid: no overlap, stream-K or silu")
+        ws.gemm_r128w_kernel[grid](
+            x_descriptor(x, block_m), qweight, qzeros, scales, out, part, counters,
+            m, num_blocks, blocks_per_split, splits,
+            N=n, EVEN_N=n % block_n == 0, GROUP=group, BLOCK_M=block_m, BLOCK_N=block_n,
+            ZERO_OFFSET=zero_offset, MAGIC=0x6400 if half else 0x4300, OFF=1024.0 if half else 128.0,
+            STAGES=stages, SECOND_REGS=ws.consumer_regs(block_m), PRODUCER=ws.PRODUCER_REGS,
+            num_warps=num_warps, maxnreg=max_regs or ws.MAX_REGS,
+        )  # fmt: skip
+        return
     if stream_k:
         if not registers_a:
             raise ValueError("stream-K is an r128 grid")
         splits = -(-m // block_m)  # the kernel's M tiles
-    half = x.dtype == torch.float16
     kernel = gemm_r128_kernel if registers_a else gemm_g128_kernel
     extra: dict[str, object] = {"OVERLAP": True} if overlap else {}
     if stream_k:

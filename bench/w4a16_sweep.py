@@ -360,7 +360,8 @@ G128_SHAPES = variant_table(
 # 256 rows in the thirteenth session (kernels_h200_2026-12-03d/sweep20; commit d5a2ea6).
 # "r128w" (``w4a16_gluon_ws``, the fourteenth session; unmeasured): r128 warp-specialized, two
 # consumer partitions of `warps` warps and a producer warp for x; only with --variants, and its
-# tiles name the warps of one consumer (e.g. --tiles 128x128x4x3 --variants r128w,r128n).
+# tiles name the warps of one consumer (e.g. --tiles 128x128x4x3,256x128x4x3 --variants r128w;
+# the table's config is timed first in any case).
 # The 256-wide tiles (block_n 256, or block_m 256 with block_n 128) joined in the seventh session
 # (sweep14, kernels_h200_2026-12-02g/): each lost to the 128 x 128 tile by 2-60 % at 64-512 rows.
 R128_SHAPES = variant_table(

@@ -178,17 +178,27 @@ def _compile_sm90(
     if kernel == "gemv_dn2d":
         return _compile_gemv_sm90(block_n, num_warps)
     options: dict[str, object] = {"num_warps": num_warps}
-    if kernel == "r128w":  # the warp-specialized r128 (w4a16_gluon_ws), num_warps a consumer
+    if kernel in ("r128w", "r128wsilu"):  # the warp-specialized r128 (w4a16_gluon_ws), num_warps a
+        # consumer's; r128wsilu: gate|up's N with silu(gate) * up in the epilogue, the down order's map
         from evalkit.runners.torch_int4.kernels import w4a16_gluon_ws
 
-        fn = w4a16_gluon_ws.gemm_r128w_kernel
+        fused = kernel == "r128wsilu"
         options["maxnreg"] = w4a16_gluon_ws.MAX_REGS
         consts = {
-            "N": 5120, "EVEN_N": True, "GROUP": 128, "BLOCK_M": block_m, "BLOCK_N": block_n, "ZERO_OFFSET": 1,
-            "MAGIC": 0x4300, "OFF": 128.0, "STAGES": stages,
+            "N": 54784 if fused else 5120, "EVEN_N": True, "GROUP": 128, "BLOCK_M": block_m,
+            "BLOCK_N": block_n, "ZERO_OFFSET": 1, "MAGIC": 0x4300, "OFF": 128.0, "STAGES": stages,
             "SECOND_REGS": w4a16_gluon_ws.consumer_regs(block_m), "PRODUCER": w4a16_gluon_ws.PRODUCER_REGS,
+            "SILU": fused, "ORDER": fused,
         }  # fmt: skip
-        return _build_gluon_sm90(fn, consts, block_m, options, kernel)
+        wptrs = {
+            "qw_ptr": "*i32", "qz_ptr": "*i32", "s_ptr": "*bf16", "out_ptr": "*bf16" if fused else "*fp32",
+            "part_ptr": "*fp32", "cnt_ptr": "*i32",
+        }  # fmt: skip
+        if fused:
+            wptrs["dest_ptr"] = "*i64"
+        else:
+            consts["dest_ptr"] = None
+        return _build_gluon_sm90(w4a16_gluon_ws.gemm_r128w_kernel, consts, block_m, options, kernel, wptrs)
     silu = kernel == "r128silu"  # r128n with silu(gate) * up in the epilogue, the down order's map
     kernel = "r128" if silu else kernel
     stream = kernel.startswith("r128") and kernel.endswith("s")
@@ -578,8 +588,9 @@ def test_r128_stream_k_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_r128w_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
     """The warp-specialized r128 gets r128's grid (M tiles, N tiles, K splits), x in r128's order,
-    its partitions' register budgets and its own register cap (or the config's), and is refused
-    as a stream-K grid, with fused silu, and with a block_n its two consumers cannot split."""
+    its partitions' register budgets and its own register cap (or the config's), gate|up's fused
+    activation over one K split, and is refused as a stream-K grid, with r128o's overlap, and
+    with a block_n its two consumers cannot split."""
     from evalkit.runners.torch_int4.kernels import w4a16_gluon_ws
 
     calls = _record_launches(monkeypatch, "gemm_r128w_kernel", w4a16_gluon_ws)
@@ -604,19 +615,31 @@ def test_r128w_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
         w4a16.w4_matmul(x, w, tc=w4a16.TcConfig(32, 128, 5, 4, 3, True, 128, "r128w", 1))
     with pytest.raises(ValueError, match="32 num_warps"):
         w4a16.w4_matmul(x, w, tc=w4a16.TcConfig(32, 64, 5, 4, 3, True, 128, "r128w"))
+    launch: dict[str, Any] = {
+        "grid": (1, 2, 1), "num_blocks": 5, "blocks_per_split": 5, "group": 128, "zero_offset": 1,
+        "block_m": 32, "block_n": 128, "num_warps": 4, "stages": 3, "registers_a": True,
+        "warp_specialized": True,
+    }  # fmt: skip
     with pytest.raises(ValueError, match="plain r128 grid"):
-        gluon.launch(
-            x, w.qweight, w.qzeros, w.scales, x, x, x, grid=(1, 1, 1), num_blocks=5, blocks_per_split=5,
-            group=128, zero_offset=1, block_m=32, block_n=128, num_warps=4, stages=3, registers_a=True,
-            silu=True, warp_specialized=True,
-        )  # fmt: skip
-    # gate|up's fused activation is r128's epilogue: an r128w entry never takes it
+        gluon.launch(x, w.qweight, w.qzeros, w.scales, x, x, x, **launch, overlap=True)
+    # gate|up's fused activation: each half of a tile is a fused tile of its own
+    calls.clear()
+    dest = torch.arange(128)
+    gluon.launch(x, w.qweight, w.qzeros, w.scales, x, x, x, **launch, silu=True, dest=dest)
+    kw = calls[0][2]
+    assert kw["SILU"] is True and kw["ORDER"] is True and kw["dest_ptr"] is dest
+    with pytest.raises(ValueError, match="one K split"):
+        gluon.launch(x, w.qweight, w.qzeros, w.scales, x, x, x, **(launch | {"grid": (1, 2, 2)}), silu=True)
     gate_up, _ = random_linear(640, 256, 128, seed=17, act_order=False)
-    monkeypatch.setitem(w4a16.TUNED_TC, (64, 256, 640), w4a16.TcConfig(64, 128, 5, 4, 3, True, 128, "r128w"))
     monkeypatch.setattr(w4a16, "SILU_EPILOGUE_BUCKETS", (64,))
-    assert w4a16.silu_config(gate_up, 64, torch.bfloat16) is None
-    monkeypatch.setitem(w4a16.TUNED_TC, (64, 256, 640), w4a16.TcConfig(64, 128, 5, 4, 3, True, 128, "r128n"))
-    assert w4a16.silu_config(gate_up, 64, torch.bfloat16) is not None
+    for cfg, fused in (
+        (w4a16.TcConfig(64, 128, 5, 4, 3, True, 128, "r128w"), True),
+        (w4a16.TcConfig(64, 128, 2, 4, 3, True, 128, "r128w"), False),  # K split
+        (w4a16.TcConfig(64, 32, 5, 1, 3, True, 128, "r128w"), True),  # halves of 16 rows
+        (w4a16.TcConfig(64, 16, 5, 1, 3, True, 128, "r128n"), True),
+    ):
+        monkeypatch.setitem(w4a16.TUNED_TC, (64, 256, 640), cfg)
+        assert (w4a16.silu_config(gate_up, 64, torch.bfloat16) is not None) == fused, cfg
 
 
 def _written(instr: str) -> set[int]:
@@ -747,6 +770,20 @@ def test_r128w_builds_for_sm90_with_its_partitions_apart(block_m: int, python: s
         assert bars and all(re.search(r"BAR\.SYNC\S*\s+(0x[0-9a-f]+),\s*0x80\b", t) for t in bars), bars
         bar_ids |= {re.search(r"BAR\.SYNC\S*\s+(0x[0-9a-f]+)", t).group(1) for t in bars}  # type: ignore[union-attr]
     assert len(bar_ids) == 2  # a named barrier each
+
+
+@pytest.mark.parametrize("python", SM90_PYTHONS, ids=SM90_IDS)
+def test_r128w_with_silu_in_its_epilogue_builds_for_sm90(python: str) -> None:
+    """r128w on gate|up's 256-row tile with silu(gate) * up in each consumer's epilogue: no
+    spills, 8 MMAs a consumer loop, one exp and one 2-byte store per output a thread (each
+    consumer: 32 outputs x 128 tokens on 128 threads, so 32 of each, 64 in all), and each
+    consumer's pass of the activation through shared memory in a scratch of its own."""
+    sass = _build_in_subprocess(128, 128, 4, 3, 1, "r128wsilu", python)
+    assert not re.search(r"\b(STL|LDL)\b", sass), "registers spill to local memory"
+    consumers = [loop for loop in _innermost_loops(sass) if any("HGMMA" in t for t in loop)]
+    assert len(consumers) == 2 and all(len([t for t in loop if "HGMMA" in t]) == 8 for loop in consumers)
+    assert len(re.findall(r"\bMUFU\.EX2\b", sass)) == 64
+    assert len(re.findall(r"\bSTG\.E\.U16\b", sass)) == 64
 
 
 @pytest.mark.parametrize("python", SM90_PYTHONS, ids=SM90_IDS)

@@ -81,17 +81,22 @@ def test_slot_sampler_queues_a_step_without_waiting_for_the_gpu(temperature: flo
 
 
 @torch.inference_mode()
+@pytest.mark.parametrize("variant", ["table", "r128w"])
 @pytest.mark.parametrize("act_order", [False, True])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_gate_up_with_silu_in_its_epilogue_equals_gate_up_then_silu_mul(
-    act_order: bool, dtype: torch.dtype
+    act_order: bool, dtype: torch.dtype, variant: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """At the 32B gate|up shape, every row count whose kernel takes the fused epilogue: the
     activation equals gate|up's output through glue.silu_mul bit for bit, in down's input order
-    and as given."""
+    and as given; with TUNED_TC's configs, and with the warp-specialized r128 in their place."""
     from bench.w4a16_sweep import random_weight
     from evalkit.runners.torch_int4.kernels import glue, w4a16
 
+    if variant == "r128w":
+        for bucket in w4a16.SILU_EPILOGUE_BUCKETS:
+            cfg = w4a16.TcConfig(min(bucket, 128), 128, 40, 4, 3, True, 128, "r128w")
+            monkeypatch.setitem(w4a16.TUNED_TC, (bucket, 2 * 27392, 5120), cfg)
     w = random_weight(5120, 2 * 27392, act_order=act_order, seed=3, dev=CUDA)
     down = random_weight(27392, 5120, act_order=act_order, seed=4, dev=CUDA)
     tried = 0
@@ -109,3 +114,27 @@ def test_gate_up_with_silu_in_its_epilogue_equals_gate_up_then_silu_mul(
             assert got.dtype == dtype and got.shape == (rows, 27392)
             assert torch.equal(got, want), (rows, out_dest is not None)
     assert tried >= 5
+
+
+@torch.inference_mode()
+@pytest.mark.parametrize("act_order", [False, True])
+@pytest.mark.parametrize(("n", "k"), [(5120, 27392), (2 * 27392, 5120)])
+def test_r128w_equals_r128n_bit_for_bit(n: int, k: int, act_order: bool) -> None:
+    """The warp-specialized r128 (two 4-warp consumers, 64 rows each) computes each output as
+    r128n with 8 warps does at the same tile (a warpgroup's MMA over 64 rows, the same blocks in
+    the same order, the fix-up in split order): equal bit for bit, in K splits and without, at
+    64 to 256 rows, bf16 and fp16. (Run it under `timeout`: a mistake in its mbarriers hangs.)"""
+    from bench.w4a16_sweep import random_weight
+    from evalkit.runners.torch_int4.kernels import w4a16
+
+    w = random_weight(k, n, act_order=act_order, seed=5, dev=CUDA)
+    blocks = k // 128
+    for rows, block_m in ((64, 64), (200, 128), (256, 128)):
+        for split in (blocks, -(-blocks // 3)):
+            for dtype in (torch.bfloat16, torch.float16):
+                x = torch.randn(rows, k, device=CUDA, dtype=dtype)
+                ws = w4a16.TcConfig(block_m, 128, split, 4, 3, True, 128, "r128w")
+                plain = w4a16.TcConfig(block_m, 128, split, 8, 3, True, 128, "r128n")
+                got = w4a16.w4_matmul(x, w, tc=ws)
+                assert torch.equal(got, w4a16.w4_matmul(x, w, tc=plain)), (rows, split, dtype)
+                assert torch.equal(got, w4a16.w4_matmul(x, w, tc=ws)), "not repeatable"

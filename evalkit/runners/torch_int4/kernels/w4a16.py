@@ -1053,8 +1053,9 @@ class TcConfig:
     # ``w4a16_gluon.r128_order``; block_n = 16 num_warps times a power of two; >= 2 stages);
     # "r128o": r128 with block b + 1 folded while block b's MMA runs; "r128w": r128 warp-specialized
     # (``w4a16_gluon_ws``: two consumer partitions of num_warps warps, block_n / 2 rows each, and a
-    # producer warp for x; block_n = 32 num_warps times a power of two; no stream-K; max_regs 0:
-    # the kernel's own cap, one program an SM; measured nowhere yet, so in no table)
+    # producer warp for x; block_n = 32 num_warps times a power of two; no stream-K; gate|up's
+    # fused activation per half; max_regs 0: the kernel's own cap, one program an SM; measured
+    # nowhere yet, so in no table)
     variant: str = "tc"
     # r128 only: > 0 runs a persistent grid of stream_k programs per SM that share the tiles'
     # blocks equally (``w4a16_gluon.stream_k_plan``; groups_per_split is then unused)
@@ -1507,14 +1508,15 @@ SILU_EPILOGUE_BUCKETS = (16, 128, 256)
 def silu_config(w: W4Weight, rows: int, dtype: torch.dtype) -> TcConfig | None:
     """The r128 config that ``w4_matmul`` takes for `rows` rows of the gate|up weight `w` where it
     also applies ``silu(gate) * up`` in its epilogue (``gate_up_silu``): one K split, no
-    stream-K, not r128w, whole tiles, a bucket of SILU_EPILOGUE_BUCKETS; else None (gate|up, then
+    stream-K, whole tiles, a bucket of SILU_EPILOGUE_BUCKETS; else None (gate|up, then
     ``glue.silu_mul``)."""
     if _m_bucket(rows) not in SILU_EPILOGUE_BUCKETS:
         return None
     cfg = tc_config(w, rows, dtype)
-    if cfg is None or not cfg.variant.startswith("r128") or cfg.variant == "r128w" or cfg.stream_k:
+    if cfg is None or not cfg.variant.startswith("r128") or cfg.stream_k:
         return None
-    if w.out_features % cfg.block_n or cfg.block_n % 16 or cfg.groups_per_split < w.in_features // 128:
+    whole = 32 if cfg.variant == "r128w" else 16  # r128w: each half a fused tile of whole 16-row groups
+    if w.out_features % cfg.block_n or cfg.block_n % whole or cfg.groups_per_split < w.in_features // 128:
         return None
     return cfg
 
@@ -1543,6 +1545,7 @@ def gate_up_silu(
         group=w.group_size, zero_offset=w.zero_offset, block_m=cfg.block_m, block_n=cfg.block_n,
         num_warps=cfg.num_warps, stages=cfg.num_stages, ahead=1 if cfg.variant.endswith("n") else 2,
         registers_a=True, overlap=cfg.variant == "r128o", silu=True, dest=out_dest, max_regs=cfg.max_regs,
+        warp_specialized=cfg.variant == "r128w",
     )  # fmt: skip
     return out
 

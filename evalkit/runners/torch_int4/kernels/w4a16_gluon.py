@@ -693,21 +693,27 @@ def launch(
     `silu`: qweight is gate|up's and `out` [M, N / 2] of x's dtype takes silu(gate) * up, output
     column c at column dest[c] where `dest` is given). `max_regs` > 0 caps ptxas's registers.
     `warp_specialized`: ``w4a16_gluon_ws``'s r128 (two consumer partitions of `num_warps` warps
-    and a producer warp; `counters` holds two per tile; `max_regs` 0 takes its own cap)."""
+    and a producer warp; `counters` holds two per tile; `max_regs` 0 takes its own cap; `silu`
+    as above, each half of a tile fused on its own)."""
     m, n, splits = x.shape[0], qweight.shape[1], grid[2]
     half = x.dtype == torch.float16
     if warp_specialized:
         from evalkit.runners.torch_int4.kernels import w4a16_gluon_ws as ws
 
-        if not registers_a or overlap or stream_k or silu:
-            raise ValueError("the warp-specialized r128 is a plain r128 grid: no overlap, stream-K or silu")
+        if not registers_a or overlap or stream_k:
+            raise ValueError("the warp-specialized r128 is a plain r128 grid: no overlap or stream-K")
+        ws_extra: dict[str, object] = {}
+        if silu:  # each consumer's half is a fused tile of its own: whole 16-row groups
+            if splits != 1 or n % block_n or block_n % 32:
+                raise ValueError("the fused silu epilogue is for an r128w grid of one K split, whole tiles")
+            ws_extra = {"SILU": True, "ORDER": dest is not None, "dest_ptr": dest}
         ws.gemm_r128w_kernel[grid](
             x_descriptor(x, block_m), qweight, qzeros, scales, out, part, counters,
             m, num_blocks, blocks_per_split, splits,
             N=n, EVEN_N=n % block_n == 0, GROUP=group, BLOCK_M=block_m, BLOCK_N=block_n,
             ZERO_OFFSET=zero_offset, MAGIC=0x6400 if half else 0x4300, OFF=1024.0 if half else 128.0,
             STAGES=stages, SECOND_REGS=ws.consumer_regs(block_m), PRODUCER=ws.PRODUCER_REGS,
-            num_warps=num_warps, maxnreg=max_regs or ws.MAX_REGS,
+            num_warps=num_warps, maxnreg=max_regs or ws.MAX_REGS, **ws_extra,
         )  # fmt: skip
         return
     if stream_k:

@@ -14,6 +14,10 @@ barriers, BENCHMARKS.md, thirteenth session). Here the kernel is split with
   (``empty``, two arrivals: one per consumer, after its MMA of that block is waited for) and
   loads the next block of x into it (``ready``).
 
+With ``SILU`` (gate|up, one K split) each consumer's half is a fused tile of its own
+(``w4a16_gluon.silu_rows`` of ``BLOCK_N / 2`` rows, ``_store_silu``'s epilogue): r128's fused
+activation, tile 2 t + half.
+
 The consumers meet only through those mbarriers, so one folds while the other's MMA runs. Same
 arithmetic as r128 (the fold of ``_r128_fold``, x in ``r128_order``, fp32 accumulators, the
 fix-up in split order): each output element is the same sum in the same order as r128n's with
@@ -37,6 +41,8 @@ from triton.experimental.gluon.language.nvidia.hopper import (
 from evalkit.runners.torch_int4.kernels.w4a16_gluon import (
     _cta_barrier,
     _r128_fold,
+    _silu_columns,
+    _store_silu,
     _store_tile,
     _tma_load,
     _words,
@@ -62,20 +68,25 @@ def consumer_regs(block_m: int) -> int:
 
 @gluon.jit
 def _consume(
-    x_desc, qw_ptr, qz_ptr, s_ptr, out_ptr, part_ptr, cnt_ptr, x_smem, ready, empty,
+    x_desc, qw_ptr, qz_ptr, s_ptr, out_ptr, part_ptr, cnt_ptr, dest_ptr, x_smem, ready, empty,
     M, m0, n0, b0, nb, tile, pid_k, num_splits,
     N: gl.constexpr, EVEN_N: gl.constexpr, GROUP: gl.constexpr, BLOCK_M: gl.constexpr,
     BLOCK_N: gl.constexpr, ZERO_OFFSET: gl.constexpr, MAGIC: gl.constexpr, OFF: gl.constexpr,
-    STAGES: gl.constexpr, HALF: gl.constexpr,
+    STAGES: gl.constexpr, SILU: gl.constexpr, ORDER: gl.constexpr, HALF: gl.constexpr,
 ):  # fmt: skip
     """Consumer `HALF` (0 or 1): rows n0 + HALF * BLOCK_N / 2 .. of the tile, blocks b0 .. b0 +
-    nb - 1: fold (words loaded one block ahead), wait for x, MMA, wait for it, release the slot."""
+    nb - 1: fold (words loaded one block ahead), wait for x, MMA, wait for it, release the slot.
+    With SILU (gate|up, one K split) the half is a fused tile of its own (``silu_rows`` of
+    BLOCK_N / 2 rows: tile 2 t + HALF of that size is rows BLOCK_N / 2 HALF .. of tile t)."""
     NW: gl.constexpr = gl.num_warps()
     dt: gl.constexpr = x_desc.dtype
     HN: gl.constexpr = BLOCK_N // 2
     nh = n0 + HALF * HN
     WL: gl.constexpr = r128_words_layout(HN, NW)
-    rn = nh + gl.arange(0, HN, layout=gl.SliceLayout(1, WL))
+    if SILU:
+        rn = _silu_columns(nh // 2, HN, N // 2, gl.SliceLayout(1, WL))
+    else:
+        rn = nh + gl.arange(0, HN, layout=gl.SliceLayout(1, WL))
     rj = gl.arange(0, 16, layout=gl.SliceLayout(0, WL))
     nmask = rn < N
     mma: gl.constexpr = gl.NVMMADistributedLayout(
@@ -96,19 +107,22 @@ def _consume(
         # the arrival is one thread's: every warp of this warpgroup has seen its MMA finish first
         _cta_barrier()
         mbarrier.arrive(empty.index(slot), count=1)
-    _store_tile(
-        acc, out_ptr, part_ptr, cnt_ptr, M, N, m0, nh, pid_k, num_splits, 2 * tile + HALF, mma,
-        BLOCK_M, HN, NW,
-    )  # fmt: skip
+    if SILU:
+        _store_silu(acc, out_ptr, dest_ptr, M, m0, nh // 2, N // 2, ORDER, BLOCK_M, HN)
+    else:
+        _store_tile(
+            acc, out_ptr, part_ptr, cnt_ptr, M, N, m0, nh, pid_k, num_splits, 2 * tile + HALF, mma,
+            BLOCK_M, HN, NW,
+        )  # fmt: skip
 
 
 @gluon.jit
 def _produce(
-    x_desc, qw_ptr, qz_ptr, s_ptr, out_ptr, part_ptr, cnt_ptr, x_smem, ready, empty,
+    x_desc, qw_ptr, qz_ptr, s_ptr, out_ptr, part_ptr, cnt_ptr, dest_ptr, x_smem, ready, empty,
     M, m0, n0, b0, nb, tile, pid_k, num_splits,
     N: gl.constexpr, EVEN_N: gl.constexpr, GROUP: gl.constexpr, BLOCK_M: gl.constexpr,
     BLOCK_N: gl.constexpr, ZERO_OFFSET: gl.constexpr, MAGIC: gl.constexpr, OFF: gl.constexpr,
-    STAGES: gl.constexpr, HALF: gl.constexpr,
+    STAGES: gl.constexpr, SILU: gl.constexpr, ORDER: gl.constexpr, HALF: gl.constexpr,
 ):  # fmt: skip
     """The producer warp: block b0 + i of x into slot i % STAGES once both consumers have
     released it (a fresh barrier counts as released: the first round waits on phase 1)."""
@@ -144,6 +158,9 @@ def gemm_r128w_kernel(
     STAGES: gl.constexpr,
     SECOND_REGS: gl.constexpr,
     PRODUCER: gl.constexpr,
+    SILU: gl.constexpr = False,  # gate|up: out [M, N / 2] = silu(gate) * up (one K split)
+    dest_ptr=None,  # SILU: output column c goes to column dest[c] (ORDER)
+    ORDER: gl.constexpr = False,
 ):
     """out^T [BLOCK_N, BLOCK_M] tiles of W^T x^T (x in ``r128_order``) over the grid (M tiles,
     N tiles, K splits of BLOCKS_PER_SPLIT blocks), as ``gemm_r128_kernel``'s, warp-specialized."""
@@ -169,25 +186,25 @@ def gemm_r128w_kernel(
             (
                 _consume,
                 (
-                    x_desc, qw_ptr, qz_ptr, s_ptr, out_ptr, part_ptr, cnt_ptr, x_smem, ready, empty,
+                    x_desc, qw_ptr, qz_ptr, s_ptr, out_ptr, part_ptr, cnt_ptr, dest_ptr, x_smem, ready, empty,
                     M, m0, n0, b0, nb, tile, pid_k, num_splits,
-                    N, EVEN_N, GROUP, BLOCK_M, BLOCK_N, ZERO_OFFSET, MAGIC, OFF, STAGES, 0,
+                    N, EVEN_N, GROUP, BLOCK_M, BLOCK_N, ZERO_OFFSET, MAGIC, OFF, STAGES, SILU, ORDER, 0,
                 ),
             ),
             (
                 _consume,
                 (
-                    x_desc, qw_ptr, qz_ptr, s_ptr, out_ptr, part_ptr, cnt_ptr, x_smem, ready, empty,
+                    x_desc, qw_ptr, qz_ptr, s_ptr, out_ptr, part_ptr, cnt_ptr, dest_ptr, x_smem, ready, empty,
                     M, m0, n0, b0, nb, tile, pid_k, num_splits,
-                    N, EVEN_N, GROUP, BLOCK_M, BLOCK_N, ZERO_OFFSET, MAGIC, OFF, STAGES, 1,
+                    N, EVEN_N, GROUP, BLOCK_M, BLOCK_N, ZERO_OFFSET, MAGIC, OFF, STAGES, SILU, ORDER, 1,
                 ),
             ),
             (
                 _produce,
                 (
-                    x_desc, qw_ptr, qz_ptr, s_ptr, out_ptr, part_ptr, cnt_ptr, x_smem, ready, empty,
+                    x_desc, qw_ptr, qz_ptr, s_ptr, out_ptr, part_ptr, cnt_ptr, dest_ptr, x_smem, ready, empty,
                     M, m0, n0, b0, nb, tile, pid_k, num_splits,
-                    N, EVEN_N, GROUP, BLOCK_M, BLOCK_N, ZERO_OFFSET, MAGIC, OFF, STAGES, 1,
+                    N, EVEN_N, GROUP, BLOCK_M, BLOCK_N, ZERO_OFFSET, MAGIC, OFF, STAGES, SILU, ORDER, 1,
                 ),
             ),
         ],

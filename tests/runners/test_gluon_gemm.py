@@ -257,18 +257,15 @@ def _build_gluon_sm90(
     compiled = triton.compile(src, target=GPUTarget("cuda", 90, 32), options=options)
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"{kernel}_{os.getpid()}_{block_m}"
     tmp.with_suffix(".cubin").write_bytes(compiled.asm["cubin"])
-    sass = subprocess.run(
-        [str(_cuda_bin() / "nvdisasm"), "-c", str(tmp.with_suffix(".cubin"))],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    usage = subprocess.run(
-        [str(_cuda_bin() / "cuobjdump"), "-res-usage", str(tmp.with_suffix(".cubin"))],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    sass, usage = (
+        subprocess.run(
+            [str(_cuda_bin() / tool), flag, str(tmp.with_suffix(".cubin"))],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for tool, flag in (("nvdisasm", "-c"), ("cuobjdump", "-res-usage"))
+    )
     tmp.with_suffix(".cubin").unlink(missing_ok=True)
     regs = re.search(r"REG:(\d+)", usage)
     return f"// registers {regs.group(1) if regs else '?'}\n{sass}"

@@ -1515,8 +1515,7 @@ def silu_config(w: W4Weight, rows: int, dtype: torch.dtype) -> TcConfig | None:
     cfg = tc_config(w, rows, dtype)
     if cfg is None or not cfg.variant.startswith("r128") or cfg.stream_k:
         return None
-    whole = 32 if cfg.variant == "r128w" else 16  # r128w: each half a fused tile of whole 16-row groups
-    if w.out_features % cfg.block_n or cfg.block_n % whole or cfg.groups_per_split < w.in_features // 128:
+    if w.out_features % cfg.block_n or cfg.block_n % 16 or cfg.groups_per_split < w.in_features // 128:
         return None
     return cfg
 

@@ -697,43 +697,39 @@ def launch(
     as above, each half of a tile fused on its own)."""
     m, n, splits = x.shape[0], qweight.shape[1], grid[2]
     half = x.dtype == torch.float16
+    if stream_k:
+        if not registers_a or warp_specialized:
+            raise ValueError("stream-K is an r128 grid (not r128w)")
+        splits = -(-m // block_m)  # the kernel's M tiles
+    extra: dict[str, object]
     if warp_specialized:
         from evalkit.runners.torch_int4.kernels import w4a16_gluon_ws as ws
 
-        if not registers_a or overlap or stream_k:
+        if not registers_a or overlap:
             raise ValueError("the warp-specialized r128 is a plain r128 grid: no overlap or stream-K")
-        ws_extra: dict[str, object] = {}
-        if silu:  # each consumer's half is a fused tile of its own: whole 16-row groups
-            if splits != 1 or n % block_n or block_n % 32:
-                raise ValueError("the fused silu epilogue is for an r128w grid of one K split, whole tiles")
-            ws_extra = {"SILU": True, "ORDER": dest is not None, "dest_ptr": dest}
-        ws.gemm_r128w_kernel[grid](
-            x_descriptor(x, block_m), qweight, qzeros, scales, out, part, counters,
-            m, num_blocks, blocks_per_split, splits,
-            N=n, EVEN_N=n % block_n == 0, GROUP=group, BLOCK_M=block_m, BLOCK_N=block_n,
-            ZERO_OFFSET=zero_offset, MAGIC=0x6400 if half else 0x4300, OFF=1024.0 if half else 128.0,
-            STAGES=stages, SECOND_REGS=ws.consumer_regs(block_m), PRODUCER=ws.PRODUCER_REGS,
-            num_warps=num_warps, maxnreg=max_regs or ws.MAX_REGS, **ws_extra,
-        )  # fmt: skip
-        return
-    if stream_k:
-        if not registers_a:
-            raise ValueError("stream-K is an r128 grid")
-        splits = -(-m // block_m)  # the kernel's M tiles
-    kernel = gemm_r128_kernel if registers_a else gemm_g128_kernel
-    extra: dict[str, object] = {"OVERLAP": True} if overlap else {}
-    if stream_k:
-        extra["STREAM_K"] = True
-    if max_regs:
-        extra["maxnreg"] = max_regs
+        kernel = ws.gemm_r128w_kernel
+        extra = {
+            "SECOND_REGS": ws.consumer_regs(block_m), "PRODUCER": ws.PRODUCER_REGS,
+            "maxnreg": max_regs or ws.MAX_REGS,
+        }  # fmt: skip
+    else:
+        kernel = gemm_r128_kernel if registers_a else gemm_g128_kernel
+        extra = {"AHEAD": ahead}
+        if overlap:
+            extra["OVERLAP"] = True
+        if stream_k:
+            extra["STREAM_K"] = True
+        if max_regs:
+            extra["maxnreg"] = max_regs
     if silu:
-        if not registers_a or stream_k or splits != 1 or n % block_n or block_n % 16:
+        whole = 32 if warp_specialized else 16  # r128w: each half of a tile is a fused tile of its own
+        if not registers_a or stream_k or splits != 1 or n % block_n or block_n % whole:
             raise ValueError("the fused silu epilogue is for an r128 grid of one K split over whole tiles")
         extra |= {"SILU": True, "ORDER": dest is not None, "dest_ptr": dest}
     kernel[grid](
         x_descriptor(x, block_m), qweight, qzeros, scales, out, part, counters,
         m, num_blocks, blocks_per_split, splits,
         N=n, EVEN_N=n % block_n == 0, GROUP=group, BLOCK_M=block_m, BLOCK_N=block_n, ZERO_OFFSET=zero_offset,
-        MAGIC=0x6400 if half else 0x4300, OFF=1024.0 if half else 128.0, STAGES=stages, AHEAD=ahead,
+        MAGIC=0x6400 if half else 0x4300, OFF=1024.0 if half else 128.0, STAGES=stages,
         num_warps=num_warps, **extra,
     )  # fmt: skip

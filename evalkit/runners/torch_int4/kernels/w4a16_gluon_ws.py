@@ -117,13 +117,7 @@ def _consume(
 
 
 @gluon.jit
-def _produce(
-    x_desc, qw_ptr, qz_ptr, s_ptr, out_ptr, part_ptr, cnt_ptr, dest_ptr, x_smem, ready, empty,
-    M, m0, n0, b0, nb, tile, pid_k, num_splits,
-    N: gl.constexpr, EVEN_N: gl.constexpr, GROUP: gl.constexpr, BLOCK_M: gl.constexpr,
-    BLOCK_N: gl.constexpr, ZERO_OFFSET: gl.constexpr, MAGIC: gl.constexpr, OFF: gl.constexpr,
-    STAGES: gl.constexpr, SILU: gl.constexpr, ORDER: gl.constexpr, HALF: gl.constexpr,
-):  # fmt: skip
+def _produce(x_desc, x_smem, ready, empty, m0, b0, nb, STAGES: gl.constexpr):
     """The producer warp: block b0 + i of x into slot i % STAGES once both consumers have
     released it (a fresh barrier counts as released: the first round waits on phase 1)."""
     for i in range(nb):
@@ -199,14 +193,7 @@ def gemm_r128w_kernel(
                     N, EVEN_N, GROUP, BLOCK_M, BLOCK_N, ZERO_OFFSET, MAGIC, OFF, STAGES, SILU, ORDER, 1,
                 ),
             ),
-            (
-                _produce,
-                (
-                    x_desc, qw_ptr, qz_ptr, s_ptr, out_ptr, part_ptr, cnt_ptr, dest_ptr, x_smem, ready, empty,
-                    M, m0, n0, b0, nb, tile, pid_k, num_splits,
-                    N, EVEN_N, GROUP, BLOCK_M, BLOCK_N, ZERO_OFFSET, MAGIC, OFF, STAGES, SILU, ORDER, 1,
-                ),
-            ),
+            (_produce, (x_desc, x_smem, ready, empty, m0, b0, nb, STAGES)),
         ],
         [NW, 1],
         [SECOND_REGS, PRODUCER],

@@ -358,10 +358,12 @@ G128_SHAPES = variant_table(
 # 32 rows), though at down's 256-row stream-K tile ptxas puts the wait for the MMA ahead of the
 # fold. "r128p" (two A operands in turn, whose SASS does fold while the MMA runs) lost at 128 and
 # 256 rows in the thirteenth session (kernels_h200_2026-12-03d/sweep20; commit d5a2ea6).
-# "r128w" (``w4a16_gluon_ws``, the fourteenth session; unmeasured): r128 warp-specialized, two
-# consumer partitions of `warps` warps and a producer warp for x; only with --variants, and its
-# tiles name the warps of one consumer (e.g. --tiles 128x128x4x3,256x128x4x3 --variants r128w;
-# the table's config is timed first in any case).
+# "r128w" (``w4a16_gluon_ws``, written in the fourteenth session, measured in the fifteenth:
+# kernels_h200_2026-12-03f/sweep24-26): r128 warp-specialized, two consumer partitions of `warps`
+# warps and a producer warp for x; only with --variants, and its tiles name the warps of one
+# consumer (e.g. --tiles 256x128x4x3 --variants r128w; the table's config is timed first in any
+# case). Its 256-token tiles won gate|up at 256 and 512 rows, down at 256 and q|k|v at 512; its
+# 128-token tiles and its stream-K grid lost everywhere.
 # The 256-wide tiles (block_n 256, or block_m 256 with block_n 128) joined in the seventh session
 # (sweep14, kernels_h200_2026-12-02g/): each lost to the 128 x 128 tile by 2-60 % at 64-512 rows.
 R128_SHAPES = variant_table(
@@ -420,7 +422,7 @@ def p16t_candidates(
         waves = (1, 2, 4) if m <= 64 else large_m_waves
         for bps in sorted({blocks, *gps_options(blocks, tiles, sms, waves)}, reverse=True):
             cands.append(TcConfig(bm, bn, bps, nw, st, True, 128, var))
-        if var.startswith("r128") and var != "r128w":  # r128w has no stream-K grid
+        if var.startswith("r128"):
             cands += [TcConfig(bm, bn, blocks, nw, st, True, 128, var, s) for s in stream_k]
     return cands
 

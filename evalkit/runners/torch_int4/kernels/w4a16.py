@@ -1606,8 +1606,8 @@ def _gemm_p16(
     if cfg.stream_k:
         from evalkit.runners.torch_int4.kernels import w4a16_gluon
 
-        if not cfg.variant.startswith("r128") or cfg.variant == "r128w":
-            raise ValueError(f"stream-K (stream_k > 0) is an r128 grid (not r128w), got {cfg}")
+        if not cfg.variant.startswith("r128"):
+            raise ValueError(f"stream-K (stream_k > 0) is an r128 grid, got {cfg}")
         programs = min(cfg.stream_k * _num_sms(x.device), tiles * num_blocks)
         splits = w4a16_gluon.stream_k_max_parts(tiles, num_blocks, programs)  # slots of the partials
         grid = (programs, 1, 1)

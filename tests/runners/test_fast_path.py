@@ -313,6 +313,29 @@ def test_large_m_gemm_is_taken_only_where_tuned(monkeypatch: pytest.MonkeyPatch)
         w4a16.w4_matmul(x.float(), w, tc=cfg)
 
 
+def test_rows_257_to_384_skip_the_512_buckets_256_token_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 257..384 rows two 256-token tiles cost what 512 rows cost: tc_config takes a (384, N, K)
+    entry there where the table has one, else no large-M config when the 512 bucket's has
+    256-token tiles (the other path, as before such entries); a 512 config of 128-token tiles, and
+    385..512 rows, keep the 512 bucket's."""
+    w, _ = random_linear(256, 80, 128, seed=9, act_order=False)
+    wide, narrow, mid = (w4a16.TcConfig(bm, 32, 1, 4, 1) for bm in (256, 128, 64))
+    monkeypatch.setitem(w4a16.TUNED_TC, (512, 80, 256), wide)
+    assert [w4a16.tc_config(w, m, torch.bfloat16) for m in (256, 257, 384, 385, 512)] == [
+        None, None, None, wide, wide,
+    ]  # fmt: skip
+    monkeypatch.setitem(w4a16.TUNED_TC, (384, 80, 256), mid)
+    assert [w4a16.tc_config(w, m, torch.bfloat16) for m in (257, 384, 385)] == [mid, mid, wide]
+    monkeypatch.delitem(w4a16.TUNED_TC, (384, 80, 256))
+    monkeypatch.setitem(w4a16.TUNED_TC, (512, 80, 256), narrow)
+    assert w4a16.tc_config(w, 300, torch.bfloat16) == narrow
+    # the real table: gate|up has its 384 entry, q|k|v goes back to dequantize + cuBLAS there
+    for n, k, want in ((54784, 5120, "r128n"), (7168, 5120, None)):
+        cfg = w4a16.TUNED_TC.get((384, n, k))
+        assert (cfg.variant if cfg else None) == want
+        assert w4a16.TUNED_TC[(512, n, k)].block_m == 256
+
+
 def test_tuned_configs_cover_the_32b_shapes() -> None:
     """The kernels' tables hold a GEMV config for each EXAONE-4.0-32B linear, and the heuristic
     configs of other shapes split K so that a few waves of CTAs fill the GPU."""

@@ -1179,26 +1179,38 @@ TUNED_TC: dict[tuple[int, int, int], TcConfig] = {
     # M=128: 149.1 us, 482 TFLOP/s (sweep9: r128n; g128 with 256 columns 160.3 us in the same call,
     # 158.5 in the fifth session; was s128 254.3 us)
     (128, 54784, 5120): TcConfig(128, 128, 40, 8, 3, True, 128, "r128n"),
-    # M=128: 110.9 us, 324 TFLOP/s (fourteenth session, kernels_h200_2026-12-03e/sweep22: r128n in 6
-    # K splits, two programs an SM now that a K-split build takes 128 registers; 112.3 us uncapped;
-    # the stream-K grid of one program per SM it replaced 115.6 us in the same call, 118.9 in sweep13)
-    (128, 5120, 27392): TcConfig(128, 128, 36, 8, 3, True, 128, "r128n", 0, 128),
+    # M=128: 101.2 us, 355 TFLOP/s (fifteenth session, kernels_h200_2026-12-03f/sweep25: r128o on
+    # 128 x 64 tiles of 4 warps and 2 slots of x, 3 K splits, capped at 128 registers: several
+    # programs an SM; the 8-warp 128 x 128 r128n in 6 K splits of the fourteenth session 112.5 us in
+    # the same call, 110.9 in sweep22; r128w with 128 tokens a tile 106.8 in sweep24)
+    (128, 5120, 27392): TcConfig(128, 64, 72, 4, 2, True, 128, "r128o", 0, 128),
     # M=256 (sixth session, sweep5: 4 slots of x, 2 blocks ahead): 42.3 us, 444 TFLOP/s (3 slots
     # 44.6 us in the fifth session; dequantize + cuBLAS 55.9 us)
     (256, 7168, 5120): TcConfig(128, 128, 40, 8, 4, True, 128, "g128"),
-    # M=256: 254.9 us, 563 TFLOP/s (sweep9: r128n; g128 with 4 slots 285.3 us in the same call,
-    # 285.8 in sweep5, 305.5 with 3 in the fifth session; was s128 354.9 us)
-    (256, 54784, 5120): TcConfig(128, 128, 40, 8, 3, True, 128, "r128n"),
-    # M=256: 164.9 us, 435 TFLOP/s (sweep22: r128o in 3 K splits, 240 programs two an SM, capped at
-    # 128 registers; r128n 168.8 us; the stream-K r128o of sweep13 it replaced 180.2 us in the same
-    # call, 185.4 in sweep13; dequantize + cuBLAS 204.7 us)
-    (256, 5120, 27392): TcConfig(128, 128, 72, 8, 3, True, 128, "r128o", 0, 128),
+    # M=256: 230.3 us, 624 TFLOP/s (fifteenth session, sweep24: r128w, the warp-specialized r128,
+    # 256 tokens a tile, so each weight is folded once for 256 rows; 232.9 in sweep26; the 8-warp
+    # r128n 128 x 128 of sweep9 it replaced 245.7 / 248.1 us in the same calls, its stream-K grid
+    # 250.2; r128w with 128 tokens 272.5). gate_up_silu takes it too (its fused activation per
+    # consumer half, equal bit for bit to gate|up then silu_mul on the H200)
+    (256, 54784, 5120): TcConfig(256, 128, 40, 4, 3, True, 128, "r128w"),
+    # M=256: 163.7 us, 439 TFLOP/s (sweep24: r128w, 256 tokens a tile, 3 K splits; 162.1 in sweep26;
+    # the capped r128o of sweep22 it replaced 165.9 / 165.5 us in the same calls; r128w's stream-K
+    # grid 181.8, with 128 tokens 193.5; dequantize + cuBLAS 204.7 us)
+    (256, 5120, 27392): TcConfig(256, 128, 72, 4, 3, True, 128, "r128w"),
     # o stays on dequantize + cuBLAS at 129..256 rows: g128 wins by 1.0 us at 256 rows (41.7 against
     # 42.7, sweep5) but costs the same for fewer rows, while the cuBLAS half of the other path
     # shrinks with them; r128 (stream-K too) lost to both in sweep13
-    # M=512: 469.3 us, 612 TFLOP/s (sweep11: r128n; g128 536.7 us in the same call, 542.3 in the
-    # fifth session; was dequantize + cuBLAS 557.2 us); the other three stay on dequantize + cuBLAS
-    (512, 54784, 5120): TcConfig(128, 128, 40, 8, 3, True, 128, "r128n"),
+    # M=512: 65.1 us, 578 TFLOP/s (fifteenth session, sweep26: r128w, 256 tokens a tile; dequantize +
+    # cuBLAS 74.5 us in the same call; at 256 rows g128 stays, 41.0 us against r128w's 58.3)
+    (512, 7168, 5120): TcConfig(256, 128, 40, 4, 3, True, 128, "r128w"),
+    # M=512: 405.7 us, 708 TFLOP/s (sweep26: r128w, 256 tokens a tile; the r128n of sweep11 it
+    # replaced 454.1 us in the same call, 469.3 in sweep11; dequantize + cuBLAS 555.0). o and down
+    # stay on dequantize + cuBLAS at 512 rows: r128w 62.0 against 55.3 us, and 294.7 against 290.4
+    (512, 54784, 5120): TcConfig(256, 128, 40, 4, 3, True, 128, "r128w"),
+    # 257..384 rows (tc_config): the 512 bucket's r128n of before the fifteenth session, whose three
+    # 128-token tiles there should cost about 3/4 of its 454.1 us at 512 rows against the two 256-
+    # token tiles of r128w's 405.7 (not timed at 384 rows); q|k|v keeps dequantize + cuBLAS there
+    (384, 54784, 5120): TcConfig(128, 128, 40, 8, 3, True, 128, "r128n"),
 }
 # Where Gluon cannot run (not a Hopper GPU, or a Triton without Gluon), the entries of the fourth
 # session (tl kernels, measured on the same H200: BENCHMARKS.md, bench/results/kernels_h200_2026-
@@ -1277,10 +1289,17 @@ def gemm_config(w: W4Weight, m: int, device: torch.device) -> GemmConfig:
 
 
 def tc_config(w: W4Weight, m: int, dtype: torch.dtype) -> TcConfig | None:
-    """The measured large-M GEMM config for `m` rows of `dtype`, or None (take another path)."""
+    """The measured large-M GEMM config for `m` rows of `dtype`, or None (take another path):
+    TUNED_TC's entry for the rows' bucket, except at 257..384 rows, which take a (384, N, K) entry
+    where there is one, and otherwise no 512-bucket config of 256-token tiles (two such tiles
+    would cost what 512 rows cost)."""
     if dtype not in (torch.bfloat16, torch.float16) or not 2 <= m <= TC_MAX_ROWS:
         return None
     cfg = TUNED_TC.get((_m_bucket(m), w.out_features, w.in_features))
+    if 256 < m <= 384:  # 256-token tiles would leave the second tile half empty or worse
+        mid = TUNED_TC.get((384, w.out_features, w.in_features))
+        if mid is not None or (cfg is not None and cfg.block_m > 128):
+            cfg = mid
     if cfg is not None and cfg.variant != "tc" and w.group_size % 128:
         return None  # the p16 kernel's blocks of 128 inputs must lie in one group
     if cfg is not None and cfg.variant in TMA_VARIANTS and not tma_available(w.qweight.device):

@@ -422,7 +422,7 @@ def p16t_candidates(
         waves = (1, 2, 4) if m <= 64 else large_m_waves
         for bps in sorted({blocks, *gps_options(blocks, tiles, sms, waves)}, reverse=True):
             cands.append(TcConfig(bm, bn, bps, nw, st, True, 128, var))
-        if var.startswith("r128"):
+        if var.startswith("r128") and var != "r128w":  # r128w's stream-K grid lost (115debf)
             cands += [TcConfig(bm, bn, blocks, nw, st, True, 128, var, s) for s in stream_k]
     return cands
 

@@ -178,9 +178,8 @@ def _compile_sm90(
     if kernel == "gemv_dn2d":
         return _compile_gemv_sm90(block_n, num_warps)
     options: dict[str, object] = {"num_warps": num_warps}
-    if kernel in ("r128w", "r128wsilu", "r128ws"):  # the warp-specialized r128 (w4a16_gluon_ws), num_warps
-        # a consumer's; r128wsilu: gate|up's N with silu(gate) * up in the epilogue, the down order's
-        # map; r128ws: the stream-K grid
+    if kernel in ("r128w", "r128wsilu"):  # the warp-specialized r128 (w4a16_gluon_ws), num_warps a
+        # consumer's; r128wsilu: gate|up's N with silu(gate) * up in the epilogue, the down order's map
         from evalkit.runners.torch_int4.kernels import w4a16_gluon_ws
 
         fused = kernel == "r128wsilu"
@@ -189,7 +188,7 @@ def _compile_sm90(
             "N": 54784 if fused else 5120, "EVEN_N": True, "GROUP": 128, "BLOCK_M": block_m,
             "BLOCK_N": block_n, "ZERO_OFFSET": 1, "MAGIC": 0x4300, "OFF": 128.0, "STAGES": stages,
             "SECOND_REGS": w4a16_gluon_ws.consumer_regs(block_m), "PRODUCER": w4a16_gluon_ws.PRODUCER_REGS,
-            "SILU": fused, "ORDER": fused, "STREAM_K": kernel == "r128ws",
+            "SILU": fused, "ORDER": fused,
         }  # fmt: skip
         wptrs = {
             "qw_ptr": "*i32", "qz_ptr": "*i32", "s_ptr": "*bf16", "out_ptr": "*bf16" if fused else "*fp32",
@@ -587,7 +586,7 @@ def test_r128_stream_k_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_r128w_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
     """The warp-specialized r128 gets r128's grid (M tiles, N tiles, K splits), x in r128's order,
     its partitions' register budgets and its own register cap (or the config's), gate|up's fused
-    activation over one K split, r128's stream-K grid, and is refused with r128o's overlap and
+    activation over one K split, and is refused as a stream-K grid, with r128o's overlap, and
     with a block_n its two consumers cannot split."""
     from evalkit.runners.torch_int4.kernels import w4a16_gluon_ws
 
@@ -609,15 +608,8 @@ def test_r128w_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
     calls.clear()
     w4a16.w4_matmul(x, w, tc=w4a16.TcConfig(32, 128, 5, 4, 3, True, 128, "r128w", 0, 160))
     assert calls[0][0] == (2, 2, 1) and calls[0][2]["maxnreg"] == 160
-    # the stream-K grid: stream_k programs an SM, the M tiles where the splits go, the partials
-    # sized by the most parts a tile has, a counter for each half of a tile
-    monkeypatch.setattr(w4a16, "_num_sms", lambda dev: 3)
-    calls.clear()
-    w4a16.w4_matmul(x, w, tc=w4a16.TcConfig(32, 128, 5, 4, 3, True, 128, "r128w", 2))
-    ((grid, args, kw),) = calls
-    assert grid == (6, 1, 1) and args[7:11] == (40, 5, 5, 2)
-    assert args[5].shape == (gluon.stream_k_max_parts(4, 5, 6), 40, 256)
-    assert args[6].numel() >= 8 and kw["STREAM_K"] is True and "OVERLAP" not in kw
+    with pytest.raises(ValueError, match="stream-K"):
+        w4a16.w4_matmul(x, w, tc=w4a16.TcConfig(32, 128, 5, 4, 3, True, 128, "r128w", 1))
     with pytest.raises(ValueError, match="32 num_warps"):
         w4a16.w4_matmul(x, w, tc=w4a16.TcConfig(32, 64, 5, 4, 3, True, 128, "r128w"))
     launch: dict[str, Any] = {
@@ -625,7 +617,7 @@ def test_r128w_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
         "block_m": 32, "block_n": 128, "num_warps": 4, "stages": 3, "registers_a": True,
         "warp_specialized": True,
     }  # fmt: skip
-    with pytest.raises(ValueError, match="without overlap"):
+    with pytest.raises(ValueError, match="plain r128 grid"):
         gluon.launch(x, w.qweight, w.qzeros, w.scales, x, x, x, **launch, overlap=True)
     # gate|up's fused activation: each half of a tile is a fused tile of its own
     calls.clear()
@@ -739,22 +731,17 @@ def test_r128_with_k_split_leaves_room_for_two_programs_an_sm(python: str) -> No
 
 
 @pytest.mark.parametrize("python", SM90_PYTHONS, ids=SM90_IDS)
-@pytest.mark.parametrize(("block_m", "kernel"), [(128, "r128w"), (256, "r128w"), (256, "r128ws")])
-def test_r128w_builds_for_sm90_with_its_partitions_apart(block_m: int, kernel: str, python: str) -> None:
+@pytest.mark.parametrize("block_m", [128, 256])
+def test_r128w_builds_for_sm90_with_its_partitions_apart(block_m: int, python: str) -> None:
     """The warp-specialized r128 (w4a16_gluon_ws) at down's 256-row tiles (128 or 256 tokens x
     128 rows, two 4-warp consumers, 3 slots of x): no spills; registers handed between the partitions
     (setmaxnreg); two inner loops that issue the MMA, one a consumer, each with 8 MMAs on A from
     registers, r128's fold (one packed multiplication per two weights of its 64 rows), no store
     to shared memory, no A register written before the MMA's wait, and only barriers of its own
     warpgroup (a bar.sync of 128 threads: none waits for the other consumer or the producer);
-    one inner loop, the producer's, that issues the TMA of x and no MMA. The stream-K grid
-    ("r128ws") the same inside its runs of blocks; at 256 tokens ptxas spills there, around the
-    runs (at most three a program at the 32B shapes), and none inside a loop."""
-    sass = _build_in_subprocess(block_m, 128, 4, 3, 1, kernel, python)
-    spills = re.compile(r"\b(STL|LDL)\b")
-    if kernel == "r128w":
-        assert not spills.search(sass), "registers spill to local memory"
-    assert not any(spills.search(t) for loop in _innermost_loops(sass) for t in loop), "spills in a loop"
+    one inner loop, the producer's, that issues the TMA of x and no MMA."""
+    sass = _build_in_subprocess(block_m, 128, 4, 3, 1, "r128w", python)
+    assert not re.search(r"\b(STL|LDL)\b", sass), "registers spill to local memory"
     from evalkit.runners.torch_int4.kernels import w4a16_gluon_ws as ws
 
     # what each warpgroup asks of the 12-warp pool: all of it at once must fit, or a partition

@@ -117,25 +117,6 @@ def test_gate_up_with_silu_in_its_epilogue_equals_gate_up_then_silu_mul(
     assert tried >= 5
 
 
-def _r128w_against_r128n(n: int, k: int, act_order: bool, splits: tuple[tuple[int, int], ...]) -> None:
-    """r128w (two 4-warp consumers) against r128n with 8 warps at the same tiles, K splits and
-    stream-K grids (`splits`: (groups a split, 0 = all; stream_k)), bit for bit and repeatable."""
-    from bench.w4a16_sweep import random_weight
-    from evalkit.runners.torch_int4.kernels import w4a16
-
-    w = random_weight(k, n, act_order=act_order, seed=5, dev=CUDA)
-    blocks = k // 128
-    for rows, block_m in ((64, 64), (200, 128), (256, 128), (256, 256), (300, 256)):
-        for split, stream_k in splits:
-            for dtype in (torch.bfloat16, torch.float16):
-                x = torch.randn(rows, k, device=CUDA, dtype=dtype)
-                ws = w4a16.TcConfig(block_m, 128, split or blocks, 4, 3, True, 128, "r128w", stream_k)
-                plain = w4a16.TcConfig(block_m, 128, split or blocks, 8, 3, True, 128, "r128n", stream_k)
-                got = w4a16.w4_matmul(x, w, tc=ws)
-                assert torch.equal(got, w4a16.w4_matmul(x, w, tc=plain)), (rows, split, stream_k, dtype)
-                assert torch.equal(got, w4a16.w4_matmul(x, w, tc=ws)), "not repeatable"
-
-
 @torch.inference_mode()
 @pytest.mark.parametrize("act_order", [False, True])
 @pytest.mark.parametrize(("n", "k"), [(5120, 27392), (2 * 27392, 5120)])
@@ -145,14 +126,17 @@ def test_r128w_equals_r128n_bit_for_bit(n: int, k: int, act_order: bool) -> None
     the same order, the fix-up in split order): equal bit for bit, in K splits and without, at
     64 to 300 rows, 64 to 256 tokens a tile, bf16 and fp16. (Run it under `timeout`: a mistake in
     its mbarriers hangs.)"""
-    _r128w_against_r128n(n, k, act_order, ((0, 0), (-(-k // 128 // 3), 0)))
+    from bench.w4a16_sweep import random_weight
+    from evalkit.runners.torch_int4.kernels import w4a16
 
-
-@torch.inference_mode()
-@pytest.mark.parametrize("act_order", [False, True])
-@pytest.mark.parametrize(("n", "k"), [(5120, 27392), (2 * 27392, 5120)])
-def test_r128w_stream_k_equals_r128n_stream_k_bit_for_bit(n: int, k: int, act_order: bool) -> None:
-    """r128w's stream-K grid (its producer and both consumers walk the same share of (tile, block)
-    iterations, each half of a tile its own fix-up) equals r128n's on the same grid bit for bit:
-    the same parts, added in program order. (Under `timeout`, as above.)"""
-    _r128w_against_r128n(n, k, act_order, ((0, 1),))
+    w = random_weight(k, n, act_order=act_order, seed=5, dev=CUDA)
+    blocks = k // 128
+    for rows, block_m in ((64, 64), (200, 128), (256, 128), (256, 256), (300, 256)):
+        for split in (blocks, -(-blocks // 3)):
+            for dtype in (torch.bfloat16, torch.float16):
+                x = torch.randn(rows, k, device=CUDA, dtype=dtype)
+                ws = w4a16.TcConfig(block_m, 128, split, 4, 3, True, 128, "r128w")
+                plain = w4a16.TcConfig(block_m, 128, split, 8, 3, True, 128, "r128n")
+                got = w4a16.w4_matmul(x, w, tc=ws)
+                assert torch.equal(got, w4a16.w4_matmul(x, w, tc=plain)), (rows, split, dtype)
+                assert torch.equal(got, w4a16.w4_matmul(x, w, tc=ws)), "not repeatable"

@@ -1054,8 +1054,8 @@ class TcConfig:
     # "r128o": r128 with block b + 1 folded while block b's MMA runs; "r128w": r128 warp-specialized
     # (``w4a16_gluon_ws``: two consumer partitions of num_warps warps, block_n / 2 rows each, and a
     # producer warp for x; block_n = 32 num_warps times a power of two; no stream-K; gate|up's
-    # fused activation per half; max_regs 0: the kernel's own cap, one program an SM; measured
-    # nowhere yet, so in no table)
+    # fused activation per half; max_regs 0: the kernel's own cap, one program an SM; its 256-token
+    # tiles are the ones that win, fifteenth session)
     variant: str = "tc"
     # r128 only: > 0 runs a persistent grid of stream_k programs per SM that share the tiles'
     # blocks equally (``w4a16_gluon.stream_k_plan``; groups_per_split is then unused)
@@ -1625,8 +1625,8 @@ def _gemm_p16(
     if cfg.stream_k:
         from evalkit.runners.torch_int4.kernels import w4a16_gluon
 
-        if not cfg.variant.startswith("r128"):
-            raise ValueError(f"stream-K (stream_k > 0) is an r128 grid, got {cfg}")
+        if not cfg.variant.startswith("r128") or cfg.variant == "r128w":
+            raise ValueError(f"stream-K (stream_k > 0) is an r128 grid (not r128w), got {cfg}")
         programs = min(cfg.stream_k * _num_sms(x.device), tiles * num_blocks)
         splits = w4a16_gluon.stream_k_max_parts(tiles, num_blocks, programs)  # slots of the partials
         grid = (programs, 1, 1)

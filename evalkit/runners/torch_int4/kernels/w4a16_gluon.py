@@ -698,22 +698,20 @@ def launch(
     m, n, splits = x.shape[0], qweight.shape[1], grid[2]
     half = x.dtype == torch.float16
     if stream_k:
-        if not registers_a:
-            raise ValueError("stream-K is an r128 grid")
+        if not registers_a or warp_specialized:
+            raise ValueError("stream-K is an r128 grid (not r128w)")
         splits = -(-m // block_m)  # the kernel's M tiles
     extra: dict[str, object]
     if warp_specialized:
         from evalkit.runners.torch_int4.kernels import w4a16_gluon_ws as ws
 
         if not registers_a or overlap:
-            raise ValueError("the warp-specialized r128 is an r128 grid without overlap")
+            raise ValueError("the warp-specialized r128 is a plain r128 grid: no overlap or stream-K")
         kernel = ws.gemm_r128w_kernel
         extra = {
             "SECOND_REGS": ws.consumer_regs(block_m), "PRODUCER": ws.PRODUCER_REGS,
             "maxnreg": max_regs or ws.MAX_REGS,
         }  # fmt: skip
-        if stream_k:
-            extra["STREAM_K"] = True
     else:
         kernel = gemm_r128_kernel if registers_a else gemm_g128_kernel
         extra = {"AHEAD": ahead}

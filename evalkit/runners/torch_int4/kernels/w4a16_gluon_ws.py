@@ -31,10 +31,11 @@ a tile (a tile the 8-warp r128 lost with in the seventh session) each weight is 
 128-token tiles) and 708 at 512; with 128 tokens a tile it loses to r128n, whose 128-register
 build runs two programs an SM.
 
-With STREAM_K the producer and both consumers walk the program's share of ``gemm_r128_kernel``'s
-stream-K grid, each half of a tile a tile of its own in the fix-up. It is correct (bit for bit
-r128n's stream-K grid) and lost at every shape measured (down at 256 rows 181.8 us against the
-K-split grid's 162.1, gate|up 250.2 against 232.9).
+A stream-K grid for it (the producer and both consumers walking a program's share of
+``gemm_r128_kernel``'s grid, each half of a tile a tile of its own in the fix-up) was correct, bit
+for bit r128n's on the same grid, and lost at every shape measured (down at 256 rows 181.8 us
+against the K-split grid's 162.1, gate|up 250.2 against 232.9): removed after the commit that
+measured it (115debf).
 """
 
 from __future__ import annotations
@@ -77,37 +78,21 @@ def consumer_regs(block_m: int) -> int:
 
 
 @gluon.jit
-def _share(num_blocks, m_tiles, N: gl.constexpr, BLOCK_N: gl.constexpr):
-    """The stream-K grid's share of this program (``w4a16_gluon.stream_k_plan``'s arithmetic):
-    (program, programs, total iterations, first iteration, end)."""
-    programs = gl.num_programs(0)
-    p = gl.program_id(0)
-    total = m_tiles * ((N + BLOCK_N - 1) // BLOCK_N) * num_blocks
-    return p, programs, total, (p * total) // programs, ((p + 1) * total) // programs
-
-
-@gluon.jit
-def _segment(cur, end, num_blocks, m_tiles, BLOCK_M: gl.constexpr, BLOCK_N: gl.constexpr):
-    """The run of one tile's blocks that starts at iteration `cur` (M tiles fastest): (tile, first
-    block, blocks, m0, n0)."""
-    tile = cur // num_blocks
-    b0 = cur - tile * num_blocks
-    nb = gl.minimum(num_blocks - b0, end - cur)
-    return tile, b0, nb, (tile % m_tiles) * BLOCK_M, (tile // m_tiles) * BLOCK_N
-
-
-@gluon.jit
-def _half_tile(
-    x_desc, qw_ptr, qz_ptr, s_ptr, x_smem, ready, empty, nh, b0, nb, g0,
-    N: gl.constexpr, EVEN_N: gl.constexpr, GROUP: gl.constexpr, BLOCK_M: gl.constexpr, HN: gl.constexpr,
-    ZERO_OFFSET: gl.constexpr, MAGIC: gl.constexpr, OFF: gl.constexpr, STAGES: gl.constexpr,
-    SILU: gl.constexpr,
+def _consume(
+    x_desc, qw_ptr, qz_ptr, s_ptr, out_ptr, part_ptr, cnt_ptr, dest_ptr, x_smem, ready, empty,
+    M, m0, n0, b0, nb, tile, pid_k, num_splits,
+    N: gl.constexpr, EVEN_N: gl.constexpr, GROUP: gl.constexpr, BLOCK_M: gl.constexpr,
+    BLOCK_N: gl.constexpr, ZERO_OFFSET: gl.constexpr, MAGIC: gl.constexpr, OFF: gl.constexpr,
+    STAGES: gl.constexpr, SILU: gl.constexpr, ORDER: gl.constexpr, HALF: gl.constexpr,
 ):  # fmt: skip
-    """The accumulator of rows nh .. nh + HN - 1 (SILU: ``silu_rows`` of fused tile nh / HN) over
-    blocks b0 .. b0 + nb - 1: fold (words loaded one block ahead), wait for x, MMA, wait for it,
-    release the slot. The slots and their phases follow the program-wide count g0 + i."""
+    """Consumer `HALF` (0 or 1): rows n0 + HALF * BLOCK_N / 2 .. of the tile, blocks b0 .. b0 +
+    nb - 1: fold (words loaded one block ahead), wait for x, MMA, wait for it, release the slot.
+    With SILU (gate|up, one K split) the half is a fused tile of its own (``silu_rows`` of
+    BLOCK_N / 2 rows: tile 2 t + HALF of that size is rows BLOCK_N / 2 HALF .. of tile t)."""
     NW: gl.constexpr = gl.num_warps()
     dt: gl.constexpr = x_desc.dtype
+    HN: gl.constexpr = BLOCK_N // 2
+    nh = n0 + HALF * HN
     WL: gl.constexpr = r128_words_layout(HN, NW)
     if SILU:
         rn = _silu_columns(nh // 2, HN, N // 2, gl.SliceLayout(1, WL))
@@ -126,99 +111,32 @@ def _half_tile(
         a = _r128_fold(w, zw, s, rn, A, ZERO_OFFSET, MAGIC, OFF, dt)
         nxt = gl.minimum(b0 + i + 1, last)  # at the end the last block again (unused, no masks)
         w, zw, s = _words(qw_ptr, qz_ptr, s_ptr, nxt, rn, rj, nmask, N, GROUP, EVEN_N)
-        g = g0 + i
-        slot = g % STAGES
-        mbarrier.wait(ready.index(slot), (g // STAGES) & 1)
+        slot = i % STAGES
+        mbarrier.wait(ready.index(slot), (i // STAGES) & 1)
         acc = warpgroup_mma(a, x_smem.index(slot).permute((1, 0)), acc, is_async=True)
         acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
         # the arrival is one thread's: every warp of this warpgroup has seen its MMA finish first
         _cta_barrier()
         mbarrier.arrive(empty.index(slot), count=1)
-    return acc
-
-
-@gluon.jit
-def _consume(
-    x_desc, qw_ptr, qz_ptr, s_ptr, out_ptr, part_ptr, cnt_ptr, dest_ptr, x_smem, ready, empty,
-    M, m0, n0, b0, nb, tile, pid_k, num_splits, num_blocks,
-    N: gl.constexpr, EVEN_N: gl.constexpr, GROUP: gl.constexpr, BLOCK_M: gl.constexpr,
-    BLOCK_N: gl.constexpr, ZERO_OFFSET: gl.constexpr, MAGIC: gl.constexpr, OFF: gl.constexpr,
-    STAGES: gl.constexpr, SILU: gl.constexpr, ORDER: gl.constexpr, STREAM_K: gl.constexpr,
-    HALF: gl.constexpr,
-):  # fmt: skip
-    """Consumer `HALF` (0 or 1): rows n0 + HALF * BLOCK_N / 2 .. of the tile, blocks b0 .. b0 +
-    nb - 1, then its epilogue. With SILU (gate|up, one K split) the half is a fused tile of its
-    own (``silu_rows`` of BLOCK_N / 2 rows: tile 2 t + HALF of that size is rows BLOCK_N / 2 HALF
-    .. of tile t). With STREAM_K every run of its program's share (M tiles in `num_splits`), each
-    half a tile of the fix-up (2 tile + HALF, part: its program minus the tile's first)."""
-    NW: gl.constexpr = gl.num_warps()
-    HN: gl.constexpr = BLOCK_N // 2
-    mma: gl.constexpr = gl.NVMMADistributedLayout(
-        version=[3, 0], warps_per_cta=[NW, 1], instr_shape=[16, BLOCK_M, 16]
-    )
-    if STREAM_K:
-        p, programs, total, cur, end = _share(num_blocks, num_splits, N, BLOCK_N)
-        g0 = 0
-        while cur < end:
-            t, sb0, snb, sm0, sn0 = _segment(cur, end, num_blocks, num_splits, BLOCK_M, BLOCK_N)
-            acc = _half_tile(
-                x_desc, qw_ptr, qz_ptr, s_ptr, x_smem, ready, empty, sn0 + HALF * HN, sb0, snb, g0,
-                N, EVEN_N, GROUP, BLOCK_M, HN, ZERO_OFFSET, MAGIC, OFF, STAGES, False,
-            )  # fmt: skip
-            first = ((t * num_blocks + 1) * programs - 1) // total
-            final = ((t * num_blocks + num_blocks) * programs - 1) // total
-            _store_tile(
-                acc, out_ptr, part_ptr, cnt_ptr, M, N, sm0, sn0 + HALF * HN, p - first, final - first + 1,
-                2 * t + HALF, mma, BLOCK_M, HN, NW,
-            )  # fmt: skip
-            cur += snb
-            g0 += snb
+    if SILU:
+        _store_silu(acc, out_ptr, dest_ptr, M, m0, nh // 2, N // 2, ORDER, BLOCK_M, HN)
     else:
-        nh = n0 + HALF * HN
-        acc = _half_tile(
-            x_desc, qw_ptr, qz_ptr, s_ptr, x_smem, ready, empty, nh, b0, nb, 0,
-            N, EVEN_N, GROUP, BLOCK_M, HN, ZERO_OFFSET, MAGIC, OFF, STAGES, SILU,
+        _store_tile(
+            acc, out_ptr, part_ptr, cnt_ptr, M, N, m0, nh, pid_k, num_splits, 2 * tile + HALF, mma,
+            BLOCK_M, HN, NW,
         )  # fmt: skip
-        if SILU:
-            _store_silu(acc, out_ptr, dest_ptr, M, m0, nh // 2, N // 2, ORDER, BLOCK_M, HN)
-        else:
-            _store_tile(
-                acc, out_ptr, part_ptr, cnt_ptr, M, N, m0, nh, pid_k, num_splits, 2 * tile + HALF, mma,
-                BLOCK_M, HN, NW,
-            )  # fmt: skip
 
 
 @gluon.jit
-def _produce_blocks(x_desc, x_smem, ready, empty, m0, b0, nb, g0, STAGES: gl.constexpr):
-    """Block b0 + i of x into slot (g0 + i) % STAGES once both consumers have released it (a
-    fresh barrier counts as released: the first round waits on phase 1)."""
+def _produce(x_desc, x_smem, ready, empty, m0, b0, nb, STAGES: gl.constexpr):
+    """The producer warp: block b0 + i of x into slot i % STAGES once both consumers have
+    released it (a fresh barrier counts as released: the first round waits on phase 1)."""
     for i in range(nb):
-        g = g0 + i
-        slot = g % STAGES
-        mbarrier.wait(empty.index(slot), ((g // STAGES) & 1) ^ 1)
+        slot = i % STAGES
+        mbarrier.wait(empty.index(slot), ((i // STAGES) & 1) ^ 1)
         fence_async_shared()
         mbarrier.expect(ready.index(slot), x_desc.block_type.nbytes)
         _tma_load(x_desc, [m0, (b0 + i) * 128], ready.index(slot), x_smem.index(slot))
-
-
-@gluon.jit
-def _produce(
-    x_desc, x_smem, ready, empty, m0, b0, nb, num_splits, num_blocks,
-    N: gl.constexpr, BLOCK_M: gl.constexpr, BLOCK_N: gl.constexpr, STAGES: gl.constexpr,
-    STREAM_K: gl.constexpr,
-):  # fmt: skip
-    """The producer warp: x's blocks of the program's tile, or of every run of its stream-K
-    share in the consumers' order."""
-    if STREAM_K:
-        _, _, _, cur, end = _share(num_blocks, num_splits, N, BLOCK_N)
-        g0 = 0
-        while cur < end:
-            _, sb0, snb, sm0, _ = _segment(cur, end, num_blocks, num_splits, BLOCK_M, BLOCK_N)
-            _produce_blocks(x_desc, x_smem, ready, empty, sm0, sb0, snb, g0, STAGES)
-            cur += snb
-            g0 += snb
-    else:
-        _produce_blocks(x_desc, x_smem, ready, empty, m0, b0, nb, 0, STAGES)
 
 
 @gluon.jit
@@ -248,11 +166,9 @@ def gemm_r128w_kernel(
     SILU: gl.constexpr = False,  # gate|up: out [M, N / 2] = silu(gate) * up (one K split)
     dest_ptr=None,  # SILU: output column c goes to column dest[c] (ORDER)
     ORDER: gl.constexpr = False,
-    STREAM_K: gl.constexpr = False,  # the grid of ``gemm_r128_kernel``'s STREAM_K (M tiles in num_splits)
 ):
     """out^T [BLOCK_N, BLOCK_M] tiles of W^T x^T (x in ``r128_order``) over the grid (M tiles,
-    N tiles, K splits of BLOCKS_PER_SPLIT blocks), or a stream-K grid of P programs, as
-    ``gemm_r128_kernel``'s, warp-specialized."""
+    N tiles, K splits of BLOCKS_PER_SPLIT blocks), as ``gemm_r128_kernel``'s, warp-specialized."""
     NW: gl.constexpr = gl.num_warps()
     x_smem = gl.allocate_shared_memory(x_desc.dtype, [STAGES, BLOCK_M, 128], x_desc.layout)
     ready = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
@@ -276,27 +192,19 @@ def gemm_r128w_kernel(
                 _consume,
                 (
                     x_desc, qw_ptr, qz_ptr, s_ptr, out_ptr, part_ptr, cnt_ptr, dest_ptr, x_smem, ready, empty,
-                    M, m0, n0, b0, nb, tile, pid_k, num_splits, num_blocks,
-                    N, EVEN_N, GROUP, BLOCK_M, BLOCK_N, ZERO_OFFSET, MAGIC, OFF, STAGES, SILU, ORDER,
-                    STREAM_K, 0,
+                    M, m0, n0, b0, nb, tile, pid_k, num_splits,
+                    N, EVEN_N, GROUP, BLOCK_M, BLOCK_N, ZERO_OFFSET, MAGIC, OFF, STAGES, SILU, ORDER, 0,
                 ),
             ),
             (
                 _consume,
                 (
                     x_desc, qw_ptr, qz_ptr, s_ptr, out_ptr, part_ptr, cnt_ptr, dest_ptr, x_smem, ready, empty,
-                    M, m0, n0, b0, nb, tile, pid_k, num_splits, num_blocks,
-                    N, EVEN_N, GROUP, BLOCK_M, BLOCK_N, ZERO_OFFSET, MAGIC, OFF, STAGES, SILU, ORDER,
-                    STREAM_K, 1,
+                    M, m0, n0, b0, nb, tile, pid_k, num_splits,
+                    N, EVEN_N, GROUP, BLOCK_M, BLOCK_N, ZERO_OFFSET, MAGIC, OFF, STAGES, SILU, ORDER, 1,
                 ),
             ),
-            (
-                _produce,
-                (
-                    x_desc, x_smem, ready, empty, m0, b0, nb, num_splits, num_blocks,
-                    N, BLOCK_M, BLOCK_N, STAGES, STREAM_K,
-                ),
-            ),
+            (_produce, (x_desc, x_smem, ready, empty, m0, b0, nb, STAGES)),
         ],
         [NW, 1],
         [SECOND_REGS, PRODUCER],

@@ -48,8 +48,9 @@ def rel(out: torch.Tensor, ref: torch.Tensor) -> float:
 
 
 LINEAR_SHAPES = ((5120, 7168), (5120, 5120), (5120, 54784), (27392, 5120))  # (K, N): q|k|v, o, gate|up, down
-# rows: the upper end of every TUNED_TC bucket, and one between two
-LINEAR_ROWS = (1, 8, 16, 32, 64, 128, 256, 300, 512)
+# rows: the upper end of every TUNED_TC bucket, and some between two (200: a 256-token tile part
+# full; 300 and 384: the (384, N, K) entries of tc_config; 400: two 256-token tiles, one part full)
+LINEAR_ROWS = (1, 8, 16, 32, 64, 128, 200, 256, 300, 384, 400, 512)
 LINEAR_DTYPES = (torch.bfloat16, torch.float16, torch.float32)
 MAX_REL = {torch.bfloat16: 1e-2, torch.float16: 1e-2, torch.float32: 1e-4}
 

@@ -131,6 +131,23 @@ def gemv_candidates(n: int, k: int, sms: int) -> list[GemvConfig]:
     return cands
 
 
+def gemv_tma_candidates(n: int, k: int, sms: int) -> list[GemvConfig]:
+    """The Gluon GEMV (w4a16_gluon_gemv: the weight words through TMA into shared memory): "tmax"
+    (x scaled once a program into shared memory) over (BLOCK_N, warps), tiles in flight and split
+    sizes, and "tma" (x read per word row) at one config as a reference. Shared memory: stages x
+    16 x BLOCK_N words, plus "tmax"'s x of up to 64 groups a split."""
+    groups = k // 128
+    cands = []
+    for bn, nw, stages in ((256, 2, 4), (256, 1, 3), (128, 1, 4)):
+        tiles = math.ceil(n / bn)
+        for gps in gps_options(groups, tiles, sms, (2, 4, 8)):
+            if gps <= 64:
+                cands.append(GemvConfig(bn, gps, nw, stages, "tmax"))
+    tiles = math.ceil(n / 256)
+    cands.append(GemvConfig(256, gps_options(groups, tiles, sms, (4,))[0], 2, 4, "tma"))
+    return cands
+
+
 # (block_m, block_n, warps, stages) of the GEMM per M bucket
 GEMM_SHAPES = {
     8: [(16, 64, 4, 3), (16, 128, 4, 3), (16, 128, 4, 4), (16, 256, 8, 3)],
@@ -661,6 +678,11 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="with --r128: only these variants (comma-separated, e.g. r128n,r128o)",
     )
+    ap.add_argument(
+        "--gemv-tma",
+        action="store_true",
+        help="at one row: only the Gluon GEMV through TMA (tma, tmax) against the table's config",
+    )
     ap.add_argument("--shapes", default=",".join(SHAPES))
     ap.add_argument("--copy-mb", type=float, default=300.0, help="weight bytes per timed graph")
     ap.add_argument("--budget-s", type=float, default=1e9, help="sweep no new M after this many seconds")
@@ -761,6 +783,8 @@ def main(argv: list[str] | None = None) -> int:
                 gemm_now = w4a16.gemm_config(ws[0], m, dev)
                 cands += [c for c in (gemm_now, "dequant+cublas") if c not in cands]
                 cands += tc_candidates(m, n, k, sms) if m > 1 else []
+            elif m == 1 and args.gemv_tma:
+                cands += [w4a16.gemv_config(ws[0], dev), *gemv_tma_candidates(n, k, sms)]  # the table's first
             elif m == 1:
                 cands += gemv_candidates(n, k, sms)
             else:

@@ -177,6 +177,15 @@ def _compile_sm90(
     the warp-specialized r128 at down's N (num_warps: one consumer's)."""
     if kernel == "gemv_dn2d":
         return _compile_gemv_sm90(block_n, num_warps)
+    if kernel == "gemv_tma":  # the Gluon GEMV at down's shape, 16 groups a split, PDL; ahead: x' shared
+        from evalkit.runners.torch_int4.kernels import w4a16_gluon_gemv
+
+        consts = {
+            "N": 5120, "GROUP": 128, "BLOCK_N": block_n, "GROUPS_PER_SPLIT": 16, "ZERO_OFFSET": 1,
+            "STAGES": stages, "XS": bool(ahead), "PDL": True,
+        }  # fmt: skip
+        fn = w4a16_gluon_gemv.gemv_tma_kernel
+        return _build_gluon_sm90(fn, consts, 128, {"num_warps": num_warps}, kernel)
     options: dict[str, object] = {"num_warps": num_warps}
     if kernel in ("r128w", "r128wsilu"):  # the warp-specialized r128 (w4a16_gluon_ws), num_warps a
         # consumer's; r128wsilu: gate|up's N with silu(gate) * up in the epilogue, the down order's map
@@ -242,9 +251,15 @@ def _build_gluon_sm90(
     sig: dict[str, str] = {}
     constexprs: dict[tuple[int, ...], object] = {}
     attrs: dict[tuple[int, ...], list[list[object]]] = {}
+    words = gl.NVMMASharedLayout(swizzle_byte_width=0, element_bitwidth=32, rank=2)
     for i, name in enumerate(fn.arg_names):
         if name == "x_desc":
             sig[name] = f"tensordesc<bf16[{block_m}, 128],{layout!r}>"
+        elif name == "w_desc":  # the Gluon GEMV's words, [16, BLOCK_N] tiles
+            sig[name] = f"tensordesc<i32[16, {consts['BLOCK_N']}],{words!r}>"
+        elif name == "x_ptr":
+            sig[name] = "*bf16"
+            attrs[(i,)] = [["tt.divisibility", 16]]
         elif name in ptrs:
             sig[name] = ptrs[name]
             attrs[(i,)] = [["tt.divisibility", 16]]
@@ -639,6 +654,39 @@ def test_r128w_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
         assert (w4a16.silu_config(gate_up, 64, torch.bfloat16) is not None) == fused, cfg
 
 
+def test_gemv_tma_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``w4_matmul`` hands the Gluon GEMV at one row (recorded instead of launched): the grid
+    of N tiles and K splits, the words as a descriptor of [16, BLOCK_N] tiles, the split size,
+    the tiles in flight and x' in shared memory as constants; refused for fp32 x, where Gluon
+    cannot run, and for a block_n its warps cannot split or a TMA box cannot hold."""
+    from evalkit.runners.torch_int4.kernels import w4a16_gluon_gemv as gg
+
+    calls = _record_launches(monkeypatch, "gemv_tma_kernel", gg)
+    monkeypatch.setattr(gg, "words_descriptor", lambda qw, bn, group: ("words", bn, group))
+    w, _ = random_linear(1280, 384, 128, seed=18, act_order=False)
+    x = torch.randn(1, 1280).to(torch.bfloat16)
+    cfg = w4a16.GemvConfig(128, 3, 1, 4, "tmax")
+    with pytest.raises(ValueError, match="sm_90"):  # no Gluon on a CPU
+        w4a16.w4_matmul(x, w, gemv=cfg)
+    monkeypatch.setitem(w4a16._GLUON, CPU, True)
+    out = w4a16.w4_matmul(x, w, gemv=cfg)
+    ((grid, args, kw),) = calls
+    assert grid == (3, 4)  # 384 columns in tiles of 128, 10 groups in splits of 3
+    assert args[0] == ("words", 128, 128) and args[1] is x and args[4] is out
+    assert args[5].shape == (4, 1, 384)  # the splits' partials
+    assert args[7:] == (10, 4)  # groups, splits
+    assert (kw["N"], kw["BLOCK_N"], kw["GROUPS_PER_SPLIT"], kw["STAGES"]) == (384, 128, 3, 4)
+    assert (kw["XS"], kw["PDL"], kw["num_warps"], kw["ZERO_OFFSET"]) == (True, False, 1, w.zero_offset)
+    calls.clear()
+    w4a16.w4_matmul(x, w, gemv=w4a16.GemvConfig(128, 10, 1, 3, "tma"))
+    assert calls[0][0] == (3, 1) and calls[0][2]["XS"] is False and calls[0][2]["STAGES"] == 3
+    with pytest.raises(ValueError, match="bf16 / fp16"):
+        w4a16.w4_matmul(x.float(), w, gemv=cfg)
+    for bad in (w4a16.GemvConfig(512, 3, 4, 4, "tmax"), w4a16.GemvConfig(128, 3, 8, 4, "tmax")):
+        with pytest.raises(ValueError, match="block_n"):
+            w4a16.w4_matmul(x, w, gemv=bad)
+
+
 def _written(instr: str) -> set[int]:
     """The registers an SASS instruction writes (its first operand, 2 or 4 wide for .64 / .128
     and WIDE forms); none for stores, branches and barriers (their first operand is read)."""
@@ -767,6 +815,34 @@ def test_r128w_builds_for_sm90_with_its_partitions_apart(block_m: int, python: s
         assert bars and all(re.search(r"BAR\.SYNC\S*\s+(0x[0-9a-f]+),\s*0x80\b", t) for t in bars), bars
         bar_ids |= {re.search(r"BAR\.SYNC\S*\s+(0x[0-9a-f]+)", t).group(1) for t in bars}  # type: ignore[union-attr]
     assert len(bar_ids) == 2  # a named barrier each
+
+
+@pytest.mark.parametrize("python", SM90_PYTHONS, ids=SM90_IDS)
+@pytest.mark.parametrize(
+    ("block_n", "num_warps", "x_shared"), [(128, 1, True), (256, 2, True), (256, 2, False)]
+)
+def test_gemv_tma_builds_for_sm90_with_its_words_through_tma(
+    block_n: int, num_warps: int, x_shared: bool, python: str
+) -> None:
+    """The Gluon GEMV (w4a16_gluon_gemv) at down's shape, 4 tiles in flight, PDL: no spills; the
+    first 4 tiles' TMA loads issued before griddepcontrol.wait (ACQBULK), one more in the group
+    loop; the group loop does the "dn" arithmetic, one LOP3 and one FFMA per weight (16 rows x 8
+    inputs x the thread's columns); with x' in shared memory ("tmax") it neither loads nor scales
+    x there, and stays under 2.6 instructions a weight (the sweep's winners, 2.5; "tma" 3.3)."""
+    sass = _build_in_subprocess(0, block_n, num_warps, 4, int(x_shared), "gemv_tma", python)
+    assert not re.search(r"\b(STL|LDL)\b", sass), "registers spill to local memory"
+    lines = sass.splitlines()
+    tma = [i for i, t in enumerate(lines) if "UTMALDG" in t]
+    (wait,) = [i for i, t in enumerate(lines) if re.search(r"\bACQBULK\b", t)]
+    assert len([i for i in tma if i < wait]) == 4
+    (loop,) = [body for body in _innermost_loops(sass) if any("FFMA" in t for t in body)]
+    ops = [re.sub(r"^@!?U?P\w+\s+", "", t).split()[0].split(".")[0] for t in loop]
+    weights = 16 * 8 * block_n // (32 * num_warps)  # a group's weights a thread
+    assert weights <= ops.count("FFMA") <= weights + 8 and weights <= ops.count("LOP3") <= weights + 8
+    assert ops.count("UTMALDG") == 1
+    if x_shared:
+        assert ops.count("FMUL") <= 8 and ops.count("LDG") <= 8  # the next group's scales and zeros
+        assert len(loop) <= 2.6 * weights, len(loop) / weights
 
 
 @pytest.mark.parametrize("python", SM90_PYTHONS, ids=SM90_IDS)

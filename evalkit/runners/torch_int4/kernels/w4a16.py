@@ -1016,7 +1016,9 @@ class GemvConfig:
     groups_per_split: int
     num_warps: int
     num_stages: int = 1
-    variant: str = "lop3"  # "dn" / "lop3" (_gemv_lop3_kernel), "classic" (_gemv_kernel), "2d"
+    # "dn" / "lop3" (_gemv_lop3_kernel), "classic" (_gemv_kernel), "2d", "dn2d" / "dn2dh"
+    # (_gemv_dn2d_kernel), "tma" / "tmax" (w4a16_gluon_gemv: num_stages = tiles of words in flight)
+    variant: str = "lop3"
 
 
 @dataclass(frozen=True)
@@ -1084,7 +1086,10 @@ P16_VARIANTS = (
 GLUON_VARIANTS = ("g128", "g128n", "r128", "r128n", "r128o", "r128w")
 
 
-GEMV_VARIANTS = ("dn", "dn2d", "dn2dh", "lop3", "classic", "2d")
+GEMV_VARIANTS = ("dn", "dn2d", "dn2dh", "lop3", "classic", "2d", "tma", "tmax")
+# the Gluon GEMV (w4a16_gluon_gemv.py; sm_90, bf16 / fp16 x): weight words through TMA, num_stages
+# groups ahead; "tmax" with x scaled once a program into shared memory
+GLUON_GEMV_VARIANTS = ("tma", "tmax")
 
 # Measured best configs, keyed by (N, K) for the GEMV and (M bucket, N, K) for the GEMM, at the
 # EXAONE-4.0-32B shapes on one H200: the GEMV by bench/w4a16_sweep.py (bench/results/
@@ -1455,6 +1460,18 @@ def w4_matmul(
             out = torch.empty((1, 1, n), dtype=torch.float32, device=x.device)
         grid = (triton.cdiv(n, cfg.block_n), splits)
         part = torch.empty((splits, 1, n), dtype=torch.float32, device=x.device) if splits > 1 else out
+        if cfg.variant in GLUON_GEMV_VARIANTS:
+            if x.dtype not in (torch.bfloat16, torch.float16) or not gluon_available(x.device):
+                raise ValueError(f"the Gluon GEMV takes bf16 / fp16 x on sm_90, not {x.dtype} on {x.device}")
+            from evalkit.runners.torch_int4.kernels import w4a16_gluon_gemv
+
+            w4a16_gluon_gemv.launch(
+                x, w.qweight, w.qzeros, w.scales, out, part, _counters(x.device, grid[0]),
+                num_groups=num_groups, groups_per_split=cfg.groups_per_split, group=w.group_size,
+                zero_offset=w.zero_offset, block_n=cfg.block_n, num_warps=cfg.num_warps,
+                stages=cfg.num_stages, x_shared=cfg.variant == "tmax", pdl=pdl.enabled(x.device),
+            )  # fmt: skip
+            return out
         # the GEMVs that wait for x (gdc_wait) take programmatic dependent launch where it runs
         early = cfg.variant in ("lop3", "dn", "dn2d", "dn2dh") and pdl.enabled(x.device)
         _GEMV_KERNELS[cfg.variant][grid](

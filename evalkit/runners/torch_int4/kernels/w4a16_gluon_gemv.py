@@ -1,0 +1,222 @@
+"""The one-row W4A16 GEMV in Gluon, for sm_90 only (``GemvConfig`` variant "tma").
+
+The tl GEMVs (``w4a16._gemv_lop3_kernel``, ``_gemv_dn2d_kernel``) read the weight words into
+registers: a thread has one or two groups' loads in flight, so the memory is kept busy only by
+many resident programs, and they stay at 53-66 % of copy bandwidth (BENCHMARKS.md, eighth
+session). Here the words reach shared memory through the tensor-memory accelerator (TMA),
+``STAGES`` groups of 128 inputs ahead: a program keeps ``STAGES - 1`` tiles of [16, BLOCK_N]
+words (16 KB at 256 columns) in flight whatever its registers, and the warps only read shared
+memory. The arithmetic is the "dn" GEMV's (``w4a16._dn_products``): ``w & (0xF << p)`` read as a
+float is the denormal ``q 2^(p - 149)``, exactly; x scaled by ``2^(85 - p)`` makes each product
+``x q 2^-64``, exact; a group's dot product is ``s (2^64 sum(x' f) - z sum(x))``. Each thread
+holds BLOCK_N / (32 num_warps) consecutive columns and a word row's 8 inputs of x (one 16-byte
+load), so the sums over a group stay in the thread. K splits are added by the split that
+arrives last, in split order (``w4a16._finish``'s scheme): deterministic.
+
+With ``PDL`` (programmatic dependent launch) the first ``STAGES`` tiles, the first group's
+scales and zeros are asked for before ``griddepcontrol.wait``, and x (the kernel before's
+output) after it. Gluon kernels do not run in Triton's CPU interpreter: the numbers are checked
+on the GPU against the PyTorch twin (``bench/w4a16_sweep.py`` checks every winning config, act-
+order on and off, bf16 and fp16, bitwise repeat; ``bench/int4_gpu_check.py`` the whole table);
+``make test`` builds the kernel for sm_90 and checks its SASS (TMA loads, no spills).
+"""
+
+from __future__ import annotations
+
+import torch
+from triton.experimental import gluon
+from triton.experimental.gluon import language as gl
+from triton.experimental.gluon.language.nvidia.hopper import mbarrier, tma
+
+# Gluon renames things between releases (w4a16_gluon.py says which)
+_tma_load = getattr(tma, "async_load", None) or tma.async_copy_global_to_shared
+_cta_barrier = getattr(gl, "thread_barrier", None) or gl.barrier
+
+MAX_BLOCK_N = 256  # a TMA box holds at most 256 elements a dimension
+
+
+@gluon.constexpr_function
+def _pow2(v: int) -> int:
+    return 1 << (int(v) - 1).bit_length()
+
+
+@gluon.jit
+def _gdc_wait():
+    gl.inline_asm_elementwise(
+        "griddepcontrol.wait; // dummy $0", "=r", [], dtype=gl.int32, is_pure=False, pack=1
+    )
+
+
+@gluon.jit
+def gemv_tma_kernel(
+    w_desc,
+    x_ptr,
+    qz_ptr,
+    s_ptr,
+    out_ptr,
+    part_ptr,
+    cnt_ptr,
+    num_groups,
+    num_splits,
+    N: gl.constexpr,
+    GROUP: gl.constexpr,
+    BLOCK_N: gl.constexpr,
+    GROUPS_PER_SPLIT: gl.constexpr,
+    ZERO_OFFSET: gl.constexpr,
+    STAGES: gl.constexpr,
+    XS: gl.constexpr,  # x' and its group sums made once a program, in shared memory ("tmax")
+    PDL: gl.constexpr,
+):
+    ROWS: gl.constexpr = GROUP // 8
+    NW: gl.constexpr = gl.num_warps()
+    VN: gl.constexpr = BLOCK_N // (32 * NW)
+    # [1, BLOCK_N, 8]: a word row of the tile (a thread's VN columns) times the row's 8 inputs,
+    # all in the thread's registers
+    L3: gl.constexpr = gl.BlockedLayout([1, VN, 8], [1, 32, 1], [1, NW, 1], [2, 1, 0])
+    RL: gl.constexpr = gl.SliceLayout(2, L3)  # [1, BLOCK_N]: a word row as read from shared memory
+    CL: gl.constexpr = gl.SliceLayout(0, RL)  # [BLOCK_N] columns
+    XL: gl.constexpr = gl.SliceLayout(1, L3)  # [1, 8] a word row's inputs, in every thread
+    JL: gl.constexpr = gl.SliceLayout(0, XL)  # [8]
+
+    pid_n = gl.program_id(0)
+    pid_k = gl.program_id(1)
+    n0 = pid_n * BLOCK_N
+    n = n0 + gl.arange(0, BLOCK_N, layout=CL)
+    nmask = n < N
+    g0 = pid_k * GROUPS_PER_SPLIT
+    count = gl.minimum(GROUPS_PER_SPLIT, num_groups - g0)
+
+    w_smem = gl.allocate_shared_memory(gl.int32, [STAGES, ROWS, BLOCK_N], w_desc.layout)
+    bars = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+    for st in gl.static_range(STAGES):
+        mbarrier.init(bars.index(st), count=1)
+    for st in gl.static_range(STAGES):
+        pred = st < count
+        mbarrier.expect(bars.index(st), w_desc.block_type.nbytes, pred=pred)
+        _tma_load(w_desc, [(g0 + st) * ROWS, n0], bars.index(st), w_smem.index(st), pred=pred)
+    zw = gl.load(qz_ptr + g0 * (N // 8) + n // 8, mask=nmask, other=0)
+    s = gl.load(s_ptr + g0 * N + n, mask=nmask, other=0.0).to(gl.float32)
+
+    # code j of a word: w (j < 5) or w >> 12 (j >= 5), masked at bit p, p = 4 j or 4 j - 12;
+    # x'_j = x_j 2^(85 - p), the power of two built from its bits
+    j = gl.arange(0, 8, layout=JL)
+    p = gl.where(j < 5, 4 * j, 4 * j - 12)
+    shift = gl.where(j < 5, 0, 12)
+    code_mask = gl.full([8], 15, gl.int32, layout=JL) << p
+    scale = ((212 - p) << 23).to(gl.float32, bitcast=True)  # 2^(85 - p): exponent 127 + 85 - p
+    if PDL:
+        _gdc_wait()  # the tiles above are in flight; x is the previous kernel's output
+    if XS:
+        # x'_c (x_c scaled for code c % 8) of the split's groups, and each group's sum(x) at
+        # column 128 (the rest of the row's last 8 columns zero), written once by all the threads
+        XW: gl.constexpr = 128 // (32 * NW)
+        XC: gl.constexpr = gl.BlockedLayout([1, XW], [1, 32], [1, NW], [1, 0])
+        XG: gl.constexpr = _pow2(GROUPS_PER_SPLIT)
+        plain: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [1, 0])
+        xs_smem = gl.allocate_shared_memory(gl.float32, [XG, 1, GROUP], plain)
+        sum_smem = gl.allocate_shared_memory(gl.float32, [XG, 1, 8], plain)
+        c = gl.arange(0, GROUP, layout=gl.SliceLayout(0, XC))[None, :]
+        cj = c % 8
+        cp = gl.where(cj < 5, 4 * cj, 4 * cj - 12)
+        cscale = ((212 - cp) << 23).to(gl.float32, bitcast=True)
+        j1 = j[None, :]
+        for gg in range(count):
+            xg = gl.load(x_ptr + (g0 + gg) * GROUP + c).to(gl.float32)
+            xs_smem.index(gg).store(xg * cscale)
+            total = gl.sum(gl.sum(xg, axis=1), axis=0)
+            sum_smem.index(gg).store(gl.where(j1 == 0, total, 0.0))
+        _cta_barrier()
+
+    acc = gl.zeros([BLOCK_N], gl.float32, layout=CL)
+    for i in range(count):
+        g = g0 + i
+        slot = i % STAGES
+        more = nmask & (i + 1 < count)
+        zw_next = gl.load(qz_ptr + (g + 1) * (N // 8) + n // 8, mask=more, other=0)
+        s_next = gl.load(s_ptr + (g + 1) * N + n, mask=more, other=0.0)
+        mbarrier.wait(bars.index(slot), (i // STAGES) & 1)
+        tile = w_smem.index(slot)
+        xsum = gl.zeros([8], gl.float32, layout=JL)
+        prod = gl.zeros([1, BLOCK_N, 8], gl.float32, layout=L3)
+        for r in gl.static_range(ROWS):
+            if XS:
+                xq = xs_smem.index(i).slice(r * 8, 8, dim=1).load(XL)[:, None, :]
+            else:
+                xr = gl.load(x_ptr + (g * GROUP + r * 8) + j).to(gl.float32)
+                xsum += xr
+                xq = (xr * scale)[None, None, :]
+            w = tile.slice(r, 1, dim=0).load(RL)[:, :, None]
+            f = ((w >> shift[None, None, :]) & code_mask[None, None, :]).to(gl.float32, bitcast=True)
+            prod += f * xq
+        _cta_barrier()  # every warp has read the slot before it is refilled
+        nxt = i + STAGES
+        pred = nxt < count
+        mbarrier.expect(bars.index(slot), w_desc.block_type.nbytes, pred=pred)
+        _tma_load(w_desc, [(g0 + nxt) * ROWS, n0], bars.index(slot), w_smem.index(slot), pred=pred)
+        pl = gl.sum(gl.sum(prod, axis=2), axis=0)  # all in one thread: no exchange
+        if XS:  # noqa: SIM108 (a constexpr branch: sum_smem exists only with XS)
+            sl = gl.sum(gl.sum(sum_smem.index(i).load(XL), axis=1), axis=0)
+        else:
+            sl = gl.sum(xsum, axis=0)
+        z = (((zw >> ((n % 8) * 4)) & 0xF) + ZERO_OFFSET).to(gl.float32)
+        acc += s * (18446744073709551616.0 * pl - z * sl)  # 2^64 p - z sum(x)
+        zw = zw_next
+        s = s_next.to(gl.float32)
+    for st in gl.static_range(STAGES):
+        mbarrier.invalidate(bars.index(st))
+
+    if num_splits == 1:
+        gl.store(out_ptr + n, acc, mask=nmask)
+    else:
+        gl.store(part_ptr + pid_k * N + n, acc, mask=nmask)
+        _cta_barrier()  # every thread's partial is written before the release below
+        arrived = gl.atomic_add(cnt_ptr + pid_n, 1, sem="acq_rel", scope="gpu")
+        if arrived == num_splits - 1:
+            total = gl.load(part_ptr + n, mask=nmask, other=0.0, cache_modifier=".cg")
+            for k in range(1, num_splits):  # added in split order
+                total += gl.load(part_ptr + k * N + n, mask=nmask, other=0.0, cache_modifier=".cg")
+            gl.store(out_ptr + n, total, mask=nmask)
+            gl.atomic_xchg(cnt_ptr + pid_n, 0)  # ready for the next call (and graph replay)
+
+
+def words_descriptor(qweight: torch.Tensor, block_n: int, group: int):
+    """qweight [K / 8, N] int32 as the kernel's TMA descriptor: tiles [group / 8, block_n],
+    unswizzled (a warp reads a row's consecutive columns: no bank conflicts)."""
+    from triton.experimental.gluon.nvidia.hopper import TensorDescriptor
+
+    layout = gl.NVMMASharedLayout(swizzle_byte_width=0, element_bitwidth=32, rank=2)
+    return TensorDescriptor.from_tensor(qweight, [group // 8, block_n], layout)
+
+
+def launch(
+    x: torch.Tensor,
+    qweight: torch.Tensor,
+    qzeros: torch.Tensor,
+    scales: torch.Tensor,
+    out: torch.Tensor,
+    part: torch.Tensor,
+    counters: torch.Tensor,
+    *,
+    num_groups: int,
+    groups_per_split: int,
+    group: int,
+    zero_offset: int,
+    block_n: int,
+    num_warps: int,
+    stages: int,
+    x_shared: bool,
+    pdl: bool,
+) -> None:
+    """One launch on x [1, K] (bf16 or fp16, contiguous) over (N / block_n tiles, K splits of
+    `groups_per_split` groups); `out` [N] fp32 takes x W, `part` holds the splits' partials."""
+    n = qweight.shape[1]
+    if block_n > MAX_BLOCK_N or block_n % (32 * num_warps):
+        raise ValueError(f"block_n must be a multiple of 32 x {num_warps} warps, at most {MAX_BLOCK_N}")
+    splits = -(-num_groups // groups_per_split)
+    gemv_tma_kernel[(-(-n // block_n), splits)](
+        words_descriptor(qweight, block_n, group), x, qzeros, scales, out, part, counters,
+        num_groups, splits,
+        N=n, GROUP=group, BLOCK_N=block_n, GROUPS_PER_SPLIT=groups_per_split, ZERO_OFFSET=zero_offset,
+        STAGES=stages, XS=x_shared, PDL=pdl,
+        num_warps=num_warps, **({"launch_pdl": True} if pdl else {}),
+    )  # fmt: skip

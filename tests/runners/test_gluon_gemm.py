@@ -827,8 +827,10 @@ def test_gemv_tma_builds_for_sm90_with_its_words_through_tma(
     """The Gluon GEMV (w4a16_gluon_gemv) at down's shape, 4 tiles in flight, PDL: no spills; the
     first 4 tiles' TMA loads issued before griddepcontrol.wait (ACQBULK), one more in the group
     loop; the group loop does the "dn" arithmetic, one LOP3 and one FFMA per weight (16 rows x 8
-    inputs x the thread's columns); with x' in shared memory ("tmax") it neither loads nor scales
-    x there, and stays under 2.6 instructions a weight (the sweep's winners, 2.5; "tma" 3.3)."""
+    inputs x the thread's columns); with x' in shared memory ("tmax") the split's 16 groups of x
+    are loaded in one go after the wait (all their loads before the first store to shared
+    memory: one round trip), and the group loop neither loads nor scales x and stays under 2.6
+    instructions a weight (the sweep's winners, 2.5; "tma" 3.3)."""
     sass = _build_in_subprocess(0, block_n, num_warps, 4, int(x_shared), "gemv_tma", python)
     assert not re.search(r"\b(STL|LDL)\b", sass), "registers spill to local memory"
     lines = sass.splitlines()
@@ -841,6 +843,9 @@ def test_gemv_tma_builds_for_sm90_with_its_words_through_tma(
     assert weights <= ops.count("FFMA") <= weights + 8 and weights <= ops.count("LOP3") <= weights + 8
     assert ops.count("UTMALDG") == 1
     if x_shared:
+        after = lines[wait:]
+        first_store = next(i for i, t in enumerate(after) if re.search(r"\bSTS\b", t))
+        assert len([t for t in after[:first_store] if re.search(r"\bLDG\b", t)]) >= 16
         assert ops.count("FMUL") <= 8 and ops.count("LDG") <= 8  # the next group's scales and zeros
         assert len(loop) <= 2.6 * weights, len(loop) / weights
 

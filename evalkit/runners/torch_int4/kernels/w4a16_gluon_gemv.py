@@ -31,6 +31,8 @@ from triton.experimental.gluon.language.nvidia.hopper import mbarrier, tma
 # Gluon renames things between releases (w4a16_gluon.py says which)
 _tma_load = getattr(tma, "async_load", None) or tma.async_copy_global_to_shared
 _cta_barrier = getattr(gl, "thread_barrier", None) or gl.barrier
+# and a shared-memory view of another shape: _reinterpret in 3.6, reinterpret in 3.9
+_PUBLIC_REINTERPRET = gl.constexpr(hasattr(gl.shared_memory_descriptor, "reinterpret"))
 
 MAX_BLOCK_N = 256  # a TMA box holds at most 256 elements a dimension
 
@@ -107,24 +109,32 @@ def gemv_tma_kernel(
     if PDL:
         _gdc_wait()  # the tiles above are in flight; x is the previous kernel's output
     if XS:
-        # x'_c (x_c scaled for code c % 8) of the split's groups, and each group's sum(x) at
-        # column 128 (the rest of the row's last 8 columns zero), written once by all the threads
-        XW: gl.constexpr = 128 // (32 * NW)
-        XC: gl.constexpr = gl.BlockedLayout([1, XW], [1, 32], [1, NW], [1, 0])
+        # x'_c (x_c scaled for code c % 8) of the split's groups, and each group's sum(x) (column 0
+        # of its 8), written once by all the threads. The split's x is one load: one round trip
+        # after the wait, not one a group. Written as [XG, GROUP], read as XG rows of [1, GROUP]
+        XW: gl.constexpr = GROUP // (32 * NW)
+        XC: gl.constexpr = gl.BlockedLayout([1, XW], [1, 32], [1, NW], [1, 0])  # [XG, GROUP]
+        SC: gl.constexpr = gl.BlockedLayout([1, 8], [32, 1], [NW, 1], [1, 0])  # [XG, 8]
         XG: gl.constexpr = _pow2(GROUPS_PER_SPLIT)
         plain: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [1, 0])
-        xs_smem = gl.allocate_shared_memory(gl.float32, [XG, 1, GROUP], plain)
-        sum_smem = gl.allocate_shared_memory(gl.float32, [XG, 1, 8], plain)
+        xs_flat = gl.allocate_shared_memory(gl.float32, [XG, GROUP], plain)
+        sum_flat = gl.allocate_shared_memory(gl.float32, [XG, 8], plain)
+        rows = gl.arange(0, XG, layout=gl.SliceLayout(1, XC))[:, None]
         c = gl.arange(0, GROUP, layout=gl.SliceLayout(0, XC))[None, :]
         cj = c % 8
         cp = gl.where(cj < 5, 4 * cj, 4 * cj - 12)
         cscale = ((212 - cp) << 23).to(gl.float32, bitcast=True)
-        j1 = j[None, :]
-        for gg in range(count):
-            xg = gl.load(x_ptr + (g0 + gg) * GROUP + c).to(gl.float32)
-            xs_smem.index(gg).store(xg * cscale)
-            total = gl.sum(gl.sum(xg, axis=1), axis=0)
-            sum_smem.index(gg).store(gl.where(j1 == 0, total, 0.0))
+        xg = gl.load(x_ptr + (g0 + rows) * GROUP + c, mask=rows < count, other=0.0).to(gl.float32)
+        xs_flat.store(xg * cscale)
+        xsums = gl.convert_layout(gl.sum(xg, axis=1), gl.SliceLayout(1, SC))[:, None]
+        j2 = gl.arange(0, 8, layout=gl.SliceLayout(0, SC))[None, :]
+        sum_flat.store(gl.where(j2 == 0, xsums, 0.0))
+        if _PUBLIC_REINTERPRET:
+            xs_smem = xs_flat.reinterpret(gl.float32, [XG, 1, GROUP], plain)
+            sum_smem = sum_flat.reinterpret(gl.float32, [XG, 1, 8], plain)
+        else:
+            xs_smem = xs_flat._reinterpret(gl.float32, [XG, 1, GROUP], plain)
+            sum_smem = sum_flat._reinterpret(gl.float32, [XG, 1, 8], plain)
         _cta_barrier()
 
     acc = gl.zeros([BLOCK_N], gl.float32, layout=CL)

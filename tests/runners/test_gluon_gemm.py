@@ -658,7 +658,8 @@ def test_gemv_tma_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
     """What ``w4_matmul`` hands the Gluon GEMV at one row (recorded instead of launched): the grid
     of N tiles and K splits, the words as a descriptor of [16, BLOCK_N] tiles, the split size,
     the tiles in flight and x' in shared memory as constants; refused for fp32 x, where Gluon
-    cannot run, and for a block_n its warps cannot split or a TMA box cannot hold."""
+    cannot run, for a block_n its warps cannot split or a TMA box cannot hold, and for more
+    groups of x' a split than its shared memory holds."""
     from evalkit.runners.torch_int4.kernels import w4a16_gluon_gemv as gg
 
     calls = _record_launches(monkeypatch, "gemv_tma_kernel", gg)
@@ -685,6 +686,12 @@ def test_gemv_tma_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
     for bad in (w4a16.GemvConfig(512, 3, 4, 4, "tmax"), w4a16.GemvConfig(128, 3, 8, 4, "tmax")):
         with pytest.raises(ValueError, match="block_n"):
             w4a16.w4_matmul(x, w, gemv=bad)
+    launch = {
+        "num_groups": 80, "groups_per_split": 80, "group": 128, "zero_offset": 1, "block_n": 128,
+        "num_warps": 1, "stages": 4, "x_shared": True, "pdl": False,
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="at most 64 groups"):  # x' of 80 groups: its shared memory
+        gg.launch(x, w.qweight, w.qzeros, w.scales, out, out, out, **launch)  # type: ignore[arg-type]
 
 
 def _written(instr: str) -> set[int]:

@@ -1,4 +1,4 @@
-"""The one-row W4A16 GEMV in Gluon, for sm_90 only (``GemvConfig`` variant "tma").
+"""The one-row W4A16 GEMV in Gluon, for sm_90 only (``GemvConfig`` variants "tma" and "tmax").
 
 The tl GEMVs (``w4a16._gemv_lop3_kernel``, ``_gemv_dn2d_kernel``) read the weight words into
 registers: a thread has one or two groups' loads in flight, so the memory is kept busy only by
@@ -9,9 +9,11 @@ words (16 KB at 256 columns) in flight whatever its registers, and the warps onl
 memory. The arithmetic is the "dn" GEMV's (``w4a16._dn_products``): ``w & (0xF << p)`` read as a
 float is the denormal ``q 2^(p - 149)``, exactly; x scaled by ``2^(85 - p)`` makes each product
 ``x q 2^-64``, exact; a group's dot product is ``s (2^64 sum(x' f) - z sum(x))``. Each thread
-holds BLOCK_N / (32 num_warps) consecutive columns and a word row's 8 inputs of x (one 16-byte
-load), so the sums over a group stay in the thread. K splits are added by the split that
-arrives last, in split order (``w4a16._finish``'s scheme): deterministic.
+holds BLOCK_N / (32 num_warps) consecutive columns and a word row's 8 inputs of x, so the sums
+over a group stay in the thread: "tma" loads and scales x at every word row (3.3 SASS
+instructions a weight), "tmax" scales the split's x once, with each group's sum, into shared
+memory (2.5). K splits are added by the split that arrives last, in split order
+(``w4a16._finish``'s scheme): deterministic.
 
 With ``PDL`` (programmatic dependent launch) the first ``STAGES`` tiles, the first group's
 scales and zeros are asked for before ``griddepcontrol.wait``, and x (the kernel before's
@@ -35,6 +37,7 @@ _cta_barrier = getattr(gl, "thread_barrier", None) or gl.barrier
 _PUBLIC_REINTERPRET = gl.constexpr(hasattr(gl.shared_memory_descriptor, "reinterpret"))
 
 MAX_BLOCK_N = 256  # a TMA box holds at most 256 elements a dimension
+MAX_SHARED_X_GROUPS = 64  # "tmax": x' of at most this many groups a split (34 KB of shared memory)
 
 
 @gluon.constexpr_function
@@ -222,6 +225,11 @@ def launch(
     n = qweight.shape[1]
     if block_n > MAX_BLOCK_N or block_n % (32 * num_warps):
         raise ValueError(f"block_n must be a multiple of 32 x {num_warps} warps, at most {MAX_BLOCK_N}")
+    if x_shared and (groups_per_split > MAX_SHARED_X_GROUPS or group % (32 * num_warps)):
+        raise ValueError(
+            f"x in shared memory takes at most {MAX_SHARED_X_GROUPS} groups a split of a group size "
+            f"that 32 x {num_warps} warps divide, not {groups_per_split} of {group}"
+        )
     splits = -(-num_groups // groups_per_split)
     gemv_tma_kernel[(-(-n // block_n), splits)](
         words_descriptor(qweight, block_n, group), x, qzeros, scales, out, part, counters,

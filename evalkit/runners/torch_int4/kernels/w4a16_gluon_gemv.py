@@ -28,12 +28,13 @@ from __future__ import annotations
 import torch
 from triton.experimental import gluon
 from triton.experimental.gluon import language as gl
-from triton.experimental.gluon.language.nvidia.hopper import mbarrier, tma
+from triton.experimental.gluon.language.nvidia.hopper import mbarrier
 
-# Gluon renames things between releases (w4a16_gluon.py says which)
-_tma_load = getattr(tma, "async_load", None) or tma.async_copy_global_to_shared
-_cta_barrier = getattr(gl, "thread_barrier", None) or gl.barrier
-# and a shared-memory view of another shape: _reinterpret in 3.6, reinterpret in 3.9
+# Gluon renames things between releases: the TMA load and the CTA barrier as w4a16_gluon names
+# them, and a shared-memory view of another shape (_reinterpret in 3.6, reinterpret in 3.9)
+from evalkit.runners.torch_int4.kernels.w4a16_gluon import _cta_barrier, _tma_load
+
+# (the view: w4a16_gluon has none to share)
 _PUBLIC_REINTERPRET = gl.constexpr(hasattr(gl.shared_memory_descriptor, "reinterpret"))
 
 MAX_BLOCK_N = 256  # a TMA box holds at most 256 elements a dimension

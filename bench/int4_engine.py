@@ -41,6 +41,7 @@ from evalkit.runners.torch_int4.engine import GenerationRequest
 from evalkit.runners.torch_int4.fast_engine import FastEngine, MemoryPlanError
 from evalkit.runners.torch_int4.fast_model import FastExaone4
 from evalkit.runners.torch_int4.kernels import w4a16
+from evalkit.runners.torch_int4.kernels.attention import SplitLaunch
 
 GB = 1e9
 
@@ -148,12 +149,22 @@ def prefill_tps(model: FastExaone4, batch: int, context: int, seed: int = 2) -> 
 
 
 def time_decode_attention(
-    rows: int, keys: int, heads: int, kv_heads: int, head_dim: int, splits: int, *, seed: int = 0
+    rows: int,
+    keys: int,
+    heads: int,
+    kv_heads: int,
+    head_dim: int,
+    splits: int,
+    *,
+    seed: int = 0,
+    launch: SplitLaunch | None = None,
 ) -> tuple[float, int]:
     """Decode attention alone, seconds per layer call and the bytes of keys and values it reads:
     caches at full length, each row's keys in 32-token blocks of a shared pool (scattered), a
-    graph of 64 calls, median of 5."""
+    graph of 64 calls, median of 5. `launch`: the split kernel's (its measured default if None)."""
     from evalkit.runners.torch_int4.kernels.attention import decode_attention
+
+    call = functools.partial(decode_attention, window=None, splits=splits, launch=launch)
 
     torch.manual_seed(seed)
     kc = torch.randn(rows * keys // 32, 32, kv_heads, head_dim, device="cuda", dtype=torch.bfloat16)
@@ -162,11 +173,11 @@ def time_decode_attention(
     table = torch.randperm(rows * keys // 32, device="cuda").to(torch.int32).view(rows, keys // 32)
     slots = torch.arange(rows, device="cuda", dtype=torch.int32)
     pos = torch.full((rows,), keys - 1, device="cuda", dtype=torch.int32)
-    decode_attention(q, kc, vc, table, slots, pos, window=None, splits=splits)
+    call(q, kc, vc, table, slots, pos)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         for _ in range(64):
-            decode_attention(q, kc, vc, table, slots, pos, window=None, splits=splits)
+            call(q, kc, vc, table, slots, pos)
     graph.replay()
     t = sorted(_sync_time(graph.replay) for _ in range(5))[2] / 64
     del kc, vc, graph

@@ -13,6 +13,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -341,6 +342,19 @@ def test_tuned_configs_cover_the_32b_shapes() -> None:
     configs of other shapes split K so that a few waves of CTAs fill the GPU."""
     for n, k in ((7168, 5120), (5120, 5120), (54784, 5120), (5120, 27392)):
         assert w4a16.TUNED_GEMV[(n, k)].variant in w4a16.GEMV_VARIANTS
+        # a Gluon entry gives way to the tl one where it cannot run: here (no Hopper GPU), and
+        # for fp32 x even where it can
+        shape = SimpleNamespace(out_features=n, in_features=k)
+        tl_cfg = w4a16.TUNED_GEMV_TL[(n, k)]
+        assert tl_cfg.variant not in w4a16.GLUON_GEMV_VARIANTS
+        if w4a16.TUNED_GEMV[(n, k)].variant in w4a16.GLUON_GEMV_VARIANTS:
+            assert w4a16.gemv_config(shape, CPU, torch.bfloat16) == tl_cfg  # type: ignore[arg-type]
+            try:
+                w4a16._GLUON[CPU] = True  # as on an H200
+                assert w4a16.gemv_config(shape, CPU, torch.bfloat16) == w4a16.TUNED_GEMV[(n, k)]  # type: ignore[arg-type]
+                assert w4a16.gemv_config(shape, CPU, torch.float32) == tl_cfg  # type: ignore[arg-type]
+            finally:
+                w4a16._GLUON.pop(CPU, None)
     w, _ = random_linear(1024, 256, 32, seed=6, act_order=False)
     cfg = w4a16.gemv_config(w, CPU)
     tiles = -(-256 // cfg.block_n)
@@ -464,34 +478,42 @@ def test_default_splits_follow_the_measured_table() -> None:
     other program counts take the nearest measured one, scaled to the GPU's SMs; never more than
     one split per 64 keys of capacity, never fewer than one."""
     d = attention.default_splits
-    assert [d(4096, rows, 8, 132) for rows in (1, 16, 64, 128, 256)] == [8, 6, 3, 3, 2]
+    assert [d(4096, rows, 8, 132) for rows in (1, 16, 64, 128, 256)] == [8, 4, 2, 2, 1]
     # between two measured counts the nearer in log scale, a tie to the smaller count
-    assert d(4096, 2, 8, 132) == 8 and d(4096, 32, 8, 132) == 6 and d(4096, 512, 8, 132) == 2
-    assert d(4096, 48, 8, 132) == 3
+    assert d(4096, 2, 8, 132) == 8 and d(4096, 32, 8, 132) == 4 and d(4096, 512, 8, 132) == 1
+    assert d(4096, 48, 8, 132) == 2 and d(4096, 4, 8, 132) == 8 and d(4096, 5, 8, 132) == 4
     assert d(4096, 16, 8, 66) == d(4096, 32, 8, 132)  # half the SMs: as twice the programs
     assert d(4096, 8, 8, 264) == d(4096, 4, 8, 132)
     assert d(100, 1, 8, 132) == 2 and d(10, 1, 8, 132) == 1  # capacity caps it
     assert d(4096, 0, 8, 132) >= 1
+    # the split kernel's launch comes from the same entry
+    launch = attention.split_launch
+    assert launch(1, 8, 132) == attention.SplitLaunch(4, 8, 2) and launch(256, 8, 132).blocks == 1
+    assert launch(64, 8, 132) == attention.SplitLaunch(2, 4, 4) == launch(32, 8, 66)
 
 
 def test_splits_table_is_the_one_its_measurement_gives() -> None:
     """attention.SPLITS_BY_PROGRAMS is what bench/attention_splits.py prints for the committed
-    measurement (H200, 2026-12-02): the table cannot drift from its data."""
+    measurement (H200, 2026-12-03, split counts with split-kernel launches): the table cannot
+    drift from its data."""
     import json
 
     from bench.attention_splits import KV_HEADS, table_line
 
-    path = Path(__file__).parents[2] / "bench/results/kernels_h200_2026-12-02f/attention_splits.json"
+    path = Path(__file__).parents[2] / "bench/results/kernels_h200_2026-12-03h/attention_splits.json"
     doc = json.loads(path.read_text())
     assert doc["meta"]["device"] == "NVIDIA H200"
     assert table_line(doc["results"], KV_HEADS, 132) == f"SPLITS_BY_PROGRAMS = {attention.SPLITS_BY_PROGRAMS}"
 
 
+@pytest.mark.parametrize("blocks", [1, 2, 4])
 @pytest.mark.parametrize("splits", [1, 4])
 @pytest.mark.parametrize("window", [None, 40])
-def test_paged_decode_attention_kernel(splits: int, window: int | None) -> None:
+def test_paged_decode_attention_kernel(splits: int, window: int | None, blocks: int) -> None:
     """Rows of 1, 26 and 96 keys in scattered 16-token blocks; a window of 40 starts mid-block
-    (and its first blocks were released: their table entries point at garbage)."""
+    (and its first blocks were released: their table entries point at garbage). The split
+    kernel takes 1, 2 or 4 blocks an iteration (an iteration that runs past a split's end, or
+    past the row's last block, uses no key there: row 1's unused entries point out of range)."""
     b, h, hkv, d, bs = 3, 4, 2, 32, 16
     keys, values = torch.randn(20, bs, hkv, d), torch.randn(20, bs, hkv, d)
     q = torch.randn(b, h, d)
@@ -499,9 +521,13 @@ def test_paged_decode_attention_kernel(splits: int, window: int | None) -> None:
     table = torch.cat([table, torch.full((1, 6), 19, dtype=torch.int32)])  # a scratch row
     if window is not None:
         table[2, :2] = 10_000  # released: out of range, must never be read
+    table[1, 1:] = 10_000  # past row 1's one key
     rows = torch.tensor([1, 3, 2], dtype=torch.int32)
     pos = torch.tensor([0, 25, 95], dtype=torch.int32)
-    out = attention.decode_attention(q, keys, values, table, rows, pos, window=window, splits=splits)
+    launch = attention.SplitLaunch(blocks=blocks)
+    out = attention.decode_attention(
+        q, keys, values, table, rows, pos, window=window, splits=splits, launch=launch
+    )
     ref = torch_ops.decode_attention(q, keys, values, table, rows, pos, window=window, splits=1)
     assert rel(out, ref) < 1e-5
     if window is not None:  # the twin itself: row 2 sees exactly positions 56..95

@@ -40,7 +40,8 @@ from evalkit.runners.torch_int4.kernels import pdl
 def _decode_split_kernel(
     q_ptr, k_ptr, v_ptr, table_ptr, row_ptr, pos_ptr, skip_ptr, o_ptr, lse_ptr, COLS, WINDOW, scale,
     H: tl.constexpr, HKV: tl.constexpr, GROUPS: tl.constexpr, GP: tl.constexpr, D: tl.constexpr,
-    BS: tl.constexpr, SPLITS: tl.constexpr, SKIP: tl.constexpr, FP32: tl.constexpr, PDL: tl.constexpr,
+    BS: tl.constexpr, SPLITS, SKIP: tl.constexpr, FP32: tl.constexpr, PDL: tl.constexpr,
+    KB: tl.constexpr,
 ):  # fmt: skip
     if PDL:  # launched early (programmatic dependent launch): let the next start, wait for q
         gdc_launch_dependents()
@@ -64,11 +65,16 @@ def _decode_split_kernel(
     m = tl.full([GP], float("-inf"), dtype=tl.float32)
     lsum = tl.zeros([GP], dtype=tl.float32)
     acc = tl.zeros([GP, D], dtype=tl.float32)
-    for s0 in range(start, end, BS):
-        block = tl.load(table_ptr + row * COLS + s0 // BS).to(tl.int64)
-        s = s0 + tl.arange(0, BS)
+    KEYS: tl.constexpr = BS * KB  # keys an iteration: KB blocks (split starts are block-aligned)
+    for s0 in range(start, end, KEYS):
+        s = s0 + tl.arange(0, KEYS)
         smask = (s < end) & (s >= lo)
-        off = ((block * BS + tl.arange(0, BS)) * HKV + h) * D
+        if KB == 1:
+            block = tl.load(table_ptr + row * COLS + s0 // BS).to(tl.int64)
+            off = ((block * BS + tl.arange(0, BS)) * HKV + h) * D
+        else:  # each key's block id (KB distinct words; past the end: never a table entry read)
+            blocks = tl.load(table_ptr + row * COLS + s // BS, mask=s < end, other=0).to(tl.int64)
+            off = ((blocks * BS + s % BS) * HKV + h) * D
         k = tl.load(k_ptr + off[:, None] + d[None, :], mask=smask[:, None], other=0.0)
         if FP32:
             scores = tl.dot(q, tl.trans(k), input_precision="ieee") * scale
@@ -210,21 +216,51 @@ def _decode_merge_kernel(
     tl.store(dst, out.to(out_ptr.dtype.element_ty), mask=(g < GROUPS)[:, None])
 
 
-# The fastest split count by programs before splitting (rows x KV heads), measured on an H200 at
-# the 32B head shapes (40 query / 8 KV heads, D 128) by bench/attention_splits.py
-# (bench/results/kernels_h200_2026-12-02f/attention_splits.json): 1 row x 1K keys 8 splits
-# (9.1 us; 16: 9.4), 16 x 4K 6 (70.6 us against 83.1 with 3), 64 x 4K 3 (260.9; 1: 264.9, 2: 341.9),
-# 128 x 1K 3 (149.9; 1: 169.2), 256 x 1K 2 (275.9; 1: 295.3).
-SPLITS_BY_PROGRAMS = ((8, 8), (128, 6), (512, 3), (1024, 3), (2048, 2))
+@dataclass(frozen=True)
+class SplitLaunch:
+    """How the split kernel runs: `blocks` cache blocks of keys an iteration (one dot over
+    ``blocks * block_size`` keys), `warps` and software-pipeline `stages` of the launch."""
+
+    blocks: int = 1
+    warps: int = 4
+    stages: int = 3
+
+
+# The fastest split count and split-kernel launch together, by programs before splitting (rows x
+# KV heads), measured on an H200 at the 32B head shapes (40 query / 8 KV heads, D 128, 32-token
+# blocks) by `bench/attention_splits.py --near --launches ...` (bench/results/kernels_h200_2026-
+# 12-03h/attention_splits.json; us per layer call, against the launch of before, 1 block x 4 warps
+# x 3 stages, at the split count of before): 1 row x 1K keys 8.3 (9.5), 16 x 4K 69.5 (70.7 with 6
+# splits), 64 x 4K 248.3 (261.4 with 3), 128 x 1K 141.1 (149.3 with 3), 256 x 1K 257.4 (275.1 with
+# 2). Two blocks an iteration won from 16 rows up to 128 (a K tile of 64 keys); at 64 x 4K 4,324
+# GB/s, above the copy figure, since nothing is written.
+SPLITS_BY_PROGRAMS: tuple[tuple[int, int, SplitLaunch], ...] = (
+    (8, 8, SplitLaunch(4, 8, 2)),
+    (128, 4, SplitLaunch(2, 4, 3)),
+    (512, 2, SplitLaunch(2, 4, 4)),
+    (1024, 2, SplitLaunch(2, 4, 4)),
+    (2048, 1, SplitLaunch(1, 4, 2)),
+)
 SPLITS_MEASURED_SMS = 132
 
 
-def default_splits(capacity: int, rows: int, num_kv_heads: int, sms: int) -> int:
-    """Splits along the keys: the measured best of the nearest program count (log scale, scaled
-    to this GPU's SMs) in ``SPLITS_BY_PROGRAMS``, at most one split per 64 keys of `capacity`."""
+def _measured(rows: int, num_kv_heads: int, sms: int) -> tuple[int, int, SplitLaunch]:
+    """The entry of ``SPLITS_BY_PROGRAMS`` nearest this batch's program count (log scale, scaled to
+    this GPU's SMs)."""
     programs = max(1, rows * num_kv_heads) * SPLITS_MEASURED_SMS / max(1, sms)
-    _, want = min(SPLITS_BY_PROGRAMS, key=lambda e: abs(math.log2(e[0] / programs)))
+    return min(SPLITS_BY_PROGRAMS, key=lambda e: abs(math.log2(e[0] / programs)))
+
+
+def default_splits(capacity: int, rows: int, num_kv_heads: int, sms: int) -> int:
+    """Splits along the keys: the measured best of the nearest program count in
+    ``SPLITS_BY_PROGRAMS``, at most one split per 64 keys of `capacity`."""
+    want = _measured(rows, num_kv_heads, sms)[1]
     return max(1, min(want, triton.cdiv(capacity, 64), 64))
+
+
+def split_launch(rows: int, num_kv_heads: int, sms: int) -> SplitLaunch:
+    """The split kernel's launch measured best with ``default_splits``' count for this batch."""
+    return _measured(rows, num_kv_heads, sms)[2]
 
 
 @dataclass(frozen=True)
@@ -272,12 +308,19 @@ def _sms(index: int) -> int:
     return torch.cuda.get_device_properties(index).multi_processor_count
 
 
+def _device_sms(device: torch.device) -> int:
+    """SMs of a CUDA device; 8 elsewhere (the interpreter)."""
+    if device.type != "cuda":
+        return 8
+    return _sms(device.index if device.index is not None else torch.cuda.current_device())
+
+
 def _programs(device: torch.device) -> int:
     """Programs of the persistent prefix kernel: two per SM on a GPU; a few in the interpreter
     (so its tests take several items per program)."""
     if device.type != "cuda":
         return 3
-    return 2 * _sms(device.index if device.index is not None else torch.cuda.current_device())
+    return 2 * _device_sms(device)
 
 
 def decode_attention(
@@ -291,10 +334,12 @@ def decode_attention(
     window: int | None,
     splits: int,
     shared: SharedPrefix | None = None,
+    launch: SplitLaunch | None = None,
 ) -> torch.Tensor:
     """Attention of one new token per row: q [B, H, D] over the keys of table row ``rows[b]``
     up to ``positions[b]`` (the cache already holds the new token); returns [B, H * D].
-    `shared`: the rows' shared prefixes, read once per group."""
+    `shared`: the rows' shared prefixes, read once per group. `launch`: the split kernel's
+    (``split_launch``'s measured choice by default)."""
     b, h, d = q.shape
     bs, hkv = keys.shape[1], keys.shape[2]
     groups = h // hkv
@@ -319,10 +364,12 @@ def decode_attention(
             PSPLITS=psplits, SPLIT_BLOCKS=SPLIT_BLOCKS, FP32=fp32, num_warps=8 if rows_p >= 64 else 4,
             **common,
         )  # fmt: skip
+    if launch is None:
+        launch = split_launch(b, hkv, _device_sms(q.device))
     _decode_split_kernel[(b, hkv, splits)](
         q, keys, values, table, rows, positions, skip, mid, lse, table.stride(0), win, d**-0.5,
-        BS=bs, SPLITS=splits, SKIP=shared is not None, FP32=fp32, num_warps=4, **common,
-        **pdl.launch(q.device, b),
+        BS=bs, SPLITS=splits, SKIP=shared is not None, FP32=fp32, KB=launch.blocks, num_warps=launch.warps,
+        num_stages=launch.stages, **common, **pdl.launch(q.device, b),
     )  # fmt: skip
     _decode_merge_kernel[(b, hkv)](
         mid, lse, pmid, plse, skip, out, SPLITS=splits, PSPLITS=psplits, BS=bs, SPLIT_BLOCKS=SPLIT_BLOCKS,

@@ -1096,18 +1096,27 @@ GLUON_GEMV_VARIANTS = ("tma", "tmax")
 # kernels_h200_2026-12-02/ and -12-02h/), the GEMM by bench/int4_engine.py on 2026-11-29 and
 # confirmed best among the candidates on 2026-12-02. Other shapes use the heuristics below.
 TUNED_GEMV: dict[tuple[int, int], GemvConfig] = {
-    # H200, 2026-12-02, eighth session (bench/results/kernels_h200_2026-12-02h/): the group as one
-    # tile ("dn2d") against "dn" row by row, both launched with programmatic dependent launch
-    # (kernels/pdl.py: a GEMV starts its weight loads before the kernel ahead of it ends). gate|up
-    # and down from sweep17, q|k|v and o from sweep19 (the same call timed sweep17's configs at
-    # 13.3 and 10.8 us). Without PDL (sweep16): q|k|v 14.1 us, o 12.1, down 35.4 (dn2d, dn2dh),
-    # gate|up 52.4 (dn). Lost everywhere: the stream-K grid (sweep15), prefetching a split's weights
-    # into L2 before the PDL wait (sweep18; commit 0b5a554), the next group's tile loaded while one
-    # is summed (sweep19; commit 43e473a)
-    (7168, 5120): GemvConfig(256, 3, 4, 1, "dn2d"),  # q|k|v: 11.9 us (classic 17.0)
-    (5120, 5120): GemvConfig(256, 2, 4, 1, "dn2d"),  # o: 10.5 us (2d 14.0)
-    (54784, 5120): GemvConfig(1024, 1, 4, 1, "dn"),  # gate|up: 53.7 us, 66 % of copy BW (classic 76.3)
-    (5120, 27392): GemvConfig(256, 8, 2, 1, "dn2d"),  # down: 32.6 us (classic 48.4)
+    # H200, 2026-12-03, seventeenth session (bench/results/kernels_h200_2026-12-03h/sweep28): the
+    # Gluon GEMV through TMA with the split's x scaled in one load after the PDL wait ("tmax",
+    # w4a16_gluon_gemv.py), each against the eighth session's entry timed in the same call (in
+    # brackets). The engine at one row, 1K context, alternating twice on one model: 118.7 / 120.2
+    # tok/s with the eighth session's four, 132.2 / 132.3 with these (with the attention launches of
+    # the same session). Before: "dn2d" / "dn" launched with PDL (eighth session, kernels_h200_
+    # 2026-12-02h/; lost there: the stream-K grid, L2 prefetch before the wait, a register double
+    # buffer); the per-group x of "tmax" lost in the engine in the sixteenth session.
+    (7168, 5120): GemvConfig(256, 3, 2, 4, "tmax"),  # q|k|v: 11.7 us (dn2d 11.7: a tie)
+    (5120, 5120): GemvConfig(256, 3, 2, 4, "tmax"),  # o: 9.6 us (dn2d 10.0)
+    (54784, 5120): GemvConfig(256, 14, 2, 4, "tmax"),  # gate|up: 46.6 us, 76 % of copy BW (dn 53.7)
+    (5120, 27392): GemvConfig(128, 16, 1, 4, "tmax"),  # down: 27.4 us, 65 % (dn2d 32.4)
+}
+# Where the Gluon GEMV cannot run (not a Hopper GPU, a Triton without Gluon, or fp32 x: the exact
+# mode), the tl kernels of the eighth session (kernels_h200_2026-12-02h/, sweep17 and sweep19, with
+# PDL: 11.9, 10.5, 52.2 and 32.9 us there) stand in for the "tmax" entries.
+TUNED_GEMV_TL: dict[tuple[int, int], GemvConfig] = {
+    (7168, 5120): GemvConfig(256, 3, 4, 1, "dn2d"),
+    (5120, 5120): GemvConfig(256, 2, 4, 1, "dn2d"),
+    (54784, 5120): GemvConfig(1024, 1, 4, 1, "dn"),
+    (5120, 27392): GemvConfig(256, 8, 2, 1, "dn2d"),
 }
 _GEMM_16 = {
     (7168, 5120): GemmConfig(16, 128, 10, 4, 3),
@@ -1171,12 +1180,13 @@ TUNED_TC: dict[tuple[int, int, int], TcConfig] = {
     (64, 7168, 5120): TcConfig(64, 64, 20, 4, 4, True, 128, "g128"),
     # M=64: 26.7 us, 126 TFLOP/s (was the GEMM, 29.3 us)
     (64, 5120, 5120): TcConfig(64, 64, 20, 4, 4, True, 128, "g128"),
-    # M=64: 103.1 us, 348 TFLOP/s (sweep7: r128n; g128n 106.1 us in the same call, 106.8 in sweep5,
-    # g128 114.0 in the fifth session; was p16t 156.3 us)
-    (64, 54784, 5120): TcConfig(64, 128, 40, 8, 4, True, 128, "r128n"),
-    # M=64: 83.1 us, 216 TFLOP/s (sweep12: r128n; r128 84.0 us in the same call, 85.5 in sweep7;
-    # g128n 94.9 us; was p16t 97.5 us)
-    (64, 5120, 27392): TcConfig(64, 64, 54, 4, 4, True, 128, "r128n"),
+    # M=64: 96.6 us, 372 TFLOP/s (seventeenth session, kernels_h200_2026-12-03h/sweep29: r128o on
+    # 64 x 64 tiles of 4 warps, 2 slots of x, capped at 128 registers, as 128 rows' down; the 8-warp
+    # r128n 64 x 128 of sweep7 it replaced 104.7 us in the same call, 103.1 in sweep7)
+    (64, 54784, 5120): TcConfig(64, 64, 40, 4, 2, True, 128, "r128o", 0, 128),
+    # M=64: 69.5 us, 258 TFLOP/s (sweep29: the same tile in 4 K splits; the r128n with 4 stages of
+    # sweep12 it replaced 82.9 us in the same call, 83.1 in sweep12)
+    (64, 5120, 27392): TcConfig(64, 64, 54, 4, 2, True, 128, "r128o", 0, 128),
     # M=128: 31.2 us, 301 TFLOP/s (was s128 37.9 us)
     (128, 7168, 5120): TcConfig(128, 64, 40, 4, 3, True, 128, "g128"),
     # M=128: 30.9 us, 217 TFLOP/s (was s128 37.4 us)
@@ -1260,10 +1270,15 @@ def _split(num_groups: int, tiles: int, sms: int, waves: int = 2) -> int:
 
 
 def gemv_config(w: W4Weight, device: torch.device, dtype: torch.dtype = torch.bfloat16) -> GemvConfig:
-    """The tuned config of the shape, else a default. fp32 activations (the exact CPU/fp32 mode,
+    """The tuned config of the shape (``TUNED_GEMV_TL``'s where a Gluon entry cannot run: another
+    GPU, or fp32 x), else a default. fp32 activations (the exact CPU/fp32 mode,
     pinned against the reference to 3e-4) take the exact classic GEMV: lop3's offset trick costs
     about 11 bits (~5e-5 relative), far below bf16/fp16 rounding but visible in fp32 logits."""
-    tuned = TUNED_GEMV.get((w.out_features, w.in_features))
+    key = (w.out_features, w.in_features)
+    tuned = TUNED_GEMV.get(key)
+    gluon_ok = dtype in (torch.bfloat16, torch.float16) and gluon_available(device)
+    if tuned is not None and tuned.variant in GLUON_GEMV_VARIANTS and not gluon_ok:
+        tuned = TUNED_GEMV_TL.get(key)
     if tuned is not None:
         return tuned
     block_n = 1024 if w.out_features >= 8192 else 512 if w.out_features >= 2048 else 128

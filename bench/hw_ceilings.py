@@ -7,10 +7,6 @@ written per second (1e9 B/s). Several buffer pairs are rotated, their total at l
 each 1 GiB by default on CUDA, far beyond the H200's L2), so no copy is served from cache. The
 figure is the median over many timed copies (CUDA events around each).
 
-Read bandwidth: bytes read per second by a kernel that only loads (on CUDA the best of a few
-launches of a Triton kernel, elsewhere ``torch.sum``), the ceiling of a weight-streaming GEMV or of
-decode attention, which write almost nothing; reported in ``extra`` beside the copy figure.
-
 Matmul: ``A @ B`` with random bf16 n × n operands (default n = 8192), 2·n³ FLOPs each; two operand
 sets rotate; median over many runs, in 1e12 FLOP/s.
 
@@ -100,92 +96,6 @@ def copy_bandwidth(
     }
 
 
-# (elements an iteration, iterations a program, warps, pipeline stages) of the read kernel
-# (2026-12-03 on an H200: 8192 x 8 on 8 warps 4,119 GB/s, the best of the first five; the one-shot
-# tiles, where a program's loads all leave at once, were added after that run)
-READ_CONFIGS = (
-    (4096, 16, 8, 3),
-    (8192, 8, 8, 4),
-    (2048, 32, 4, 3),
-    (16384, 4, 16, 2),
-    (4096, 64, 8, 4),
-    (8192, 1, 8, 1),
-    (16384, 1, 8, 1),
-    (4096, 1, 4, 1),
-)
-
-
-def _read_kernel():  # type: ignore[no-untyped-def]
-    """A Triton kernel that reads int32 words and writes one XOR per program (nothing else)."""
-    import triton
-    import triton.language as tl
-
-    @triton.jit
-    def read_words(x_ptr, out_ptr, n, BLOCK: tl.constexpr, ITERS: tl.constexpr):
-        pid = tl.program_id(0)
-        base = pid.to(tl.int64) * BLOCK * ITERS
-        acc = tl.zeros([BLOCK], dtype=tl.int32)
-        for i in range(ITERS):
-            offs = base + i * BLOCK + tl.arange(0, BLOCK)
-            acc ^= tl.load(x_ptr + offs, mask=offs < n, other=0)
-        tl.store(out_ptr + pid, tl.xor_sum(acc, axis=0))
-
-    return read_words
-
-
-def _read_words(
-    launch: Any, out: torch.Tensor, numel: int, cfg: tuple[int, int, int, int], x: torch.Tensor
-) -> None:
-    launch(x, out, numel, BLOCK=cfg[0], ITERS=cfg[1], num_warps=cfg[2], num_stages=cfg[3])
-
-
-def read_bandwidth(
-    device: torch.device | str, *, nbytes: int, iters: int = 30, warmup: int = 3, min_total_l2: int = 4
-) -> dict[str, Any]:
-    """Median read-only bandwidth in 1e9 B/s: on CUDA the best of ``READ_CONFIGS`` of a Triton
-    kernel that only loads (what a GEMV or decode attention could reach: no writes share the
-    DRAM), elsewhere ``torch.sum``. Buffers rotate as in ``copy_bandwidth``."""
-    device = torch.device(device)
-    l2 = _l2_bytes(device)
-    n_bufs = max(2, -(-min_total_l2 * l2 // nbytes))
-    numel = nbytes // 4
-    bufs = [torch.randint(0, 1 << 30, (numel,), dtype=torch.int32, device=device) for _ in range(n_bufs)]
-    time_one = _timer(device)
-    runs: dict[str, list[float]] = {}
-    if device.type == "cuda":
-        kernel = _read_kernel()
-        for block, its, warps, stages in READ_CONFIGS:
-            grid = (-(-numel // (block * its)),)
-            out = torch.empty(grid[0], dtype=torch.int32, device=device)
-            one = functools.partial(_read_words, kernel[grid], out, numel, (block, its, warps, stages))
-            runs[f"triton {block}x{its} w{warps} s{stages}"] = _timed(time_one, one, bufs, iters, warmup)
-    else:
-        runs["torch.sum"] = _timed(time_one, lambda x: x.sum(), bufs, iters, warmup)
-    bufs.clear()
-    name, times = min(runs.items(), key=lambda kv: statistics.median(kv[1]))
-    med = statistics.median(times)
-    return {
-        "read_gbs": numel * 4 / med / 1e9,
-        "read_kernel": name,
-        "read_by_kernel_gbs": {k: round(numel * 4 / statistics.median(v) / 1e9, 1) for k, v in runs.items()},
-    }
-
-
-def _timed(
-    time_one: Callable[[Callable[[], object]], float],
-    fn: Callable[[torch.Tensor], object],
-    bufs: list[torch.Tensor],
-    iters: int,
-    warmup: int,
-) -> list[float]:
-    times = []
-    for i in range(warmup + iters):
-        t = time_one(functools.partial(fn, bufs[i % len(bufs)]))
-        if i >= warmup:
-            times.append(t)
-    return times
-
-
 def matmul_throughput(
     device: torch.device | str,
     *,
@@ -238,7 +148,6 @@ def measure(
     matmul_n = matmul_n or (8192 if on_gpu else 256)
     name = torch.cuda.get_device_name(dev) if on_gpu else "cpu"
     c = copy_bandwidth(dev, nbytes=copy_bytes, iters=copy_iters)
-    c.update(read_bandwidth(dev, nbytes=copy_bytes, iters=max(3, copy_iters // 2)))
     m = matmul_throughput(dev, n=matmul_n, iters=matmul_iters)
     extra = {
         k: v

@@ -231,15 +231,18 @@ class SplitLaunch:
 # blocks) by `bench/attention_splits.py --near --launches ...` (bench/results/kernels_h200_2026-
 # 12-03h/attention_splits.json; us per layer call, against the launch of before, 1 block x 4 warps
 # x 3 stages, at the split count of before): 1 row x 1K keys 8.3 (9.5), 16 x 4K 69.5 (70.7 with 6
-# splits), 64 x 4K 248.3 (261.4 with 3), 128 x 1K 141.1 (149.3 with 3), 256 x 1K 257.4 (275.1 with
-# 2). Two blocks an iteration won from 16 rows up to 128 (a K tile of 64 keys); at 64 x 4K 4,324
-# GB/s, above the copy figure, since nothing is written.
+# splits), 64 x 4K 248.3 (261.4 with 3), 128 x 1K 141.1 (149.3 with 3), 256 x 1K 258.4 (275.1 with
+# 2). Two blocks an iteration (a K tile of 64 keys) won from 16 rows up; at 64 x 4K 4,324 GB/s,
+# above the copy figure, since nothing is written. At 256 x 1K the sweep's best two tied (1 x 4 x
+# 2: 257.4 us, 2 x 4 x 4: 258.4) and the engine took the second: 4,949 / 4,891 tok/s at batch 256
+# against 4,830 / 4,821, alternating on one instance (kernels_h200_2026-12-03h/call7_*), where a
+# sequence's blocks mostly follow each other (the sweep scatters them).
 SPLITS_BY_PROGRAMS: tuple[tuple[int, int, SplitLaunch], ...] = (
     (8, 8, SplitLaunch(4, 8, 2)),
     (128, 4, SplitLaunch(2, 4, 3)),
     (512, 2, SplitLaunch(2, 4, 4)),
     (1024, 2, SplitLaunch(2, 4, 4)),
-    (2048, 1, SplitLaunch(1, 4, 2)),
+    (2048, 1, SplitLaunch(2, 4, 4)),
 )
 SPLITS_MEASURED_SMS = 132
 

@@ -24,7 +24,6 @@ and the merge takes both. The result is the same attention; only the keys are re
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
@@ -34,6 +33,7 @@ import triton.language as tl
 from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
 
 from evalkit.runners.torch_int4.kernels import pdl
+from evalkit.runners.torch_int4.kernels.w4a16 import _num_sms
 
 
 @triton.jit
@@ -306,24 +306,12 @@ def max_group_members(num_heads: int, num_kv_heads: int) -> int:
     return max(1, PREFIX_ROWS // (num_heads // num_kv_heads))
 
 
-@functools.lru_cache(maxsize=16)
-def _sms(index: int) -> int:
-    return torch.cuda.get_device_properties(index).multi_processor_count
-
-
-def _device_sms(device: torch.device) -> int:
-    """SMs of a CUDA device; 8 elsewhere (the interpreter)."""
-    if device.type != "cuda":
-        return 8
-    return _sms(device.index if device.index is not None else torch.cuda.current_device())
-
-
 def _programs(device: torch.device) -> int:
     """Programs of the persistent prefix kernel: two per SM on a GPU; a few in the interpreter
     (so its tests take several items per program)."""
     if device.type != "cuda":
         return 3
-    return 2 * _device_sms(device)
+    return 2 * _num_sms(device)
 
 
 def decode_attention(
@@ -368,7 +356,7 @@ def decode_attention(
             **common,
         )  # fmt: skip
     if launch is None:
-        launch = split_launch(b, hkv, _device_sms(q.device))
+        launch = split_launch(b, hkv, _num_sms(q.device))  # (8 in the interpreter)
     _decode_split_kernel[(b, hkv, splits)](
         q, keys, values, table, rows, positions, skip, mid, lse, table.stride(0), win, d**-0.5,
         BS=bs, SPLITS=splits, SKIP=shared is not None, FP32=fp32, KB=launch.blocks, num_warps=launch.warps,

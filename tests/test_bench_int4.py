@@ -649,3 +649,56 @@ def test_w4a16_sweep_tiles_and_variants_options() -> None:
         assert rows == [(64, 128, 8, 3, "r128n"), (128, 128, 8, 4, "r128n")]
     only_o = w4a16_sweep._chosen_tiles(table, None, "r128o")
     assert only_o[256] == [e for e in table[256] if e[4] == "r128o"]
+
+
+def test_gemv_engine_ab_parses_variants_and_swaps_only_what_they_name(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``bench/gemv_engine_ab.py``: a variant names linears and GemvConfig fields; each run sees
+    the committed table with only those entries replaced, the committed run first in every round,
+    and the table is the committed one again afterwards, also when a run fails."""
+    from bench import gemv_engine_ab as ab
+    from evalkit.runners.torch_int4.kernels import w4a16
+
+    name, table = ab.parse_variant("d=down:128,16,1,2,tmax,1;o:256,3,2,2,tmax")
+    assert name == "d"
+    assert table == {
+        (5120, 27392): w4a16.GemvConfig(128, 16, 1, 2, "tmax", pre=1),
+        (5120, 5120): w4a16.GemvConfig(256, 3, 2, 2, "tmax"),
+    }
+    for bad, why in (
+        ("d", "NAME=LINEAR"),
+        ("d=lm_head:1,2,3,4,tmax", "names no linear"),
+        ("d=down:128,16,1,tmax", "block_n,groups"),
+        ("d=down:128,16,x,2,tmax", "invalid literal"),
+        ("d=down:128,16,1,2,fast", "variant 'fast'"),
+    ):
+        with pytest.raises(ValueError, match=why):
+            ab.parse_variant(bad)
+
+    committed = dict(w4a16.TUNED_GEMV)
+    seen: list[dict[tuple[int, int], w4a16.GemvConfig]] = []
+
+    def fake_decode(model: object, batch: int, context: int, new: int) -> dict[str, float]:
+        assert (batch, context, new) == (1, 1024, 128)
+        seen.append(dict(w4a16.TUNED_GEMV))
+        return {"tok_s": 100.0 + len(seen), "step_ms": 10.0}
+
+    monkeypatch.setattr(ab.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(ab.torch.cuda, "get_device_name", lambda: "fake")
+    monkeypatch.setattr(ab, "build", lambda shape, dense: object())
+    monkeypatch.setattr(ab, "decode_tps", fake_decode)
+    out = tmp_path / "ab.json"
+    assert ab.main(["--out", str(out), "--rounds", "2", "--variant", "d=down:128,16,1,2,tmax,1"]) == 0
+    assert len(seen) == 4 and seen[0] == seen[2] == committed
+    assert seen[1] == seen[3] == committed | {(5120, 27392): w4a16.GemvConfig(128, 16, 1, 2, "tmax", pre=1)}
+    assert json.loads(out.read_text())["tok_s"]["d"][1]["tok_s"] == 104.0
+    assert committed == w4a16.TUNED_GEMV
+
+    def failing(*a: object) -> dict[str, float]:
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(ab, "decode_tps", failing)
+    with pytest.raises(RuntimeError):
+        ab.main(["--out", str(out), "--variant", "d=down:128,16,1,2,tmax,1"])
+    assert committed == w4a16.TUNED_GEMV

@@ -177,12 +177,15 @@ def _compile_sm90(
     the warp-specialized r128 at down's N (num_warps: one consumer's)."""
     if kernel == "gemv_dn2d":
         return _compile_gemv_sm90(block_n, num_warps)
-    if kernel == "gemv_tma":  # the Gluon GEMV at down's shape, 16 groups a split, PDL; ahead: x' shared
+    if kernel.startswith("gemv_tma"):
+        # the Gluon GEMV at down's shape, 16 groups a split, PDL; ahead: x' shared; "gemv_tma_preN":
+        # N tiles asked for before the wait (else all `stages`)
         from evalkit.runners.torch_int4.kernels import w4a16_gluon_gemv
 
+        pre = int(kernel.removeprefix("gemv_tma_pre")) if kernel.startswith("gemv_tma_pre") else stages
         consts = {
             "N": 5120, "GROUP": 128, "BLOCK_N": block_n, "GROUPS_PER_SPLIT": 16, "ZERO_OFFSET": 1,
-            "STAGES": stages, "XS": bool(ahead), "PDL": True,
+            "STAGES": stages, "XS": bool(ahead), "PDL": True, "PRE": pre,
         }  # fmt: skip
         fn = w4a16_gluon_gemv.gemv_tma_kernel
         return _build_gluon_sm90(fn, consts, 128, {"num_warps": num_warps}, kernel)
@@ -676,11 +679,15 @@ def test_gemv_tma_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
     assert args[0] == ("words", 128, 128) and args[1] is x and args[4] is out
     assert args[5].shape == (4, 1, 384)  # the splits' partials
     assert args[7:] == (10, 4)  # groups, splits
-    assert (kw["N"], kw["BLOCK_N"], kw["GROUPS_PER_SPLIT"], kw["STAGES"]) == (384, 128, 3, 4)
+    assert (kw["N"], kw["BLOCK_N"], kw["GROUPS_PER_SPLIT"], kw["STAGES"], kw["PRE"]) == (384, 128, 3, 4, 4)
     assert (kw["XS"], kw["PDL"], kw["num_warps"], kw["ZERO_OFFSET"]) == (True, False, 1, w.zero_offset)
     calls.clear()
     w4a16.w4_matmul(x, w, gemv=w4a16.GemvConfig(128, 10, 1, 3, "tma"))
     assert calls[0][0] == (3, 1) and calls[0][2]["XS"] is False and calls[0][2]["STAGES"] == 3
+    for pre, want in ((1, 1), (2, 2), (7, 3)):  # tiles before the PDL wait: at most the stages
+        calls.clear()
+        w4a16.w4_matmul(x, w, gemv=w4a16.GemvConfig(128, 10, 1, 3, "tmax", pre=pre))
+        assert (calls[0][2]["STAGES"], calls[0][2]["PRE"]) == (3, want)
     with pytest.raises(ValueError, match="bf16 / fp16"):
         w4a16.w4_matmul(x.float(), w, gemv=cfg)
     for bad in (w4a16.GemvConfig(512, 3, 4, 4, "tmax"), w4a16.GemvConfig(128, 3, 8, 4, "tmax")):
@@ -826,24 +833,34 @@ def test_r128w_builds_for_sm90_with_its_partitions_apart(block_m: int, python: s
 
 @pytest.mark.parametrize("python", SM90_PYTHONS, ids=SM90_IDS)
 @pytest.mark.parametrize(
-    ("block_n", "num_warps", "x_shared"), [(128, 1, True), (256, 2, True), (256, 2, False)]
+    ("block_n", "num_warps", "x_shared", "stages", "pre"),
+    [
+        (128, 1, True, 4, 4),
+        (256, 2, True, 4, 4),
+        (256, 2, False, 4, 4),
+        (128, 1, True, 2, 1),
+        (256, 2, True, 2, 1),
+    ],
 )
 def test_gemv_tma_builds_for_sm90_with_its_words_through_tma(
-    block_n: int, num_warps: int, x_shared: bool, python: str
+    block_n: int, num_warps: int, x_shared: bool, stages: int, pre: int, python: str
 ) -> None:
-    """The Gluon GEMV (w4a16_gluon_gemv) at down's shape, 4 tiles in flight, PDL: no spills; the
-    first 4 tiles' TMA loads issued before griddepcontrol.wait (ACQBULK), one more in the group
-    loop; the group loop does the "dn" arithmetic, one LOP3 and one FFMA per weight (16 rows x 8
-    inputs x the thread's columns); with x' in shared memory ("tmax") the split's 16 groups of x
-    are loaded in one go after the wait (all their loads before the first store to shared
-    memory: one round trip), and the group loop neither loads nor scales x and stays under 2.6
-    instructions a weight (the sweep's winners, 2.5; "tma" 3.3)."""
-    sass = _build_in_subprocess(0, block_n, num_warps, 4, int(x_shared), "gemv_tma", python)
+    """The Gluon GEMV (w4a16_gluon_gemv) at down's shape, `stages` tiles in flight, PDL: no spills;
+    the first `pre` tiles' TMA loads issued before griddepcontrol.wait (ACQBULK), the rest of the
+    first `stages` after it, one more in the group loop; the group loop does the "dn" arithmetic,
+    one LOP3 and one FFMA per weight (16 rows x 8 inputs x the thread's columns); with x' in
+    shared memory ("tmax") the split's 16 groups of x are loaded in one go after the wait (all
+    their loads before the first store to shared memory: one round trip), and the group loop
+    neither loads nor scales x and stays under 2.6 instructions a weight (the sweep's winners,
+    2.5; "tma" 3.3)."""
+    kernel = "gemv_tma" if pre == stages else f"gemv_tma_pre{pre}"
+    sass = _build_in_subprocess(0, block_n, num_warps, stages, int(x_shared), kernel, python)
     assert not re.search(r"\b(STL|LDL)\b", sass), "registers spill to local memory"
     lines = sass.splitlines()
     tma = [i for i, t in enumerate(lines) if "UTMALDG" in t]
     (wait,) = [i for i, t in enumerate(lines) if re.search(r"\bACQBULK\b", t)]
-    assert len([i for i in tma if i < wait]) == 4
+    assert len([i for i in tma if i < wait]) == pre
+    assert len(tma) == stages + 1  # the first `stages`, and the group loop's refill
     (loop,) = [body for body in _innermost_loops(sass) if any("FFMA" in t for t in body)]
     ops = [re.sub(r"^@!?U?P\w+\s+", "", t).split()[0].split(".")[0] for t in loop]
     weights = 16 * 8 * block_n // (32 * num_warps)  # a group's weights a thread

@@ -1019,6 +1019,8 @@ class GemvConfig:
     # "dn" / "lop3" (_gemv_lop3_kernel), "classic" (_gemv_kernel), "2d", "dn2d" / "dn2dh"
     # (_gemv_dn2d_kernel), "tma" / "tmax" (w4a16_gluon_gemv: num_stages = tiles of words in flight)
     variant: str = "lop3"
+    # "tma" / "tmax": tiles asked for before the PDL wait (0: num_stages)
+    pre: int = 0
 
 
 @dataclass(frozen=True)
@@ -1096,18 +1098,21 @@ GLUON_GEMV_VARIANTS = ("tma", "tmax")
 # kernels_h200_2026-12-02/ and -12-02h/), the GEMM by bench/int4_engine.py on 2026-11-29 and
 # confirmed best among the candidates on 2026-12-02. Other shapes use the heuristics below.
 TUNED_GEMV: dict[tuple[int, int], GemvConfig] = {
-    # H200, 2026-12-03, seventeenth session (bench/results/kernels_h200_2026-12-03h/sweep28): the
-    # Gluon GEMV through TMA with the split's x scaled in one load after the PDL wait ("tmax",
-    # w4a16_gluon_gemv.py), each against the eighth session's entry timed in the same call (in
-    # brackets). The engine at one row, 1K context, alternating twice on one model: 118.7 / 120.2
-    # tok/s with the eighth session's four, 132.2 / 132.3 with these (with the attention launches of
-    # the same session). Before: "dn2d" / "dn" launched with PDL (eighth session, kernels_h200_
+    # H200, 2026-12-03, eighteenth session (bench/results/kernels_h200_2026-12-03i/): the
+    # seventeenth session's "tmax" GEMVs (sweep28, kernels_h200_2026-12-03h/; µs per call there
+    # with 4 stages, all 4 tiles asked for before the PDL wait, in brackets) with 2 stages and 1
+    # tile before the wait, and gate|up in 2 K splits instead of 3. Chosen in the decode step, not
+    # in the sweep: the tiles a GEMV asks for before its wait are read while the kernel before it
+    # (attention, a norm, silu) runs, and slow it. The engine at one row, 1K context, alternating
+    # on one model (bench/gemv_engine_ab.py's way): 132.3-132.9 tok/s with the seventeenth session's
+    # four, 140.2-140.8 with fewer tiles before the wait, 145.6-145.9 with 2 stages, 146.2-146.9
+    # with gate|up's 2 splits. Before: "dn2d" / "dn" launched with PDL (eighth session, kernels_h200_
     # 2026-12-02h/; lost there: the stream-K grid, L2 prefetch before the wait, a register double
     # buffer); the per-group x of "tmax" lost in the engine in the sixteenth session.
-    (7168, 5120): GemvConfig(256, 3, 2, 4, "tmax"),  # q|k|v: 11.7 us (dn2d 11.7: a tie)
-    (5120, 5120): GemvConfig(256, 3, 2, 4, "tmax"),  # o: 9.6 us (dn2d 10.0)
-    (54784, 5120): GemvConfig(256, 14, 2, 4, "tmax"),  # gate|up: 46.6 us, 76 % of copy BW (dn 53.7)
-    (5120, 27392): GemvConfig(128, 16, 1, 4, "tmax"),  # down: 27.4 us, 65 % (dn2d 32.4)
+    (7168, 5120): GemvConfig(256, 3, 2, 2, "tmax", pre=1),  # q|k|v (sweep28: 11.7 us, dn2d 11.7)
+    (5120, 5120): GemvConfig(256, 3, 2, 2, "tmax", pre=1),  # o (9.6 us, dn2d 10.0)
+    (54784, 5120): GemvConfig(256, 20, 2, 2, "tmax", pre=1),  # gate|up (14 a split: 46.6 us, 76 % of copy)
+    (5120, 27392): GemvConfig(128, 16, 1, 2, "tmax", pre=1),  # down (27.4 us, 65 %; dn2d 32.4)
 }
 # Where the Gluon GEMV cannot run (not a Hopper GPU, a Triton without Gluon, or fp32 x: the exact
 # mode), the tl kernels of the eighth session (kernels_h200_2026-12-02h/, sweep17 and sweep19, with
@@ -1484,7 +1489,7 @@ def w4_matmul(
                 x, w.qweight, w.qzeros, w.scales, out, part, _counters(x.device, grid[0]),
                 num_groups=num_groups, groups_per_split=cfg.groups_per_split, group=w.group_size,
                 zero_offset=w.zero_offset, block_n=cfg.block_n, num_warps=cfg.num_warps,
-                stages=cfg.num_stages, x_shared=cfg.variant == "tmax", pdl=pdl.enabled(x.device),
+                stages=cfg.num_stages, x_shared=cfg.variant == "tmax", pdl=pdl.enabled(x.device), pre=cfg.pre,
             )  # fmt: skip
             return out
         # the GEMVs that wait for x (gdc_wait) take programmatic dependent launch where it runs

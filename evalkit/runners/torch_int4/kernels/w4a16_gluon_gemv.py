@@ -15,12 +15,14 @@ instructions a weight), "tmax" scales the split's x once, with each group's sum,
 memory (2.5). K splits are added by the split that arrives last, in split order
 (``w4a16._finish``'s scheme): deterministic.
 
-With ``PDL`` (programmatic dependent launch) the first ``STAGES`` tiles, the first group's
-scales and zeros are asked for before ``griddepcontrol.wait``, and x (the kernel before's
-output) after it. Gluon kernels do not run in Triton's CPU interpreter: the numbers are checked
-on the GPU against the PyTorch twin (``bench/w4a16_sweep.py`` checks every winning config, act-
-order on and off, bf16 and fp16, bitwise repeat; ``bench/int4_gpu_check.py`` the whole table);
-``make test`` builds the kernel for sm_90 and checks its SASS (TMA loads, no spills).
+With ``PDL`` (programmatic dependent launch) the first ``PRE`` tiles, the first group's scales
+and zeros are asked for before ``griddepcontrol.wait``, the rest of the first ``STAGES`` tiles
+and x (the kernel before's output) after it. Those early reads overlap the kernel before, and
+slow it: in the one-row decode step one tile before the wait of 2 stages won (eighteenth
+session). Gluon kernels do not run in Triton's CPU interpreter: the numbers are checked on the
+GPU against the PyTorch twin (``bench/w4a16_sweep.py`` checks every winning config, act-order on
+and off, bf16 and fp16, bitwise repeat; ``bench/int4_gpu_check.py`` the whole table); ``make
+test`` builds the kernel for sm_90 and checks its SASS (TMA loads, no spills).
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ def gemv_tma_kernel(
     STAGES: gl.constexpr,
     XS: gl.constexpr,  # x' and its group sums made once a program, in shared memory ("tmax")
     PDL: gl.constexpr,
+    PRE: gl.constexpr,  # tiles asked for before the PDL wait (the others right after it)
 ):
     ROWS: gl.constexpr = GROUP // 8
     NW: gl.constexpr = gl.num_warps()
@@ -96,7 +99,7 @@ def gemv_tma_kernel(
     bars = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
     for st in gl.static_range(STAGES):
         mbarrier.init(bars.index(st), count=1)
-    for st in gl.static_range(STAGES):
+    for st in gl.static_range(PRE):
         pred = st < count
         mbarrier.expect(bars.index(st), w_desc.block_type.nbytes, pred=pred)
         _tma_load(w_desc, [(g0 + st) * ROWS, n0], bars.index(st), w_smem.index(st), pred=pred)
@@ -112,6 +115,10 @@ def gemv_tma_kernel(
     scale = ((212 - p) << 23).to(gl.float32, bitcast=True)  # 2^(85 - p): exponent 127 + 85 - p
     if PDL:
         _gdc_wait()  # the tiles above are in flight; x is the previous kernel's output
+    for st in gl.static_range(PRE, STAGES):
+        pred = st < count
+        mbarrier.expect(bars.index(st), w_desc.block_type.nbytes, pred=pred)
+        _tma_load(w_desc, [(g0 + st) * ROWS, n0], bars.index(st), w_smem.index(st), pred=pred)
     if XS:
         # x'_c (x_c scaled for code c % 8) of the split's groups, and each group's sum(x) (column 0
         # of its 8), written once by all the threads. The split's x is one load: one round trip
@@ -220,9 +227,11 @@ def launch(
     stages: int,
     x_shared: bool,
     pdl: bool,
+    pre: int = 0,
 ) -> None:
     """One launch on x [1, K] (bf16 or fp16, contiguous) over (N / block_n tiles, K splits of
-    `groups_per_split` groups); `out` [N] fp32 takes x W, `part` holds the splits' partials."""
+    `groups_per_split` groups); `out` [N] fp32 takes x W, `part` holds the splits' partials.
+    `pre`: tiles of words asked for before the PDL wait (0: all `stages`)."""
     n = qweight.shape[1]
     if block_n > MAX_BLOCK_N or block_n % (32 * num_warps):
         raise ValueError(f"block_n must be a multiple of 32 x {num_warps} warps, at most {MAX_BLOCK_N}")
@@ -236,6 +245,6 @@ def launch(
         words_descriptor(qweight, block_n, group), x, qzeros, scales, out, part, counters,
         num_groups, splits,
         N=n, GROUP=group, BLOCK_N=block_n, GROUPS_PER_SPLIT=groups_per_split, ZERO_OFFSET=zero_offset,
-        STAGES=stages, XS=x_shared, PDL=pdl,
+        STAGES=stages, XS=x_shared, PDL=pdl, PRE=min(pre or stages, stages),
         num_warps=num_warps, **({"launch_pdl": True} if pdl else {}),
     )  # fmt: skip

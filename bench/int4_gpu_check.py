@@ -124,9 +124,43 @@ def linear_failures(cases: list[dict[str, Any]]) -> list[str]:
     return bad
 
 
+def silu_down_checks(device: torch.device) -> dict[str, Any]:
+    """down's one-row GEMV reading silu(gate) * up from gate|up's output (``w4a16.silu_down``)
+    with the committed config plus ``silu_x``, at the 32B shape: bitwise the unfused pair
+    (``glue.silu_mul``, then ``w4_matmul``), bitwise run to run, bf16 and fp16."""
+    k, n = 27392, 5120
+    t = random_gptq_linear(k, n, name="silu_down", seed=9, device=device)
+    w = w4a16.pack_gptq(t["qweight"], t["qzeros"], t["scales"], t["g_idx"], group_size=128, zero_offset=1)
+    res: dict[str, Any] = {}
+    saved = w4a16.TUNED_GEMV.get((n, k))
+    base = w4a16.gemv_config(w, device, torch.bfloat16)
+    if base.variant != "tmax":
+        return {"silu_down": f"not run: down's one-row config here is {base.variant!r}, not 'tmax'"}
+    w4a16.TUNED_GEMV[(n, k)] = replace(base, silu_x=True)
+    try:
+        gen = torch.Generator(device=device).manual_seed(9)
+        for dt in (torch.bfloat16, torch.float16):
+            gate_up = torch.randn(1, 1, 2 * k, device=device, generator=gen) * 3
+            fused = w4a16.silu_down(gate_up, w, dt)
+            again = w4a16.silu_down(gate_up, w, dt)
+            plain = w4a16.w4_matmul(glue.silu_mul(gate_up, dt), w)
+            name = str(dt)[6:]
+            res[f"silu_down {name} bitwise the unfused pair"] = bool(torch.equal(fused, plain))
+            res[f"silu_down {name} repeat bitwise equal"] = bool(torch.equal(fused, again))
+    finally:
+        if saved is None:
+            w4a16.TUNED_GEMV.pop((n, k), None)
+        else:
+            w4a16.TUNED_GEMV[(n, k)] = saved
+    if not all(res.values()):
+        res["silu_down FAILED"] = [key for key, ok in res.items() if ok is False]
+    return res
+
+
 def kernels() -> dict[str, Any]:
     res: dict[str, Any] = {}
     dev = torch.device("cuda")
+    res.update(silu_down_checks(dev))
     cases = linear_checks()
     for c in cases:
         key = f"w4_matmul K={c['K']} N={c['N']} M={c['M']} {c['dtype']} actorder={c['actorder']}"

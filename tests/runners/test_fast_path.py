@@ -755,6 +755,47 @@ def test_fast_model_with_producers_writing_the_kernels_input_order(fast: FastExa
     assert torch.equal(got, want)
 
 
+def test_down_reading_silu_itself_at_one_row(fast: FastExaone4, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where down's one-row config reads silu(gate) * up itself (``w4a16.silu_down_config``; on the
+    GPU the Gluon GEMV), the decode step at one row hands it gate|up's output and runs no
+    silu_mul; at two rows nothing changes. Here with the config faked and ``silu_down`` as its
+    twin (silu_mul, then the linear): the same logits, one call a layer."""
+    ids = torch.randint(5, 4000, (24,), generator=torch.Generator().manual_seed(8))
+    fused: list[int] = []
+    unfused: list[int] = []
+    silu_mul = fast._silu_mul
+
+    def down(gate_up: torch.Tensor, w: w4a16.W4Weight, dtype: torch.dtype) -> torch.Tensor:
+        fused.append(gate_up.shape[-1])
+        return torch_ops.w4_matmul(torch_ops.silu_mul(gate_up, dtype), w)
+
+    def counted(parts: torch.Tensor, dtype: torch.dtype, dest: torch.Tensor | None = None) -> torch.Tensor:
+        unfused.append(parts.shape[1])
+        return silu_mul(parts, dtype, dest)
+
+    def run(rows: int) -> torch.Tensor:
+        cache = paged(fast, rows, 64)
+        fast.prefill([(ids[:20], r, 0) for r in range(rows)], cache)
+        pos = torch.full((rows,), 20, dtype=torch.int32)
+        return fast.decode(ids[20:21].repeat(rows), pos, torch.arange(rows, dtype=torch.int32), cache)
+
+    with torch.inference_mode():
+        want = [run(1), run(2)]
+        cfg = w4a16.GemvConfig(128, 1, 1, 2, "tmax", pre=1, silu_x=True)
+        monkeypatch.setattr(w4a16, "silu_down_config", lambda w, device, dtype: cfg)
+        monkeypatch.setattr(w4a16, "silu_down", down)
+        monkeypatch.setattr(fast, "_silu_mul", counted)
+        monkeypatch.setattr(fast, "triton_kernels", True)
+        got = run(1)
+        assert len(fused) == fast.cfg.num_layers and set(unfused) == {20}  # prefill's rows only
+        assert set(fused) == {2 * fast.layers[0].down.in_features}  # type: ignore[union-attr]
+        assert torch.equal(got, want[0])
+        fused.clear()
+        assert torch.equal(run(2), want[1]) and not fused  # two rows: silu_mul, then down
+        monkeypatch.setattr(fast, "fused_silu", False)  # EVALKIT_FUSED_SILU=0
+        assert torch.equal(run(1), want[0]) and not fused
+
+
 def test_act_order_model_matches_the_reference(checkpoint: Callable[[str], Path]) -> None:
     model_dir = checkpoint("tiny:gptq-actorder")
     ref = load_model(model_dir, device=CPU, dtype=torch.float32)

@@ -179,13 +179,18 @@ def _compile_sm90(
         return _compile_gemv_sm90(block_n, num_warps)
     if kernel.startswith("gemv_tma"):
         # the Gluon GEMV at down's shape, 16 groups a split, PDL; ahead: x' shared; "gemv_tma_preN":
-        # N tiles asked for before the wait (else all `stages`)
+        # N tiles asked for before the wait (else all `stages`); "gemv_tma_silu": x = silu(gate) * up
+        # read from gate|up's fp32 output, 1 tile before the wait
+        from triton.experimental.gluon import language as gl
+
         from evalkit.runners.torch_int4.kernels import w4a16_gluon_gemv
 
         pre = int(kernel.removeprefix("gemv_tma_pre")) if kernel.startswith("gemv_tma_pre") else stages
+        silu = kernel == "gemv_tma_silu"
         consts = {
             "N": 5120, "GROUP": 128, "BLOCK_N": block_n, "GROUPS_PER_SPLIT": 16, "ZERO_OFFSET": 1,
-            "STAGES": stages, "XS": bool(ahead), "PDL": True, "PRE": pre,
+            "STAGES": stages, "XS": bool(ahead), "PDL": True, "PRE": 1 if silu else pre, "SILU_X": silu,
+            "ACT": gl.bfloat16,
         }  # fmt: skip
         fn = w4a16_gluon_gemv.gemv_tma_kernel
         return _build_gluon_sm90(fn, consts, 128, {"num_warps": num_warps}, kernel)
@@ -261,7 +266,7 @@ def _build_gluon_sm90(
         elif name == "w_desc":  # the Gluon GEMV's words, [16, BLOCK_N] tiles
             sig[name] = f"tensordesc<i32[16, {consts['BLOCK_N']}],{words!r}>"
         elif name == "x_ptr":
-            sig[name] = "*bf16"
+            sig[name] = "*fp32" if consts.get("SILU_X") else "*bf16"
             attrs[(i,)] = [["tt.divisibility", 16]]
         elif name in ptrs:
             sig[name] = ptrs[name]
@@ -701,6 +706,65 @@ def test_gemv_tma_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
         gg.launch(x, w.qweight, w.qzeros, w.scales, out, out, out, **launch)  # type: ignore[arg-type]
 
 
+def test_silu_down_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``w4a16.silu_down`` (recorded instead of launched): gate|up's float32 output as x, x' in
+    shared memory with SILU_X and the activation dtype, the config's split, stages and tiles
+    before the wait; taken only where down's config says so (silu_x, "tmax", no act-order, bf16 /
+    fp16 on sm_90), refused for an output of another shape or dtype."""
+    from triton.experimental.gluon import language as gl
+
+    from evalkit.runners.torch_int4.kernels import w4a16_gluon_gemv as gg
+
+    calls = _record_launches(monkeypatch, "gemv_tma_kernel", gg)
+    monkeypatch.setattr(gg, "words_descriptor", lambda qw, bn, group: ("words", bn, group))
+    down, _ = random_linear(1280, 384, 128, seed=19, act_order=False)
+    shuffled, _ = random_linear(1280, 384, 128, seed=19, act_order=True)
+    gate_up = torch.randn(1, 1, 2560)
+    cfg = w4a16.GemvConfig(128, 4, 1, 2, "tmax", pre=1, silu_x=True)
+    monkeypatch.setitem(w4a16.TUNED_GEMV, (384, 1280), cfg)
+    assert w4a16.silu_down_config(down, CPU, torch.bfloat16) is None  # no Gluon on a CPU
+    monkeypatch.setitem(w4a16._GLUON, CPU, True)
+    assert w4a16.silu_down_config(down, CPU, torch.bfloat16) == cfg
+    assert w4a16.silu_down_config(down, CPU, torch.float32) is None  # the exact mode: tl GEMVs
+    assert w4a16.silu_down_config(shuffled, CPU, torch.bfloat16) is None  # act-order: x is permuted
+    out = w4a16.silu_down(gate_up, down, torch.float16)
+    ((grid, args, kw),) = calls
+    assert grid == (3, 3) and out.shape == (1, 1, 384)  # 10 groups in splits of 4
+    assert args[1].shape == (1, 2560) and args[1].data_ptr() == gate_up.data_ptr()
+    assert (kw["XS"], kw["SILU_X"], kw["ACT"], kw["STAGES"], kw["PRE"]) == (True, True, gl.float16, 2, 1)
+    with pytest.raises(ValueError, match="float32"):
+        w4a16.silu_down(gate_up[..., :1280], down, torch.bfloat16)
+    with pytest.raises(ValueError, match="float32"):
+        w4a16.silu_down(gate_up.half(), down, torch.bfloat16)
+    for other in (
+        w4a16.GemvConfig(128, 4, 1, 2, "tmax", pre=1),
+        w4a16.GemvConfig(128, 4, 1, 2, "tma", silu_x=True),
+    ):
+        monkeypatch.setitem(w4a16.TUNED_GEMV, (384, 1280), other)
+        assert w4a16.silu_down_config(down, CPU, torch.bfloat16) is None
+        with pytest.raises(ValueError, match="no one-row config"):
+            w4a16.silu_down(gate_up, down, torch.bfloat16)
+    launch = {
+        "num_groups": 10, "groups_per_split": 4, "group": 128, "zero_offset": 1, "block_n": 128,
+        "num_warps": 1, "stages": 2, "x_shared": False, "pdl": False,
+    }  # fmt: skip
+    x = gate_up.reshape(1, -1)
+    with pytest.raises(ValueError, match="x_shared only"):
+        gg.launch(x, down.qweight, down.qzeros, down.scales, out, out, out, **launch, silu_act=torch.bfloat16)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="bf16 or fp16"):
+        gg.launch(
+            x,
+            down.qweight,
+            down.qzeros,
+            down.scales,
+            out,
+            out,
+            out,
+            **(launch | {"x_shared": True}),
+            silu_act=torch.float32,
+        )  # type: ignore[arg-type]
+
+
 def _written(instr: str) -> set[int]:
     """The registers an SASS instruction writes (its first operand, 2 or 4 wide for .64 / .128
     and WIDE forms); none for stores, branches and barriers (their first operand is read)."""
@@ -872,6 +936,25 @@ def test_gemv_tma_builds_for_sm90_with_its_words_through_tma(
         assert len([t for t in after[:first_store] if re.search(r"\bLDG\b", t)]) >= 16
         assert ops.count("FMUL") <= 8 and ops.count("LDG") <= 8  # the next group's scales and zeros
         assert len(loop) <= 2.6 * weights, len(loop) / weights
+
+
+@pytest.mark.parametrize("python", SM90_PYTHONS, ids=SM90_IDS)
+def test_gemv_tma_reading_silu_builds_for_sm90(python: str) -> None:
+    """down's Gluon GEMV reading silu(gate) * up from gate|up's float32 output (SILU_X; 1 warp,
+    128 columns, 2 stages, 1 tile before the wait): no spills; after the wait the split's gate and
+    up values are all asked for before the first store to shared memory (one round trip), one
+    exp per input (16 groups x 128 inputs on 32 threads: 64), and the group loop as without it."""
+    sass = _build_in_subprocess(0, 128, 1, 2, 1, "gemv_tma_silu", python)
+    assert not re.search(r"\b(STL|LDL)\b", sass), "registers spill to local memory"
+    lines = sass.splitlines()
+    (wait,) = [i for i, t in enumerate(lines) if re.search(r"\bACQBULK\b", t)]
+    assert len([i for i, t in enumerate(lines) if "UTMALDG" in t and i < wait]) == 1
+    after = lines[wait:]
+    first_store = next(i for i, t in enumerate(after) if re.search(r"\bSTS\b", t))
+    assert len([t for t in after[:first_store] if re.search(r"\bLDG\b", t)]) >= 32
+    assert len(re.findall(r"\bMUFU\.EX2\b", sass)) == 64
+    (loop,) = [body for body in _innermost_loops(sass) if any("FFMA" in t for t in body)]
+    assert len(loop) <= 2.6 * 16 * 8 * 128 // 32
 
 
 @pytest.mark.parametrize("python", SM90_PYTHONS, ids=SM90_IDS)

@@ -140,7 +140,9 @@ class FastExaone4:
         self._add_norm_ordered = glue.add_norm_ordered if self.triton_kernels else torch_ops.add_norm_ordered
         self._silu_mul = glue.silu_mul if self.triton_kernels else torch_ops.silu_mul
         # gate|up's r128 GEMM applies silu(gate) * up in its epilogue where it was measured to win
-        # (w4a16.silu_config), bit for bit glue.silu_mul's result; EVALKIT_FUSED_SILU=0: never
+        # (w4a16.silu_config), and at one row down's GEMV reads it from gate|up's output where its
+        # config says so (w4a16.silu_down_config); both bit for bit glue.silu_mul's result;
+        # EVALKIT_FUSED_SILU=0: never
         self.fused_silu = os.environ.get("EVALKIT_FUSED_SILU", "1") != "0"
         # where a linear's kernel reads x in another order (w4a16.input_order), its producer
         # writes it so; the twins' path has no such kernel (a test may set one)
@@ -343,8 +345,24 @@ class FastExaone4:
             assert isinstance(layer.gate_up, W4Weight)
             act = w4a16.gate_up_silu(x, layer.gate_up, gate_up_order, down_order)
         else:
-            act = self._silu_mul(self.linear(x, layer.gate_up, gate_up_order), self.dtype, down_order)
+            gate_up = self.linear(x, layer.gate_up, gate_up_order)
+            if self._silu_in_down(layer, gate_up, down_order):
+                assert isinstance(layer.down, W4Weight)
+                parts = w4a16.silu_down(gate_up, layer.down, self.dtype)
+                return self._add_norm(parts, layer.post_ffn_norm, eps, h)
+            act = self._silu_mul(gate_up, self.dtype, down_order)
         return self._add_norm(self.linear(act, layer.down, down_order), layer.post_ffn_norm, eps, h)
+
+    def _silu_in_down(self, layer: FastLayer, gate_up: torch.Tensor, down_order: torch.Tensor | None) -> bool:
+        """Whether down's one-row kernel reads silu(gate) * up from gate|up's output itself
+        (``w4a16.silu_down_config``): one row, GPTQ linears, gate|up's output whole in float32."""
+        if not (self.triton_kernels and self.fused_silu and down_order is None):
+            return False
+        if not (isinstance(layer.down, W4Weight) and isinstance(layer.gate_up, W4Weight)):
+            return False
+        if gate_up.shape[:2] != (1, 1) or gate_up.dtype != torch.float32:
+            return False
+        return w4a16.silu_down_config(layer.down, gate_up.device, self.dtype) is not None
 
     def _logits(self, h: torch.Tensor) -> torch.Tensor:
         hn = self._add_norm(h[None], self.final_norm, self.cfg.rms_norm_eps, None)

@@ -1021,6 +1021,9 @@ class GemvConfig:
     variant: str = "lop3"
     # "tma" / "tmax": tiles asked for before the PDL wait (0: num_stages)
     pre: int = 0
+    # "tmax" of down: reads silu(gate) * up from gate|up's output itself (``silu_down``), so the
+    # decode step at one row runs no silu_mul kernel
+    silu_x: bool = False
 
 
 @dataclass(frozen=True)
@@ -1292,6 +1295,47 @@ def gemv_config(w: W4Weight, device: torch.device, dtype: torch.dtype = torch.bf
     tiles = triton.cdiv(w.out_features, block_n)
     variant = "classic" if dtype == torch.float32 else "lop3"
     return GemvConfig(block_n, _split(num_groups, tiles, _num_sms(device), waves=4), num_warps, 1, variant)
+
+
+def silu_down_config(w: W4Weight, device: torch.device, dtype: torch.dtype) -> GemvConfig | None:
+    """down's one-row config where its kernel reads ``silu(gate) * up`` itself (``silu_x``, the
+    Gluon "tmax" GEMV, no act-order), else None (``glue.silu_mul``, then the GEMV)."""
+    cfg = gemv_config(w, device, dtype)
+    if not cfg.silu_x or cfg.variant != "tmax" or w.perm is not None:
+        return None
+    if dtype not in (torch.bfloat16, torch.float16) or not gluon_available(device):
+        return None
+    return cfg
+
+
+def silu_down(gate_up: torch.Tensor, w: W4Weight, dtype: torch.dtype) -> torch.Tensor:
+    """``silu(gate) * up @ w`` for one row, [1, 1, N] float32, from gate|up's output [1, 1, 2K]
+    (float32, as the GEMV gives it): bit for bit ``w4_matmul(glue.silu_mul(gate_up, dtype), w)``
+    where ``silu_down_config`` gives a config, without the silu_mul kernel."""
+    cfg = silu_down_config(w, gate_up.device, dtype)
+    if cfg is None:
+        raise ValueError(
+            f"down [{w.out_features}, {w.in_features}] has no one-row config that reads silu(gate) * up"
+        )
+    if gate_up.shape != (1, 1, 2 * w.in_features) or gate_up.dtype != torch.float32:
+        raise ValueError(
+            f"gate|up's output must be [1, 1, {2 * w.in_features}] float32, got {list(gate_up.shape)} "
+            f"{gate_up.dtype}"
+        )
+    from evalkit.runners.torch_int4.kernels import w4a16_gluon_gemv
+
+    n, num_groups = w.out_features, w.in_features // w.group_size
+    splits = triton.cdiv(num_groups, cfg.groups_per_split)
+    out = torch.empty((1, 1, n), dtype=torch.float32, device=gate_up.device)
+    part = torch.empty((splits, 1, n), dtype=torch.float32, device=gate_up.device) if splits > 1 else out
+    w4a16_gluon_gemv.launch(
+        gate_up.reshape(1, -1).contiguous(), w.qweight, w.qzeros, w.scales, out, part,
+        _counters(gate_up.device, triton.cdiv(n, cfg.block_n)),
+        num_groups=num_groups, groups_per_split=cfg.groups_per_split, group=w.group_size,
+        zero_offset=w.zero_offset, block_n=cfg.block_n, num_warps=cfg.num_warps, stages=cfg.num_stages,
+        x_shared=True, pdl=pdl.enabled(gate_up.device), pre=cfg.pre, silu_act=dtype,
+    )  # fmt: skip
+    return out
 
 
 def _m_bucket(m: int) -> int:

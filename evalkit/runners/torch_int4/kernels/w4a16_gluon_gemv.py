@@ -39,6 +39,7 @@ from evalkit.runners.torch_int4.kernels.w4a16_gluon import _cta_barrier, _tma_lo
 # (the view: w4a16_gluon has none to share)
 _PUBLIC_REINTERPRET = gl.constexpr(hasattr(gl.shared_memory_descriptor, "reinterpret"))
 
+_ACT = {torch.bfloat16: gl.bfloat16, torch.float16: gl.float16}
 MAX_BLOCK_N = 256  # a TMA box holds at most 256 elements a dimension
 MAX_SHARED_X_GROUPS = 64  # "tmax": x' of at most this many groups a split (34 KB of shared memory)
 
@@ -75,6 +76,8 @@ def gemv_tma_kernel(
     XS: gl.constexpr,  # x' and its group sums made once a program, in shared memory ("tmax")
     PDL: gl.constexpr,
     PRE: gl.constexpr,  # tiles asked for before the PDL wait (the others right after it)
+    SILU_X: gl.constexpr,  # with XS: x = silu(gate) * up from gate|up's [2K] output (see launch)
+    ACT: gl.constexpr,  # SILU_X: the activation dtype its steps are rounded to
 ):
     ROWS: gl.constexpr = GROUP // 8
     NW: gl.constexpr = gl.num_warps()
@@ -135,7 +138,17 @@ def gemv_tma_kernel(
         cj = c % 8
         cp = gl.where(cj < 5, 4 * cj, 4 * cj - 12)
         cscale = ((212 - cp) << 23).to(gl.float32, bitcast=True)
-        xg = gl.load(x_ptr + (g0 + rows) * GROUP + c, mask=rows < count, other=0.0).to(gl.float32)
+        if SILU_X:
+            # glue.silu_mul's steps, each rounded where it rounds: gate and up to the activation
+            # dtype, silu(gate), the product
+            at = x_ptr + (g0 + rows) * GROUP + c
+            got = rows < count
+            gate = gl.load(at, mask=got, other=0.0).to(ACT).to(gl.float32)
+            up = gl.load(at + num_groups * GROUP, mask=got, other=0.0).to(ACT).to(gl.float32)
+            act = (gate / (1.0 + gl.exp(-gate))).to(ACT).to(gl.float32)
+            xg = (act * up).to(ACT).to(gl.float32)
+        else:
+            xg = gl.load(x_ptr + (g0 + rows) * GROUP + c, mask=rows < count, other=0.0).to(gl.float32)
         xs_flat.store(xg * cscale)
         xsums = gl.convert_layout(gl.sum(xg, axis=1), gl.SliceLayout(1, SC))[:, None]
         j2 = gl.arange(0, 8, layout=gl.SliceLayout(0, SC))[None, :]
@@ -228,10 +241,14 @@ def launch(
     x_shared: bool,
     pdl: bool,
     pre: int = 0,
+    silu_act: torch.dtype | None = None,
 ) -> None:
     """One launch on x [1, K] (bf16 or fp16, contiguous) over (N / block_n tiles, K splits of
     `groups_per_split` groups); `out` [N] fp32 takes x W, `part` holds the splits' partials.
-    `pre`: tiles of words asked for before the PDL wait (0: all `stages`)."""
+    `pre`: tiles of words asked for before the PDL wait (0: all `stages`). `silu_act` (with
+    `x_shared`): x is gate|up's output [1, 2K] (fp32, gate then up) and the kernel reads
+    ``silu(gate) * up`` from it, rounded to `silu_act` as ``glue.silu_mul`` rounds: the same x,
+    without the silu_mul kernel between."""
     n = qweight.shape[1]
     if block_n > MAX_BLOCK_N or block_n % (32 * num_warps):
         raise ValueError(f"block_n must be a multiple of 32 x {num_warps} warps, at most {MAX_BLOCK_N}")
@@ -240,11 +257,20 @@ def launch(
             f"x in shared memory takes at most {MAX_SHARED_X_GROUPS} groups a split of a group size "
             f"that 32 x {num_warps} warps divide, not {groups_per_split} of {group}"
         )
+    if silu_act is not None:
+        if not x_shared:
+            raise ValueError("silu(gate) * up is read into x' in shared memory: x_shared only")
+        if x.shape != (1, 2 * num_groups * group) or silu_act not in _ACT:
+            raise ValueError(
+                f"silu(gate) * up takes gate|up's output [1, {2 * num_groups * group}] and a bf16 or "
+                f"fp16 activation, not {list(x.shape)} and {silu_act}"
+            )
     splits = -(-num_groups // groups_per_split)
     gemv_tma_kernel[(-(-n // block_n), splits)](
         words_descriptor(qweight, block_n, group), x, qzeros, scales, out, part, counters,
         num_groups, splits,
         N=n, GROUP=group, BLOCK_N=block_n, GROUPS_PER_SPLIT=groups_per_split, ZERO_OFFSET=zero_offset,
         STAGES=stages, XS=x_shared, PDL=pdl, PRE=min(pre or stages, stages),
+        SILU_X=silu_act is not None, ACT=gl.bfloat16 if silu_act is None else _ACT[silu_act],
         num_warps=num_warps, **({"launch_pdl": True} if pdl else {}),
     )  # fmt: skip

@@ -11,9 +11,10 @@ decoding (from one step's start to the next's): prefill and the ramp are exclude
 whole loop (graph replay, sampling, Python bookkeeping, admission checks) is included. (Until the
 seventh session of 2026-12-02 the time was a step's start to its tokens on the host, without the
 bookkeeping after them: less by at most the bookkeeping's share, 2.3-3.1 % at batch 256 in W1's
-two profiles of that session.) The model is built on
-the GPU from the same seeded generator that bench/gptq_random.py writes to disk for vLLM, so
-every engine reads the same weights.
+two profiles of that session.) The batch-1 scenarios are run `--repeats` times (2) and their
+median kept, as bench/vllm_baseline.py does (since the eighteenth session; one run before). The
+model is built on the GPU from the same seeded generator that bench/gptq_random.py writes to
+disk for vLLM, so every engine reads the same weights.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ import functools
 import gc
 import itertools
 import json
+import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +131,17 @@ def decode_tps(
         "step_to_tokens_ms": sum(inner) / len(inner) * 1e3,
         "run_s": total,
     }
+
+
+def median_of_runs(
+    run: Callable[[], dict[str, float]], repeats: int
+) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """`repeats` runs of a measurement: each figure's median over them (``statistics.median``: for
+    two runs their mean), and the runs. bench/vllm_baseline.py measures its batch-1 scenarios so
+    (``--repeats``, 2 by default); here the first decode run after the model is built has been
+    ≈ 5 % slower at batch 1 in every session since the seventeenth (not explained)."""
+    runs = [run() for _ in range(max(1, repeats))]
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}, runs
 
 
 def prefill_tps(model: FastExaone4, batch: int, context: int, seed: int = 2) -> dict[str, float]:
@@ -278,6 +292,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-dequant", action="store_true")
     ap.add_argument("--skip-sweep", action="store_true")
     ap.add_argument("--skip-32k", action="store_true")
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=2,
+        help="runs of each batch-1 scenario, median kept (as vllm_baseline.py)",
+    )
     ap.add_argument("--quick", action="store_true", help="memory and batch-1 1K decode only")
     ap.add_argument(
         "--compare-unpipelined",
@@ -341,7 +361,10 @@ def main(argv: list[str] | None = None) -> int:
             todo.append(("batch256_1k_tok_s", 256, 1024))
         for field, b, ctx in todo:
             try:
-                r = decode_tps(m, b, ctx, new)
+                reps = args.repeats if b == 1 else 1
+                r, runs = median_of_runs(functools.partial(decode_tps, m, b, ctx, new), reps)
+                if reps > 1:
+                    extra[field.replace("tok_s", "runs_tok_s")] = [round(x["tok_s"], 1) for x in runs]
             except Exception as exc:
                 extra[field + "_error"] = f"{type(exc).__name__}: {exc}"[:300]
                 print(f"[{name}] {field} failed: {exc}", flush=True)

@@ -705,3 +705,17 @@ def test_gemv_engine_ab_parses_variants_and_swaps_only_what_they_name(
     with pytest.raises(RuntimeError):
         ab.main(["--out", str(out), "--variant", "d=down:128,16,1,2,tmax,1"])
     assert committed == w4a16.TUNED_GEMV
+
+
+def test_engine_batch1_figures_are_the_median_of_their_runs() -> None:
+    """``int4_engine.median_of_runs``: each figure's median over the runs (two runs: their mean,
+    as vllm_baseline.py takes its batch-1 rates), every run kept; at least one run."""
+    figures = iter(
+        [{"tok_s": 139.0, "step_ms": 7.2}, {"tok_s": 146.0, "step_ms": 6.8}, {"tok_s": 147.0, "step_ms": 6.7}]
+    )
+    med, runs = int4_engine.median_of_runs(lambda: next(figures), 2)
+    assert med == {"tok_s": 142.5, "step_ms": 7.0} and [r["tok_s"] for r in runs] == [139.0, 146.0]
+    med, runs = int4_engine.median_of_runs(lambda: {"tok_s": 1.0}, 0)
+    assert med == {"tok_s": 1.0} and len(runs) == 1
+    three = iter([{"tok_s": 5.0}, {"tok_s": 1.0}, {"tok_s": 3.0}])
+    assert int4_engine.median_of_runs(lambda: next(three), 3)[0] == {"tok_s": 3.0}

@@ -1103,7 +1103,7 @@ GLUON_GEMV_VARIANTS = ("tma", "tmax")
 TUNED_GEMV: dict[tuple[int, int], GemvConfig] = {
     # H200, 2026-12-03, eighteenth session (bench/results/kernels_h200_2026-12-03i/): the
     # seventeenth session's "tmax" GEMVs (sweep28, kernels_h200_2026-12-03h/; µs per call there
-    # with 4 stages, all 4 tiles asked for before the PDL wait, in brackets) with 2 stages and 1
+    # with 4 stages, all 4 tiles asked for before the PDL wait, in the comments) with 2 stages and 1
     # tile before the wait, and gate|up in 2 K splits instead of 3. Chosen in the decode step, not
     # in the sweep: the tiles a GEMV asks for before its wait are read while the kernel before it
     # (attention, a norm, silu) runs, and slow it. The engine at one row, 1K context, alternating

@@ -4,9 +4,10 @@
         [--variant NAME=LINEAR:FIELDS[;LINEAR:FIELDS...]] ... [--timeline]
 
 LINEAR is qkv, o, gate_up or down (the EXAONE-4.0-32B shapes); FIELDS are ``GemvConfig``'s,
-comma-separated: ``block_n,groups_per_split,num_warps,num_stages,variant[,pre[,silu]]``, e.g.
+comma-separated: ``block_n,groups_per_split,num_warps,num_stages,variant[,pre[,flag]]``, e.g.
 ``--variant d2=down:128,16,1,2,tmax,1``; a last field ``silu`` sets ``silu_x`` (down reads
-silu(gate) * up itself: ``w4a16.silu_down``). The committed table runs as "committed", first in every
+silu(gate) * up itself: ``w4a16.silu_down``), ``merge`` sets ``merge_x`` (o merges the split
+attention itself: ``w4a16.merge_o``). The committed table runs as "committed", first in every
 round; each variant replaces only the linears it names. Every run builds a new engine (so its
 CUDA graphs are captured with the variant's configs) and decodes 128 tokens after a 1K prompt:
 tokens/s as ``bench/int4_engine.py`` measures them (the engine loop's step, all rows decoding).
@@ -61,10 +62,10 @@ def parse_variant(text: str) -> tuple[str, dict[tuple[int, int], GemvConfig]]:
         if linear not in LINEARS or not sep:
             raise ValueError(f"--variant {name}: {part!r} names no linear of {sorted(LINEARS)}")
         f = fields.split(",")
-        silu = len(f) == 7 and f[6] == "silu"
-        if len(f) not in (5, 6) and not silu:
+        flag = f[6] if len(f) == 7 else ""
+        if len(f) not in (5, 6) and flag not in ("silu", "merge"):
             raise ValueError(
-                f"--variant {name}: {linear} takes block_n,groups,warps,stages,variant[,pre[,silu]]"
+                f"--variant {name}: {linear} takes block_n,groups,warps,stages,variant[,pre[,silu|merge]]"
             )
         try:
             nums = [int(v) for v in f[:4]]
@@ -75,7 +76,14 @@ def parse_variant(text: str) -> tuple[str, dict[tuple[int, int], GemvConfig]]:
             raise ValueError(f"--variant {name}: {linear}: variant {f[4]!r} not in {w4a16.GEMV_VARIANTS}")
         block_n, groups, warps, stages = nums
         table[LINEARS[linear]] = GemvConfig(
-            block_n, groups, warps, stages, variant=f[4], pre=pre, silu_x=silu
+            block_n,
+            groups,
+            warps,
+            stages,
+            variant=f[4],
+            pre=pre,
+            silu_x=flag == "silu",
+            merge_x=flag == "merge",
         )
     return name, table
 

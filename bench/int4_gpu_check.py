@@ -157,10 +157,52 @@ def silu_down_checks(device: torch.device) -> dict[str, Any]:
     return res
 
 
+def merge_o_checks(device: torch.device) -> dict[str, Any]:
+    """o's one-row GEMV merging the split attention itself (``w4a16.merge_o``) with the committed
+    config plus ``merge_x``, at the 32B shapes (40 query / 8 KV heads, D 128; one row over 1,000
+    keys in 8 splits): bitwise the merge kernel then ``w4_matmul``, bitwise run to run."""
+    cfg = EXAONE4_32B
+    h, hkv, d, bs = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, 32
+    t = random_gptq_linear(h * d, cfg.hidden_size, name="merge_o", seed=10, device=device)
+    w = w4a16.pack_gptq(t["qweight"], t["qzeros"], t["scales"], t["g_idx"], group_size=128, zero_offset=1)
+    key = (w.out_features, w.in_features)
+    saved = w4a16.TUNED_GEMV.get(key)
+    base = w4a16.gemv_config(w, device, torch.bfloat16)
+    if base.variant != "tmax":
+        return {"merge_o": f"not run: o's one-row config here is {base.variant!r}, not 'tmax'"}
+    res: dict[str, Any] = {}
+    w4a16.TUNED_GEMV[key] = replace(base, merge_x=True)
+    try:
+        gen = torch.Generator(device=device).manual_seed(10)
+        for dt in (torch.bfloat16, torch.float16):
+            kc = torch.randn(40, bs, hkv, d, device=device, dtype=dt, generator=gen)
+            vc = torch.randn(40, bs, hkv, d, device=device, dtype=dt, generator=gen)
+            table = torch.randperm(40, device=device, generator=gen).to(torch.int32)[None]
+            q = torch.randn(1, h, d, device=device, dtype=dt, generator=gen)
+            rows, pos = torch.zeros(1, device=device, dtype=torch.int32), torch.tensor([999], device=device)
+            args = (q, kc, vc, table, rows, pos.to(torch.int32))
+            split = attention.decode_attention_unmerged(*args, window=None, splits=8)
+            fused = w4a16.merge_o(split.mid, split.lse, split.groups, w, dt)
+            again = w4a16.merge_o(split.mid, split.lse, split.groups, w, dt)
+            plain = w4a16.w4_matmul(attention.decode_attention(*args, window=None, splits=8), w)
+            name = str(dt)[6:]
+            res[f"merge_o {name} bitwise the merge kernel then the GEMV"] = bool(torch.equal(fused, plain))
+            res[f"merge_o {name} repeat bitwise equal"] = bool(torch.equal(fused, again))
+    finally:
+        if saved is None:
+            w4a16.TUNED_GEMV.pop(key, None)
+        else:
+            w4a16.TUNED_GEMV[key] = saved
+    if not all(res.values()):
+        res["merge_o FAILED"] = [k for k, ok in res.items() if ok is False]
+    return res
+
+
 def kernels() -> dict[str, Any]:
     res: dict[str, Any] = {}
     dev = torch.device("cuda")
     res.update(silu_down_checks(dev))
+    res.update(merge_o_checks(dev))
     cases = linear_checks()
     for c in cases:
         key = f"w4_matmul K={c['K']} N={c['N']} M={c['M']} {c['dtype']} actorder={c['actorder']}"

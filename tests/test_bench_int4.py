@@ -668,6 +668,8 @@ def test_gemv_engine_ab_parses_variants_and_swaps_only_what_they_name(
     }
     _, table = ab.parse_variant("s=down:128,16,1,2,tmax,1,silu")
     assert table == {(5120, 27392): w4a16.GemvConfig(128, 16, 1, 2, "tmax", pre=1, silu_x=True)}
+    _, table = ab.parse_variant("m=o:256,3,2,2,tmax,1,merge")
+    assert table == {(5120, 5120): w4a16.GemvConfig(256, 3, 2, 2, "tmax", pre=1, merge_x=True)}
     for bad, why in (
         ("d", "NAME=LINEAR"),
         ("d=lm_head:1,2,3,4,tmax", "names no linear"),

@@ -550,6 +550,12 @@ def test_paged_decode_attention_kernel(splits: int, window: int | None, blocks: 
     )
     ref = torch_ops.decode_attention(q, keys, values, table, rows, pos, window=window, splits=1)
     assert rel(out, ref) < 1e-5
+    # without the merge kernel: the splits' results, merged by their reader (here the twin merge)
+    split = attention.decode_attention_unmerged(
+        q, keys, values, table, rows, pos, window=window, splits=splits, launch=launch
+    )
+    assert split.mid.shape == (3, 2, splits, 16, 32) and split.groups == 2
+    assert rel(attention.merge_splits(split, q.dtype), out) < 1e-6
     if window is not None:  # the twin itself: row 2 sees exactly positions 56..95
         flat = table[2, torch.arange(56, 96) // bs].long() * bs + torch.arange(56, 96) % bs
         k = keys.flatten(0, 1)[flat].repeat_interleave(2, dim=1)
@@ -794,6 +800,44 @@ def test_down_reading_silu_itself_at_one_row(fast: FastExaone4, monkeypatch: pyt
         assert torch.equal(run(2), want[1]) and not fused  # two rows: silu_mul, then down
         monkeypatch.setattr(fast, "fused_silu", False)  # EVALKIT_FUSED_SILU=0
         assert torch.equal(run(1), want[0]) and not fused
+
+
+def test_o_merging_the_split_attention_at_one_row(fast: FastExaone4, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where o's one-row config merges the split attention itself (``w4a16.merge_o_config``; on
+    the GPU the Gluon GEMV), the decode step at one row runs the split kernel only and hands its
+    results to o; not with two rows or with EVALKIT_FUSED_MERGE=0. Here with the config faked and
+    ``merge_o`` as its twin (the merge in PyTorch, then the linear): the logits of the twins' step,
+    within fp32 rounding (the split kernel runs interpreted), one call a layer."""
+    ids = torch.randint(5, 4000, (24,), generator=torch.Generator().manual_seed(9))
+    merged: list[tuple[int, ...]] = []
+
+    def o_twin(
+        mid: torch.Tensor, lse: torch.Tensor, groups: int, w: w4a16.W4Weight, dtype: torch.dtype
+    ) -> torch.Tensor:
+        merged.append(tuple(mid.shape))
+        x = attention.merge_splits(attention.SplitAttention(mid, lse, groups), dtype)
+        return torch_ops.w4_matmul(x, w)
+
+    def run(rows: int) -> torch.Tensor:
+        cache = paged(fast, rows, 64)
+        fast.prefill([(ids[:20], r, 0) for r in range(rows)], cache)
+        pos = torch.full((rows,), 20, dtype=torch.int32)
+        return fast.decode(ids[20:21].repeat(rows), pos, torch.arange(rows, dtype=torch.int32), cache)
+
+    with torch.inference_mode():
+        want = [run(1), run(2)]
+        cfg = w4a16.GemvConfig(128, 1, 1, 2, "tmax", pre=1, merge_x=True)
+        monkeypatch.setattr(w4a16, "merge_o_config", lambda w, device, dtype, head_dim: cfg)
+        monkeypatch.setattr(w4a16, "merge_o", o_twin)
+        monkeypatch.setattr(fast, "triton_kernels", True)
+        got = run(1)
+        assert len(merged) == fast.cfg.num_layers
+        assert {m[:2] for m in merged} == {(1, fast.cfg.num_kv_heads)}
+        assert rel(got, want[0]) < 1e-5
+        merged.clear()
+        assert torch.equal(run(2), want[1]) and not merged  # two rows: attention with its merge
+        monkeypatch.setattr(fast, "fused_merge", False)  # EVALKIT_FUSED_MERGE=0
+        assert torch.equal(run(1), want[0]) and not merged
 
 
 def test_act_order_model_matches_the_reference(checkpoint: Callable[[str], Path]) -> None:

@@ -180,16 +180,18 @@ def _compile_sm90(
     if kernel.startswith("gemv_tma"):
         # the Gluon GEMV at down's shape, 16 groups a split, PDL; ahead: x' shared; "gemv_tma_preN":
         # N tiles asked for before the wait (else all `stages`); "gemv_tma_silu": x = silu(gate) * up
-        # read from gate|up's fp32 output, 1 tile before the wait
+        # read from gate|up's fp32 output, 1 tile before the wait; "gemv_tma_merge": o's shape (3
+        # groups a split), x the split attention merged (5 query heads a KV head, padded to 16)
         from triton.experimental.gluon import language as gl
 
         from evalkit.runners.torch_int4.kernels import w4a16_gluon_gemv
 
         pre = int(kernel.removeprefix("gemv_tma_pre")) if kernel.startswith("gemv_tma_pre") else stages
-        silu = kernel == "gemv_tma_silu"
+        silu, merge = kernel == "gemv_tma_silu", kernel == "gemv_tma_merge"
         consts = {
-            "N": 5120, "GROUP": 128, "BLOCK_N": block_n, "GROUPS_PER_SPLIT": 16, "ZERO_OFFSET": 1,
-            "STAGES": stages, "XS": bool(ahead), "PDL": True, "PRE": 1 if silu else pre, "SILU_X": silu,
+            "N": 5120, "GROUP": 128, "BLOCK_N": block_n, "GROUPS_PER_SPLIT": 3 if merge else 16,
+            "ZERO_OFFSET": 1, "STAGES": stages, "XS": bool(ahead), "PDL": True,
+            "PRE": 1 if silu or merge else pre, "SILU_X": silu, "MERGE_X": merge, "MGROUPS": 5, "MGP": 16,
             "ACT": gl.bfloat16,
         }  # fmt: skip
         fn = w4a16_gluon_gemv.gemv_tma_kernel
@@ -254,7 +256,7 @@ def _build_gluon_sm90(
     layout = gl.NVMMASharedLayout.get_default_for([block_m, 128], gl.bfloat16)
     ptrs = ptrs or {
         "qw_ptr": "*i32", "qz_ptr": "*i32", "s_ptr": "*bf16", "out_ptr": "*fp32", "part_ptr": "*fp32",
-        "cnt_ptr": "*i32",
+        "cnt_ptr": "*i32", "lse_ptr": "*fp32",
     }  # fmt: skip
     sig: dict[str, str] = {}
     constexprs: dict[tuple[int, ...], object] = {}
@@ -266,7 +268,7 @@ def _build_gluon_sm90(
         elif name == "w_desc":  # the Gluon GEMV's words, [16, BLOCK_N] tiles
             sig[name] = f"tensordesc<i32[16, {consts['BLOCK_N']}],{words!r}>"
         elif name == "x_ptr":
-            sig[name] = "*fp32" if consts.get("SILU_X") else "*bf16"
+            sig[name] = "*fp32" if consts.get("SILU_X") or consts.get("MERGE_X") else "*bf16"
             attrs[(i,)] = [["tt.divisibility", 16]]
         elif name in ptrs:
             sig[name] = ptrs[name]
@@ -683,7 +685,7 @@ def test_gemv_tma_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
     assert grid == (3, 4)  # 384 columns in tiles of 128, 10 groups in splits of 3
     assert args[0] == ("words", 128, 128) and args[1] is x and args[4] is out
     assert args[5].shape == (4, 1, 384)  # the splits' partials
-    assert args[7:] == (10, 4)  # groups, splits
+    assert args[7:9] == (10, 4) and args[10] == 0  # groups, splits; no merge: no attention splits
     assert (kw["N"], kw["BLOCK_N"], kw["GROUPS_PER_SPLIT"], kw["STAGES"], kw["PRE"]) == (384, 128, 3, 4, 4)
     assert (kw["XS"], kw["PDL"], kw["num_warps"], kw["ZERO_OFFSET"]) == (True, False, 1, w.zero_offset)
     calls.clear()
@@ -763,6 +765,41 @@ def test_silu_down_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
             **(launch | {"x_shared": True}),
             silu_act=torch.float32,
         )  # type: ignore[arg-type]
+
+
+def test_merge_o_launch_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``w4a16.merge_o`` (recorded instead of launched): the split attention's outputs as x and its
+    log-sum-exps, their split count, query heads a KV head and padding, x' in shared memory with
+    MERGE_X; taken only where o's config says so (merge_x, "tmax", a head a group, no act-order,
+    bf16 / fp16 on sm_90); refused for results of another shape."""
+    from triton.experimental.gluon import language as gl
+
+    from evalkit.runners.torch_int4.kernels import w4a16_gluon_gemv as gg
+
+    calls = _record_launches(monkeypatch, "gemv_tma_kernel", gg)
+    monkeypatch.setattr(gg, "words_descriptor", lambda qw, bn, group: ("words", bn, group))
+    o, _ = random_linear(1280, 384, 128, seed=20, act_order=False)  # 10 heads of 128: 2 KV heads x 5
+    mid, lse = torch.randn(1, 2, 3, 16, 128), torch.randn(1, 2, 3, 16)
+    cfg = w4a16.GemvConfig(128, 4, 1, 2, "tmax", pre=1, merge_x=True)
+    monkeypatch.setitem(w4a16.TUNED_GEMV, (384, 1280), cfg)
+    assert w4a16.merge_o_config(o, CPU, torch.bfloat16, 128) is None  # no Gluon on a CPU
+    monkeypatch.setitem(w4a16._GLUON, CPU, True)
+    assert w4a16.merge_o_config(o, CPU, torch.bfloat16, 128) == cfg
+    assert w4a16.merge_o_config(o, CPU, torch.bfloat16, 64) is None  # a head is not a group
+    assert w4a16.merge_o_config(o, CPU, torch.float32, 128) is None
+    out = w4a16.merge_o(mid, lse, 5, o, torch.bfloat16)
+    ((grid, args, kw),) = calls
+    assert grid == (3, 3) and out.shape == (1, 1, 384)
+    assert args[1] is mid and args[9] is lse and args[10] == 3  # outputs, lse, attention splits
+    assert (kw["XS"], kw["MERGE_X"], kw["SILU_X"], kw["MGROUPS"], kw["MGP"]) == (True, True, False, 5, 16)
+    assert (kw["ACT"], kw["GROUPS_PER_SPLIT"], kw["PRE"]) == (gl.bfloat16, 4, 1)
+    with pytest.raises(ValueError, match="are not 10 groups"):  # 3 query heads a KV head: 6 heads
+        w4a16.merge_o(mid, lse, 3, o, torch.bfloat16)
+    with pytest.raises(ValueError, match="split attention's outputs"):
+        w4a16.merge_o(mid, lse[..., :8], 5, o, torch.bfloat16)
+    monkeypatch.setitem(w4a16.TUNED_GEMV, (384, 1280), w4a16.GemvConfig(128, 4, 1, 2, "tmax", pre=1))
+    with pytest.raises(ValueError, match="merges attention"):
+        w4a16.merge_o(mid, lse, 5, o, torch.bfloat16)
 
 
 def _written(instr: str) -> set[int]:
@@ -955,6 +992,30 @@ def test_gemv_tma_reading_silu_builds_for_sm90(python: str) -> None:
     assert len(re.findall(r"\bMUFU\.EX2\b", sass)) == 64
     (loop,) = [body for body in _innermost_loops(sass) if any("FFMA" in t for t in body)]
     assert len(loop) <= 2.6 * 16 * 8 * 128 // 32
+
+
+@pytest.mark.parametrize("python", SM90_PYTHONS, ids=SM90_IDS)
+def test_gemv_tma_merging_attention_builds_for_sm90(python: str) -> None:
+    """o's Gluon GEMV merging the split attention (MERGE_X; 2 warps, 256 columns, 3 heads a split,
+    2 stages, 1 tile before the wait): nothing spilled in the group loop (Triton 3.6's ptxas keeps
+    one address word in local memory from the start to the epilogue: one store, its loads after
+    the loop), the one tile before the wait, the merge's exponentials after it and before x' is
+    stored, and the group loop as without it."""
+    sass = _build_in_subprocess(0, 256, 2, 2, 1, "gemv_tma_merge", python)
+    assert len(re.findall(r"\bSTL\b", sass)) <= 1
+    lines = sass.splitlines()
+    (wait,) = [i for i, t in enumerate(lines) if re.search(r"\bACQBULK\b", t)]
+    assert len([i for i, t in enumerate(lines) if "UTMALDG" in t and i < wait]) == 1
+    after = lines[wait:]
+    first_store = next(i for i, t in enumerate(after) if re.search(r"\bSTS\b", t))
+    assert any(re.search(r"\bMUFU\.EX2\b", t) for t in after[:first_store])
+    (loop,) = [
+        body
+        for body in _innermost_loops(sass)
+        if any("FFMA" in t for t in body) and "UTMALDG" in " ".join(body)
+    ]
+    assert not any(re.search(r"\b(STL|LDL)\b", t) for t in loop)
+    assert len(loop) <= 2.6 * 16 * 8 * 256 // 64
 
 
 @pytest.mark.parametrize("python", SM90_PYTHONS, ids=SM90_IDS)

@@ -144,6 +144,9 @@ class FastExaone4:
         # config says so (w4a16.silu_down_config); both bit for bit glue.silu_mul's result;
         # EVALKIT_FUSED_SILU=0: never
         self.fused_silu = os.environ.get("EVALKIT_FUSED_SILU", "1") != "0"
+        # at one row o's GEMV merges the split attention itself where its config says so
+        # (w4a16.merge_o_config): no merge kernel; EVALKIT_FUSED_MERGE=0: never
+        self.fused_merge = os.environ.get("EVALKIT_FUSED_MERGE", "1") != "0"
         # where a linear's kernel reads x in another order (w4a16.input_order), its producer
         # writes it so; the twins' path has no such kernel (a test may set one)
         self._input_order = w4a16.input_order if self.triton_kernels else _as_given
@@ -329,12 +332,28 @@ class FastExaone4:
             cache=cache,
         )
 
-    def _out_and_mlp(self, layer: FastLayer, attn: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    def _merge_in_o(self, layer: FastLayer, rows: int, shared: SharedPrefix | None) -> bool:
+        """Whether o's one-row kernel merges the split attention itself (``w4a16.merge_o_config``):
+        one row, no shared prefix, a GPTQ o."""
+        if not (self.triton_kernels and self.fused_merge and rows == 1 and shared is None):
+            return False
+        if not isinstance(layer.o, W4Weight):
+            return False
+        return w4a16.merge_o_config(layer.o, self.device, self.dtype, self.cfg.head_dim) is not None
+
+    def _out_and_mlp(
+        self, layer: FastLayer, attn: torch.Tensor | attention.SplitAttention, h: torch.Tensor
+    ) -> torch.Tensor:
         """The rest of a layer after its attention: o, the post-attention norm and residual, the
         MLP and its norm and residual. Where gate|up or down read x in another order, the norm
-        and silu_mul before them write it in that order (no copy between)."""
+        and silu_mul before them write it in that order (no copy between). `attn` is the split
+        attention, not yet merged, where o's kernel merges it (``_merge_in_o``)."""
         eps, rows = self.cfg.rms_norm_eps, h.shape[0]
-        parts = self.linear(attn, layer.o)
+        if isinstance(attn, attention.SplitAttention):
+            assert isinstance(layer.o, W4Weight)
+            parts = w4a16.merge_o(attn.mid, attn.lse, attn.groups, layer.o, self.dtype)
+        else:
+            parts = self.linear(attn, layer.o)
         gate_up_order = self.order_for(layer.gate_up, rows)
         if gate_up_order is None:
             x = h = self._add_norm(parts, layer.post_attn_norm, eps, h)
@@ -391,9 +410,15 @@ class FastExaone4:
             kc, vc, table, g, window = cache.layer_cache(i)
             q, _, _ = self._qkv(layer, h, positions, cache=(kc, vc, dst[g]))
             splits = default_splits(window or longest, tokens.shape[0], cfg.num_kv_heads, sms)
-            attn = self._attention(
-                q, kc, vc, table, rows, positions, window=window, splits=splits, shared=shared
-            )
+            attn: torch.Tensor | attention.SplitAttention
+            if self._merge_in_o(layer, tokens.shape[0], shared):
+                attn = attention.decode_attention_unmerged(
+                    q, kc, vc, table, rows, positions, window=window, splits=splits
+                )
+            else:
+                attn = self._attention(
+                    q, kc, vc, table, rows, positions, window=window, splits=splits, shared=shared
+                )
             h = self._out_and_mlp(layer, attn, h)
         return self._logits(h)
 

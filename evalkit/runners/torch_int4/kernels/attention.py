@@ -355,15 +355,95 @@ def decode_attention(
             PSPLITS=psplits, SPLIT_BLOCKS=SPLIT_BLOCKS, FP32=fp32, num_warps=8 if rows_p >= 64 else 4,
             **common,
         )  # fmt: skip
-    if launch is None:
-        launch = split_launch(b, hkv, _num_sms(q.device))  # (8 in the interpreter)
-    _decode_split_kernel[(b, hkv, splits)](
-        q, keys, values, table, rows, positions, skip, mid, lse, table.stride(0), win, d**-0.5,
-        BS=bs, SPLITS=splits, SKIP=shared is not None, FP32=fp32, KB=launch.blocks, num_warps=launch.warps,
-        num_stages=launch.stages, **common, **pdl.launch(q.device, b),
-    )  # fmt: skip
+    _split_pass(
+        q, keys, values, table, rows, positions, skip, mid, lse, win, splits, shared is not None, launch
+    )
     _decode_merge_kernel[(b, hkv)](
         mid, lse, pmid, plse, skip, out, SPLITS=splits, PSPLITS=psplits, BS=bs, SPLIT_BLOCKS=SPLIT_BLOCKS,
         **common, **pdl.launch(q.device, b),
     )  # fmt: skip
     return out.view(b, h * d)
+
+
+def _split_pass(
+    q: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    table: torch.Tensor,
+    rows: torch.Tensor,
+    positions: torch.Tensor,
+    skip: torch.Tensor,
+    mid: torch.Tensor,
+    lse: torch.Tensor,
+    win: int,
+    splits: int,
+    has_skip: bool,
+    launch: SplitLaunch | None,
+) -> None:
+    b, h, d = q.shape
+    bs, hkv = keys.shape[1], keys.shape[2]
+    common = dict(H=h, HKV=hkv, GROUPS=h // hkv, GP=mid.shape[3], D=d)
+    if launch is None:
+        launch = split_launch(b, hkv, _num_sms(q.device))  # (8 in the interpreter)
+    _decode_split_kernel[(b, hkv, splits)](
+        q, keys, values, table, rows, positions, skip, mid, lse, table.stride(0), win, d**-0.5,
+        BS=bs, SPLITS=splits, SKIP=has_skip, FP32=q.dtype == torch.float32, KB=launch.blocks,
+        num_warps=launch.warps, num_stages=launch.stages, **common, **pdl.launch(q.device, b),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SplitAttention:
+    """The split kernel's results, not yet merged: each split's attention output ``mid`` [B, HKV,
+    SPLITS, GP, D] and log-sum-exp ``lse`` [B, HKV, SPLITS, GP] (float32; GP the query heads of a
+    KV head, ``groups``, padded to a power of two of at least 16). Their reader merges them as
+    ``_decode_merge_kernel`` does: o's one-row GEMV (``w4a16.merge_o``)."""
+
+    mid: torch.Tensor
+    lse: torch.Tensor
+    groups: int
+
+    @property
+    def splits(self) -> int:
+        return self.mid.shape[2]
+
+
+def decode_attention_unmerged(
+    q: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    table: torch.Tensor,
+    rows: torch.Tensor,
+    positions: torch.Tensor,
+    *,
+    window: int | None,
+    splits: int,
+    launch: SplitLaunch | None = None,
+) -> SplitAttention:
+    """``decode_attention`` without shared prefixes and without its merge kernel: the splits'
+    results for a reader that merges them (``merge_splits`` is the merge in PyTorch)."""
+    b, h, d = q.shape
+    hkv = keys.shape[2]
+    gp = max(16, triton.next_power_of_2(h // hkv))
+    mid = torch.empty((b, hkv, splits, gp, d), dtype=torch.float32, device=q.device)
+    lse = torch.empty((b, hkv, splits, gp), dtype=torch.float32, device=q.device)
+    win = window if window is not None else 1 << 30
+    _split_pass(q, keys, values, table, rows, positions, positions, mid, lse, win, splits, False, launch)
+    return SplitAttention(mid, lse, h // hkv)
+
+
+def merge_splits(split: SplitAttention, dtype: torch.dtype) -> torch.Tensor:
+    """``_decode_merge_kernel``'s merge in PyTorch, step by step in its order: [B, H * D] in `dtype`
+    (the twin of a reader that merges)."""
+    mid, lse = split.mid[:, :, :, : split.groups], split.lse[:, :, :, : split.groups]
+    top = lse[:, :, 0]
+    for sp in range(1, split.splits):
+        top = torch.maximum(top, lse[:, :, sp])
+    total = torch.zeros_like(top)
+    acc = torch.zeros_like(mid[:, :, 0])
+    for sp in range(split.splits):
+        w = torch.where(lse[:, :, sp] > float("-inf"), torch.exp(lse[:, :, sp] - top), 0.0)
+        total = total + w
+        acc = acc + w[..., None] * mid[:, :, sp]
+    out = acc / torch.where(total > 0, total, 1.0)[..., None]
+    return out.to(dtype).flatten(1)

@@ -1024,6 +1024,8 @@ class GemvConfig:
     # "tmax" of down: reads silu(gate) * up from gate|up's output itself (``silu_down``), so the
     # decode step at one row runs no silu_mul kernel
     silu_x: bool = False
+    # "tmax" of o: merges the split attention itself (``merge_o``): no merge kernel at one row
+    merge_x: bool = False
 
 
 @dataclass(frozen=True)
@@ -1334,6 +1336,42 @@ def silu_down(gate_up: torch.Tensor, w: W4Weight, dtype: torch.dtype) -> torch.T
         num_groups=num_groups, groups_per_split=cfg.groups_per_split, group=w.group_size,
         zero_offset=w.zero_offset, block_n=cfg.block_n, num_warps=cfg.num_warps, stages=cfg.num_stages,
         x_shared=True, pdl=pdl.enabled(gate_up.device), pre=cfg.pre, silu_act=dtype,
+    )  # fmt: skip
+    return out
+
+
+def merge_o_config(w: W4Weight, device: torch.device, dtype: torch.dtype, head_dim: int) -> GemvConfig | None:
+    """o's one-row config where its kernel merges the split attention itself (``merge_x``, the
+    Gluon "tmax" GEMV, a head a quantization group, no act-order), else None."""
+    cfg = gemv_config(w, device, dtype)
+    if not cfg.merge_x or cfg.variant != "tmax" or w.perm is not None or w.group_size != head_dim:
+        return None
+    if dtype not in (torch.bfloat16, torch.float16) or not gluon_available(device):
+        return None
+    return cfg
+
+
+def merge_o(
+    mid: torch.Tensor, lse: torch.Tensor, groups: int, w: W4Weight, dtype: torch.dtype
+) -> torch.Tensor:
+    """``x @ w`` for one row, [1, 1, N] float32, where x is the split attention (``attention.
+    decode_attention_unmerged``: outputs `mid` [1, KV heads, splits, GP, D], `lse`, `groups`
+    query heads a KV head) merged as ``attention._decode_merge_kernel`` merges it and rounded to
+    `dtype`: meant bit for bit as the merge kernel, then ``w4_matmul``, one kernel fewer."""
+    cfg = merge_o_config(w, mid.device, dtype, mid.shape[-1])
+    if cfg is None:
+        raise ValueError(f"o [{w.out_features}, {w.in_features}] has no one-row config that merges attention")
+    from evalkit.runners.torch_int4.kernels import w4a16_gluon_gemv
+
+    n, num_groups = w.out_features, w.in_features // w.group_size
+    splits = triton.cdiv(num_groups, cfg.groups_per_split)
+    out = torch.empty((1, 1, n), dtype=torch.float32, device=mid.device)
+    part = torch.empty((splits, 1, n), dtype=torch.float32, device=mid.device) if splits > 1 else out
+    w4a16_gluon_gemv.launch(
+        mid, w.qweight, w.qzeros, w.scales, out, part, _counters(mid.device, triton.cdiv(n, cfg.block_n)),
+        num_groups=num_groups, groups_per_split=cfg.groups_per_split, group=w.group_size,
+        zero_offset=w.zero_offset, block_n=cfg.block_n, num_warps=cfg.num_warps, stages=cfg.num_stages,
+        x_shared=True, pdl=pdl.enabled(mid.device), pre=cfg.pre, merge=(lse, groups, dtype),
     )  # fmt: skip
     return out
 

@@ -67,6 +67,8 @@ def gemv_tma_kernel(
     cnt_ptr,
     num_groups,
     num_splits,
+    lse_ptr,  # MERGE_X: the split attention's log-sum-exps (x_ptr: its outputs)
+    merge_splits,  # MERGE_X: its splits
     N: gl.constexpr,
     GROUP: gl.constexpr,
     BLOCK_N: gl.constexpr,
@@ -77,7 +79,10 @@ def gemv_tma_kernel(
     PDL: gl.constexpr,
     PRE: gl.constexpr,  # tiles asked for before the PDL wait (the others right after it)
     SILU_X: gl.constexpr,  # with XS: x = silu(gate) * up from gate|up's [2K] output (see launch)
-    ACT: gl.constexpr,  # SILU_X: the activation dtype its steps are rounded to
+    MERGE_X: gl.constexpr,  # with XS: x = the split attention merged, a head a group (see launch)
+    MGROUPS: gl.constexpr,  # MERGE_X: query heads a KV head
+    MGP: gl.constexpr,  # MERGE_X: those padded (the split results' stride)
+    ACT: gl.constexpr,  # SILU_X / MERGE_X: the activation dtype x is rounded to
 ):
     ROWS: gl.constexpr = GROUP // 8
     NW: gl.constexpr = gl.num_warps()
@@ -147,6 +152,24 @@ def gemv_tma_kernel(
             up = gl.load(at + num_groups * GROUP, mask=got, other=0.0).to(ACT).to(gl.float32)
             act = (gate / (1.0 + gl.exp(-gate))).to(ACT).to(gl.float32)
             xg = (act * up).to(ACT).to(gl.float32)
+        elif MERGE_X:
+            # attention._decode_merge_kernel's merge, in its order, of one row's splits for the
+            # split's heads (a head is a group: GROUP = D): the largest log-sum-exp, then each
+            # split's weight and weighted output added split by split, then the division
+            head = g0 + rows
+            live = rows < count
+            first = (head // MGROUPS) * merge_splits * MGP + head % MGROUPS  # split 0's entry
+            mtop = gl.full([XG, 1], float("-inf"), gl.float32, layout=XC)
+            for sp in range(merge_splits):
+                mtop = gl.maximum(mtop, gl.load(lse_ptr + first + sp * MGP, mask=live, other=float("-inf")))
+            mtotal = gl.zeros([XG, 1], gl.float32, layout=XC)
+            macc = gl.zeros([XG, GROUP], gl.float32, layout=XC)
+            for sp in range(merge_splits):
+                mlse = gl.load(lse_ptr + first + sp * MGP, mask=live, other=float("-inf"))
+                mw = gl.where(mlse > float("-inf"), gl.exp(mlse - mtop), 0.0)
+                mtotal += mw
+                macc += mw * gl.load(x_ptr + (first + sp * MGP) * GROUP + c, mask=live, other=0.0)
+            xg = (macc / gl.where(mtotal > 0, mtotal, 1.0)).to(ACT).to(gl.float32)
         else:
             xg = gl.load(x_ptr + (g0 + rows) * GROUP + c, mask=rows < count, other=0.0).to(gl.float32)
         xs_flat.store(xg * cscale)
@@ -242,13 +265,16 @@ def launch(
     pdl: bool,
     pre: int = 0,
     silu_act: torch.dtype | None = None,
+    merge: tuple[torch.Tensor, int, torch.dtype] | None = None,
 ) -> None:
     """One launch on x [1, K] (bf16 or fp16, contiguous) over (N / block_n tiles, K splits of
     `groups_per_split` groups); `out` [N] fp32 takes x W, `part` holds the splits' partials.
     `pre`: tiles of words asked for before the PDL wait (0: all `stages`). `silu_act` (with
     `x_shared`): x is gate|up's output [1, 2K] (fp32, gate then up) and the kernel reads
     ``silu(gate) * up`` from it, rounded to `silu_act` as ``glue.silu_mul`` rounds: the same x,
-    without the silu_mul kernel between."""
+    without the silu_mul kernel between. `merge` = (lse, query heads a KV head, activation dtype)
+    (with `x_shared`): x is one row's split attention outputs [1, KV heads, splits, GP, D] (D the
+    group size) and the kernel merges them as attention's merge kernel does, without it."""
     n = qweight.shape[1]
     if block_n > MAX_BLOCK_N or block_n % (32 * num_warps):
         raise ValueError(f"block_n must be a multiple of 32 x {num_warps} warps, at most {MAX_BLOCK_N}")
@@ -265,12 +291,33 @@ def launch(
                 f"silu(gate) * up takes gate|up's output [1, {2 * num_groups * group}] and a bf16 or "
                 f"fp16 activation, not {list(x.shape)} and {silu_act}"
             )
+    lse, mgroups, mgp, msplits, act = x, 1, 1, 0, silu_act
+    if merge is not None:
+        lse, mgroups, act = merge
+        if silu_act is not None or not x_shared:
+            raise ValueError("the merge of the split attention is read into x' in shared memory, alone")
+        if (
+            x.dim() != 5
+            or x.shape[0] != 1
+            or x.shape[4] != group
+            or lse.shape != x.shape[:4]
+            or act not in _ACT
+        ):
+            raise ValueError(
+                f"the split attention's outputs [1, KV heads, splits, GP, {group}], their lse [1, KV "
+                f"heads, splits, GP] and a bf16 or fp16 activation, not {list(x.shape)}, {list(lse.shape)}, "
+                f"{act}"
+            )
+        msplits, mgp = x.shape[2], x.shape[3]
+        if x.shape[1] * mgroups != num_groups or mgroups > mgp:
+            raise ValueError(f"{x.shape[1]} KV heads of {mgroups} query heads are not {num_groups} groups")
     splits = -(-num_groups // groups_per_split)
     gemv_tma_kernel[(-(-n // block_n), splits)](
         words_descriptor(qweight, block_n, group), x, qzeros, scales, out, part, counters,
-        num_groups, splits,
+        num_groups, splits, lse, msplits,
         N=n, GROUP=group, BLOCK_N=block_n, GROUPS_PER_SPLIT=groups_per_split, ZERO_OFFSET=zero_offset,
         STAGES=stages, XS=x_shared, PDL=pdl, PRE=min(pre or stages, stages),
-        SILU_X=silu_act is not None, ACT=gl.bfloat16 if silu_act is None else _ACT[silu_act],
+        SILU_X=silu_act is not None, MERGE_X=merge is not None, MGROUPS=mgroups, MGP=mgp,
+        ACT=gl.bfloat16 if act is None else _ACT[act],
         num_warps=num_warps, **({"launch_pdl": True} if pdl else {}),
     )  # fmt: skip

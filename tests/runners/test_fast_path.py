@@ -761,6 +761,14 @@ def test_fast_model_with_producers_writing_the_kernels_input_order(fast: FastExa
     assert torch.equal(got, want)
 
 
+def _decode_after_prompt(fast: FastExaone4, ids: torch.Tensor, rows: int) -> torch.Tensor:
+    """Logits of one decode step of `rows` rows, each after the same 20-token prompt of `ids`."""
+    cache = paged(fast, rows, 64)
+    fast.prefill([(ids[:20], r, 0) for r in range(rows)], cache)
+    pos = torch.full((rows,), 20, dtype=torch.int32)
+    return fast.decode(ids[20:21].repeat(rows), pos, torch.arange(rows, dtype=torch.int32), cache)
+
+
 def test_down_reading_silu_itself_at_one_row(fast: FastExaone4, monkeypatch: pytest.MonkeyPatch) -> None:
     """Where down's one-row config reads silu(gate) * up itself (``w4a16.silu_down_config``; on the
     GPU the Gluon GEMV), the decode step at one row hands it gate|up's output and runs no
@@ -780,10 +788,7 @@ def test_down_reading_silu_itself_at_one_row(fast: FastExaone4, monkeypatch: pyt
         return silu_mul(parts, dtype, dest)
 
     def run(rows: int) -> torch.Tensor:
-        cache = paged(fast, rows, 64)
-        fast.prefill([(ids[:20], r, 0) for r in range(rows)], cache)
-        pos = torch.full((rows,), 20, dtype=torch.int32)
-        return fast.decode(ids[20:21].repeat(rows), pos, torch.arange(rows, dtype=torch.int32), cache)
+        return _decode_after_prompt(fast, ids, rows)
 
     with torch.inference_mode():
         want = [run(1), run(2)]
@@ -819,10 +824,7 @@ def test_o_merging_the_split_attention_at_one_row(fast: FastExaone4, monkeypatch
         return torch_ops.w4_matmul(x, w)
 
     def run(rows: int) -> torch.Tensor:
-        cache = paged(fast, rows, 64)
-        fast.prefill([(ids[:20], r, 0) for r in range(rows)], cache)
-        pos = torch.full((rows,), 20, dtype=torch.int32)
-        return fast.decode(ids[20:21].repeat(rows), pos, torch.arange(rows, dtype=torch.int32), cache)
+        return _decode_after_prompt(fast, ids, rows)
 
     with torch.inference_mode():
         want = [run(1), run(2)]

@@ -334,9 +334,8 @@ def decode_attention(
     b, h, d = q.shape
     bs, hkv = keys.shape[1], keys.shape[2]
     groups = h // hkv
-    gp = max(16, triton.next_power_of_2(groups))
-    mid = torch.empty((b, hkv, splits, gp, d), dtype=torch.float32, device=q.device)
-    lse = torch.empty((b, hkv, splits, gp), dtype=torch.float32, device=q.device)
+    mid, lse = _partials(q, hkv, splits)
+    gp = mid.shape[3]
     out = torch.empty((b, h, d), dtype=q.dtype, device=q.device)
     common = dict(H=h, HKV=hkv, GROUPS=groups, GP=gp, D=d)
     win = window if window is not None else 1 << 30
@@ -345,8 +344,7 @@ def decode_attention(
     if shared is not None:
         kind = 0 if window is None else 1
         psplits, skip = PREFIX_SPLITS, shared.skip[kind]
-        pmid = torch.empty((b, hkv, psplits, gp, d), dtype=torch.float32, device=q.device)
-        plse = torch.empty((b, hkv, psplits, gp), dtype=torch.float32, device=q.device)
+        pmid, plse = _partials(q, hkv, psplits)
         rows_p = max(16, triton.next_power_of_2(shared.max_members * groups))
         nprog = _programs(q.device)
         _prefix_kernel[(nprog,)](
@@ -363,6 +361,16 @@ def decode_attention(
         **common, **pdl.launch(q.device, b),
     )  # fmt: skip
     return out.view(b, h * d)
+
+
+def _partials(q: torch.Tensor, hkv: int, splits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Float32 buffers of `splits` partial results per row and KV head: outputs [B, HKV, splits,
+    GP, D] and log-sum-exps [B, HKV, splits, GP], GP the query heads of a KV head padded to a
+    power of two of at least 16."""
+    b, h, d = q.shape
+    gp = max(16, triton.next_power_of_2(h // hkv))
+    mid = torch.empty((b, hkv, splits, gp, d), dtype=torch.float32, device=q.device)
+    return mid, torch.empty((b, hkv, splits, gp), dtype=torch.float32, device=q.device)
 
 
 def _split_pass(
@@ -422,11 +430,8 @@ def decode_attention_unmerged(
 ) -> SplitAttention:
     """``decode_attention`` without shared prefixes and without its merge kernel: the splits'
     results for a reader that merges them (``merge_splits`` is the merge in PyTorch)."""
-    b, h, d = q.shape
-    hkv = keys.shape[2]
-    gp = max(16, triton.next_power_of_2(h // hkv))
-    mid = torch.empty((b, hkv, splits, gp, d), dtype=torch.float32, device=q.device)
-    lse = torch.empty((b, hkv, splits, gp), dtype=torch.float32, device=q.device)
+    h, hkv = q.shape[1], keys.shape[2]
+    mid, lse = _partials(q, hkv, splits)
     win = window if window is not None else 1 << 30
     _split_pass(q, keys, values, table, rows, positions, positions, mid, lse, win, splits, False, launch)
     return SplitAttention(mid, lse, h // hkv)

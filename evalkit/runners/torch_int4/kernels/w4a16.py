@@ -1324,20 +1324,7 @@ def silu_down(gate_up: torch.Tensor, w: W4Weight, dtype: torch.dtype) -> torch.T
             f"gate|up's output must be [1, 1, {2 * w.in_features}] float32, got {list(gate_up.shape)} "
             f"{gate_up.dtype}"
         )
-    from evalkit.runners.torch_int4.kernels import w4a16_gluon_gemv
-
-    n, num_groups = w.out_features, w.in_features // w.group_size
-    splits = triton.cdiv(num_groups, cfg.groups_per_split)
-    out = torch.empty((1, 1, n), dtype=torch.float32, device=gate_up.device)
-    part = torch.empty((splits, 1, n), dtype=torch.float32, device=gate_up.device) if splits > 1 else out
-    w4a16_gluon_gemv.launch(
-        gate_up.reshape(1, -1).contiguous(), w.qweight, w.qzeros, w.scales, out, part,
-        _counters(gate_up.device, triton.cdiv(n, cfg.block_n)),
-        num_groups=num_groups, groups_per_split=cfg.groups_per_split, group=w.group_size,
-        zero_offset=w.zero_offset, block_n=cfg.block_n, num_warps=cfg.num_warps, stages=cfg.num_stages,
-        x_shared=True, pdl=pdl.enabled(gate_up.device), pre=cfg.pre, silu_act=dtype,
-    )  # fmt: skip
-    return out
+    return _gluon_gemv(gate_up.reshape(1, -1).contiguous(), w, cfg, silu_act=dtype)
 
 
 def merge_o_config(w: W4Weight, device: torch.device, dtype: torch.dtype, head_dim: int) -> GemvConfig | None:
@@ -1361,17 +1348,34 @@ def merge_o(
     cfg = merge_o_config(w, mid.device, dtype, mid.shape[-1])
     if cfg is None:
         raise ValueError(f"o [{w.out_features}, {w.in_features}] has no one-row config that merges attention")
+    return _gluon_gemv(mid, w, cfg, merge=(lse, groups, dtype))
+
+
+def _gluon_gemv(
+    x: torch.Tensor,
+    w: W4Weight,
+    cfg: GemvConfig,
+    out: torch.Tensor | None = None,
+    *,
+    silu_act: torch.dtype | None = None,
+    merge: tuple[torch.Tensor, int, torch.dtype] | None = None,
+) -> torch.Tensor:
+    """One launch of the Gluon GEMV (``w4a16_gluon_gemv``) for one row: `out` [1, 1, N] float32
+    (made here if None), its K splits' partials, the arrival counters; `silu_act` / `merge`: what
+    x is (``silu_down``, ``merge_o``)."""
     from evalkit.runners.torch_int4.kernels import w4a16_gluon_gemv
 
     n, num_groups = w.out_features, w.in_features // w.group_size
     splits = triton.cdiv(num_groups, cfg.groups_per_split)
-    out = torch.empty((1, 1, n), dtype=torch.float32, device=mid.device)
-    part = torch.empty((splits, 1, n), dtype=torch.float32, device=mid.device) if splits > 1 else out
+    if out is None:
+        out = torch.empty((1, 1, n), dtype=torch.float32, device=x.device)
+    part = torch.empty((splits, 1, n), dtype=torch.float32, device=x.device) if splits > 1 else out
     w4a16_gluon_gemv.launch(
-        mid, w.qweight, w.qzeros, w.scales, out, part, _counters(mid.device, triton.cdiv(n, cfg.block_n)),
+        x, w.qweight, w.qzeros, w.scales, out, part, _counters(x.device, triton.cdiv(n, cfg.block_n)),
         num_groups=num_groups, groups_per_split=cfg.groups_per_split, group=w.group_size,
         zero_offset=w.zero_offset, block_n=cfg.block_n, num_warps=cfg.num_warps, stages=cfg.num_stages,
-        x_shared=True, pdl=pdl.enabled(mid.device), pre=cfg.pre, merge=(lse, groups, dtype),
+        x_shared=cfg.variant == "tmax", pdl=pdl.enabled(x.device), pre=cfg.pre, silu_act=silu_act,
+        merge=merge,
     )  # fmt: skip
     return out
 
@@ -1557,23 +1561,15 @@ def w4_matmul(
         return _gemm_tc(x, w, tc, out)
     if m == 1 and gemm is None:
         cfg = gemv or gemv_config(w, x.device, x.dtype)
+        if cfg.variant in GLUON_GEMV_VARIANTS:
+            if x.dtype not in (torch.bfloat16, torch.float16) or not gluon_available(x.device):
+                raise ValueError(f"the Gluon GEMV takes bf16 / fp16 x on sm_90, not {x.dtype} on {x.device}")
+            return _gluon_gemv(x, w, cfg, out)
         splits = triton.cdiv(num_groups, cfg.groups_per_split)
         if out is None:
             out = torch.empty((1, 1, n), dtype=torch.float32, device=x.device)
         grid = (triton.cdiv(n, cfg.block_n), splits)
         part = torch.empty((splits, 1, n), dtype=torch.float32, device=x.device) if splits > 1 else out
-        if cfg.variant in GLUON_GEMV_VARIANTS:
-            if x.dtype not in (torch.bfloat16, torch.float16) or not gluon_available(x.device):
-                raise ValueError(f"the Gluon GEMV takes bf16 / fp16 x on sm_90, not {x.dtype} on {x.device}")
-            from evalkit.runners.torch_int4.kernels import w4a16_gluon_gemv
-
-            w4a16_gluon_gemv.launch(
-                x, w.qweight, w.qzeros, w.scales, out, part, _counters(x.device, grid[0]),
-                num_groups=num_groups, groups_per_split=cfg.groups_per_split, group=w.group_size,
-                zero_offset=w.zero_offset, block_n=cfg.block_n, num_warps=cfg.num_warps,
-                stages=cfg.num_stages, x_shared=cfg.variant == "tmax", pdl=pdl.enabled(x.device), pre=cfg.pre,
-            )  # fmt: skip
-            return out
         # the GEMVs that wait for x (gdc_wait) take programmatic dependent launch where it runs
         early = cfg.variant in ("lop3", "dn", "dn2d", "dn2dh") and pdl.enabled(x.device)
         _GEMV_KERNELS[cfg.variant][grid](

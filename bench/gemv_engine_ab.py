@@ -1,6 +1,6 @@
 """One-row decode of the engine with other GEMV configs, alternating on one model (issue 15).
 
-    python bench/gemv_engine_ab.py --out FILE [--rounds 3] [--context 1024]
+    python bench/gemv_engine_ab.py --out FILE [--rounds 3] [--context 1024] [--batch 1]
         [--variant NAME=LINEAR:FIELDS[;LINEAR:FIELDS...]] ... [--timeline]
 
 LINEAR is qkv, o, gate_up or down (the EXAONE-4.0-32B shapes); FIELDS are ``GemvConfig``'s,
@@ -23,6 +23,10 @@ built is slower (≈ 5 %, seen every session since the seventeenth): read the la
 µs). The profiler changes what it measures here: a change that took 3-4 µs a layer off the
 profiled step left the unprofiled step as it was. Use it to see the order of kernels, not to
 choose between configs.
+
+``--batch B`` decodes B rows at once (prompts of ``--context`` tokens each): with ``--timeline``
+the busy time by kernel of a larger batch's step; the one-row table then matters only where a
+batch has one row left.
 """
 
 from __future__ import annotations
@@ -88,17 +92,19 @@ def parse_variant(text: str) -> tuple[str, dict[tuple[int, int], GemvConfig]]:
     return name, table
 
 
-def timeline(model: FastExaone4, context: int) -> list[str]:
-    """One layer of a late decode step under torch.profiler (see the module doc's caveat)."""
+def timeline(model: FastExaone4, context: int, batch: int = 1) -> list[str]:
+    """One layer of a late decode step under torch.profiler (see the module doc's caveat), and
+    one step's busy time by kernel."""
     from torch.profiler import ProfilerActivity, profile
 
     g = torch.Generator().manual_seed(1)
-    prompts = [torch.randint(10, model.cfg.vocab_size, (context,), generator=g).tolist()]
+    vocab = model.cfg.vocab_size
+    prompts = [torch.randint(10, vocab, (context,), generator=g).tolist() for _ in range(batch)]
     engine = FastEngine(
         model,
         decode=lambda ids: "",
         eos_ids=[],
-        max_batch_size=1,
+        max_batch_size=batch,
         max_seq_len=context + 80,
         prefill_tokens=8192,
     )
@@ -126,7 +132,7 @@ def timeline(model: FastExaone4, context: int) -> list[str]:
         if lo <= e["ts"] < hi:
             busy[e["name"][:40]] += e["dur"]
     lines.append(f"one step: {hi - lo:.1f} us; busy by kernel:")
-    lines += [f"  {d:9.1f}  {n}" for n, d in sorted(busy.items(), key=lambda x: -x[1])[:8]]
+    lines += [f"  {d:9.1f}  {n}" for n, d in sorted(busy.items(), key=lambda x: -x[1])[:12]]
     return lines
 
 
@@ -135,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--context", type=int, default=1024)
+    ap.add_argument("--batch", type=int, default=1, help="rows decoding at once (the tables are one-row's)")
     ap.add_argument("--decode-tokens", type=int, default=128)
     ap.add_argument("--variant", action="append", default=[])
     ap.add_argument("--timeline", action="store_true")
@@ -154,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             "torch": torch.__version__,
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "context": args.context,
+            "batch": args.batch,
             "committed": {str(k): repr(v) for k, v in committed.items()},
             "variants": {n: {str(k): repr(v) for k, v in t.items()} for n, t in variants.items()},
         },
@@ -162,13 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     model = build(SHAPES["exaone4-32b"], dense=False)
     try:
         if args.timeline:
-            result["timeline"] = timeline(model, args.context)
+            result["timeline"] = timeline(model, args.context, args.batch)
             print("\n".join(result["timeline"]), flush=True)
         for r in range(args.rounds):
             for name, table in [("committed", {}), *variants.items()]:
                 w4a16.TUNED_GEMV.clear()
                 w4a16.TUNED_GEMV.update(committed | table)
-                got = decode_tps(model, 1, args.context, args.decode_tokens)
+                got = decode_tps(model, args.batch, args.context, args.decode_tokens)
                 runs.setdefault(name, []).append(got)
                 print(
                     f"round {r} {name:>14}: {got['tok_s']:8.2f} tok/s  {got['step_ms']:.3f} ms a step",

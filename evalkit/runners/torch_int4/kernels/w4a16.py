@@ -137,7 +137,8 @@ def _finish(acc, part_ptr, out_ptr, cnt_ptr, tile, offs, mask, pid_k, num_splits
                         cache_modifier=".cg",
                     )
             tl.store(out_ptr + offs, total, mask=mask)
-            tl.atomic_xchg(cnt_ptr + tile, 0)  # ready for the next call (and graph replay)
+            # ready for the next call (and graph replay); relaxed: no fence holds the exit
+            tl.atomic_xchg(cnt_ptr + tile, 0, sem="relaxed", scope="gpu")
 
 
 @triton.jit
@@ -712,7 +713,8 @@ def _finish_slabs(
                 for k in range(1, num_splits):
                     total += tl.load(part_ptr + k * (M * N) + so, mask=sm, other=0.0, cache_modifier=".cg")
                 tl.store(out_ptr + so, total, mask=sm)
-            tl.atomic_xchg(cnt_ptr + tile, 0)  # ready for the next call (and graph replay)
+            # ready for the next call (and graph replay); relaxed: no fence holds the exit
+            tl.atomic_xchg(cnt_ptr + tile, 0, sem="relaxed", scope="gpu")
 
 
 @triton.jit
@@ -1111,7 +1113,9 @@ TUNED_GEMV: dict[tuple[int, int], GemvConfig] = {
     # (attention, a norm, silu) runs, and slow it. The engine at one row, 1K context, alternating
     # on one model (bench/gemv_engine_ab.py's way): 132.3-132.9 tok/s with the seventeenth session's
     # four, 140.2-140.8 with fewer tiles before the wait, 145.6-145.9 with 2 stages, 146.2-146.9
-    # with gate|up's 2 splits. Before: "dn2d" / "dn" launched with PDL (eighth session, kernels_h200_
+    # with gate|up's 2 splits; 150.5-151.1 with the nineteenth session's one-round-trip fix-up
+    # (kernels_h200_2026-12-04/), where down with silu_x (149.4-149.6) and o with merge_x
+    # (148.6-148.8) lost. Before: "dn2d" / "dn" launched with PDL (eighth session, kernels_h200_
     # 2026-12-02h/; lost there: the stream-K grid, L2 prefetch before the wait, a register double
     # buffer); the per-group x of "tmax" lost in the engine in the sixteenth session.
     (7168, 5120): GemvConfig(256, 3, 2, 2, "tmax", pre=1),  # q|k|v (sweep28: 11.7 us, dn2d 11.7)

@@ -42,6 +42,8 @@ _PUBLIC_REINTERPRET = gl.constexpr(hasattr(gl.shared_memory_descriptor, "reinter
 _ACT = {torch.bfloat16: gl.bfloat16, torch.float16: gl.float16}
 MAX_BLOCK_N = 256  # a TMA box holds at most 256 elements a dimension
 MAX_SHARED_X_GROUPS = 64  # "tmax": x' of at most this many groups a split (34 KB of shared memory)
+# partials the last split loads at once when it adds them up (the one-row table has 2-14 splits)
+FIXUP_LOADS = gl.constexpr(16)
 
 
 @gluon.constexpr_function
@@ -230,10 +232,16 @@ def gemv_tma_kernel(
         arrived = gl.atomic_add(cnt_ptr + pid_n, 1, sem="acq_rel", scope="gpu")
         if arrived == num_splits - 1:
             total = gl.load(part_ptr + n, mask=nmask, other=0.0, cache_modifier=".cg")
-            for k in range(1, num_splits):  # added in split order
-                total += gl.load(part_ptr + k * N + n, mask=nmask, other=0.0, cache_modifier=".cg")
+            # added in split order, FIXUP_LOADS loads in flight at a time (one round trip for the
+            # one-row table's splits; a split past the end adds 0)
+            for k0 in range(1, num_splits, FIXUP_LOADS):
+                for u in gl.static_range(FIXUP_LOADS):
+                    fix = part_ptr + (k0 + u) * N + n
+                    total += gl.load(fix, mask=nmask & (k0 + u < num_splits), other=0.0, cache_modifier=".cg")
             gl.store(out_ptr + n, total, mask=nmask)
-            gl.atomic_xchg(cnt_ptr + pid_n, 0)  # ready for the next call (and graph replay)
+            # ready for the next call (and graph replay); relaxed: the next kernel to read the
+            # counter starts after this grid has ended, so no fence need hold this program's exit
+            gl.atomic_xchg(cnt_ptr + pid_n, 0, sem="relaxed", scope="gpu")
 
 
 def words_descriptor(qweight: torch.Tensor, block_n: int, group: int):

@@ -11,8 +11,9 @@ decoding (from one step's start to the next's): prefill and the ramp are exclude
 whole loop (graph replay, sampling, Python bookkeeping, admission checks) is included. (Until the
 seventh session of 2026-12-02 the time was a step's start to its tokens on the host, without the
 bookkeeping after them: less by at most the bookkeeping's share, 2.3-3.1 % at batch 256 in W1's
-two profiles of that session.) The batch-1 scenarios are run `--repeats` times (2) and their
-median kept, as bench/vllm_baseline.py does (since the eighteenth session; one run before). The
+two profiles of that session.) The batch-1 scenarios are run `--repeats` times (3) and their
+median kept, as bench/vllm_baseline.py does (since the eighteenth session; one run before; 2 runs,
+whose median is their mean, in the eighteenth session). The
 model is built on the GPU from the same seeded generator that bench/gptq_random.py writes to
 disk for vLLM, so every engine reads the same weights.
 """
@@ -138,8 +139,9 @@ def median_of_runs(
 ) -> tuple[dict[str, float], list[dict[str, float]]]:
     """`repeats` runs of a measurement: each figure's median over them (``statistics.median``: for
     two runs their mean), and the runs. bench/vllm_baseline.py measures its batch-1 scenarios so
-    (``--repeats``, 2 by default); here the first decode run after the model is built has been
-    ≈ 5 % slower at batch 1 in every session since the seventeenth (not explained)."""
+    (``--repeats``, 3 by default: with 2 the median is the mean, and takes half of the slow first
+    run); here the first decode run after the model is built has been ≈ 5 % slower at batch 1 in
+    every session since the seventeenth (not explained)."""
     runs = [run() for _ in range(max(1, repeats))]
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]}, runs
 
@@ -295,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--repeats",
         type=int,
-        default=2,
+        default=3,
         help="runs of each batch-1 scenario, median kept (as vllm_baseline.py)",
     )
     ap.add_argument("--quick", action="store_true", help="memory and batch-1 1K decode only")

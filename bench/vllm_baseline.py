@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         "--scenarios", default=",".join(ALL_SCENARIOS), help=f"comma list of {','.join(ALL_SCENARIOS)}"
     )
     ap.add_argument("--decode-tokens", type=int, default=DEFAULT_DECODE_TOKENS)
-    ap.add_argument("--repeats", type=int, default=2, help="repeats of the batch-1 scenarios (median kept)")
+    ap.add_argument("--repeats", type=int, default=3, help="repeats of the batch-1 scenarios (median kept)")
     ap.add_argument("--prefill-batch", type=int, default=DEFAULT_PREFILL_BATCH)
     ap.add_argument("--prefill-len", type=int, default=DEFAULT_PREFILL_PROMPT_LEN)
     ap.add_argument("--method", choices=("steps", "diff"), default="steps")

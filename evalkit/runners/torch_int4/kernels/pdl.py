@@ -30,7 +30,9 @@ def launch(device: torch.device, rows: int) -> dict[str, bool]:
     ``gdc_wait`` behind it) for `rows` tokens: PDL on, and launched so, at one row where
     ``enabled`` (the GEMVs' decode step); off otherwise. At 16 and 64 rows, where the linears are
     tensor-core GEMMs launched without it, the decode step measured 3.6 % and 0.5 % slower with
-    the glue kernels so launched (bench/results/kernels_h200_2026-12-02h/pdl_check_chain.json)."""
+    the glue kernels so launched (bench/results/kernels_h200_2026-12-02h/pdl_check_chain.json),
+    and 6.7 % and 1.4 % slower with the Gluon GEMMs launched with it too, asking for their first
+    block's words before the wait (kernels_h200_2026-12-04/call2_pdl_gemm_ab.json)."""
     return {"PDL": True, "launch_pdl": True} if rows == 1 and enabled(device) else {"PDL": False}
 
 

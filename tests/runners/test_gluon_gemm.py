@@ -953,9 +953,9 @@ def test_gemv_tma_builds_for_sm90_with_its_words_through_tma(
     shared memory ("tmax") the split's 16 groups of x are loaded in one go after the wait (all
     their loads before the first store to shared memory: one round trip), and the group loop
     neither loads nor scales x and stays under 2.6 instructions a weight (the sweep's winners,
-    2.5; "tma" 3.3). The split that arrives last asks for all the other splits' partials (16 at a
-    time: the table's 14 here) before it adds the first (one round trip), and no fence holds its
-    exit after the counter's reset."""
+    2.5; "tma" 3.3). The split that arrives last asks for the other splits' partials 16 at a time
+    (masked past the last: one round trip for the one-row table's 14 splits) before it adds the
+    first, and no fence holds its exit after the counter's reset."""
     kernel = "gemv_tma" if pre == stages else f"gemv_tma_pre{pre}"
     sass = _build_in_subprocess(0, block_n, num_warps, stages, int(x_shared), kernel, python)
     assert not re.search(r"\b(STL|LDL)\b", sass), "registers spill to local memory"

@@ -45,8 +45,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.gptq_random import SHAPES
-from bench.int4_engine import _run, build, decode_tps
-from evalkit.runners.torch_int4.fast_engine import FastEngine
+from bench.int4_engine import _run, bench_engine, build, decode_tps
 from evalkit.runners.torch_int4.fast_model import FastExaone4
 from evalkit.runners.torch_int4.kernels import w4a16
 from evalkit.runners.torch_int4.kernels.w4a16 import GemvConfig
@@ -97,18 +96,7 @@ def timeline(model: FastExaone4, context: int, batch: int = 1) -> list[str]:
     one step's busy time by kernel."""
     from torch.profiler import ProfilerActivity, profile
 
-    g = torch.Generator().manual_seed(1)
-    vocab = model.cfg.vocab_size
-    prompts = [torch.randint(10, vocab, (context,), generator=g).tolist() for _ in range(batch)]
-    engine = FastEngine(
-        model,
-        decode=lambda ids: "",
-        eos_ids=[],
-        max_batch_size=batch,
-        max_seq_len=context + 80,
-        prefill_tokens=8192,
-    )
-    engine.warmup()
+    prompts, engine = bench_engine(model, batch, context, context + 80, seed=1)
     _run(engine, prompts, 8)
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         _run(engine, prompts, 24)

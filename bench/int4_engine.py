@@ -95,9 +95,11 @@ def full_batch_steps(log: list[tuple[float, float, int]], batch: int) -> tuple[l
     return [b[0] - a[0] for a, b in pairs], [a[1] for a, _ in pairs]
 
 
-def decode_tps(
-    model: FastExaone4, batch: int, context: int, new: int, seed: int = 1, pipeline: bool = True
-) -> dict[str, float]:
+def bench_engine(
+    model: FastExaone4, batch: int, context: int, max_seq_len: int, seed: int, *, pipeline: bool = True
+) -> tuple[list[list[int]], FastEngine]:
+    """`batch` random prompts of `context` tokens (seeded) and an engine for them, warmed up:
+    every kernel compiled and every batch bucket captured outside the timing."""
     g = torch.Generator().manual_seed(seed)
     vocab = model.cfg.vocab_size
     prompts = [torch.randint(10, vocab, (context,), generator=g).tolist() for _ in range(batch)]
@@ -106,11 +108,18 @@ def decode_tps(
         decode=lambda ids: "",
         eos_ids=[],
         max_batch_size=batch,
-        max_seq_len=context + new + 8,
+        max_seq_len=max_seq_len,
         prefill_tokens=8192,
         pipeline=pipeline,
     )
-    engine.warmup()  # compile + capture every batch bucket outside the timing
+    engine.warmup()
+    return prompts, engine
+
+
+def decode_tps(
+    model: FastExaone4, batch: int, context: int, new: int, seed: int = 1, pipeline: bool = True
+) -> dict[str, float]:
+    prompts, engine = bench_engine(model, batch, context, context + new + 8, seed, pipeline=pipeline)
     engine.step_log = []
     total = _sync_time(lambda: _run(engine, prompts, new))
     # Steps with the whole batch decoding: prefill and the ramp while prompts are still being
@@ -147,19 +156,7 @@ def median_of_runs(
 
 
 def prefill_tps(model: FastExaone4, batch: int, context: int, seed: int = 2) -> dict[str, float]:
-    g = torch.Generator().manual_seed(seed)
-    prompts = [
-        torch.randint(10, model.cfg.vocab_size, (context,), generator=g).tolist() for _ in range(batch)
-    ]
-    engine = FastEngine(
-        model,
-        decode=lambda ids: "",
-        eos_ids=[],
-        max_batch_size=batch,
-        max_seq_len=context + 8,
-        prefill_tokens=8192,
-    )
-    engine.warmup()
+    prompts, engine = bench_engine(model, batch, context, context + 8, seed)
     t = _sync_time(lambda: _run(engine, prompts, 1))
     return {"tok_s": batch * context / t, "seconds": t}
 

@@ -1192,15 +1192,20 @@ TUNED_TC: dict[tuple[int, int, int], TcConfig] = {
     (32, 5120, 27392): TcConfig(32, 64, 31, 4, 4, True, 128, "r128"),
     # M=64: 27.2 us, 173 TFLOP/s (was p128 32.4 us)
     (64, 7168, 5120): TcConfig(64, 64, 20, 4, 4, True, 128, "g128"),
-    # M=64: 26.7 us, 126 TFLOP/s (was the GEMM, 29.3 us)
-    (64, 5120, 5120): TcConfig(64, 64, 20, 4, 4, True, 128, "g128"),
+    # M=64: 24.7 us, 136 TFLOP/s (twentieth session, kernels_h200_2026-12-04b/call3: r128o capped at
+    # 128 registers in 6 K splits, 480 programs; g128 in 2 splits 26.3 us in the same call, r128o in
+    # 2 splits 25.6; in the engine at batch 64, 4K +0.2 %, both rounds)
+    (64, 5120, 5120): TcConfig(64, 64, 7, 4, 2, True, 128, "r128o", 0, 128),
     # M=64: 96.6 us, 372 TFLOP/s (seventeenth session, kernels_h200_2026-12-03h/sweep29: r128o on
     # 64 x 64 tiles of 4 warps, 2 slots of x, capped at 128 registers, as 128 rows' down; the 8-warp
     # r128n 64 x 128 of sweep7 it replaced 104.7 us in the same call, 103.1 in sweep7)
     (64, 54784, 5120): TcConfig(64, 64, 40, 4, 2, True, 128, "r128o", 0, 128),
-    # M=64: 69.5 us, 258 TFLOP/s (sweep29: the same tile in 4 K splits; the r128n with 4 stages of
-    # sweep12 it replaced 82.9 us in the same call, 83.1 in sweep12)
-    (64, 5120, 27392): TcConfig(64, 64, 54, 4, 2, True, 128, "r128o", 0, 128),
+    # M=64: 60.7 us, 296 TFLOP/s (twentieth session, kernels_h200_2026-12-04b/call2: the same tile
+    # in 6 K splits, 480 programs, 0.91 of a wave at 4 an SM; sweep29's 4 splits (320 programs) 68.9 us
+    # in the same call, 5 splits 71.6, 7 splits 76.5 in call 1: the grid's waves decide; in the engine
+    # at batch 64, 4K +1.3 %). Sweep29's 4 splits had replaced the r128n with 4 stages of sweep12
+    # (82.9 us in its call)
+    (64, 5120, 27392): TcConfig(64, 64, 36, 4, 2, True, 128, "r128o", 0, 128),
     # M=128: 31.2 us, 301 TFLOP/s (was s128 37.9 us)
     (128, 7168, 5120): TcConfig(128, 64, 40, 4, 3, True, 128, "g128"),
     # M=128: 30.9 us, 217 TFLOP/s (was s128 37.4 us)
@@ -1639,8 +1644,10 @@ def w4_matmul(
 # then glue.silu_mul: H200, 2026-12-03, a decode step of the 32B shapes as a CUDA graph
 # (bench/prefill_profile.py --steps silu; bench/results/kernels_h200_2026-12-03d/silu_check.json):
 # 16 rows 11.041 -> 10.918 ms, 128 rows 30.326 -> 29.267, 256 rows 50.938 -> 49.856; 64 rows
-# lost (20.253 -> 20.381); 8, 32 and 512 not measured
-SILU_EPILOGUE_BUCKETS = (16, 128, 256)
+# lost then (20.253 -> 20.381, the 8-warp 64 x 128 r128n of that table) and won on the 4-warp 64 x 64
+# r128o of the seventeenth session's (twentieth session, kernels_h200_2026-12-04b/call3: batch 64
+# at 4K 2,020.7 / 2,019.9 -> 2,058.8 / 2,059.1 tok/s, alternating); 8, 32 and 512 not measured
+SILU_EPILOGUE_BUCKETS = (16, 64, 128, 256)
 
 
 def silu_config(w: W4Weight, rows: int, dtype: torch.dtype) -> TcConfig | None:

@@ -1644,9 +1644,9 @@ def w4_matmul(
 # then glue.silu_mul: H200, 2026-12-03, a decode step of the 32B shapes as a CUDA graph
 # (bench/prefill_profile.py --steps silu; bench/results/kernels_h200_2026-12-03d/silu_check.json):
 # 16 rows 11.041 -> 10.918 ms, 128 rows 30.326 -> 29.267, 256 rows 50.938 -> 49.856; 64 rows
-# lost then (20.253 -> 20.381, the 8-warp 64 x 128 r128n of that table) and won on the 4-warp 64 x 64
-# r128o of the seventeenth session's (twentieth session, kernels_h200_2026-12-04b/call3: batch 64
-# at 4K 2,020.7 / 2,019.9 -> 2,058.8 / 2,059.1 tok/s, alternating); 8, 32 and 512 not measured
+# lost then (20.253 -> 20.381, on that table's 8-warp 64 x 128 r128n) and won on the seventeenth
+# session's 4-warp 64 x 64 r128o (twentieth session, kernels_h200_2026-12-04b/call3: batch 64 at 4K
+# 2,020.7 / 2,019.9 -> 2,058.8 / 2,059.1 tok/s, alternating); 8, 32 and 512 not measured
 SILU_EPILOGUE_BUCKETS = (16, 64, 128, 256)
 
 
